@@ -1,0 +1,199 @@
+// Formats: encode/decode round trips (exhaustive for every 8- and 16-bit code),
+// rounding on each format's boundaries, and random fp32 inputs against the
+// value-domain oracle.
+#include "numeric/format.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "numeric/testing/value_oracle.h"
+
+namespace lmul {
+namespace {
+
+std::vector<Format> AllFormats() {
+  std::vector<Format> v = {Format::Fp32(), Format::Bf16(), Format::Fp16(), Format::E5M2(),
+                           Format::E4M3()};
+  for (int k = 1; k <= 23; ++k) v.push_back(Format::E8M(k));
+  return v;
+}
+
+TEST(FormatTest, ParseAndName) {
+  for (const Format& f : AllFormats()) {
+    auto p = Format::Parse(f.Name());
+    ASSERT_TRUE(p.ok()) << f.Name();
+    EXPECT_EQ(*p, f);
+  }
+  for (const char* bad : {"", "fp8", "e8m0", "e8m24", "e8m", "e8m07", "E4M3", "bf16 ", "e8m1x"}) {
+    auto p = Format::Parse(bad);
+    EXPECT_FALSE(p.ok()) << bad;
+    if (!p.ok()) {
+      EXPECT_NE(p.error().find("valid formats"), std::string::npos);
+    }
+  }
+}
+
+TEST(FormatTest, Constants) {
+  EXPECT_EQ(Format::E4M3().MaxFiniteField(), 0x7Eu);
+  EXPECT_EQ(Format::E5M2().MaxFiniteField(), 0x7Bu);
+  EXPECT_EQ(Format::Bf16().MaxFiniteField(), 0x7F7Fu);
+  EXPECT_EQ(Format::Fp16().MaxFiniteField(), 0x7BFFu);
+  EXPECT_EQ(Decode(Format::E4M3(), 0x7E), 448.0f);
+  EXPECT_EQ(Decode(Format::E5M2(), 0x7B), 57344.0f);
+  EXPECT_EQ(Decode(Format::Fp16(), 0x7BFF), 65504.0f);
+  EXPECT_EQ(Decode(Format::E4M3(), 0x01), std::ldexp(1.0f, -9));   // smallest subnormal
+  EXPECT_EQ(Decode(Format::E5M2(), 0x01), std::ldexp(1.0f, -16));
+  EXPECT_EQ(Decode(Format::Fp16(), 0x0001), std::ldexp(1.0f, -24));
+  EXPECT_TRUE(std::isnan(Decode(Format::E4M3(), 0x7F)));
+  EXPECT_TRUE(std::isnan(Decode(Format::E4M3(), 0xFF)));
+  EXPECT_EQ(Decode(Format::E4M3(), 0xFE), -448.0f);
+  EXPECT_TRUE(std::isinf(Decode(Format::E5M2(), 0x7C)));
+}
+
+// Every code of every format of width <= 16 decodes to the oracle's value and
+// re-encodes to itself (NaNs to a NaN) under both roundings.
+TEST(FormatTest, ExhaustiveDecodeEncodeRoundTrip) {
+  for (const Format& f : AllFormats()) {
+    if (f.Width() > 16) continue;
+    for (uint32_t code = 0; code < (1u << f.Width()); ++code) {
+      const float v = Decode(f, code);
+      ASSERT_TRUE(oracle::SameValue(oracle::Value(f, code), v)) << f.Name() << " code " << code;
+      for (Rounding r : {Rounding::kRne, Rounding::kTrunc}) {
+        const uint32_t back = Encode(f, v, r);
+        if (f.IsNan(code)) {
+          ASSERT_TRUE(f.IsNan(back)) << f.Name() << " code " << code;
+        } else {
+          ASSERT_EQ(back, code) << f.Name() << " " << RoundingName(r) << " value " << v;
+        }
+      }
+    }
+  }
+}
+
+// Random fp32 bit patterns (all exponents, specials included) reduce exactly as
+// the value-domain oracle rounds them.
+TEST(FormatTest, RandomInputsMatchOracle) {
+  std::mt19937 rng(12345);
+  for (const Format& f : AllFormats()) {
+    for (Rounding r : {Rounding::kRne, Rounding::kTrunc}) {
+      for (int i = 0; i < 20000; ++i) {
+        uint32_t bits = rng();
+        if (i % 4 == 0) {
+          // Concentrate near the format's range so rounding cases are dense.
+          const int e = static_cast<int>(rng() % (2 * f.bias + 40)) - f.bias - 20 + 127;
+          bits = (bits & 0x807FFFFFu) | (static_cast<uint32_t>(std::clamp(e, 0, 255)) << 23);
+        }
+        const float x = BitsFloat(bits);
+        const float got = Reduce(f, x, r);
+        const double want = oracle::Round(f, static_cast<double>(x), r);
+        ASSERT_TRUE(oracle::SameValue(want, got))
+            << f.Name() << " " << RoundingName(r) << " x=" << x << " (0x" << std::hex << bits
+            << ") got " << got << " want " << want;
+      }
+    }
+  }
+}
+
+struct Case {
+  const char* format;
+  float in;
+  Rounding r;
+  float want;
+};
+
+TEST(FormatTest, RoundingBoundaries) {
+  const float inf = INFINITY;
+  const Rounding N = Rounding::kRne, T = Rounding::kTrunc;
+  const std::vector<Case> cases = {
+      // bf16: ulp at 1 is 2^-7. Halfway cases round to even.
+      {"bf16", 1.0f + 0x1p-8f, N, 1.0f},
+      {"bf16", 1.0f + 3 * 0x1p-8f, N, 1.0f + 0x1p-6f},
+      {"bf16", 1.0f + 0x1p-8f + 0x1p-20f, N, 1.0f + 0x1p-7f},
+      {"bf16", 1.0f + 0x1p-7f - 0x1p-20f, T, 1.0f},
+      {"bf16", -(1.0f + 0x1p-7f - 0x1p-20f), T, -1.0f},
+      {"bf16", 0x1.FEp127f, N, 0x1.FEp127f},                        // max finite
+      {"bf16", 0x1.FFp127f, N, inf},                                 // halfway above max -> Inf
+      {"bf16", 0x1.FFp127f, T, 0x1.FEp127f},                         // trunc saturates
+      {"bf16", inf, T, inf},
+      {"bf16", 0x1p-133f, N, 0x1p-133f},                             // smallest subnormal
+      {"bf16", 0x1p-134f, N, 0.0f},                                  // half of it: tie to even 0
+      {"bf16", 0x1.8p-134f, N, 0x1p-133f},
+      {"bf16", 0x1.8p-134f, T, 0.0f},
+      // fp16
+      {"fp16", 65504.0f, N, 65504.0f},
+      {"fp16", 65519.0f, N, 65504.0f},
+      {"fp16", 65520.0f, N, inf},
+      {"fp16", 1e6f, T, 65504.0f},
+      {"fp16", -1e6f, T, -65504.0f},
+      {"fp16", 0x1p-24f, N, 0x1p-24f},
+      {"fp16", 0x1p-25f, N, 0.0f},
+      {"fp16", 0x1.000002p-25f, N, 0x1p-24f},
+      {"fp16", 3 * 0x1p-25f, N, 2 * 0x1p-24f},
+      {"fp16", 0x1.FFCp-15f, T, 0x1.FF8p-15f},                       // subnormal truncation
+      {"fp16", -0x1p-30f, T, -0.0f},
+      // e4m3 (FN): no Inf, saturation
+      {"e4m3", 448.0f, N, 448.0f},
+      {"e4m3", 464.0f, N, 448.0f},                                   // tie: 448 has even mantissa
+      {"e4m3", 470.0f, N, 448.0f},                                   // would be 480: saturates
+      {"e4m3", 1e9f, N, 448.0f},
+      {"e4m3", -1e9f, T, -448.0f},
+      {"e4m3", 300.0f, N, 288.0f},
+      {"e4m3", 0x1p-9f, N, 0x1p-9f},
+      {"e4m3", 0x1p-10f, N, 0.0f},
+      {"e4m3", 0x1.8p-10f, N, 0x1p-9f},
+      {"e4m3", 1.0625f, N, 1.0f},                                    // tie to even
+      {"e4m3", 1.1875f, N, 1.25f},                                   // tie to even (up)
+      {"e4m3", 1.2f, T, 1.125f},
+      // e5m2
+      {"e5m2", 57344.0f, N, 57344.0f},
+      {"e5m2", 61440.0f, N, inf},                                    // tie above max -> Inf
+      {"e5m2", 61439.0f, N, 57344.0f},
+      {"e5m2", 1e9f, T, 57344.0f},
+      {"e5m2", 0x1p-16f, N, 0x1p-16f},
+      {"e5m2", 0x1p-17f, N, 0.0f},
+      {"e5m2", 300.0f, T, 256.0f},
+      // e8m3
+      {"e8m3", 1.5f, T, 1.5f},
+      {"e8m3", 1.99f, T, 1.875f},
+      {"e8m3", 1.99f, N, 2.0f},
+      {"e8m3", 0x1.FFFFFEp127f, N, inf},
+      {"e8m3", 0x1.FFFFFEp127f, T, 0x1.Ep127f},
+      {"e8m3", 0x1p-149f, T, 0.0f},                                  // e8m3 smallest subnormal 2^-129
+      {"e8m3", 0x1p-129f, T, 0x1p-129f},
+      // fp32: identity
+      {"fp32", 0x1p-149f, N, 0x1p-149f},
+      {"fp32", 0x1.FFFFFEp127f, T, 0x1.FFFFFEp127f},
+  };
+  for (const Case& c : cases) {
+    const Format f = *Format::Parse(c.format);
+    const float got = Reduce(f, c.in, c.r);
+    EXPECT_TRUE(oracle::SameValue(c.want, got))
+        << c.format << " " << RoundingName(c.r) << " " << c.in << ": got " << got << " want " << c.want;
+    // The oracle agrees with the hand-written expectation too.
+    EXPECT_TRUE(oracle::SameValue(oracle::Round(f, c.in, c.r), c.want)) << c.format << " " << c.in;
+  }
+}
+
+TEST(FormatTest, SpecialInputs) {
+  for (const Format& f : AllFormats()) {
+    for (Rounding r : {Rounding::kRne, Rounding::kTrunc}) {
+      EXPECT_TRUE(std::isnan(Reduce(f, NAN, r))) << f.Name();
+      EXPECT_TRUE(std::isnan(Reduce(f, -NAN, r))) << f.Name();
+      const float pinf = Reduce(f, INFINITY, r), ninf = Reduce(f, -INFINITY, r);
+      if (f.has_inf) {
+        EXPECT_EQ(pinf, INFINITY) << f.Name();
+        EXPECT_EQ(ninf, -INFINITY) << f.Name();
+      } else {
+        EXPECT_TRUE(std::isnan(pinf) && std::isnan(ninf)) << f.Name() << ": Inf input becomes NaN";
+      }
+      EXPECT_TRUE(oracle::SameValue(0.0, Reduce(f, 0.0f, r)));
+      EXPECT_TRUE(oracle::SameValue(-0.0, Reduce(f, -0.0f, r)));
+    }
+  }
+}
+
+}  // namespace
+}  // namespace lmul

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs the Debian packages lmul needs to build, test and benchmark.
+# Idempotent: packages already present are not reinstalled; apt runs only when
+# something is missing.
+set -euo pipefail
+PKGS=(build-essential cmake ninja-build pkg-config python3 unzip ca-certificates
+      libgtest-dev libgmock-dev libbenchmark-dev libhwy-dev libopenblas-dev libcli11-dev
+      nlohmann-json3-dev libfmt-dev iverilog yosys)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}" >&2
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi

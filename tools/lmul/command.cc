@@ -1,0 +1,22 @@
+#include "tools/lmul/command.h"
+
+#include <cstdio>
+
+namespace lmul::cli {
+
+std::vector<Command>& Registry() {
+  static std::vector<Command> registry;
+  return registry;
+}
+
+Registrar::Registrar(std::string name, std::string help, Setup setup) {
+  Registry().push_back({std::move(name), std::move(help), std::move(setup)});
+}
+
+int PrintError(const std::string& sub, const std::string& message, const std::string& hint) {
+  std::fprintf(stderr, "lmul %s: error: %s\n", sub.c_str(), message.c_str());
+  if (!hint.empty()) std::fprintf(stderr, "  hint: %s\n", hint.c_str());
+  return 1;
+}
+
+}  // namespace lmul::cli

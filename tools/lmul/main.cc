@@ -1,0 +1,29 @@
+// lmul: command-line front end. Subcommands live in tools/lmul/cmd_*.cc.
+#include <algorithm>
+#include <map>
+
+#include "tools/lmul/command.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "lmul: bit-exact L-Mul arithmetic (Luo & Sun, arXiv 2410.00907), kernels, a transformer "
+      "engine, evaluation and analysis"};
+  app.require_subcommand(1);
+  auto& registry = lmul::cli::Registry();
+  std::sort(registry.begin(), registry.end(),
+            [](const auto& a, const auto& b) { return a.name < b.name; });
+  std::map<CLI::App*, lmul::cli::Runner> runners;
+  for (auto& cmd : registry) {
+    CLI::App* sub = app.add_subcommand(cmd.name, cmd.help);
+    runners[sub] = cmd.setup(sub);
+  }
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  for (CLI::App* sub : app.get_subcommands()) {
+    if (auto it = runners.find(sub); it != runners.end() && it->second) return it->second();
+  }
+  return 0;
+}
