@@ -177,6 +177,76 @@ TEST(FormatTest, RoundingBoundaries) {
   }
 }
 
+// The same boundaries derived from each format's parameters, for all 28 formats:
+// ties at 1, max finite and the half-ulp above it, the smallest subnormal and
+// the ties around it. Expectations are written from the rules, not the oracle.
+TEST(FormatTest, RoundingBoundariesEveryFormat) {
+  const Rounding N = Rounding::kRne, T = Rounding::kTrunc;
+  for (const Format& f : AllFormats()) {
+    const int m = f.man_bits;
+    const float ulp1 = std::ldexp(1.0f, -m);
+    const float maxf = Decode(f, f.MaxFiniteField());
+    const float max_ulp = maxf - Decode(f, f.MaxFiniteField() - 1);
+    const float sub = std::ldexp(1.0f, 1 - f.bias - m);  // smallest subnormal
+    const float over = f.has_inf ? INFINITY : maxf;
+    struct C {
+      float in;
+      Rounding r;
+      float want;
+    };
+    std::vector<C> cases = {
+        {1.0f, N, 1.0f},
+        {1.0f + ulp1, N, 1.0f + ulp1},
+        {-(1.0f + ulp1), T, -(1.0f + ulp1)},
+        {maxf, N, maxf},
+        {maxf, T, maxf},
+        {-maxf, N, -maxf},
+        {sub, N, sub},
+        {sub, T, sub},
+        {-sub, T, -sub},
+    };
+    if (m < 23) {
+      cases.push_back({1.0f + ulp1 / 2, N, 1.0f});                 // tie -> even (down)
+      cases.push_back({1.0f + 3 * ulp1 / 2, N, 1.0f + 2 * ulp1});  // tie -> even (up)
+      cases.push_back({1.0f + ulp1 / 2, T, 1.0f});
+      if (m <= 21) {  // 1 + 3/4 ulp needs m + 2 bits
+        cases.push_back({1.0f + ulp1 - ulp1 / 4, T, 1.0f});
+        cases.push_back({1.0f + ulp1 - ulp1 / 4, N, 1.0f + ulp1});
+      }
+      // max finite + half ulp: IEEE overflows (tie goes to the even neighbour,
+      // which is 2^(emax+1)); e4m3 saturates. trunc stays at max finite.
+      if (std::isfinite(maxf + max_ulp / 2)) {
+        cases.push_back({maxf + max_ulp / 2, N, over});
+        cases.push_back({-(maxf + max_ulp / 2), N, -over});
+        cases.push_back({maxf + max_ulp / 2, T, maxf});
+        cases.push_back({maxf + max_ulp / 4, N, maxf});
+      }
+    }
+    if (f.exp_bits < 8 || m < 23) {
+      // Below the subnormal grid: ties at half the smallest subnormal.
+      cases.push_back({sub / 2, N, 0.0f});           // tie -> even (zero)
+      cases.push_back({-sub / 2, N, -0.0f});
+      cases.push_back({sub * 1.5f, N, 2 * sub});     // tie -> even (2 sub)
+      cases.push_back({sub * 1.5f, T, sub});
+      if (sub >= 0x1p-147f) {  // 3/4 of it must be an fp32 value
+        cases.push_back({sub * 0.75f, N, sub});
+        cases.push_back({sub * 0.75f, T, 0.0f});
+        cases.push_back({-sub * 0.75f, T, -0.0f});
+      }
+    }
+    if (maxf < 1e38f) {
+      cases.push_back({1e38f, N, over});
+      cases.push_back({-1e38f, T, -maxf});
+    }
+    for (const C& c : cases) {
+      const float got = Reduce(f, c.in, c.r);
+      EXPECT_TRUE(oracle::SameValue(c.want, got))
+          << f.Name() << " " << RoundingName(c.r) << " " << c.in << ": got " << got << " want "
+          << c.want;
+    }
+  }
+}
+
 TEST(FormatTest, SpecialInputs) {
   for (const Format& f : AllFormats()) {
     for (Rounding r : {Rounding::kRne, Rounding::kTrunc}) {
