@@ -7,14 +7,14 @@
 #include <cstdio>
 #include <cstdlib>
 
-#define LMUL_CHECK(cond, ...)                                                 \
-  do {                                                                        \
-    if (!(cond)) {                                                            \
+#define LMUL_CHECK(cond, ...)                                                            \
+  do {                                                                                   \
+    if (!(cond)) {                                                                       \
       std::fprintf(stderr, "%s:%d: LMUL_CHECK(%s) failed: ", __FILE__, __LINE__, #cond); \
-      std::fprintf(stderr, "" __VA_ARGS__);                                   \
-      std::fprintf(stderr, "\n");                                             \
-      std::abort();                                                           \
-    }                                                                         \
+      std::fprintf(stderr, "" __VA_ARGS__);                                              \
+      std::fprintf(stderr, "\n");                                                        \
+      std::abort();                                                                      \
+    }                                                                                    \
   } while (0)
 
 #ifdef NDEBUG

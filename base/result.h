@@ -23,8 +23,8 @@ inline Error MakeError(std::string message) { return Error{std::move(message)}; 
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}         // NOLINT: implicit by design
-  Result(Error error) : v_(std::move(error)) {}     // NOLINT: implicit by design
+  Result(T value) : v_(std::move(value)) {}      // NOLINT: implicit by design
+  Result(Error error) : v_(std::move(error)) {}  // NOLINT: implicit by design
 
   bool ok() const { return v_.index() == 0; }
   explicit operator bool() const { return ok(); }
@@ -62,9 +62,9 @@ class [[nodiscard]] Status {
 }  // namespace lmul
 
 // Propagates an error from an expression returning Result<T>/Status.
-#define LMUL_RETURN_IF_ERROR(expr)                              \
-  do {                                                          \
-    auto lmul_status_ = (expr);                                 \
+#define LMUL_RETURN_IF_ERROR(expr)                                      \
+  do {                                                                  \
+    auto lmul_status_ = (expr);                                         \
     if (!lmul_status_.ok()) return ::lmul::Error{lmul_status_.error()}; \
   } while (0)
 

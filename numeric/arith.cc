@@ -8,9 +8,12 @@ namespace lmul {
 
 const char* OpName(Op op) {
   switch (op) {
-    case Op::kLMul: return "lmul";
-    case Op::kMitchell: return "mitchell";
-    case Op::kExact: return "exact";
+    case Op::kLMul:
+      return "lmul";
+    case Op::kMitchell:
+      return "mitchell";
+    case Op::kExact:
+      return "exact";
   }
   return "?";
 }
@@ -94,7 +97,8 @@ Result<Arith> Arith::Parse(std::string_view spec) {
   size_t start = slash + 1;
   while (true) {
     size_t comma = s.find(',', start);
-    parts.push_back(s.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
+    parts.push_back(
+        s.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
     if (comma == std::string::npos) break;
     start = comma + 1;
   }
@@ -137,9 +141,12 @@ const char* Arith::Help() {
 
 uint32_t Arith::Offset() const {
   switch (op) {
-    case Op::kLMul: return LMulOffset(format);
-    case Op::kMitchell: return MitchellOffset(format);
-    case Op::kExact: return 0;
+    case Op::kLMul:
+      return LMulOffset(format);
+    case Op::kMitchell:
+      return MitchellOffset(format);
+    case Op::kExact:
+      return 0;
   }
   return 0;
 }

@@ -51,9 +51,16 @@ TEST(ArithExhaustiveTest, AllBf16AndFp16ValuesSampledPartners) {
   std::mt19937 rng(2024);
   for (const char* fmt : {"bf16", "fp16"}) {
     const Format f = *Format::Parse(fmt);
-    std::vector<uint32_t> partners = {0, f.SignBit(), 1, f.SignBit() | 1, 1u << f.man_bits,
-                                      f.MaxFiniteField(), f.InfField(), f.NanField(),
-                                      Encode(f, 1.0f, Rounding::kRne), Encode(f, -1.5f, Rounding::kRne)};
+    std::vector<uint32_t> partners = {0,
+                                      f.SignBit(),
+                                      1,
+                                      f.SignBit() | 1,
+                                      1u << f.man_bits,
+                                      f.MaxFiniteField(),
+                                      f.InfField(),
+                                      f.NanField(),
+                                      Encode(f, 1.0f, Rounding::kRne),
+                                      Encode(f, -1.5f, Rounding::kRne)};
     while (partners.size() < 300) partners.push_back(rng() & 0xFFFF);
     for (const char* op : {"lmul/", "mitchell/", "exact/"}) {
       for (const char* opt : {"", ",wide"}) {
@@ -82,7 +89,8 @@ TEST(ArithExhaustiveTest, RandomFp32CarrierAllE8MK) {
   for (int k = 1; k <= 23; ++k) {
     for (const char* op : {"lmul", "mitchell", "exact"}) {
       specs.push_back(std::string(op) + "/e8m" + std::to_string(k));
-      specs.push_back(std::string(op) + "/e8m" + std::to_string(k) + (std::string(op) == "exact" ? ",trunc" : ",rne"));
+      specs.push_back(std::string(op) + "/e8m" + std::to_string(k) +
+                      (std::string(op) == "exact" ? ",trunc" : ",rne"));
     }
   }
   specs.push_back("lmul/fp32");

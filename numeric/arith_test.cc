@@ -88,15 +88,16 @@ TEST(ArithTest, SpecExamples) {
 // Special values for every format and every operation, against the oracle and
 // against explicit rules.
 TEST(ArithTest, SpecialValueMatrix) {
-  std::vector<std::string> formats = {"fp32", "bf16", "fp16", "e5m2", "e4m3", "e8m1", "e8m3", "e8m4", "e8m10"};
+  std::vector<std::string> formats = {"fp32", "bf16", "fp16", "e5m2", "e4m3",
+                                      "e8m1", "e8m3", "e8m4", "e8m10"};
   for (const std::string& fmt : formats) {
     const Format f = *Format::Parse(fmt);
     const float maxf = Decode(f, f.MaxFiniteField());
     const float minsub = Decode(f, 1);
     const float minnorm = Decode(f, 1u << f.man_bits);
-    const std::vector<float> specials = {0.0f,    -0.0f,  minsub, -minsub, minnorm, -minnorm,
-                                         1.0f,    -1.0f,  1.5f,   -0.75f,  maxf,    -maxf,
-                                         INFINITY, -INFINITY, NAN, 2 * maxf, minsub / 4};
+    const std::vector<float> specials = {0.0f,     -0.0f,     minsub, -minsub,  minnorm,   -minnorm,
+                                         1.0f,     -1.0f,     1.5f,   -0.75f,   maxf,      -maxf,
+                                         INFINITY, -INFINITY, NAN,    2 * maxf, minsub / 4};
     for (const char* op : {"lmul/", "mitchell/", "exact/"}) {
       for (const char* opt : {"", ",rne", ",trunc", ",wide"}) {
         if (std::string(opt) == ",wide" && std::string(op) != "exact/") continue;
@@ -115,9 +116,11 @@ TEST(ArithTest, SpecialValueMatrix) {
             if (std::isinf(xr) && yr == 0) {
               EXPECT_TRUE(std::isnan(got)) << a.Name();
             }
-            if (a.op != Op::kExact && !std::isnan(got) && (std::fabs(xr) < minnorm || std::fabs(yr) < minnorm) &&
-                !std::isinf(xr) && !std::isinf(yr)) {
-              EXPECT_EQ(got, 0.0f) << a.Name() << " " << x << "*" << y << ": subnormal counts as zero";
+            if (a.op != Op::kExact && !std::isnan(got) &&
+                (std::fabs(xr) < minnorm || std::fabs(yr) < minnorm) && !std::isinf(xr) &&
+                !std::isinf(yr)) {
+              EXPECT_EQ(got, 0.0f)
+                  << a.Name() << " " << x << "*" << y << ": subnormal counts as zero";
               EXPECT_EQ(std::signbit(got), std::signbit(x) != std::signbit(y));
             }
           }
@@ -148,8 +151,9 @@ TEST(ArithTest, OverflowAndUnderflow) {
 TEST(ArithTest, Properties) {
   std::mt19937 rng(7);
   std::normal_distribution<float> gauss(0.0f, 4.0f);
-  for (const char* spec : {"lmul/fp32", "lmul/bf16", "lmul/fp16", "lmul/e4m3", "lmul/e5m2", "lmul/e8m3",
-                           "mitchell/bf16", "exact/e4m3", "exact/bf16,wide", "lmul/e8m4,rne"}) {
+  for (const char* spec :
+       {"lmul/fp32", "lmul/bf16", "lmul/fp16", "lmul/e4m3", "lmul/e5m2", "lmul/e8m3",
+        "mitchell/bf16", "exact/e4m3", "exact/bf16,wide", "lmul/e8m4,rne"}) {
     const Arith a = A(spec);
     for (int i = 0; i < 20000; ++i) {
       const float x = gauss(rng), y = gauss(rng);

@@ -24,7 +24,10 @@ Result<Format> Format::Parse(std::string_view name) {
   if (name.size() >= 4 && name.size() <= 5 && name.substr(0, 3) == "e8m") {
     int k = 0;
     for (char c : name.substr(3)) {
-      if (c < '0' || c > '9') { k = -1; break; }
+      if (c < '0' || c > '9') {
+        k = -1;
+        break;
+      }
       k = k * 10 + (c - '0');
     }
     if (k >= 1 && k <= 23 && name[3] != '0') return E8M(k);
@@ -35,12 +38,18 @@ Result<Format> Format::Parse(std::string_view name) {
 
 std::string Format::Name() const {
   switch (kind) {
-    case Kind::kFp32: return "fp32";
-    case Kind::kBf16: return "bf16";
-    case Kind::kFp16: return "fp16";
-    case Kind::kE5M2: return "e5m2";
-    case Kind::kE4M3: return "e4m3";
-    case Kind::kE8M: return "e8m" + std::to_string(man_bits);
+    case Kind::kFp32:
+      return "fp32";
+    case Kind::kBf16:
+      return "bf16";
+    case Kind::kFp16:
+      return "fp16";
+    case Kind::kE5M2:
+      return "e5m2";
+    case Kind::kE4M3:
+      return "e4m3";
+    case Kind::kE8M:
+      return "e8m" + std::to_string(man_bits);
   }
   return "?";
 }

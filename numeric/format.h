@@ -66,13 +66,15 @@ struct Format {
   uint32_t NanField() const {
     return has_inf ? InfField() | (1u << (man_bits - 1)) : MagnitudeMask();
   }
-  int MinNormalExp() const { return 1 - bias; }   // unbiased exponent of the smallest normal
+  int MinNormalExp() const { return 1 - bias; }  // unbiased exponent of the smallest normal
   int MaxExp() const { return MaxFiniteField() >> man_bits; }  // biased, of max finite
 
   bool IsNan(uint32_t code) const;
   bool IsInf(uint32_t code) const;
   // True for +-0 and subnormals (exponent field zero).
-  bool IsZeroOrSubnormal(uint32_t code) const { return ((code & MagnitudeMask()) >> man_bits) == 0; }
+  bool IsZeroOrSubnormal(uint32_t code) const {
+    return ((code & MagnitudeMask()) >> man_bits) == 0;
+  }
 
   bool operator==(const Format&) const = default;
 };

@@ -44,7 +44,7 @@ TEST(FormatTest, Constants) {
   EXPECT_EQ(Decode(Format::E4M3(), 0x7E), 448.0f);
   EXPECT_EQ(Decode(Format::E5M2(), 0x7B), 57344.0f);
   EXPECT_EQ(Decode(Format::Fp16(), 0x7BFF), 65504.0f);
-  EXPECT_EQ(Decode(Format::E4M3(), 0x01), std::ldexp(1.0f, -9));   // smallest subnormal
+  EXPECT_EQ(Decode(Format::E4M3(), 0x01), std::ldexp(1.0f, -9));  // smallest subnormal
   EXPECT_EQ(Decode(Format::E5M2(), 0x01), std::ldexp(1.0f, -16));
   EXPECT_EQ(Decode(Format::Fp16(), 0x0001), std::ldexp(1.0f, -24));
   EXPECT_TRUE(std::isnan(Decode(Format::E4M3(), 0x7F)));
@@ -114,12 +114,12 @@ TEST(FormatTest, RoundingBoundaries) {
       {"bf16", 1.0f + 0x1p-8f + 0x1p-20f, N, 1.0f + 0x1p-7f},
       {"bf16", 1.0f + 0x1p-7f - 0x1p-20f, T, 1.0f},
       {"bf16", -(1.0f + 0x1p-7f - 0x1p-20f), T, -1.0f},
-      {"bf16", 0x1.FEp127f, N, 0x1.FEp127f},                        // max finite
-      {"bf16", 0x1.FFp127f, N, inf},                                 // halfway above max -> Inf
-      {"bf16", 0x1.FFp127f, T, 0x1.FEp127f},                         // trunc saturates
+      {"bf16", 0x1.FEp127f, N, 0x1.FEp127f},  // max finite
+      {"bf16", 0x1.FFp127f, N, inf},          // halfway above max -> Inf
+      {"bf16", 0x1.FFp127f, T, 0x1.FEp127f},  // trunc saturates
       {"bf16", inf, T, inf},
-      {"bf16", 0x1p-133f, N, 0x1p-133f},                             // smallest subnormal
-      {"bf16", 0x1p-134f, N, 0.0f},                                  // half of it: tie to even 0
+      {"bf16", 0x1p-133f, N, 0x1p-133f},  // smallest subnormal
+      {"bf16", 0x1p-134f, N, 0.0f},       // half of it: tie to even 0
       {"bf16", 0x1.8p-134f, N, 0x1p-133f},
       {"bf16", 0x1.8p-134f, T, 0.0f},
       // fp16
@@ -132,24 +132,24 @@ TEST(FormatTest, RoundingBoundaries) {
       {"fp16", 0x1p-25f, N, 0.0f},
       {"fp16", 0x1.000002p-25f, N, 0x1p-24f},
       {"fp16", 3 * 0x1p-25f, N, 2 * 0x1p-24f},
-      {"fp16", 0x1.FFCp-15f, T, 0x1.FF8p-15f},                       // subnormal truncation
+      {"fp16", 0x1.FFCp-15f, T, 0x1.FF8p-15f},  // subnormal truncation
       {"fp16", -0x1p-30f, T, -0.0f},
       // e4m3 (FN): no Inf, saturation
       {"e4m3", 448.0f, N, 448.0f},
-      {"e4m3", 464.0f, N, 448.0f},                                   // tie: 448 has even mantissa
-      {"e4m3", 470.0f, N, 448.0f},                                   // would be 480: saturates
+      {"e4m3", 464.0f, N, 448.0f},  // tie: 448 has even mantissa
+      {"e4m3", 470.0f, N, 448.0f},  // would be 480: saturates
       {"e4m3", 1e9f, N, 448.0f},
       {"e4m3", -1e9f, T, -448.0f},
       {"e4m3", 300.0f, N, 288.0f},
       {"e4m3", 0x1p-9f, N, 0x1p-9f},
       {"e4m3", 0x1p-10f, N, 0.0f},
       {"e4m3", 0x1.8p-10f, N, 0x1p-9f},
-      {"e4m3", 1.0625f, N, 1.0f},                                    // tie to even
-      {"e4m3", 1.1875f, N, 1.25f},                                   // tie to even (up)
+      {"e4m3", 1.0625f, N, 1.0f},   // tie to even
+      {"e4m3", 1.1875f, N, 1.25f},  // tie to even (up)
       {"e4m3", 1.2f, T, 1.125f},
       // e5m2
       {"e5m2", 57344.0f, N, 57344.0f},
-      {"e5m2", 61440.0f, N, inf},                                    // tie above max -> Inf
+      {"e5m2", 61440.0f, N, inf},  // tie above max -> Inf
       {"e5m2", 61439.0f, N, 57344.0f},
       {"e5m2", 1e9f, T, 57344.0f},
       {"e5m2", 0x1p-16f, N, 0x1p-16f},
@@ -161,7 +161,7 @@ TEST(FormatTest, RoundingBoundaries) {
       {"e8m3", 1.99f, N, 2.0f},
       {"e8m3", 0x1.FFFFFEp127f, N, inf},
       {"e8m3", 0x1.FFFFFEp127f, T, 0x1.Ep127f},
-      {"e8m3", 0x1p-149f, T, 0.0f},                                  // e8m3 smallest subnormal 2^-129
+      {"e8m3", 0x1p-149f, T, 0.0f},  // e8m3 smallest subnormal 2^-129
       {"e8m3", 0x1p-129f, T, 0x1p-129f},
       // fp32: identity
       {"fp32", 0x1p-149f, N, 0x1p-149f},
@@ -170,8 +170,8 @@ TEST(FormatTest, RoundingBoundaries) {
   for (const Case& c : cases) {
     const Format f = *Format::Parse(c.format);
     const float got = Reduce(f, c.in, c.r);
-    EXPECT_TRUE(oracle::SameValue(c.want, got))
-        << c.format << " " << RoundingName(c.r) << " " << c.in << ": got " << got << " want " << c.want;
+    EXPECT_TRUE(oracle::SameValue(c.want, got)) << c.format << " " << RoundingName(c.r) << " "
+                                                << c.in << ": got " << got << " want " << c.want;
     // The oracle agrees with the hand-written expectation too.
     EXPECT_TRUE(oracle::SameValue(oracle::Round(f, c.in, c.r), c.want)) << c.format << " " << c.in;
   }
@@ -224,9 +224,9 @@ TEST(FormatTest, RoundingBoundariesEveryFormat) {
     }
     if (f.exp_bits < 8 || m < 23) {
       // Below the subnormal grid: ties at half the smallest subnormal.
-      cases.push_back({sub / 2, N, 0.0f});           // tie -> even (zero)
+      cases.push_back({sub / 2, N, 0.0f});  // tie -> even (zero)
       cases.push_back({-sub / 2, N, -0.0f});
-      cases.push_back({sub * 1.5f, N, 2 * sub});     // tie -> even (2 sub)
+      cases.push_back({sub * 1.5f, N, 2 * sub});  // tie -> even (2 sub)
       cases.push_back({sub * 1.5f, T, sub});
       if (sub >= 0x1p-147f) {  // 3/4 of it must be an fp32 value
         cases.push_back({sub * 0.75f, N, sub});
@@ -240,9 +240,8 @@ TEST(FormatTest, RoundingBoundariesEveryFormat) {
     }
     for (const C& c : cases) {
       const float got = Reduce(f, c.in, c.r);
-      EXPECT_TRUE(oracle::SameValue(c.want, got))
-          << f.Name() << " " << RoundingName(c.r) << " " << c.in << ": got " << got << " want "
-          << c.want;
+      EXPECT_TRUE(oracle::SameValue(c.want, got)) << f.Name() << " " << RoundingName(c.r) << " "
+                                                  << c.in << ": got " << got << " want " << c.want;
     }
   }
 }

@@ -24,7 +24,8 @@ namespace lmul::oracle {
 inline double MaxFinite(const Format& f) {
   // e4m3: 1.75 * 2^8 = 448; IEEE-style: (2 - 2^-M) * 2^(2^E - 2 - bias).
   const int emax = (f.has_inf ? (1 << f.exp_bits) - 2 : (1 << f.exp_bits) - 1) - f.bias;
-  const double top = f.has_inf ? 2.0 - std::ldexp(1.0, -f.man_bits) : 2.0 - 2 * std::ldexp(1.0, -f.man_bits);
+  const double top =
+      f.has_inf ? 2.0 - std::ldexp(1.0, -f.man_bits) : 2.0 - 2 * std::ldexp(1.0, -f.man_bits);
   return std::ldexp(top, emax);
 }
 
@@ -58,11 +59,12 @@ inline double Round(const Format& f, double v, Rounding r) {
   int e = std::ilogb(a);
   if (e < 1 - f.bias) e = 1 - f.bias;
   const double q = std::ldexp(1.0, e - f.man_bits);
-  double n = a / q;  // exact: division by a power of two
+  double n = a / q;                                             // exact: division by a power of two
   n = r == Rounding::kRne ? std::nearbyint(n) : std::trunc(n);  // default mode: ties to even
   double out = n * q;
   if (out > MaxFinite(f)) {
-    out = (r == Rounding::kTrunc || !f.has_inf) ? MaxFinite(f) : std::numeric_limits<double>::infinity();
+    out = (r == Rounding::kTrunc || !f.has_inf) ? MaxFinite(f)
+                                                : std::numeric_limits<double>::infinity();
   }
   return std::copysign(out, v);
 }

@@ -30,10 +30,14 @@ std::optional<float> ParseOperand(const std::string& tok) {
     for (size_t i = 2; i < tok.size(); ++i) {
       const char c = tok[i];
       int d;
-      if (c >= '0' && c <= '9') d = c - '0';
-      else if (c >= 'a' && c <= 'f') d = c - 'a' + 10;
-      else if (c >= 'A' && c <= 'F') d = c - 'A' + 10;
-      else return std::nullopt;
+      if (c >= '0' && c <= '9')
+        d = c - '0';
+      else if (c >= 'a' && c <= 'f')
+        d = c - 'a' + 10;
+      else if (c >= 'A' && c <= 'F')
+        d = c - 'A' + 10;
+      else
+        return std::nullopt;
       bits = bits << 4 | static_cast<uint32_t>(d);
     }
     return lmul::BitsFloat(bits);
@@ -61,7 +65,8 @@ int RunMul(const std::string& spec) {
     if (a_tok[0] == '#') continue;
     if (!(in >> b_tok) || (in >> extra)) {
       return lmul::cli::PrintError(
-          "mul", "stdin line " + std::to_string(line_no) + ": expected two operands, got '" + line + "'",
+          "mul",
+          "stdin line " + std::to_string(line_no) + ": expected two operands, got '" + line + "'",
           "each line is 'X Y' with X, Y decimal floats or 0xHHHHHHHH fp32 bit patterns");
     }
     auto a = ParseOperand(a_tok);
@@ -69,11 +74,13 @@ int RunMul(const std::string& spec) {
     if (!a || !b) {
       return lmul::cli::PrintError(
           "mul",
-          "stdin line " + std::to_string(line_no) + ": cannot parse operand '" + (a ? b_tok : a_tok) + "'",
+          "stdin line " + std::to_string(line_no) + ": cannot parse operand '" +
+              (a ? b_tok : a_tok) + "'",
           "operands are decimal floats (1.5, -2e-3, inf, nan) or fp32 bit patterns (0x3FC00000)");
     }
     const float y = arith->Mul(*a, *b);
-    std::snprintf(out, sizeof out, "0x%08" PRIX32 " %.9g\n", lmul::FloatBits(y), static_cast<double>(y));
+    std::snprintf(out, sizeof out, "0x%08" PRIX32 " %.9g\n", lmul::FloatBits(y),
+                  static_cast<double>(y));
     std::fputs(out, stdout);
   }
   return 0;
