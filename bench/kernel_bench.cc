@@ -1,0 +1,260 @@
+#include "bench/kernel_bench.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <limits>
+#include <random>
+#include <thread>
+
+#include "bench/openblas.h"
+#include "hwy/targets.h"
+#include "kernels/arith_ops.h"
+#include "kernels/elementwise.h"
+#include "kernels/gemm.h"
+#include "kernels/gemm_internal.h"
+#include "numeric/arith.h"
+
+namespace lmul::bench {
+namespace {
+
+template <class F>
+double BestSeconds(int repeats, F&& f) {
+  f();  // warm-up
+  double best = std::numeric_limits<double>::infinity();
+  for (int r = 0; r < repeats; ++r) {
+    const auto t0 = std::chrono::steady_clock::now();
+    f();
+    const auto t1 = std::chrono::steady_clock::now();
+    best = std::min(best, std::chrono::duration<double>(t1 - t0).count());
+  }
+  return best;
+}
+
+std::vector<float> RandomMatrix(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> v(n);
+  for (auto& x : v) x = normal(rng);
+  return v;
+}
+
+int AllCores() {
+  const unsigned hw = std::thread::hardware_concurrency();
+  return hw == 0 ? 1 : static_cast<int>(hw);
+}
+
+std::string Fmt(const char* fmt, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), fmt, v);
+  return buf;
+}
+
+std::string JsonString(const std::string& s) {
+  std::string out = "\"";
+  for (char ch : s) {
+    if (ch == '"' || ch == '\\') out += '\\';
+    out += ch;
+  }
+  return out + "\"";
+}
+
+}  // namespace
+
+std::string KernelTargetName() { return hwy::TargetName(kernels::internal::DispatchedTarget()); }
+
+Result<GemmShape> ParseShape(const std::string& text) {
+  GemmShape s{};
+  char x1 = 0, x2 = 0;
+  int used = 0;
+  if (std::sscanf(text.c_str(), "%d%c%d%c%d%n", &s.m, &x1, &s.n, &x2, &s.k, &used) != 5 ||
+      used != static_cast<int>(text.size()) || x1 != 'x' || x2 != 'x' || s.m < 1 || s.n < 1 ||
+      s.k < 1 || s.m > 65536 || s.n > 65536 || s.k > 65536) {
+    return MakeError("bad shape '" + text + "': expected MxNxK with each in 1..65536");
+  }
+  return s;
+}
+
+std::vector<std::string> DefaultGemmAriths() {
+  return {"lmul/fp32", "lmul/e8m4", "lmul/bf16", "lmul/e4m3", "exact/fp32", "exact/bf16"};
+}
+
+std::vector<GemmShape> DefaultGemmShapes() {
+  return {{512, 512, 512},   {1024, 1024, 1024}, {2048, 2048, 2048}, {64, 576, 576},
+          {128, 576, 1536},  {128, 1536, 576},   {512, 576, 576},    {64, 2048, 2048},
+          {128, 2048, 2048}, {512, 2048, 2048}};
+}
+
+Result<std::vector<GemmRecord>> RunGemmBench(const GemmBenchOptions& opts) {
+  std::string why;
+  const OpenBlas* blas = OpenBlas::Get(&why);
+  if (blas == nullptr) return MakeError(why);
+  std::vector<Arith> ariths;
+  for (const auto& spec : opts.ariths) {
+    auto a = Arith::Parse(spec);
+    if (!a.ok()) return MakeError(a.error());
+    ariths.push_back(*a);
+  }
+  std::fprintf(stderr, "baseline: %s (openblas_get_corename() = %s); kernels target: %s\n",
+               blas->Name().c_str(), blas->corename().c_str(), KernelTargetName().c_str());
+  std::vector<GemmRecord> out;
+  const size_t total = opts.shapes.size() * opts.threads.size() * ariths.size();
+  size_t done = 0;
+  const auto start = std::chrono::steady_clock::now();
+  for (const GemmShape& s : opts.shapes) {
+    const auto a = RandomMatrix(static_cast<size_t>(s.m) * s.k, 1);
+    const auto b = RandomMatrix(static_cast<size_t>(s.k) * s.n, 2);
+    std::vector<float> c(static_cast<size_t>(s.m) * s.n);
+    const double flop = 2.0 * s.m * s.n * s.k;
+    for (int t : opts.threads) {
+      const int threads = t == 0 ? AllCores() : t;
+      blas->SetThreads(threads);
+      const double base = flop / 1e9 / BestSeconds(opts.repeats, [&] {
+                            blas->Sgemm(s.m, s.n, s.k, a.data(), s.k, b.data(), s.n, c.data(), s.n);
+                          });
+      for (const Arith& arith : ariths) {
+        const kernels::GemmOptions go{kernels::Accum::kFp32, threads};
+        GemmRecord r;
+        r.arith = arith.Name();
+        r.m = s.m;
+        r.n = s.n;
+        r.k = s.k;
+        r.threads = threads;
+        r.gflops = flop / 1e9 / BestSeconds(opts.repeats, [&] {
+                     kernels::Gemm(arith, s.m, s.n, s.k, a.data(), s.k, b.data(), s.n, false,
+                                   c.data(), s.n, go);
+                   });
+        const kernels::PackedB pb = kernels::PackB(arith, s.k, s.n, b.data(), s.n, false);
+        r.prepacked_gflops = flop / 1e9 / BestSeconds(opts.repeats, [&] {
+                               kernels::GemmPacked(s.m, a.data(), s.k, pb, c.data(), s.n, go);
+                             });
+        static const char* kKindNames[] = {"fast", "general", "exact-fp32", "exact-round"};
+        const char* kind = kKindNames[static_cast<int>(kernels::internal::LastGemmKind())];
+        if (!kernels::internal::LastGemmUsedSimd()) kind = "portable";
+        r.baseline = blas->Name();
+        r.baseline_gflops = base;
+        r.ratio = r.gflops / base;
+        r.prepacked_ratio = r.prepacked_gflops / base;
+        out.push_back(r);
+        ++done;
+        const double el =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        std::fprintf(stderr,
+                     "[%zu/%zu] %-12s %dx%dx%d t=%d kernel=%s  %.1f GFLOP/s (%.2fx), prepacked "
+                     "%.1f (%.2fx)  ETA %.0fs\n",
+                     done, total, r.arith.c_str(), s.m, s.n, s.k, threads, kind, r.gflops, r.ratio,
+                     r.prepacked_gflops, r.prepacked_ratio, el / done * (total - done));
+      }
+    }
+  }
+  return out;
+}
+
+std::string GemmRecordsJson(const std::vector<GemmRecord>& records) {
+  std::string s = "[";
+  for (size_t i = 0; i < records.size(); ++i) {
+    const auto& r = records[i];
+    s += i ? ",\n " : "\n ";
+    s += "{\"arith\": " + JsonString(r.arith) + ", \"m\": " + std::to_string(r.m) +
+         ", \"n\": " + std::to_string(r.n) + ", \"k\": " + std::to_string(r.k) +
+         ", \"threads\": " + std::to_string(r.threads) + ", \"gflops\": " + Fmt("%.3f", r.gflops) +
+         ", \"baseline\": " + JsonString(r.baseline) +
+         ", \"baseline_gflops\": " + Fmt("%.3f", r.baseline_gflops) +
+         ", \"ratio\": " + Fmt("%.4f", r.ratio) +
+         ", \"prepacked_gflops\": " + Fmt("%.3f", r.prepacked_gflops) +
+         ", \"prepacked_ratio\": " + Fmt("%.4f", r.prepacked_ratio) + "}";
+  }
+  return s + "\n]\n";
+}
+
+std::string GemmRecordsTable(const std::vector<GemmRecord>& records) {
+  std::string s;
+  char line[256];
+  std::snprintf(line, sizeof(line), "%-14s %-16s %3s %10s %8s %12s %8s  %s\n", "arith", "MxNxK",
+                "thr", "GFLOP/s", "ratio", "prepacked", "ratio", "baseline GFLOP/s");
+  s += line;
+  for (const auto& r : records) {
+    const std::string shape =
+        std::to_string(r.m) + "x" + std::to_string(r.n) + "x" + std::to_string(r.k);
+    std::snprintf(line, sizeof(line), "%-14s %-16s %3d %10.1f %8.2f %12.1f %8.2f  %.1f (%s)\n",
+                  r.arith.c_str(), shape.c_str(), r.threads, r.gflops, r.ratio, r.prepacked_gflops,
+                  r.prepacked_ratio, r.baseline_gflops, r.baseline.c_str());
+    s += line;
+  }
+  return s;
+}
+
+Result<std::vector<ElementwiseRecord>> RunElementwiseBench(const std::vector<std::string>& specs,
+                                                           const std::vector<size_t>& sizes,
+                                                           int repeats) {
+  std::vector<Arith> ariths;
+  for (const auto& spec : specs) {
+    auto a = Arith::Parse(spec);
+    if (!a.ok()) return MakeError(a.error());
+    ariths.push_back(*a);
+  }
+  std::fprintf(stderr, "kernels target: %s\n", KernelTargetName().c_str());
+  std::vector<ElementwiseRecord> out;
+  for (size_t n : sizes) {
+    const auto a = RandomMatrix(n, 3), b = RandomMatrix(n, 4);
+    std::vector<float> y(n);
+    // Enough passes that one timed sample lasts ~a few ms.
+    const int passes =
+        static_cast<int>(std::max<size_t>(1, (size_t{1} << 22) / std::max<size_t>(n, 1)));
+    auto per_elem = [&](double sec) { return static_cast<double>(n) * passes / sec / 1e9; };
+    const float* pa = a.data();
+    const float* pb = b.data();
+    float* py = y.data();
+    const double base = per_elem(BestSeconds(repeats, [&] {
+      for (int p = 0; p < passes; ++p) {
+        for (size_t i = 0; i < n; ++i) py[i] = pa[i] * pb[i];
+        asm volatile("" : : "r"(py) : "memory");
+      }
+    }));
+    for (const Arith& arith : ariths) {
+      ElementwiseRecord r;
+      r.arith = arith.Name();
+      r.n = n;
+      r.gelems = per_elem(BestSeconds(repeats, [&] {
+        for (int p = 0; p < passes; ++p) kernels::MulElementwise(arith, pa, pb, py, n);
+      }));
+      r.gbps = r.gelems * 12;
+      r.baseline_gelems = base;
+      r.ratio = r.gelems / base;
+      out.push_back(r);
+      std::fprintf(stderr, "%-12s n=%zu  %.2f Gelem/s (%.2fx)\n", r.arith.c_str(), n, r.gelems,
+                   r.ratio);
+    }
+  }
+  return out;
+}
+
+std::string ElementwiseRecordsJson(const std::vector<ElementwiseRecord>& records) {
+  std::string s = "[";
+  for (size_t i = 0; i < records.size(); ++i) {
+    const auto& r = records[i];
+    s += i ? ",\n " : "\n ";
+    s += "{\"arith\": " + JsonString(r.arith) + ", \"n\": " + std::to_string(r.n) +
+         ", \"gelems\": " + Fmt("%.4f", r.gelems) + ", \"gbps\": " + Fmt("%.3f", r.gbps) +
+         ", \"baseline\": " + JsonString(r.baseline) +
+         ", \"baseline_gelems\": " + Fmt("%.4f", r.baseline_gelems) +
+         ", \"ratio\": " + Fmt("%.4f", r.ratio) + "}";
+  }
+  return s + "\n]\n";
+}
+
+std::string ElementwiseRecordsTable(const std::vector<ElementwiseRecord>& records) {
+  std::string s;
+  char line[256];
+  std::snprintf(line, sizeof(line), "%-14s %10s %10s %8s %8s %14s\n", "arith", "n", "Gelem/s",
+                "GB/s", "ratio", "plain mul Gelem/s");
+  s += line;
+  for (const auto& r : records) {
+    std::snprintf(line, sizeof(line), "%-14s %10zu %10.2f %8.1f %8.2f %14.2f\n", r.arith.c_str(),
+                  r.n, r.gelems, r.gbps, r.ratio, r.baseline_gelems);
+    s += line;
+  }
+  return s;
+}
+
+}  // namespace lmul::bench

@@ -1,0 +1,68 @@
+// `lmul bench gemm` / `lmul bench elementwise`: timings of the kernels against
+// a native baseline measured in the same process (ratios are what count on a
+// shared, noisy machine).
+#ifndef LMUL_BENCH_KERNEL_BENCH_H_
+#define LMUL_BENCH_KERNEL_BENCH_H_
+
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+
+namespace lmul::bench {
+
+struct GemmShape {
+  int m, n, k;
+};
+
+// "MxNxK" -> shape (each 1 .. 65536).
+Result<GemmShape> ParseShape(const std::string& text);
+
+struct GemmBenchOptions {
+  std::vector<std::string> ariths;  // Arith specs
+  std::vector<GemmShape> shapes;
+  std::vector<int> threads;  // 0 = all cores
+  int repeats = 5;           // best of
+};
+
+struct GemmRecord {
+  std::string arith;
+  int m = 0, n = 0, k = 0, threads = 0;
+  double gflops = 0;            // Gemm (B packed inside the call), best of repeats
+  double prepacked_gflops = 0;  // GemmPacked with B packed once beforehand
+  std::string baseline;         // e.g. openblas-sgemm:SkylakeX
+  double baseline_gflops = 0;
+  double ratio = 0;  // gflops / baseline_gflops
+  double prepacked_ratio = 0;
+};
+
+std::vector<std::string> DefaultGemmAriths();
+std::vector<GemmShape> DefaultGemmShapes();
+
+// Progress (one line per measurement) on stderr.
+Result<std::vector<GemmRecord>> RunGemmBench(const GemmBenchOptions& opts);
+std::string GemmRecordsJson(const std::vector<GemmRecord>& records);
+std::string GemmRecordsTable(const std::vector<GemmRecord>& records);
+
+struct ElementwiseRecord {
+  std::string arith;
+  size_t n = 0;
+  double gelems = 0;  // 1e9 elements per second, best of repeats
+  double gbps = 0;    // 12 bytes per element (2 loads, 1 store)
+  std::string baseline = "fp32-multiply-loop";
+  double baseline_gelems = 0;
+  double ratio = 0;  // gelems / baseline_gelems
+};
+
+Result<std::vector<ElementwiseRecord>> RunElementwiseBench(const std::vector<std::string>& ariths,
+                                                           const std::vector<size_t>& sizes,
+                                                           int repeats);
+std::string ElementwiseRecordsJson(const std::vector<ElementwiseRecord>& records);
+std::string ElementwiseRecordsTable(const std::vector<ElementwiseRecord>& records);
+
+// Name of the SIMD target the kernels dispatch to (e.g. "AVX3").
+std::string KernelTargetName();
+
+}  // namespace lmul::bench
+
+#endif  // LMUL_BENCH_KERNEL_BENCH_H_

@@ -1,0 +1,126 @@
+// Google Benchmark suite of the kernels. Compare within one run (the machine
+// is shared): OpenBLAS SGEMM (BM_OpenBlasSgemm), the naive canonical-order
+// reference (BM_ReferenceGemm), the kernels (BM_Gemm / BM_GemmPacked), and
+// elementwise L-Mul against a plain multiply loop.
+//   build/<dir>/bench/lmul_kernels_benchmark --benchmark_filter=Gemm
+#include <benchmark/benchmark.h>
+
+#include <random>
+#include <string>
+#include <vector>
+
+#include "bench/openblas.h"
+#include "kernels/elementwise.h"
+#include "kernels/gemm.h"
+#include "kernels/reference.h"
+
+namespace {
+
+using lmul::Arith;
+namespace kernels = lmul::kernels;
+
+std::vector<float> Random(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> v(n);
+  for (auto& x : v) x = normal(rng);
+  return v;
+}
+
+void SetFlops(benchmark::State& state, int m, int n, int k) {
+  state.counters["GFLOP/s"] =
+      benchmark::Counter(2.0 * m * n * k * state.iterations() / 1e9, benchmark::Counter::kIsRate);
+}
+
+const char* kAriths[] = {"lmul/fp32",  "lmul/e8m4",  "lmul/bf16", "lmul/e4m3",
+                         "exact/fp32", "exact/bf16", "lmul/fp16"};
+
+void BM_OpenBlasSgemm(benchmark::State& state) {
+  const int s = static_cast<int>(state.range(0));
+  std::string why;
+  const auto* blas = lmul::bench::OpenBlas::Get(&why);
+  if (blas == nullptr) {
+    state.SkipWithError(why.c_str());
+    return;
+  }
+  blas->SetThreads(1);
+  state.SetLabel(blas->Name());
+  const auto a = Random(size_t(s) * s, 1), b = Random(size_t(s) * s, 2);
+  std::vector<float> c(size_t(s) * s);
+  for (auto _ : state) blas->Sgemm(s, s, s, a.data(), s, b.data(), s, c.data(), s);
+  SetFlops(state, s, s, s);
+}
+BENCHMARK(BM_OpenBlasSgemm)->Arg(128)->Arg(512)->Arg(1024)->Unit(benchmark::kMillisecond);
+
+void BM_Gemm(benchmark::State& state) {
+  const Arith arith = *Arith::Parse(kAriths[state.range(0)]);
+  const int s = static_cast<int>(state.range(1));
+  state.SetLabel(arith.Name());
+  const auto a = Random(size_t(s) * s, 1), b = Random(size_t(s) * s, 2);
+  std::vector<float> c(size_t(s) * s);
+  for (auto _ : state) {
+    kernels::Gemm(arith, s, s, s, a.data(), s, b.data(), s, false, c.data(), s);
+  }
+  SetFlops(state, s, s, s);
+}
+BENCHMARK(BM_Gemm)->ArgsProduct({{0, 1, 2, 3, 4, 5, 6}, {128, 512}})->Unit(benchmark::kMillisecond);
+
+void BM_GemmPacked(benchmark::State& state) {
+  const Arith arith = *Arith::Parse(kAriths[state.range(0)]);
+  const int m = static_cast<int>(state.range(1)), nk = static_cast<int>(state.range(2));
+  state.SetLabel(arith.Name());
+  const auto a = Random(size_t(m) * nk, 1), b = Random(size_t(nk) * nk, 2);
+  std::vector<float> c(size_t(m) * nk);
+  const auto pb = kernels::PackB(arith, nk, nk, b.data(), nk, false);
+  for (auto _ : state) kernels::GemmPacked(m, a.data(), nk, pb, c.data(), nk);
+  SetFlops(state, m, nk, nk);
+}
+BENCHMARK(BM_GemmPacked)
+    ->ArgsProduct({{0, 2, 4}, {64, 128}, {576, 1536}})
+    ->Unit(benchmark::kMillisecond);
+
+// The naive triple loop (kernels/reference.h): the speedup baseline.
+void BM_ReferenceGemm(benchmark::State& state) {
+  const Arith arith = *Arith::Parse(kAriths[state.range(0)]);
+  const int s = static_cast<int>(state.range(1));
+  state.SetLabel(arith.Name());
+  const auto a = Random(size_t(s) * s, 1), b = Random(size_t(s) * s, 2);
+  std::vector<float> c(size_t(s) * s);
+  for (auto _ : state) {
+    kernels::ReferenceGemm(arith, s, s, s, a.data(), s, b.data(), s, false, c.data(), s,
+                           kernels::Accum::kFp32);
+  }
+  SetFlops(state, s, s, s);
+}
+BENCHMARK(BM_ReferenceGemm)->ArgsProduct({{0, 2}, {128}})->Unit(benchmark::kMillisecond);
+
+void BM_PlainMultiply(benchmark::State& state) {
+  const size_t n = static_cast<size_t>(state.range(0));
+  const auto a = Random(n, 3), b = Random(n, 4);
+  std::vector<float> y(n);
+  for (auto _ : state) {
+    for (size_t i = 0; i < n; ++i) y[i] = a[i] * b[i];
+    benchmark::DoNotOptimize(y.data());
+    benchmark::ClobberMemory();
+  }
+  state.SetItemsProcessed(state.iterations() * n);
+}
+BENCHMARK(BM_PlainMultiply)->Arg(2048)->Arg(1 << 16)->Arg(1 << 24);
+
+void BM_MulElementwise(benchmark::State& state) {
+  const Arith arith = *Arith::Parse(kAriths[state.range(0)]);
+  const size_t n = static_cast<size_t>(state.range(1));
+  state.SetLabel(arith.Name());
+  const auto a = Random(n, 3), b = Random(n, 4);
+  std::vector<float> y(n);
+  for (auto _ : state) {
+    kernels::MulElementwise(arith, a.data(), b.data(), y.data(), n);
+    benchmark::ClobberMemory();
+  }
+  state.SetItemsProcessed(state.iterations() * n);
+}
+BENCHMARK(BM_MulElementwise)->ArgsProduct({{0, 2, 3, 4, 5}, {2048, 1 << 16, 1 << 24}});
+
+}  // namespace
+
+BENCHMARK_MAIN();

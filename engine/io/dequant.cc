@@ -1,0 +1,244 @@
+#include "engine/io/dequant.h"
+
+#include <cstring>
+#include <string>
+
+namespace lmul::engine {
+namespace {
+
+uint16_t Load16(const uint8_t* p) {
+  uint16_t v;
+  std::memcpy(&v, p, 2);
+  return v;
+}
+
+float F16(const uint8_t* p) { return HalfToFloat(Load16(p)); }
+
+// ---------------------------------------------------------------------------
+// One block each; `y` receives block_size floats.
+
+void BlockQ8_0(const uint8_t* b, float* y) {
+  const float d = F16(b);
+  const int8_t* q = reinterpret_cast<const int8_t*>(b + 2);
+  for (int j = 0; j < 32; ++j) y[j] = static_cast<float>(q[j]) * d;
+}
+
+void BlockQ4_0(const uint8_t* b, float* y) {
+  const float d = F16(b);
+  const uint8_t* qs = b + 2;
+  for (int j = 0; j < 16; ++j) {
+    y[j] = static_cast<float>((qs[j] & 0x0F) - 8) * d;
+    y[j + 16] = static_cast<float>((qs[j] >> 4) - 8) * d;
+  }
+}
+
+void BlockQ4_1(const uint8_t* b, float* y) {
+  const float d = F16(b);
+  const float m = F16(b + 2);
+  const uint8_t* qs = b + 4;
+  for (int j = 0; j < 16; ++j) {
+    y[j] = static_cast<float>(qs[j] & 0x0F) * d + m;
+    y[j + 16] = static_cast<float>(qs[j] >> 4) * d + m;
+  }
+}
+
+// ggml get_scale_min_k4: 6-bit scale and min of sub-block j (0..7) from 12 bytes.
+void ScaleMinK4(int j, const uint8_t* q, uint8_t* d, uint8_t* m) {
+  if (j < 4) {
+    *d = q[j] & 63;
+    *m = q[j + 4] & 63;
+  } else {
+    *d = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
+    *m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+  }
+}
+
+void BlockQ4_K(const uint8_t* b, float* y) {
+  const float d = F16(b);
+  const float dmin = F16(b + 2);
+  const uint8_t* scales = b + 4;
+  const uint8_t* q = b + 16;
+  int is = 0;
+  for (int j = 0; j < 256; j += 64) {
+    uint8_t sc, m;
+    ScaleMinK4(is + 0, scales, &sc, &m);
+    const float d1 = d * sc, m1 = dmin * m;
+    ScaleMinK4(is + 1, scales, &sc, &m);
+    const float d2 = d * sc, m2 = dmin * m;
+    for (int l = 0; l < 32; ++l) *y++ = d1 * static_cast<float>(q[l] & 0xF) - m1;
+    for (int l = 0; l < 32; ++l) *y++ = d2 * static_cast<float>(q[l] >> 4) - m2;
+    q += 32;
+    is += 2;
+  }
+}
+
+void BlockQ5_K(const uint8_t* b, float* y) {
+  const float d = F16(b);
+  const float dmin = F16(b + 2);
+  const uint8_t* scales = b + 4;
+  const uint8_t* qh = b + 16;
+  const uint8_t* ql = b + 48;
+  int is = 0;
+  uint8_t u1 = 1, u2 = 2;
+  for (int j = 0; j < 256; j += 64) {
+    uint8_t sc, m;
+    ScaleMinK4(is + 0, scales, &sc, &m);
+    const float d1 = d * sc, m1 = dmin * m;
+    ScaleMinK4(is + 1, scales, &sc, &m);
+    const float d2 = d * sc, m2 = dmin * m;
+    for (int l = 0; l < 32; ++l) {
+      *y++ = d1 * static_cast<float>((ql[l] & 0xF) + (qh[l] & u1 ? 16 : 0)) - m1;
+    }
+    for (int l = 0; l < 32; ++l) {
+      *y++ = d2 * static_cast<float>((ql[l] >> 4) + (qh[l] & u2 ? 16 : 0)) - m2;
+    }
+    ql += 32;
+    is += 2;
+    u1 <<= 2;
+    u2 <<= 2;
+  }
+}
+
+void BlockQ6_K(const uint8_t* b, float* y) {
+  const uint8_t* ql = b;
+  const uint8_t* qh = b + 128;
+  const int8_t* sc = reinterpret_cast<const int8_t*>(b + 192);
+  const float d = F16(b + 208);
+  for (int n = 0; n < 256; n += 128) {
+    for (int l = 0; l < 32; ++l) {
+      const int is = l / 16;
+      const int q1 = static_cast<int8_t>((ql[l + 0] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32;
+      const int q2 = static_cast<int8_t>((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32;
+      const int q3 = static_cast<int8_t>((ql[l + 0] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
+      const int q4 = static_cast<int8_t>((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
+      y[l + 0] = d * static_cast<float>(sc[is + 0]) * static_cast<float>(q1);
+      y[l + 32] = d * static_cast<float>(sc[is + 2]) * static_cast<float>(q2);
+      y[l + 64] = d * static_cast<float>(sc[is + 4]) * static_cast<float>(q3);
+      y[l + 96] = d * static_cast<float>(sc[is + 6]) * static_cast<float>(q4);
+    }
+    y += 128;
+    ql += 64;
+    qh += 32;
+    sc += 8;
+  }
+}
+
+}  // namespace
+
+float HalfToFloat(uint16_t h) {
+  const uint32_t sign = static_cast<uint32_t>(h & 0x8000) << 16;
+  const uint32_t exp = (h >> 10) & 0x1F;
+  uint32_t man = h & 0x3FF;
+  uint32_t bits;
+  if (exp == 0x1F) {
+    bits = sign | 0x7F800000u | (man << 13);  // Inf / NaN (payload kept)
+  } else if (exp != 0) {
+    bits = sign | ((exp + 112) << 23) | (man << 13);
+  } else if (man == 0) {
+    bits = sign;
+  } else {
+    // Subnormal half: man * 2^-24, normalised.
+    int e = -1;
+    do {
+      ++e;
+      man <<= 1;
+    } while ((man & 0x400) == 0);
+    bits = sign | (static_cast<uint32_t>(112 - e) << 23) | ((man & 0x3FF) << 13);
+  }
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+float Bf16ToFloat(uint16_t b) {
+  const uint32_t bits = static_cast<uint32_t>(b) << 16;
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+bool CanDequantize(GgmlType type) {
+  switch (type) {
+    case GgmlType::kF32:
+    case GgmlType::kF16:
+    case GgmlType::kBF16:
+    case GgmlType::kQ8_0:
+    case GgmlType::kQ4_0:
+    case GgmlType::kQ4_1:
+    case GgmlType::kQ4_K:
+    case GgmlType::kQ5_K:
+    case GgmlType::kQ6_K:
+      return true;
+    default:
+      return false;
+  }
+}
+
+Status DequantizeRows(const GgufTensor& t, int64_t row_begin, int64_t n_rows, float* out) {
+  if (!CanDequantize(t.type)) {
+    return MakeError("tensor '" + t.name + "': cannot dequantize type " + GgmlTypeName(t.type) +
+                     " (supported: F32 F16 BF16 Q8_0 Q4_0 Q4_1 Q4_K Q5_K Q6_K)");
+  }
+  if (row_begin < 0 || n_rows < 0 || row_begin > t.n_rows() || n_rows > t.n_rows() - row_begin) {
+    return MakeError("tensor '" + t.name + "': rows [" + std::to_string(row_begin) + ", " +
+                     std::to_string(row_begin + n_rows) + ") out of range (" +
+                     std::to_string(t.n_rows()) + " rows)");
+  }
+  const GgmlTypeInfo* info = GetGgmlTypeInfo(static_cast<uint32_t>(t.type));
+  const int64_t n = t.row_length();
+  const size_t row_bytes = t.row_bytes();
+  const int64_t blocks_per_row = n / info->block_size;
+  for (int64_t r = 0; r < n_rows; ++r) {
+    const uint8_t* src = t.data.data() + static_cast<size_t>(row_begin + r) * row_bytes;
+    float* y = out + r * n;
+    switch (t.type) {
+      case GgmlType::kF32:
+        std::memcpy(y, src, static_cast<size_t>(n) * 4);
+        break;
+      case GgmlType::kF16:
+        for (int64_t i = 0; i < n; ++i) y[i] = HalfToFloat(Load16(src + 2 * i));
+        break;
+      case GgmlType::kBF16:
+        for (int64_t i = 0; i < n; ++i) y[i] = Bf16ToFloat(Load16(src + 2 * i));
+        break;
+      default: {
+        void (*block)(const uint8_t*, float*) = nullptr;
+        switch (t.type) {
+          case GgmlType::kQ8_0:
+            block = BlockQ8_0;
+            break;
+          case GgmlType::kQ4_0:
+            block = BlockQ4_0;
+            break;
+          case GgmlType::kQ4_1:
+            block = BlockQ4_1;
+            break;
+          case GgmlType::kQ4_K:
+            block = BlockQ4_K;
+            break;
+          case GgmlType::kQ5_K:
+            block = BlockQ5_K;
+            break;
+          case GgmlType::kQ6_K:
+            block = BlockQ6_K;
+            break;
+          default:
+            break;
+        }
+        for (int64_t bi = 0; bi < blocks_per_row; ++bi) {
+          block(src + bi * info->type_size, y + bi * info->block_size);
+        }
+      }
+    }
+  }
+  return Status::Ok();
+}
+
+Result<std::vector<float>> DequantizeTensor(const GgufTensor& t) {
+  std::vector<float> out(static_cast<size_t>(t.n_elements));
+  Status st = DequantizeRows(t, 0, t.n_rows(), out.data());
+  if (!st.ok()) return MakeError(st.error());
+  return out;
+}
+
+}  // namespace lmul::engine

@@ -1,0 +1,231 @@
+#include "engine/model/model.h"
+
+#include <algorithm>
+#include <cstring>
+#include <thread>
+
+#include "base/check.h"
+#include "engine/io/dequant.h"
+#ifdef LMUL_HAVE_TOKENIZER
+#include "engine/tokenizer/tokenizer.h"
+#else
+namespace lmul::engine {
+class Tokenizer {};  // built without engine/tokenizer/: models load without a tokenizer
+}  // namespace lmul::engine
+#endif
+
+namespace lmul::engine {
+namespace {
+
+// The tensor `name` with GGUF ne == `ne` and a dequantizable type.
+Result<const GgufTensor*> Expect(const GgufFile& g, const std::string& name,
+                                 const std::vector<int64_t>& ne) {
+  auto t = g.GetTensor(name);
+  if (!t.ok()) return t;
+  if ((*t)->ne != ne) {
+    GgufTensor want;
+    want.ne = ne;
+    return MakeError(g.path() + ": tensor '" + name + "': expected shape " + want.ShapeString() +
+                     ", found " + (*t)->ShapeString());
+  }
+  if (!CanDequantize((*t)->type)) {
+    return MakeError(g.path() + ": tensor '" + name + "': type " + GgmlTypeName((*t)->type) +
+                     " is not supported (F32 F16 BF16 Q8_0 Q4_0 Q4_1 Q4_K Q5_K Q6_K)");
+  }
+  return t;
+}
+
+Status LoadVector(const GgufFile& g, const std::string& name, int n, std::vector<float>* out) {
+  auto t = Expect(g, name, {n});
+  if (!t.ok()) return MakeError(t.error());
+  auto v = DequantizeTensor(**t);
+  if (!v.ok()) return MakeError(g.path() + ": " + v.error());
+  *out = std::move(*v);
+  return Status::Ok();
+}
+
+}  // namespace
+
+Model::~Model() = default;
+
+Result<std::unique_ptr<Model>> Model::Load(const std::string& gguf_path) {
+  auto gguf = GgufFile::Open(gguf_path);
+  if (!gguf.ok()) return std::move(gguf).TakeError();
+  std::unique_ptr<Model> m(new Model());
+  m->gguf_ = std::move(gguf).value();
+  const GgufFile& g = *m->gguf_;
+  auto config = ModelConfig::FromGguf(g);
+  if (!config.ok()) return std::move(config).TakeError();
+  m->config_ = *config;
+  const ModelConfig& c = m->config_;
+  const int64_t d = c.d_model, qd = int64_t{c.n_head} * c.head_dim,
+                kvd = int64_t{c.n_kv_head} * c.head_dim;
+
+  auto embd = Expect(g, "token_embd.weight", {d, c.n_vocab});
+  if (!embd.ok()) return std::move(embd).TakeError();
+  m->token_embd_ = *embd;
+  if (c.tied_output) {
+    m->output_ = m->token_embd_;
+  } else {
+    auto out = Expect(g, "output.weight", {d, c.n_vocab});
+    if (!out.ok()) return std::move(out).TakeError();
+    m->output_ = *out;
+  }
+  for (const char* unsupported : {"rope_freqs.weight", "blk.0.attn_q.bias", "blk.0.attn_k.bias",
+                                  "blk.0.attn_v.bias", "blk.0.attn_output.bias"}) {
+    if (g.FindTensor(unsupported) != nullptr) {
+      return MakeError(g.path() + ": tensor '" + unsupported +
+                       "' is not supported by lmul's llama");
+    }
+  }
+  m->attn_norm_.resize(c.n_layer);
+  m->ffn_norm_.resize(c.n_layer);
+  for (int l = 0; l < c.n_layer; ++l) {
+    const std::string p = "blk." + std::to_string(l) + ".";
+    LayerTensors lt;
+    struct Want {
+      const GgufTensor** slot;
+      const char* name;
+      std::vector<int64_t> ne;
+    };
+    const Want wants[] = {
+        {&lt.q, "attn_q.weight", {d, qd}},          {&lt.k, "attn_k.weight", {d, kvd}},
+        {&lt.v, "attn_v.weight", {d, kvd}},         {&lt.o, "attn_output.weight", {qd, d}},
+        {&lt.gate, "ffn_gate.weight", {d, c.d_ff}}, {&lt.up, "ffn_up.weight", {d, c.d_ff}},
+        {&lt.down, "ffn_down.weight", {c.d_ff, d}},
+    };
+    for (const Want& w : wants) {
+      auto t = Expect(g, p + w.name, w.ne);
+      if (!t.ok()) return std::move(t).TakeError();
+      *w.slot = *t;
+    }
+    m->layers_.push_back(lt);
+    LMUL_RETURN_IF_ERROR(LoadVector(g, p + "attn_norm.weight", c.d_model, &m->attn_norm_[l]));
+    LMUL_RETURN_IF_ERROR(LoadVector(g, p + "ffn_norm.weight", c.d_model, &m->ffn_norm_[l]));
+  }
+  LMUL_RETURN_IF_ERROR(LoadVector(g, "output_norm.weight", c.d_model, &m->output_norm_));
+
+  if (g.Has("tokenizer.ggml.model")) {
+#ifdef LMUL_HAVE_TOKENIZER
+    auto tok = Tokenizer::FromGguf(g);
+    if (!tok.ok()) return std::move(tok).TakeError();
+    m->tokenizer_ = std::move(tok).value();
+#endif
+  }
+  return m;
+}
+
+const Tokenizer& Model::tokenizer() const {
+  LMUL_CHECK(tokenizer_ != nullptr, "Model::tokenizer(): %s has no tokenizer",
+             gguf_->path().c_str());
+  return *tokenizer_;
+}
+
+void Model::Embed(int32_t token, float* out) const {
+  LMUL_CHECK(token >= 0 && token < config_.n_vocab, "Embed: token %d", token);
+  Status st = DequantizeRows(*token_embd_, token, 1, out);
+  LMUL_CHECK(st.ok(), "%s", st.error().c_str());  // type and range validated at load
+}
+
+int Model::GroupK(WeightGroup g) const {
+  const ModelConfig& c = config_;
+  switch (g) {
+    case WeightGroup::kQkv:
+    case WeightGroup::kGateUp:
+    case WeightGroup::kLmHead:
+      return c.d_model;
+    case WeightGroup::kAttnOut:
+      return c.n_head * c.head_dim;
+    case WeightGroup::kDown:
+      return c.d_ff;
+  }
+  return 0;
+}
+
+int Model::GroupN(WeightGroup g) const {
+  const ModelConfig& c = config_;
+  switch (g) {
+    case WeightGroup::kQkv:
+      return (c.n_head + 2 * c.n_kv_head) * c.head_dim;
+    case WeightGroup::kGateUp:
+      return 2 * c.d_ff;
+    case WeightGroup::kLmHead:
+      return c.n_vocab;
+    case WeightGroup::kAttnOut:
+    case WeightGroup::kDown:
+      return c.d_model;
+  }
+  return 0;
+}
+
+std::vector<float> Model::DequantizeGroup(WeightGroup g, int layer) const {
+  std::vector<const GgufTensor*> parts;
+  if (g == WeightGroup::kLmHead) {
+    parts = {output_};
+  } else {
+    LMUL_CHECK(layer >= 0 && layer < config_.n_layer, "layer %d", layer);
+    const LayerTensors& lt = layers_[layer];
+    switch (g) {
+      case WeightGroup::kQkv:
+        parts = {lt.q, lt.k, lt.v};
+        break;
+      case WeightGroup::kAttnOut:
+        parts = {lt.o};
+        break;
+      case WeightGroup::kGateUp:
+        parts = {lt.gate, lt.up};
+        break;
+      case WeightGroup::kDown:
+        parts = {lt.down};
+        break;
+      default:
+        break;
+    }
+  }
+  std::vector<float> out(static_cast<size_t>(GroupN(g)) * GroupK(g));
+  size_t at = 0;
+  for (const GgufTensor* t : parts) {
+    Status st = DequantizeRows(*t, 0, t->n_rows(), out.data() + at);
+    LMUL_CHECK(st.ok(), "%s", st.error().c_str());
+    at += static_cast<size_t>(t->n_elements);
+  }
+  LMUL_CHECK(at == out.size(), "group size");
+  return out;
+}
+
+std::shared_ptr<const Model::Packs> Model::Packed(WeightGroup g, const Arith& arith,
+                                                  int threads) const {
+  std::lock_guard<std::mutex> lock(pack_mu_);
+  const auto key = std::make_pair(static_cast<int>(g), arith.Name());
+  if (auto it = pack_cache_.find(key); it != pack_cache_.end()) return it->second;
+  const int n = g == WeightGroup::kLmHead ? 1 : config_.n_layer;
+  auto packs = std::make_shared<Packs>(n);
+  const int K = GroupK(g), N = GroupN(g);
+  auto pack_one = [&](int i) {
+    const std::vector<float> w = DequantizeGroup(g, i);  // (N, K): B(k, n) = w[n * K + k]
+    (*packs)[i] = kernels::PackB(arith, K, N, w.data(), K, /*b_trans=*/true);
+  };
+  if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  threads = std::min(threads, n);
+  if (threads <= 1) {
+    for (int i = 0; i < n; ++i) pack_one(i);
+  } else {
+    std::vector<std::thread> pool;
+    for (int t = 0; t < threads; ++t) {
+      pool.emplace_back([&, t] {
+        for (int i = t; i < n; i += threads) pack_one(i);
+      });
+    }
+    for (auto& th : pool) th.join();
+  }
+  std::shared_ptr<const Packs> result = packs;
+  pack_cache_[key] = result;
+  return result;
+}
+
+void Model::ClearPackCache() const {
+  std::lock_guard<std::mutex> lock(pack_mu_);
+  pack_cache_.clear();
+}
+
+}  // namespace lmul::engine

@@ -1,0 +1,102 @@
+// Model: a Llama-architecture transformer loaded from GGUF (weights stay in the
+// memory-mapped file; each GEMM weight is dequantized and packed once per
+// arithmetic, on first use, by kernels::PackB, and the packs are shared by all
+// sessions using that arithmetic).
+//
+// Weight shapes (outermost first; GGUF stores ne innermost first):
+//   token_embd.weight        (n_vocab, d_model)
+//   blk.L.attn_norm.weight   (d_model)
+//   blk.L.attn_q.weight      (n_head * head_dim, d_model)
+//   blk.L.attn_k.weight      (n_kv_head * head_dim, d_model)
+//   blk.L.attn_v.weight      (n_kv_head * head_dim, d_model)
+//   blk.L.attn_output.weight (d_model, n_head * head_dim)
+//   blk.L.ffn_norm.weight    (d_model)
+//   blk.L.ffn_gate.weight    (d_ff, d_model)
+//   blk.L.ffn_up.weight      (d_ff, d_model)
+//   blk.L.ffn_down.weight    (d_model, d_ff)
+//   output_norm.weight       (d_model)
+//   output.weight            (n_vocab, d_model)   absent when tied to token_embd
+#ifndef LMUL_ENGINE_MODEL_MODEL_H_
+#define LMUL_ENGINE_MODEL_MODEL_H_
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "base/result.h"
+#include "engine/io/gguf.h"
+#include "engine/model/config.h"
+#include "kernels/gemm.h"
+#include "numeric/arith.h"
+
+namespace lmul::engine {
+
+class Tokenizer;
+
+// GEMM weight groups; each is packed as one B matrix (K x N) per layer.
+enum class WeightGroup : int {
+  kQkv = 0,  // [Wq; Wk; Wv]: K = d_model, N = (n_head + 2 n_kv_head) head_dim
+  kAttnOut,  // Wo: K = n_head head_dim, N = d_model
+  kGateUp,   // [Wgate; Wup]: K = d_model, N = 2 d_ff
+  kDown,     // Wdown: K = d_ff, N = d_model
+  kLmHead,   // output (or token_embd): K = d_model, N = n_vocab; one entry
+};
+
+class Model {
+ public:
+  // Loads and validates the GGUF (every tensor present, shaped and of a supported
+  // type). The tokenizer is built when the file has tokenizer metadata
+  // (tokenizer.ggml.model); a file without any (synthetic test models) loads without one.
+  static Result<std::unique_ptr<Model>> Load(const std::string& gguf_path);
+  ~Model();
+
+  const ModelConfig& config() const { return config_; }
+  const GgufFile& gguf() const { return *gguf_; }
+  bool has_tokenizer() const { return tokenizer_ != nullptr; }
+  const Tokenizer& tokenizer() const;  // LMUL_CHECKs has_tokenizer()
+
+  // Embedding row of `token` (0 <= token < n_vocab) into out[d_model].
+  void Embed(int32_t token, float* out) const;
+  // (d_model) norm weights.
+  const std::vector<float>& attn_norm(int layer) const { return attn_norm_[layer]; }
+  const std::vector<float>& ffn_norm(int layer) const { return ffn_norm_[layer]; }
+  const std::vector<float>& output_norm() const { return output_norm_; }
+
+  // The group's weights as fp32, row-major (N, K) (row n = output feature n). `layer`
+  // is ignored for kLmHead.
+  std::vector<float> DequantizeGroup(WeightGroup g, int layer) const;
+  int GroupK(WeightGroup g) const;
+  int GroupN(WeightGroup g) const;
+
+  // Packs of a group for one arithmetic (one entry per layer; one for kLmHead).
+  // Packed on first use with up to `threads` threads (0 = all cores) and cached in the
+  // model (about 4 bytes per weight per distinct arithmetic) until ClearPackCache().
+  using Packs = std::vector<kernels::PackedB>;
+  std::shared_ptr<const Packs> Packed(WeightGroup g, const Arith& arith, int threads) const;
+  // Drops the cached packs (sessions keep theirs alive until destroyed).
+  void ClearPackCache() const;
+
+ private:
+  Model() = default;
+  std::unique_ptr<GgufFile> gguf_;
+  ModelConfig config_;
+  std::unique_ptr<Tokenizer> tokenizer_;
+  const GgufTensor* token_embd_ = nullptr;
+  const GgufTensor* output_ = nullptr;  // == token_embd_ when tied
+  struct LayerTensors {
+    const GgufTensor *q, *k, *v, *o, *gate, *up, *down;
+  };
+  std::vector<LayerTensors> layers_;
+  std::vector<std::vector<float>> attn_norm_, ffn_norm_;
+  std::vector<float> output_norm_;
+
+  mutable std::mutex pack_mu_;
+  mutable std::map<std::pair<int, std::string>, std::shared_ptr<const Packs>> pack_cache_;
+};
+
+}  // namespace lmul::engine
+
+#endif  // LMUL_ENGINE_MODEL_MODEL_H_

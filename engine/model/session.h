@@ -1,0 +1,95 @@
+// Session: one sequence being run through a Model under a Policy: the KV cache,
+// the packed weights for the policy's arithmetics, scratch buffers.
+//
+// Forward of n tokens (a batch: prefill; n = 1: decode) runs exactly the same
+// arithmetic per element whatever the batch split, so logits from one
+// Forward(all) equal those from token-by-token Forwards bit for bit, and results
+// are identical for any thread count (the kernels' canonical order).
+//
+// Per layer, x (n_tokens, d_model) the residual stream:
+//   h    = RMSNorm(x) * attn_norm                         elementwise
+//   qkv  = h . [Wq; Wk; Wv]^T                             attn.proj
+//   q, k = RoPE(q), RoPE(k)  (llama "normal" pairs (2i, 2i+1), theta_i = pos * base^(-2i/rope_dim))
+//   per head h (kv head g = h / (n_head / n_kv_head)):
+//     s = q_h . K_g^T                                      attn.qk  (n_tokens, n_past)
+//     p = softmax(s / sqrt(head_dim) + causal mask)        fp32
+//     o_h = p . V_g                                        attn.av  (n_tokens, head_dim)
+//   x += o . Wo^T                                          attn.proj
+//   h    = RMSNorm(x) * ffn_norm                           elementwise
+//   x += (silu(h . Wgate^T) * (h . Wup^T)) . Wdown^T      mlp, elementwise, mlp
+// logits = (RMSNorm(x) * output_norm) . Wout^T            lm_head
+#ifndef LMUL_ENGINE_MODEL_SESSION_H_
+#define LMUL_ENGINE_MODEL_SESSION_H_
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "base/result.h"
+#include "engine/model/model.h"
+#include "engine/model/observer.h"
+#include "engine/model/policy.h"
+
+namespace lmul::engine {
+
+// Not thread-safe: one thread drives a session (its GEMMs use `threads` internally).
+// Several sessions may share one Model concurrently.
+class Session {
+ public:
+  // n_ctx: KV cache capacity in tokens (<= 0: the model's training context);
+  // threads: GEMM threads (0 = all cores). Packs the weights for the policy's
+  // arithmetics unless another live session already did.
+  Session(const Model& model, const Policy& policy, int n_ctx, int threads);
+
+  const Model& model() const { return model_; }
+  const Policy& policy() const { return policy_; }
+  int n_ctx() const { return n_ctx_; }
+  int threads() const { return threads_; }
+  int pos() const { return pos_; }  // tokens currently in the KV cache
+  void Rewind(int pos);             // keep the first `pos` tokens (0 <= pos <= pos())
+
+  // Runs tokens at positions pos()..pos()+n-1 and appends them to the KV cache. If
+  // logits is non-null it is resized to n x n_vocab; row t holds the next-token
+  // logits after tokens[t]. Errors: a token outside [0, n_vocab), or n_ctx exceeded
+  // (the session is then unchanged).
+  Status Forward(std::span<const int32_t> tokens, std::vector<float>* logits);
+  // The same, but logits (resized to n_vocab) only for the last token: skips the LM
+  // head for the others (generation's prefill). Bit-identical to that row of Forward.
+  Status ForwardLast(std::span<const int32_t> tokens, std::vector<float>* logits);
+
+  // Observer of every multiplication site's operands (null: none). Not owned.
+  void set_observer(ActivationObserver* observer) { observer_ = observer; }
+
+ private:
+  // Logits for rows [first_logit_row, n) into *logits (if non-null).
+  Status Run(std::span<const int32_t> tokens, int first_logit_row, std::vector<float>* logits);
+  void RmsNorm(int layer, int n, const float* x, const std::vector<float>& gamma, float* out);
+  void EnsureRopeTable(int n_pos);
+  void Rope(int layer, int n, float* qkv);
+  void Attention(int layer, int n, const float* qkv, float* out);
+  void Observe(Site site, SiteOp op, int layer, int head, const MatrixView& a, const MatrixView& b);
+  MatrixView WeightView(WeightGroup g, int layer);
+
+  const Model& model_;
+  Policy policy_;
+  int n_ctx_;
+  int threads_;
+  int pos_ = 0;
+  kernels::GemmOptions gemm_;
+  ActivationObserver* observer_ = nullptr;
+  int batch_pos0_ = 0;  // position of the first token of the running Forward
+
+  std::shared_ptr<const Model::Packs> qkv_, attn_out_, gate_up_, down_, lm_head_;
+
+  // KV cache per layer: (pos, n_kv_head, head_dim), grown as tokens arrive.
+  std::vector<std::vector<float>> k_cache_, v_cache_;
+  // RoPE tables for positions computed so far: (n_pos, rope_dim), cos and signed sin,
+  // each pair (2i, 2i+1) holding (cos_i, cos_i) and (-sin_i, +sin_i).
+  std::vector<float> rope_cos_, rope_sin_;
+  std::vector<float> observer_weight_;  // dequantized weight for observer views
+};
+
+}  // namespace lmul::engine
+
+#endif  // LMUL_ENGINE_MODEL_SESSION_H_

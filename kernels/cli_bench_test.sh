@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# CLI test of `lmul bench gemm|elementwise` (tiny sizes: checks the interface, not speed).
+set -euo pipefail
+LMUL="$1"
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+out="$("$LMUL" bench gemm --arith lmul/bf16,lmul/e8m4,rne --shape 16x24x40 --shape 3x5x7 \
+        --threads 1 --repeats 1 --json 2>/dev/null)"
+[[ "$out" == \[* ]] || fail "gemm --json does not print a JSON array: $out"
+for key in arith m n k threads gflops baseline baseline_gflops ratio; do
+  [[ "$out" == *"\"$key\":"* ]] || fail "gemm record lacks \"$key\": $out"
+done
+n_records="$(grep -o '"arith"' <<<"$out" | wc -l)"
+[[ "$n_records" == 4 ]] || fail "expected 4 records (2 ariths x 2 shapes), got $n_records"
+[[ "$out" == *'"arith": "lmul/e8m4,rne"'* ]] || fail "arith option not kept: $out"
+[[ "$out" == *'"m": 16, "n": 24, "k": 40'* ]] || fail "shape not reported: $out"
+[[ "$out" == *'"baseline": "openblas-sgemm:'* ]] || fail "baseline not named: $out"
+
+if "$LMUL" bench gemm --shape 12x3 --repeats 1 >/dev/null 2>err.txt; then fail "bad shape accepted"; fi
+grep -q "bad shape '12x3'" err.txt || fail "bad shape message: $(cat err.txt)"
+if "$LMUL" bench gemm --arith lmul/nope --shape 4x4x4 >/dev/null 2>err.txt; then fail "bad arith accepted"; fi
+rm -f err.txt
+
+out="$("$LMUL" bench elementwise --arith lmul/bf16 --n 100 --repeats 1 --json 2>/dev/null)"
+for key in arith n gelems gbps baseline baseline_gelems ratio; do
+  [[ "$out" == *"\"$key\":"* ]] || fail "elementwise record lacks \"$key\": $out"
+done
+echo "PASS"

@@ -1,0 +1,93 @@
+#include "kernels/elementwise.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdio>
+
+#include "hwy/targets.h"
+#include "kernels/arith_ops.h"
+#include "kernels/reference.h"
+#include "kernels/test_util.h"
+
+namespace lmul::kernels {
+namespace {
+
+using testing::B;
+
+const size_t kSizes[] = {0, 1, 2, 3, 5, 7, 8, 15, 16, 17, 31, 33, 63, 67, 127, 129, 255, 1023};
+
+// Runs `body` once per Highway target this CPU supports (and the build
+// generated), with dispatch forced to that target; reports targets skipped.
+template <class Body>
+void ForEachTarget(Body body) {
+  const auto targets = hwy::SupportedAndGeneratedTargets();
+  ASSERT_FALSE(targets.empty());
+  std::string ran;
+  for (int64_t t : targets) {
+    hwy::SetSupportedTargetsForTest(t);
+    ASSERT_EQ(internal::DispatchedTarget(), t) << hwy::TargetName(t);
+    SCOPED_TRACE(hwy::TargetName(t));
+    body();
+    ran += std::string(" ") + hwy::TargetName(t);
+  }
+  hwy::SetSupportedTargetsForTest(0);
+  std::string skipped;
+  for (int64_t t : {int64_t{HWY_AVX3}, int64_t{HWY_AVX2}, int64_t{HWY_SSE4}}) {
+    if (std::find(targets.begin(), targets.end(), t) == targets.end()) {
+      skipped += std::string(" ") + hwy::TargetName(t);
+    }
+  }
+  std::printf("[   INFO   ] targets tested:%s; not supported here (skipped):%s\n", ran.c_str(),
+              skipped.empty() ? " none" : skipped.c_str());
+}
+
+// Bit-exact against Arith::Mul for every arithmetic, on random inputs mixed
+// with specials, at sizes hitting every vector tail; also with y aliasing a.
+TEST(MulElementwise, BitExactAllArithsAllSizes) {
+  ForEachTarget([] {
+    for (const Arith& arith : testing::AllAriths()) {
+      for (size_t n : kSizes) {
+        const auto a = testing::RandomInputs(n, static_cast<uint32_t>(n) * 7 + 1);
+        const auto b = testing::RandomInputs(n, static_cast<uint32_t>(n) * 7 + 2);
+        std::vector<float> want(n), got(n + 1, 12345.0f);
+        ReferenceMulElementwise(arith, a.data(), b.data(), want.data(), n);
+        MulElementwise(arith, a.data(), b.data(), got.data(), n);
+        for (size_t i = 0; i < n; ++i) {
+          ASSERT_EQ(B(got[i]), B(want[i])) << arith.Name() << " n=" << n << " i=" << i << " a=0x"
+                                           << std::hex << B(a[i]) << " b=0x" << B(b[i]);
+        }
+        EXPECT_EQ(got[n], 12345.0f) << "wrote past the end, n=" << n;
+        std::vector<float> alias = a;
+        MulElementwise(arith, alias.data(), b.data(), alias.data(), n);
+        for (size_t i = 0; i < n; ++i) ASSERT_EQ(B(alias[i]), B(want[i])) << arith.Name();
+      }
+    }
+  });
+}
+
+// Every pair of special values, for every arithmetic.
+TEST(MulElementwise, SpecialPairs) {
+  const auto s = testing::SpecialValues();
+  std::vector<float> a, b;
+  for (float x : s) {
+    for (float y : s) {
+      a.push_back(x);
+      b.push_back(y);
+    }
+  }
+  ForEachTarget([&] {
+    for (const Arith& arith : testing::AllAriths(/*all_e8m=*/true)) {
+      std::vector<float> want(a.size()), got(a.size());
+      ReferenceMulElementwise(arith, a.data(), b.data(), want.data(), a.size());
+      MulElementwise(arith, a.data(), b.data(), got.data(), a.size());
+      for (size_t i = 0; i < a.size(); ++i) {
+        ASSERT_EQ(B(got[i]), B(want[i]))
+            << arith.Name() << " a=0x" << std::hex << B(a[i]) << " b=0x" << B(b[i]);
+      }
+    }
+  });
+}
+
+}  // namespace
+}  // namespace lmul::kernels

@@ -1,0 +1,72 @@
+// L-Matmul: C = A . B where every product is one arithmetic of the spec
+// (lmul::Arith::Mul, operands reduced per the arith) and products are summed in
+// the canonical accumulation order of docs/kernels.md:
+//
+//   acc = +0.0f;  for k = 0 .. K-1:  acc = acc + p(i,k,n)   (fp32 add, rne, no FMA)
+//   Accum::kBf16: acc = RoundBf16Rne(acc + p(i,k,n)) after every add.
+//   C(i,n) = acc.
+//
+// Results are identical for any thread count. kernels/reference.h has the
+// scalar reference built from Arith::Mul that the kernels are tested against.
+#ifndef LMUL_KERNELS_GEMM_H_
+#define LMUL_KERNELS_GEMM_H_
+
+#include <cstdint>
+#include <vector>
+
+#include "numeric/arith.h"
+
+namespace lmul::kernels {
+
+enum class Accum { kFp32, kBf16 };  // accumulator type (bf16: rounded rne after every add)
+
+const char* AccumName(Accum a);
+
+struct GemmOptions {
+  Accum accum = Accum::kFp32;
+  int threads = 1;  // 0 = all cores
+};
+
+// C(M x N) = A(M x K) . B(K x N).
+// A(i,k) = a[i*lda + k]; B(k,n) = b_trans ? b[n*ldb + k] : b[k*ldb + n];
+// C(i,n) = c[i*ldc + n] (overwritten). K == 0 gives C = +0.
+void Gemm(const Arith& arith, int M, int N, int K, const float* a, int lda, const float* b, int ldb,
+          bool b_trans, float* c, int ldc, const GemmOptions& opts = {});
+
+// B converted once for one arith (weights): pack once, multiply many times.
+// Holds the operands reduced to the format in the kernels' panel layout.
+class PackedB {
+ public:
+  PackedB() = default;
+  int K() const { return k_; }
+  int N() const { return n_; }
+  const Arith& arith() const { return arith_; }
+  size_t bytes() const { return data_.size() * sizeof(uint32_t); }
+
+  // Layout (internal to the kernels): panels of kPanelWidth columns, each
+  // panel k-major: data[(panel * K + k) * kPanelWidth + j] is B(k, panel*kPanelWidth + j)
+  // reduced to the format, as fp32 bits (lmul/mitchell: zeros and subnormals as +0);
+  // padding columns hold +0.
+  static constexpr int kPanelWidth = 32;
+  const uint32_t* data() const { return data_.data(); }
+  bool has_special() const { return has_special_; }  // an Inf or NaN after reduction
+
+ private:
+  friend PackedB PackB(const Arith&, int, int, const float*, int, bool);
+  friend struct PackedBAccess;
+  Arith arith_;
+  int k_ = 0, n_ = 0;
+  bool has_special_ = false;
+  uint32_t min_mag_ = 0xFFFFFFFFu, max_mag_ = 0;  // over nonzero operands (carrier bits)
+  std::vector<uint32_t> data_;
+  std::vector<uint8_t> panel_zero_;  // panel has a zero operand
+};
+
+PackedB PackB(const Arith& arith, int K, int N, const float* b, int ldb, bool b_trans);
+
+void GemmPacked(int M, const float* a, int lda, const PackedB& b, float* c, int ldc,
+                const GemmOptions& opts = {});
+
+}  // namespace lmul::kernels
+
+#endif  // LMUL_KERNELS_GEMM_H_

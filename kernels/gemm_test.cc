@@ -1,0 +1,212 @@
+#include "kernels/gemm.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <random>
+
+#include "hwy/targets.h"
+#include "kernels/gemm_internal.h"
+#include "kernels/reference.h"
+#include "kernels/test_util.h"
+
+namespace lmul::kernels {
+namespace {
+
+using testing::B;
+using testing::F;
+
+enum class Data { kNormal, kZeros, kExtreme, kSpecial, kNoZeros };
+
+// Matrix of `rows x cols` with leading dimension ld (padding filled with NaN
+// so that reading it shows up in the results).
+std::vector<float> MakeMatrix(int rows, int cols, int ld, Data d, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> m(static_cast<size_t>(rows) * ld, F(0x7FC00001u));
+  const auto specials = testing::SpecialValues();
+  for (int r = 0; r < rows; ++r) {
+    for (int c = 0; c < cols; ++c) {
+      float v = normal(rng);
+      switch (d) {
+        case Data::kNormal:
+          break;
+        case Data::kNoZeros:
+          if (v == 0.0f) v = 1.0f;
+          break;
+        case Data::kZeros:
+          if (rng() % 4 == 0) v = (rng() % 2) ? 0.0f : -0.0f;
+          break;
+        case Data::kExtreme:  // products overflow and underflow, for every format
+          if (rng() % 3 == 0) v = std::ldexp(v, static_cast<int>(rng() % 120) - 60);
+          if (rng() % 10 == 0) v = std::ldexp(v, (rng() % 2) ? 100 : -100);
+          if (rng() % 10 == 0) v = 0.0f;
+          break;
+        case Data::kSpecial:
+          if (rng() % 50 == 0) v = specials[rng() % specials.size()];
+          break;
+      }
+      m[static_cast<size_t>(r) * ld + c] = v;
+    }
+  }
+  return m;
+}
+
+// Bit-exact, except that a NaN matches any NaN (NaN payloads after fp32 adds
+// are not specified: the compiler may commute an add).
+void ExpectSame(const std::vector<float>& got, const std::vector<float>& want, int M, int N,
+                int ldc, const std::string& what) {
+  long bad = 0;
+  for (int i = 0; i < M; ++i) {
+    for (int n = 0; n < N; ++n) {
+      const float g = got[static_cast<size_t>(i) * ldc + n],
+                  w = want[static_cast<size_t>(i) * ldc + n];
+      if (std::isnan(g) && std::isnan(w)) continue;
+      if (B(g) != B(w) && ++bad <= 3) {
+        ADD_FAILURE() << what << " C(" << i << "," << n << ") got " << g << " (0x" << std::hex
+                      << B(g) << ") want " << w << " (0x" << B(w) << ")" << std::dec;
+      }
+    }
+  }
+  // Padding between rows untouched.
+  for (int i = 0; i < M; ++i) {
+    for (int n = N; n < ldc; ++n) {
+      ASSERT_EQ(B(got[static_cast<size_t>(i) * ldc + n]), 0xDEADBEEFu) << what;
+    }
+  }
+  EXPECT_EQ(bad, 0) << what;
+}
+
+struct Case {
+  int M, N, K;
+  bool b_trans;
+  Data data;
+};
+
+internal::GemmKind RunCase(const Arith& arith, const Case& cs, Accum accum, int threads,
+                           uint32_t seed) {
+  const int lda = cs.K + 3, ldc = cs.N + 2;
+  const int ldb = cs.b_trans ? cs.K + 1 : cs.N + 5;
+  const auto a = MakeMatrix(cs.M, cs.K, lda, cs.data, seed);
+  const auto b = cs.b_trans ? MakeMatrix(cs.N, cs.K, ldb, cs.data, seed + 1)
+                            : MakeMatrix(cs.K, cs.N, ldb, cs.data, seed + 1);
+  std::vector<float> want(static_cast<size_t>(cs.M) * ldc, F(0xDEADBEEFu)), got = want;
+  ReferenceGemm(arith, cs.M, cs.N, cs.K, a.data(), lda, b.data(), ldb, cs.b_trans, want.data(), ldc,
+                accum);
+  Gemm(arith, cs.M, cs.N, cs.K, a.data(), lda, b.data(), ldb, cs.b_trans, got.data(), ldc,
+       {accum, threads});
+  const std::string what = arith.Name() + " " + std::to_string(cs.M) + "x" + std::to_string(cs.N) +
+                           "x" + std::to_string(cs.K) + (cs.b_trans ? " bT" : "") +
+                           " data=" + std::to_string(static_cast<int>(cs.data)) +
+                           " accum=" + AccumName(accum) + " threads=" + std::to_string(threads);
+  ExpectSame(got, want, cs.M, cs.N, ldc, what);
+  return internal::LastGemmKind();
+}
+
+// Every arithmetic, small odd shapes, every data kind, both accumulators.
+TEST(Gemm, AllAriths) {
+  const Case cases[] = {{1, 1, 1, false, Data::kNormal},  {7, 17, 33, false, Data::kZeros},
+                        {5, 33, 7, true, Data::kExtreme}, {9, 3, 17, false, Data::kSpecial},
+                        {3, 20, 0, false, Data::kNormal}, {17, 7, 5, true, Data::kZeros}};
+  uint32_t seed = 1;
+  for (const Arith& arith : testing::AllAriths()) {
+    for (const Case& cs : cases) {
+      RunCase(arith, cs, Accum::kFp32, 1, seed++);
+      RunCase(arith, cs, Accum::kBf16, 2, seed++);
+    }
+  }
+}
+
+// Larger odd shapes for the arithmetics the engine uses most.
+TEST(Gemm, LargerShapesThreads) {
+  const Case cases[] = {{65, 33, 257, false, Data::kNormal},
+                        {33, 65, 129, true, Data::kExtreme},
+                        {17, 257, 65, false, Data::kZeros}};
+  uint32_t seed = 100;
+  for (const char* spec : {"lmul/bf16", "lmul/fp32", "lmul/e8m4,rne", "lmul/e4m3", "lmul/fp16",
+                           "exact/fp32", "exact/bf16", "exact/e4m3,wide", "mitchell/e8m3"}) {
+    const Arith arith = *Arith::Parse(spec);
+    for (const Case& cs : cases) {
+      for (int threads : {1, 2, 0}) RunCase(arith, cs, Accum::kFp32, threads, seed);
+      RunCase(arith, cs, Accum::kBf16, 2, seed);
+      ++seed;
+    }
+  }
+}
+
+// Every Highway target the CPU supports: fast and general L-Mul kernels, exact
+// kernels, shapes crossing the k block (256), the row block (96), panel tails.
+TEST(Gemm, EveryTargetEveryKernel) {
+  using internal::GemmKind;
+  const auto targets = hwy::SupportedAndGeneratedTargets();
+  std::string ran;
+  for (int64_t t : targets) {
+    hwy::SetSupportedTargetsForTest(t);
+    SCOPED_TRACE(hwy::TargetName(t));
+    ran += std::string(" ") + hwy::TargetName(t);
+    uint32_t seed = 500;
+    const Case big = {101, 70, 300, false, Data::kZeros};
+    EXPECT_EQ(RunCase(*Arith::Parse("lmul/bf16"), big, Accum::kFp32, 2, seed++),
+              GemmKind::kLMulFast);
+    EXPECT_EQ(RunCase(*Arith::Parse("lmul/e8m3"), {13, 40, 260, true, Data::kNoZeros}, Accum::kBf16,
+                      1, seed++),
+              GemmKind::kLMulFast);
+    EXPECT_EQ(RunCase(*Arith::Parse("lmul/fp32"), {9, 33, 17, false, Data::kNormal}, Accum::kFp32,
+                      1, seed++),
+              GemmKind::kLMulFast);
+    EXPECT_EQ(RunCase(*Arith::Parse("lmul/fp16"), {9, 33, 270, false, Data::kExtreme}, Accum::kFp32,
+                      2, seed++),
+              GemmKind::kLMulGeneral);
+    EXPECT_EQ(RunCase(*Arith::Parse("lmul/e4m3"), {17, 65, 33, false, Data::kNormal}, Accum::kBf16,
+                      1, seed++),
+              GemmKind::kLMulGeneral);  // underflowing products, no Inf/NaN
+    EXPECT_EQ(RunCase(*Arith::Parse("lmul/e4m3"), {17, 65, 33, true, Data::kSpecial}, Accum::kBf16,
+                      1, seed++),
+              GemmKind::kLMulGeneral);
+    EXPECT_EQ(RunCase(*Arith::Parse("mitchell/e8m4,rne"), {10, 31, 20, false, Data::kZeros},
+                      Accum::kFp32, 1, seed++),
+              GemmKind::kLMulFast);
+    EXPECT_EQ(RunCase(*Arith::Parse("exact/fp32"), {9, 40, 300, false, Data::kSpecial},
+                      Accum::kFp32, 2, seed++),
+              GemmKind::kExactFp32);
+    EXPECT_EQ(RunCase(*Arith::Parse("exact/bf16"), {9, 40, 30, false, Data::kZeros}, Accum::kBf16,
+                      1, seed++),
+              GemmKind::kExactRound);
+    EXPECT_EQ(RunCase(*Arith::Parse("exact/fp16"), {9, 40, 30, false, Data::kZeros}, Accum::kFp32,
+                      1, seed++),
+              GemmKind::kExactRound);
+    EXPECT_EQ(RunCase(*Arith::Parse("exact/e4m3"), {9, 40, 30, true, Data::kZeros}, Accum::kFp32, 1,
+                      seed++),
+              GemmKind::kExactRound);
+    EXPECT_TRUE(internal::LastGemmUsedSimd());
+    // Inf operands (products that are not exact in fp32): the portable kernel.
+    EXPECT_EQ(RunCase(*Arith::Parse("exact/e4m3"), {9, 40, 30, true, Data::kExtreme}, Accum::kFp32,
+                      1, seed++),
+              GemmKind::kExactRound);
+    EXPECT_FALSE(internal::LastGemmUsedSimd());
+  }
+  hwy::SetSupportedTargetsForTest(0);
+  std::printf("[   INFO   ] targets tested:%s\n", ran.c_str());
+}
+
+// Pack once, multiply many: same results as Gemm, for several M.
+TEST(Gemm, PackedBReuse) {
+  const Arith arith = *Arith::Parse("lmul/e8m3");
+  const int K = 70, N = 37, ldb = N;
+  const auto b = MakeMatrix(K, N, ldb, Data::kZeros, 7);
+  const PackedB pb = PackB(arith, K, N, b.data(), ldb, false);
+  EXPECT_EQ(pb.K(), K);
+  EXPECT_EQ(pb.N(), N);
+  EXPECT_EQ(pb.arith(), arith);
+  for (int M : {1, 4, 13}) {
+    const auto a = MakeMatrix(M, K, K, Data::kNormal, 8 + M);
+    std::vector<float> want(static_cast<size_t>(M) * N), got(want.size());
+    ReferenceGemm(arith, M, N, K, a.data(), K, b.data(), ldb, false, want.data(), N, Accum::kFp32);
+    GemmPacked(M, a.data(), K, pb, got.data(), N, {Accum::kFp32, 2});
+    for (size_t i = 0; i < want.size(); ++i) ASSERT_EQ(B(got[i]), B(want[i])) << "M=" << M;
+  }
+}
+
+}  // namespace
+}  // namespace lmul::kernels

@@ -1,0 +1,27 @@
+// Scalar references the kernels are tested against: built only from
+// lmul::Arith::Mul (the spec) and the canonical accumulation order
+// (docs/kernels.md). Slow on purpose; written to be read.
+#ifndef LMUL_KERNELS_REFERENCE_H_
+#define LMUL_KERNELS_REFERENCE_H_
+
+#include <cstddef>
+
+#include "kernels/gemm.h"
+#include "numeric/arith.h"
+
+namespace lmul::kernels {
+
+// x rounded (rne) to bf16 on the fp32 carrier: the bf16 accumulator step.
+float RoundBf16Rne(float x);
+
+// The naive triple loop in the canonical order:
+//   acc = +0.0f; for k: acc = acc + arith.Mul(A(i,k), B(k,n)); (bf16: acc = RoundBf16Rne(acc))
+void ReferenceGemm(const Arith& arith, int M, int N, int K, const float* a, int lda, const float* b,
+                   int ldb, bool b_trans, float* c, int ldc, Accum accum);
+
+void ReferenceMulElementwise(const Arith& arith, const float* a, const float* b, float* y,
+                             size_t n);
+
+}  // namespace lmul::kernels
+
+#endif  // LMUL_KERNELS_REFERENCE_H_

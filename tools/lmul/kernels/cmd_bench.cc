@@ -1,0 +1,119 @@
+// lmul bench gemm|elementwise: kernel throughput against a native baseline
+// measured in the same process (bench/kernel_bench.h).
+//
+//   lmul bench gemm [--arith LIST] [--shape MxNxK]... [--threads T] [--repeats R] [--json]
+//   lmul bench elementwise [--arith LIST] [--n N]... [--repeats R] [--json]
+#include <cstdio>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "bench/kernel_bench.h"
+#include "tools/lmul/command.h"
+
+namespace {
+
+std::vector<std::string> SplitList(const std::vector<std::string>& items) {
+  std::vector<std::string> out;
+  for (const auto& item : items) {
+    std::stringstream ss(item);
+    std::string part;
+    while (std::getline(ss, part, ',')) {
+      // "lmul/e8m4,rne": an option belongs to the preceding spec.
+      if (!out.empty() && (part == "rne" || part == "trunc" || part == "wide")) {
+        out.back() += "," + part;
+      } else if (!part.empty()) {
+        out.push_back(part);
+      }
+    }
+  }
+  return out;
+}
+
+struct Options {
+  std::vector<std::string> ariths;
+  std::vector<std::string> shapes;
+  std::vector<size_t> sizes;
+  int threads = -1;
+  int repeats = 5;
+  bool json = false;
+};
+
+int RunGemm(const Options& o) {
+  lmul::bench::GemmBenchOptions opts;
+  opts.ariths = o.ariths.empty() ? lmul::bench::DefaultGemmAriths() : SplitList(o.ariths);
+  for (const auto& s : o.shapes) {
+    auto shape = lmul::bench::ParseShape(s);
+    if (!shape.ok())
+      return lmul::cli::PrintError("bench gemm", shape.error(), "e.g. --shape 512x512x512");
+    opts.shapes.push_back(*shape);
+  }
+  if (opts.shapes.empty()) opts.shapes = lmul::bench::DefaultGemmShapes();
+  if (o.threads < -1) {
+    return lmul::cli::PrintError("bench gemm", "--threads must be >= 0", "0 = all cores");
+  }
+  opts.threads = o.threads == -1 ? std::vector<int>{1, 0} : std::vector<int>{o.threads};
+  if (o.repeats < 1) return lmul::cli::PrintError("bench gemm", "--repeats must be >= 1");
+  opts.repeats = o.repeats;
+  auto records = lmul::bench::RunGemmBench(opts);
+  if (!records.ok()) {
+    return lmul::cli::PrintError("bench gemm", records.error(),
+                                 "arith specs: lmul/bf16,exact/fp32 (see lmul mul --help)");
+  }
+  const std::string text =
+      o.json ? lmul::bench::GemmRecordsJson(*records) : lmul::bench::GemmRecordsTable(*records);
+  std::fputs(text.c_str(), stdout);
+  return 0;
+}
+
+int RunElementwise(const Options& o) {
+  const auto ariths = o.ariths.empty()
+                          ? std::vector<std::string>{"lmul/fp32", "lmul/bf16",  "lmul/e8m4",
+                                                     "lmul/e4m3", "exact/fp32", "exact/bf16"}
+                          : SplitList(o.ariths);
+  const auto sizes =
+      o.sizes.empty() ? std::vector<size_t>{2048, 16384, 262144, size_t{1} << 24} : o.sizes;
+  if (o.repeats < 1) return lmul::cli::PrintError("bench elementwise", "--repeats must be >= 1");
+  for (size_t n : sizes) {
+    if (n == 0 || n > (size_t{1} << 30)) {
+      return lmul::cli::PrintError("bench elementwise", "--n must be in 1..2^30");
+    }
+  }
+  auto records = lmul::bench::RunElementwiseBench(ariths, sizes, o.repeats);
+  if (!records.ok()) return lmul::cli::PrintError("bench elementwise", records.error());
+  const std::string text = o.json ? lmul::bench::ElementwiseRecordsJson(*records)
+                                  : lmul::bench::ElementwiseRecordsTable(*records);
+  std::fputs(text.c_str(), stdout);
+  return 0;
+}
+
+lmul::cli::Registrar reg(
+    "bench", "Kernel benchmarks against a native baseline (gemm, elementwise)", [](CLI::App* app) {
+      auto o = std::make_shared<Options>();
+      app->require_subcommand(1);
+      CLI::App* gemm = app->add_subcommand(
+          "gemm", "L-Matmul GFLOP/s vs OpenBLAS SGEMM measured in the same process");
+      gemm->add_option("--arith", o->ariths,
+                       "comma-separated arithmetics (default: lmul/fp32,lmul/e8m4,lmul/bf16,"
+                       "lmul/e4m3,exact/fp32,exact/bf16)");
+      gemm->add_option("--shape", o->shapes,
+                       "MxNxK, repeatable (default: 512^3..2048^3 and "
+                       "transformer shapes)");
+      gemm->add_option("--threads", o->threads, "threads (0 = all cores; default: 1 and all)");
+      gemm->add_option("--repeats", o->repeats, "best of R timed runs (default 5)");
+      gemm->add_flag("--json", o->json, "print one JSON array of records");
+      CLI::App* elem = app->add_subcommand(
+          "elementwise", "elementwise L-Mul elements/s and GB/s vs a plain multiply loop");
+      elem->add_option("--arith", o->ariths, "comma-separated arithmetics");
+      elem->add_option("--n", o->sizes, "array lengths, repeatable (default 2K,16K,256K,16M)");
+      elem->add_option("--repeats", o->repeats, "best of R timed runs (default 5)");
+      elem->add_flag("--json", o->json, "print one JSON array of records");
+      return [o, gemm, elem]() -> int {
+        if (gemm->parsed()) return RunGemm(*o);
+        if (elem->parsed()) return RunElementwise(*o);
+        return 1;
+      };
+    });
+
+}  // namespace
