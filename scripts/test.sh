@@ -8,6 +8,15 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 LMUL_MODEL="$(scripts/fetch_model.sh)"
 export LMUL_MODEL
+# The shared datasets (never copied into the repo): $LMUL_DATA, else ../shared/data beside
+# the checkout, else /work/shared/data.
+if [ -z "${LMUL_DATA:-}" ]; then
+  for d in ../shared/data /work/shared/data; do
+    if [ -d "$d" ]; then LMUL_DATA="$(cd "$d" && pwd)"; break; fi
+  done
+fi
+export LMUL_DATA="${LMUL_DATA:-}"
+echo "test: LMUL_MODEL=$LMUL_MODEL LMUL_DATA=${LMUL_DATA:-<none: data tests skip>}" >&2
 JOBS="$(nproc)"
 cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build/release -j"$JOBS"

@@ -1,7 +1,7 @@
 // The tokenizer against llama.cpp's, on the default model (SmolLM2-135M-Instruct): goldens
 // from scripts/make_tokenizer_goldens.py (tests/testdata/tokenizer/smollm2_goldens.json).
 // Needs LMUL_MODEL (skipped otherwise); the WikiText-2 case also needs the data directory
-// ($LMUL_DATA_DIR, default /work/shared/data).
+// ($LMUL_DATA, default <repo>/../shared/data).
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -173,11 +173,11 @@ TEST_F(TokenizerGoldenTest, ChatTemplateMatchesJinjaRendering) {
 // The whole WikiText-2 test file (1.3 MB) as one text, as perplexity evaluation tokenizes it:
 // identical to llama.cpp (sha256 of the ids). The time is printed, not asserted.
 TEST_F(TokenizerGoldenTest, WholeWikiText2MatchesLlamaCpp) {
-  const char* dir = std::getenv("LMUL_DATA_DIR");
+  const char* dir = std::getenv("LMUL_DATA");
   const std::string path = std::string(dir != nullptr && *dir ? dir : LMUL_DEFAULT_DATA_DIR) +
                            "/wikitext-2-raw/wiki.test.raw";
   const std::string text = ReadFile(path);
-  if (text.empty()) GTEST_SKIP() << path << " not found (set LMUL_DATA_DIR)";
+  if (text.empty()) GTEST_SKIP() << path << " not found (set LMUL_DATA)";
   const auto& w = (*golden_)["wikitext_full"];
   auto t0 = std::chrono::steady_clock::now();
   // A fresh tokenizer, so that the word cache starts empty.
