@@ -5,6 +5,7 @@
 #include "engine/io/dequant.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <cstring>
@@ -44,7 +45,7 @@ TEST(DequantTest, HalfToFloatExhaustive) {
 std::vector<float> Dequant(GgmlType type, int64_t n, const std::vector<uint8_t>& bytes) {
   GgufBuilder b;
   b.AddTensor("t", type, {n}, bytes);
-  const std::string path = ::testing::TempDir() + "/dq.gguf";
+  const std::string path = ::testing::TempDir() + "/dq_" + std::to_string(getpid()) + ".gguf";
   EXPECT_TRUE(b.WriteFile(path).ok());
   auto f = GgufFile::Open(path);
   EXPECT_TRUE(f.ok()) << f.error();

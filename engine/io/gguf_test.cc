@@ -5,6 +5,7 @@
 #include "engine/io/gguf.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstring>
 #include <random>
@@ -17,7 +18,9 @@
 namespace lmul::engine {
 namespace {
 
-std::string TempPath(const std::string& name) { return ::testing::TempDir() + "/" + name; }
+std::string TempPath(const std::string& name) {
+  return ::testing::TempDir() + "/" + std::to_string(getpid()) + "_" + name;
+}
 
 std::string WriteBytes(const std::string& name, const std::vector<uint8_t>& bytes) {
   const std::string path = TempPath(name);

@@ -5,6 +5,7 @@
 #include "engine/model/model.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <cstring>
@@ -71,7 +72,8 @@ std::string WriteTinyModel() {
   auto onorm = Randn(&rng, kDim, 0.1f);
   for (auto& x : onorm) x += 1.0f;
   b.AddTensorF32("output_norm.weight", {kDim}, onorm);
-  const std::string path = ::testing::TempDir() + "/tiny_llama.gguf";
+  const std::string path =
+      ::testing::TempDir() + "/tiny_llama_" + std::to_string(getpid()) + ".gguf";
   EXPECT_TRUE(b.WriteFile(path).ok());
   return path;
 }
@@ -354,7 +356,7 @@ TEST_F(TinyModelTest, Errors) {
   // Missing tensor / wrong architecture are load errors naming the file.
   GgufBuilder b;
   b.AddString("general.architecture", "gpt2");
-  const std::string path = ::testing::TempDir() + "/gpt2.gguf";
+  const std::string path = ::testing::TempDir() + "/gpt2_" + std::to_string(getpid()) + ".gguf";
   ASSERT_TRUE(b.WriteFile(path).ok());
   auto m = Model::Load(path);
   ASSERT_FALSE(m.ok());
