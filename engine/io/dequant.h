@@ -4,6 +4,8 @@
 //   Q8_0  (32/block)  d:f16 q:int8[32]                      x = d*q
 //   Q4_0  (32/block)  d:f16 q:nibbles[16]                   x = d*(q-8)
 //   Q4_1  (32/block)  d:f16 m:f16 q:nibbles[16]             x = d*q + m
+//   Q5_0  (32/block)  d:f16 qh:u32 q:nibbles[16]            x = d*((q | bit5<<4) - 16)
+//   Q5_1  (32/block)  d:f16 m:f16 qh:u32 q:nibbles[16]      x = d*(q | bit5<<4) + m
 //   Q4_K  (256/block) d,dmin:f16 scales:6-bit x(8+8) q:nibbles[128]   x = (d*sc)*q - dmin*m
 //   Q5_K  (256/block) like Q4_K plus qh[32] (fifth bit)
 //   Q6_K  (256/block) ql[128] qh[64] scales:int8[16] d:f16   x = (d*sc)*(q-32)

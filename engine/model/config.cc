@@ -5,6 +5,14 @@
 namespace lmul::engine {
 namespace {
 
+// Gemma 3 support (issue 4's second architecture), CMake option LMUL_ENABLE_GEMMA3 (default
+// ON). Off: ModelConfig rejects "gemma3" (llama only).
+#ifdef LMUL_ENABLE_GEMMA3
+constexpr bool kGemma3Enabled = true;
+#else
+constexpr bool kGemma3Enabled = false;
+#endif
+
 // Reads a positive integer that fits int (bounded by `max`).
 Status GetDim(const GgufFile& g, const std::string& key, int64_t max, int* out) {
   auto v = g.GetInt(key);
@@ -24,10 +32,11 @@ Result<ModelConfig> ModelConfig::FromGguf(const GgufFile& g) {
   auto arch = g.GetString("general.architecture");
   if (!arch.ok()) return std::move(arch).TakeError();
   c.arch = *arch;
-  if (c.arch != "llama") {
+  if (c.arch != "llama" && !(kGemma3Enabled && c.arch == "gemma3")) {
     return MakeError(g.path() + ": metadata 'general.architecture': expected \"llama\", found \"" +
                      c.arch + "\" (lmul runs the Llama architecture)");
   }
+  c.gemma = c.arch == "gemma3";
   if (g.Has("general.name")) {
     auto name = g.GetString("general.name");
     if (name.ok()) c.name = *name;
@@ -99,6 +108,29 @@ Result<ModelConfig> ModelConfig::FromGguf(const GgufFile& g) {
                        "\" is not supported (expected none)");
     }
   }
+  if (c.gemma) {
+    // llama.cpp (llama-model.cpp, LLM_ARCH_GEMMA3): every 6th layer global, the others
+    // with a sliding window; sliding layers use RoPE base 10000.
+    c.swa_pattern = 6;
+    c.rope_freq_base_swa = 10000.0f;
+    if (g.Has(a + "attention.sliding_window")) {
+      LMUL_RETURN_IF_ERROR(GetDim(g, a + "attention.sliding_window", 1 << 24, &c.sliding_window));
+    }
+    if (g.Has(a + "attention.value_length")) {
+      int vl = 0;
+      LMUL_RETURN_IF_ERROR(GetDim(g, a + "attention.value_length", kMaxDim, &vl));
+      if (vl != c.head_dim) {
+        return MakeError(g.path() + ": metadata '" + a + "attention.value_length': expected " +
+                         std::to_string(c.head_dim) + " (= key_length), found " +
+                         std::to_string(vl));
+      }
+    }
+    if (c.rope_dim != c.head_dim) {
+      return MakeError(g.path() + ": metadata '" + a +
+                       "rope.dimension_count': gemma3 expects head_dim " +
+                       std::to_string(c.head_dim) + ", found " + std::to_string(c.rope_dim));
+    }
+  }
   auto embd = g.GetTensor("token_embd.weight");
   if (!embd.ok()) return std::move(embd).TakeError();
   if ((*embd)->ne.size() != 2 || (*embd)->ne[0] != c.d_model || (*embd)->ne[1] > (1 << 24)) {
@@ -116,7 +148,11 @@ std::string ModelConfig::Summary() const {
          " n_kv_head=" + std::to_string(n_kv_head) + " head_dim=" + std::to_string(head_dim) +
          " d_ff=" + std::to_string(d_ff) + " n_vocab=" + std::to_string(n_vocab) +
          " rope_dim=" + std::to_string(rope_dim) + " rope_base=" + std::to_string(rope_freq_base) +
-         " rms_eps=" + std::to_string(rms_eps) + (tied_output ? " tied-output" : "");
+         " rms_eps=" + std::to_string(rms_eps) + (tied_output ? " tied-output" : "") +
+         (gemma ? " sliding_window=" + std::to_string(sliding_window) + "/" +
+                      std::to_string(swa_pattern) +
+                      " rope_base_swa=" + std::to_string(rope_freq_base_swa)
+                : "");
 }
 
 }  // namespace lmul::engine

@@ -26,6 +26,23 @@ struct ModelConfig {
   float rms_eps = 1e-5f;            // <arch>.attention.layer_norm_rms_epsilon
   bool tied_output = false;         // no output.weight: the LM head is token_embd.weight
 
+  // Gemma 3 (general.architecture "gemma3", llama.cpp's gemma3 graph); false/0 for llama.
+  // gemma: x = embedding * sqrt(d_model); per-head RMSNorm of q and k (attn_q_norm,
+  // attn_k_norm) before RoPE; RoPE in NEOX mode (pairs (i, i + rope_dim/2)); RMSNorm of the
+  // attention output and of the MLP output (post_attention_norm, post_ffw_norm) before the
+  // residual adds; GeGLU MLP (gelu tanh approximation). Norm weights are used as stored
+  // (llama.cpp's converter already adds Gemma's +1).
+  bool gemma = false;
+  int sliding_window = 0;               // <arch>.attention.sliding_window (0: none)
+  int swa_pattern = 0;                  // layer l is global when (l + 1) % swa_pattern == 0
+  float rope_freq_base_swa = 10000.0f;  // RoPE base of sliding-window layers (llama.cpp)
+  // True when layer l attends only to keys j with pos - j < sliding_window.
+  bool IsSlidingLayer(int l) const {
+    return sliding_window > 0 && swa_pattern > 0 && (l + 1) % swa_pattern != 0;
+  }
+  // RoPE base of layer l (rope_freq_base_swa on sliding layers, rope_freq_base otherwise).
+  float RopeBase(int l) const { return IsSlidingLayer(l) ? rope_freq_base_swa : rope_freq_base; }
+
   static Result<ModelConfig> FromGguf(const GgufFile& gguf);
   std::string Summary() const;  // one line
 };

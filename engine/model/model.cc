@@ -30,7 +30,7 @@ Result<const GgufTensor*> Expect(const GgufFile& g, const std::string& name,
   }
   if (!CanDequantize((*t)->type)) {
     return MakeError(g.path() + ": tensor '" + name + "': type " + GgmlTypeName((*t)->type) +
-                     " is not supported (F32 F16 BF16 Q8_0 Q4_0 Q4_1 Q4_K Q5_K Q6_K)");
+                     " is not supported (F32 F16 BF16 Q8_0 Q4_0 Q4_1 Q5_0 Q5_1 Q4_K Q5_K Q6_K)");
   }
   return t;
 }
@@ -102,6 +102,17 @@ Result<std::unique_ptr<Model>> Model::Load(const std::string& gguf_path) {
     m->layers_.push_back(lt);
     LMUL_RETURN_IF_ERROR(LoadVector(g, p + "attn_norm.weight", c.d_model, &m->attn_norm_[l]));
     LMUL_RETURN_IF_ERROR(LoadVector(g, p + "ffn_norm.weight", c.d_model, &m->ffn_norm_[l]));
+  }
+  m->gemma_norms_.resize(c.n_layer);
+  if (c.gemma) {
+    for (int l = 0; l < c.n_layer; ++l) {
+      const std::string p = "blk." + std::to_string(l) + ".";
+      auto& gn = m->gemma_norms_[l];
+      LMUL_RETURN_IF_ERROR(LoadVector(g, p + "attn_q_norm.weight", c.head_dim, &gn[0]));
+      LMUL_RETURN_IF_ERROR(LoadVector(g, p + "attn_k_norm.weight", c.head_dim, &gn[1]));
+      LMUL_RETURN_IF_ERROR(LoadVector(g, p + "post_attention_norm.weight", c.d_model, &gn[2]));
+      LMUL_RETURN_IF_ERROR(LoadVector(g, p + "post_ffw_norm.weight", c.d_model, &gn[3]));
+    }
   }
   LMUL_RETURN_IF_ERROR(LoadVector(g, "output_norm.weight", c.d_model, &m->output_norm_));
 

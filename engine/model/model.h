@@ -16,9 +16,13 @@
 //   blk.L.ffn_down.weight    (d_model, d_ff)
 //   output_norm.weight       (d_model)
 //   output.weight            (n_vocab, d_model)   absent when tied to token_embd
+// Gemma 3 adds per layer: attn_q_norm, attn_k_norm (head_dim), post_attention_norm,
+// post_ffw_norm (d_model); attn_q is (n_head * head_dim, d_model) with head_dim =
+// attention.key_length (not d_model / n_head).
 #ifndef LMUL_ENGINE_MODEL_MODEL_H_
 #define LMUL_ENGINE_MODEL_MODEL_H_
 
+#include <array>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -64,6 +68,12 @@ class Model {
   const std::vector<float>& attn_norm(int layer) const { return attn_norm_[layer]; }
   const std::vector<float>& ffn_norm(int layer) const { return ffn_norm_[layer]; }
   const std::vector<float>& output_norm() const { return output_norm_; }
+  // Gemma 3 only (config().gemma; empty vectors otherwise): per-head q and k norm weights
+  // (head_dim) and the post-attention / post-MLP norm weights (d_model).
+  const std::vector<float>& attn_q_norm(int layer) const { return gemma_norms_[layer][0]; }
+  const std::vector<float>& attn_k_norm(int layer) const { return gemma_norms_[layer][1]; }
+  const std::vector<float>& post_attn_norm(int layer) const { return gemma_norms_[layer][2]; }
+  const std::vector<float>& post_ffw_norm(int layer) const { return gemma_norms_[layer][3]; }
 
   // The group's weights as fp32, row-major (N, K) (row n = output feature n). `layer`
   // is ignored for kLmHead.
@@ -92,6 +102,7 @@ class Model {
   std::vector<LayerTensors> layers_;
   std::vector<std::vector<float>> attn_norm_, ffn_norm_;
   std::vector<float> output_norm_;
+  std::vector<std::array<std::vector<float>, 4>> gemma_norms_;  // q, k, post-attn, post-ffw
 
   mutable std::mutex pack_mu_;
   mutable std::map<std::pair<int, std::string>, std::shared_ptr<const Packs>> pack_cache_;

@@ -117,6 +117,126 @@ void Session::RmsNorm(int layer, int n, const float* x, const std::vector<float>
   kernels::MulElementwise(ew, out, gammas.data(), out, total);
 }
 
+void Session::NormRows(int layer, int rows, int width, const float* x,
+                       const std::vector<float>& gamma, float* out) {
+  const float eps = model_.config().rms_eps;
+  const Arith& ew = policy_.at(Site::kElementwise);
+  const size_t total = static_cast<size_t>(rows) * width;
+  std::vector<float> scale(total), gammas(total);
+  for (int i = 0; i < rows; ++i) {
+    const float* xi = x + static_cast<size_t>(i) * width;
+    double sum = 0.0;
+    for (int j = 0; j < width; ++j) sum += static_cast<double>(xi[j] * xi[j]);
+    const float mean = static_cast<float>(sum / width);
+    const float s = 1.0f / std::sqrt(mean + eps);
+    std::fill_n(scale.data() + static_cast<size_t>(i) * width, width, s);
+    std::copy(gamma.begin(), gamma.end(), gammas.begin() + static_cast<ptrdiff_t>(i) * width);
+  }
+  if (observer_) {
+    Observe(Site::kElementwise, SiteOp::kNormScale, layer, -1, RowMajor(x, rows, width, width),
+            RowMajor(scale.data(), rows, width, width));
+  }
+  kernels::MulElementwise(ew, x, scale.data(), out, total);
+  if (observer_) {
+    Observe(Site::kElementwise, SiteOp::kNormGamma, layer, -1, RowMajor(out, rows, width, width),
+            RowMajor(gammas.data(), rows, width, width));
+  }
+  kernels::MulElementwise(ew, out, gammas.data(), out, total);
+}
+
+// Gemma 3: per-head RMSNorm of the q and k parts of qkv rows (n, qkv_width), then RoPE in
+// NEOX mode: (x_i, x_{i+h}) -> (x_i cos - x_{i+h} sin, x_{i+h} cos + x_i sin), h = rope_dim/2,
+// theta_i = pos * base^(-2i/rope_dim) built as ggml_rope_cache_init in fp32.
+void Session::GemmaQkNormRope(int layer, int n, float* qkv) {
+  const ModelConfig& c = model_.config();
+  const int hd = c.head_dim, rd = c.rope_dim, half = rd / 2;
+  const int heads = c.n_head + c.n_kv_head;
+  const int w = heads * hd;
+  const int qkv_w = model_.GroupN(WeightGroup::kQkv);
+  const size_t total = static_cast<size_t>(n) * w;
+  // Gather q and k heads as rows of head_dim, normalise, scatter back.
+  std::vector<float> rows(total);
+  for (int i = 0; i < n; ++i) {
+    std::memcpy(rows.data() + static_cast<size_t>(i) * w, qkv + static_cast<size_t>(i) * qkv_w,
+                static_cast<size_t>(w) * sizeof(float));
+  }
+  // rows are (n, heads, hd): q heads then k heads per token; norm q heads and k heads with
+  // their own weights (row-wise, so one call per head kind on a strided gather).
+  std::vector<float> qrows(static_cast<size_t>(n) * c.n_head * hd),
+      krows(static_cast<size_t>(n) * c.n_kv_head * hd);
+  for (int i = 0; i < n; ++i) {
+    const float* r = rows.data() + static_cast<size_t>(i) * w;
+    std::memcpy(qrows.data() + static_cast<size_t>(i) * c.n_head * hd, r,
+                static_cast<size_t>(c.n_head) * hd * sizeof(float));
+    std::memcpy(krows.data() + static_cast<size_t>(i) * c.n_kv_head * hd, r + c.n_head * hd,
+                static_cast<size_t>(c.n_kv_head) * hd * sizeof(float));
+  }
+  NormRows(layer, n * c.n_head, hd, qrows.data(), model_.attn_q_norm(layer), qrows.data());
+  NormRows(layer, n * c.n_kv_head, hd, krows.data(), model_.attn_k_norm(layer), krows.data());
+  for (int i = 0; i < n; ++i) {
+    float* r = rows.data() + static_cast<size_t>(i) * w;
+    std::memcpy(r, qrows.data() + static_cast<size_t>(i) * c.n_head * hd,
+                static_cast<size_t>(c.n_head) * hd * sizeof(float));
+    std::memcpy(r + c.n_head * hd, krows.data() + static_cast<size_t>(i) * c.n_kv_head * hd,
+                static_cast<size_t>(c.n_kv_head) * hd * sizeof(float));
+  }
+  // NEOX tables for this layer's base.
+  const int which = c.IsSlidingLayer(layer) ? 0 : 1;
+  std::vector<float>& tc = neox_cos_[which];
+  std::vector<float>& ts = neox_sin_[which];
+  const int n_pos = batch_pos0_ + n;
+  const int have = static_cast<int>(tc.size() / half);
+  if (have < n_pos) {
+    tc.resize(static_cast<size_t>(n_pos) * half);
+    ts.resize(static_cast<size_t>(n_pos) * half);
+    const float theta_scale = std::pow(c.RopeBase(layer), -2.0f / static_cast<float>(rd));
+    for (int p = have; p < n_pos; ++p) {
+      float theta = static_cast<float>(p);
+      for (int i = 0; i < half; ++i) {
+        tc[static_cast<size_t>(p) * half + i] = std::cos(theta);
+        ts[static_cast<size_t>(p) * half + i] = std::sin(theta);
+        theta *= theta_scale;
+      }
+    }
+  }
+  std::vector<float> xs(total), cs(total), sn(total), t1(total), t2(total);
+  for (int i = 0; i < n; ++i) {
+    const float* pc = tc.data() + static_cast<size_t>(batch_pos0_ + i) * half;
+    const float* ps = ts.data() + static_cast<size_t>(batch_pos0_ + i) * half;
+    for (int h = 0; h < heads; ++h) {
+      const size_t o = static_cast<size_t>(i) * w + static_cast<size_t>(h) * hd;
+      for (int j = 0; j < hd; ++j) {
+        if (j < rd) {
+          const int pi = j < half ? j : j - half;
+          xs[o + j] = rows[o + (j < half ? j + half : j - half)];
+          cs[o + j] = pc[pi];
+          sn[o + j] = j < half ? -ps[pi] : ps[pi];
+        } else {
+          xs[o + j] = rows[o + j];
+          cs[o + j] = 1.0f;
+          sn[o + j] = 0.0f;
+        }
+      }
+    }
+  }
+  const Arith& ew = policy_.at(Site::kElementwise);
+  if (observer_) {
+    Observe(Site::kElementwise, SiteOp::kRope, layer, -1, RowMajor(rows.data(), n, w, w),
+            RowMajor(cs.data(), n, w, w));
+    Observe(Site::kElementwise, SiteOp::kRope, layer, -1, RowMajor(xs.data(), n, w, w),
+            RowMajor(sn.data(), n, w, w));
+  }
+  kernels::MulElementwise(ew, rows.data(), cs.data(), t1.data(), total);
+  kernels::MulElementwise(ew, xs.data(), sn.data(), t2.data(), total);
+  for (int i = 0; i < n; ++i) {
+    float* row = qkv + static_cast<size_t>(i) * qkv_w;
+    const size_t o = static_cast<size_t>(i) * w;
+    for (int j = 0; j < w; ++j) {
+      row[j] = (j % hd) < rd ? t1[o + j] + t2[o + j] : rows[o + j];
+    }
+  }
+}
+
 void Session::EnsureRopeTable(int n_pos) {
   const ModelConfig& c = model_.config();
   const int rd = c.rope_dim;
@@ -197,6 +317,7 @@ void Session::Attention(int layer, int n, const float* qkv, float* out) {
   const float* kc = k_cache_[layer].data();  // (T, n_kv_head, head_dim)
   const float* vc = v_cache_[layer].data();
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  const bool sliding = c.IsSlidingLayer(layer);
   std::vector<float> scores(static_cast<size_t>(n) * T);
   for (int h = 0; h < c.n_head; ++h) {
     const int g = h / group;
@@ -214,18 +335,21 @@ void Session::Attention(int layer, int n, const float* qkv, float* out) {
     for (int i = 0; i < n; ++i) {
       float* s = scores.data() + static_cast<size_t>(i) * T;
       const int visible = batch_pos0_ + i + 1;
+      // Sliding-window layers (Gemma 3): keys j with pos - j >= window are masked.
+      const int first = sliding ? std::max(0, visible - c.sliding_window) : 0;
       float mx = -INFINITY;
-      for (int t = 0; t < visible; ++t) {
+      for (int t = first; t < visible; ++t) {
         s[t] *= scale;
         mx = std::max(mx, s[t]);
       }
       double sum = 0.0;
-      for (int t = 0; t < visible; ++t) {
+      for (int t = first; t < visible; ++t) {
         s[t] = std::exp(s[t] - mx);
         sum += s[t];
       }
       const float inv = static_cast<float>(1.0 / sum);
-      for (int t = 0; t < visible; ++t) s[t] *= inv;
+      for (int t = first; t < visible; ++t) s[t] *= inv;
+      std::fill(s, s + first, 0.0f);
       std::fill(s + visible, s + T, 0.0f);
     }
     if (observer_) {
@@ -275,6 +399,10 @@ Status Session::Run(std::span<const int32_t> tokens, int first_logit_row,
   std::vector<float> gu(static_cast<size_t>(n) * 2 * dff), gate(static_cast<size_t>(n) * dff),
       up(static_cast<size_t>(n) * dff);
   for (int i = 0; i < n; ++i) model_.Embed(tokens[i], x.data() + static_cast<size_t>(i) * d);
+  if (c.gemma) {  // llama.cpp: ggml_scale(inpL, sqrtf(n_embd)), fp32
+    const float es = std::sqrt(static_cast<float>(d));
+    for (size_t j = 0; j < nd; ++j) x[j] *= es;
+  }
 
   const Arith& ew = policy_.at(Site::kElementwise);
   for (int l = 0; l < c.n_layer; ++l) {
@@ -285,7 +413,11 @@ Status Session::Run(std::span<const int32_t> tokens, int first_logit_row,
               WeightView(WeightGroup::kQkv, l));
     }
     kernels::GemmPacked(n, h.data(), d, (*qkv_)[l], qkv.data(), qkv_w, For(gemm_, n, qkv_w, d));
-    Rope(l, n, qkv.data());
+    if (c.gemma) {
+      GemmaQkNormRope(l, n, qkv.data());
+    } else {
+      Rope(l, n, qkv.data());
+    }
     // Append k, v of the batch to the cache: (T, n_kv_head, head_dim).
     std::vector<float>& kc = k_cache_[l];
     std::vector<float>& vc = v_cache_[l];
@@ -303,6 +435,7 @@ Status Session::Run(std::span<const int32_t> tokens, int first_logit_row,
               WeightView(WeightGroup::kAttnOut, l));
     }
     kernels::GemmPacked(n, attn.data(), qd, (*attn_out_)[l], o.data(), d, For(gemm_, n, d, qd));
+    if (c.gemma) NormRows(l, n, d, o.data(), model_.post_attn_norm(l), o.data());
     for (size_t j = 0; j < nd; ++j) x[j] += o[j];
 
     // --- MLP block ---
@@ -316,7 +449,16 @@ Status Session::Run(std::span<const int32_t> tokens, int first_logit_row,
     for (int i = 0; i < n; ++i) {
       const float* row = gu.data() + static_cast<size_t>(i) * 2 * dff;
       float* g = gate.data() + static_cast<size_t>(i) * dff;
-      for (int j = 0; j < dff; ++j) g[j] = row[j] / (1.0f + std::exp(-row[j]));  // silu
+      if (c.gemma) {  // gelu, tanh approximation (ggml_gelu)
+        constexpr float kSqrt2OverPi = 0.79788456080286535587989211986876f;
+        constexpr float kCoefA = 0.044715f;
+        for (int j = 0; j < dff; ++j) {
+          const float v = row[j];
+          g[j] = 0.5f * v * (1.0f + std::tanh(kSqrt2OverPi * v * (1.0f + kCoefA * v * v)));
+        }
+      } else {
+        for (int j = 0; j < dff; ++j) g[j] = row[j] / (1.0f + std::exp(-row[j]));  // silu
+      }
       std::memcpy(up.data() + static_cast<size_t>(i) * dff, row + dff, dff * sizeof(float));
     }
     if (observer_) {
@@ -329,6 +471,7 @@ Status Session::Run(std::span<const int32_t> tokens, int first_logit_row,
               WeightView(WeightGroup::kDown, l));
     }
     kernels::GemmPacked(n, gate.data(), dff, (*down_)[l], o.data(), d, For(gemm_, n, d, dff));
+    if (c.gemma) NormRows(l, n, d, o.data(), model_.post_ffw_norm(l), o.data());
     for (size_t j = 0; j < nd; ++j) x[j] += o[j];
     if (observer_) observer_->OnLayerOutput(l, batch_pos0_, RowMajor(x.data(), n, d, d));
   }

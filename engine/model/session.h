@@ -18,6 +18,11 @@
 //   h    = RMSNorm(x) * ffn_norm                           elementwise
 //   x += (silu(h . Wgate^T) * (h . Wup^T)) . Wdown^T      mlp, elementwise, mlp
 // logits = (RMSNorm(x) * output_norm) . Wout^T            lm_head
+// Gemma 3 (config().gemma) differs: x = embedding * sqrt(d_model) (fp32, not a site);
+// q, k = RMSNorm_head(q) * q_norm, RMSNorm_head(k) * k_norm (elementwise) before RoPE in
+// NEOX mode with the layer's base; sliding-window layers mask keys j <= pos - window;
+// x += RMSNorm(o . Wo^T) * post_attention_norm; GeGLU gelu_tanh(gate) * up (reported as
+// SiteOp::kSwiGlu); x += RMSNorm(mlp) * post_ffw_norm.
 #ifndef LMUL_ENGINE_MODEL_SESSION_H_
 #define LMUL_ENGINE_MODEL_SESSION_H_
 
@@ -70,6 +75,11 @@ class Session {
   void Attention(int layer, int n, const float* qkv, float* out);
   void Observe(Site site, SiteOp op, int layer, int head, const MatrixView& a, const MatrixView& b);
   MatrixView WeightView(WeightGroup g, int layer);
+  // Gemma 3 (model().config().gemma): RMSNorm of `rows` rows of `width` (as RmsNorm), the
+  // per-head q/k norm + NEOX RoPE with the layer's base, applied in place to qkv rows.
+  void NormRows(int layer, int rows, int width, const float* x, const std::vector<float>& gamma,
+                float* out);
+  void GemmaQkNormRope(int layer, int n, float* qkv);
 
   const Model& model_;
   Policy policy_;
@@ -88,6 +98,8 @@ class Session {
   // each pair (2i, 2i+1) holding (cos_i, cos_i) and (-sin_i, +sin_i).
   std::vector<float> rope_cos_, rope_sin_;
   std::vector<float> observer_weight_;  // dequantized weight for observer views
+  // Gemma 3 NEOX RoPE tables (n_pos, rope_dim / 2) per base: [0] sliding, [1] global layers.
+  std::vector<float> neox_cos_[2], neox_sin_[2];
 };
 
 }  // namespace lmul::engine

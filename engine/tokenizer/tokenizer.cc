@@ -45,6 +45,9 @@ int ParseByteToken(const std::string& text) {
 }  // namespace
 
 Result<std::unique_ptr<Tokenizer>> Tokenizer::FromGguf(const GgufFile& gguf) {
+  if (auto m = gguf.GetString("tokenizer.ggml.model"); m.ok() && *m == "llama") {
+    return FromGgufSpm(gguf);
+  }
   auto spec = SpecFromGguf(gguf);
   if (!spec.ok()) return std::move(spec).TakeError();
   auto tok = FromSpec(std::move(spec).value());
@@ -113,6 +116,75 @@ Result<TokenizerSpec> Tokenizer::SpecFromGguf(const GgufFile& gguf) {
     spec.chat_template = std::move(v).value();
   }
   return spec;
+}
+
+// SentencePiece-style vocabulary: the SpmTokenizer encodes raw fragments; this class keeps
+// the vocabulary views, special tokens (cut out by Encode as for gpt2), pieces for Decode
+// ("\u2581" -> ' ' in normal tokens, byte tokens -> their byte), ids and chat template.
+Result<std::unique_ptr<Tokenizer>> Tokenizer::FromGgufSpm(const GgufFile& gguf) {
+  const std::string where =
+      gguf.path() + ": " + Field("tokenizer.ggml.model") + " = 'llama' (SentencePiece BPE): ";
+  auto spm = SpmTokenizer::FromGguf(gguf);
+  if (!spm.ok()) return MakeError(where + spm.error());
+  std::unique_ptr<Tokenizer> t(new Tokenizer());
+  auto tokens = gguf.GetStringArray("tokenizer.ggml.tokens");
+  auto types = gguf.GetIntArray("tokenizer.ggml.token_type");
+  if (!tokens.ok() || !types.ok()) return MakeError(where + "tokens / token_type unreadable");
+  const size_t n = tokens->size();
+  t->tokens_ = std::move(tokens).value();
+  t->types_.resize(n);
+  t->pieces_.resize(n);
+  t->token_id_.reserve(n);
+  for (size_t i = 0; i < n; ++i) {
+    const int64_t ty = (*types)[i];
+    t->types_[i] = static_cast<TokenType>(ty);  // 0..6, checked by SpmTokenizer
+    t->token_id_.emplace(t->tokens_[i], static_cast<int32_t>(i));
+    const TokenType tt = t->types_[i];
+    if (IsSpecialType(tt)) {
+      t->pieces_[i] = t->tokens_[i];
+      t->specials_.push_back(static_cast<int32_t>(i));
+    } else if (tt == TokenType::kNormal) {
+      t->pieces_[i] = (*spm)->Decode({static_cast<int32_t>(i)});
+    } else if (tt == TokenType::kByte) {
+      const int b = ParseByteToken(t->tokens_[i]);
+      if (b >= 0) t->pieces_[i] = std::string(1, static_cast<char>(b));
+    }
+  }
+  std::stable_sort(t->specials_.begin(), t->specials_.end(), [&](int32_t a, int32_t b) {
+    return t->tokens_[a].size() > t->tokens_[b].size();
+  });
+  for (const char* text : kEndOfGenerationTexts) {
+    auto it = t->token_id_.find(text);
+    if (it != t->token_id_.end()) t->end_of_generation_.push_back(it->second);
+  }
+  const std::pair<const char*, int32_t*> ids[] = {
+      {"tokenizer.ggml.bos_token_id", &t->bos_},
+      {"tokenizer.ggml.eos_token_id", &t->eos_},
+      {"tokenizer.ggml.unknown_token_id", &t->unk_},
+      {"tokenizer.ggml.padding_token_id", &t->pad_},
+  };
+  for (const auto& [key, slot] : ids) {
+    if (!gguf.Has(key)) continue;
+    auto v = gguf.GetInt(key);
+    if (!v.ok() || *v < 0 || *v >= static_cast<int64_t>(n)) {
+      return MakeError(where + Field(key) + ": expected a token id in [0, " + std::to_string(n) +
+                       ")");
+    }
+    *slot = static_cast<int32_t>(*v);
+  }
+  t->add_bos_ = true;  // llama.cpp's default for SPM vocabularies
+  if (gguf.Has("tokenizer.ggml.add_bos_token")) {
+    auto v = gguf.GetBool("tokenizer.ggml.add_bos_token");
+    if (!v.ok()) return MakeError(where + v.error());
+    t->add_bos_ = *v;
+  }
+  if (gguf.Has("tokenizer.chat_template")) {
+    auto v = gguf.GetString("tokenizer.chat_template");
+    if (!v.ok()) return MakeError(where + v.error());
+    t->chat_template_ = std::move(v).value();
+  }
+  t->spm_ = std::move(spm).value();
+  return t;
 }
 
 Result<std::unique_ptr<Tokenizer>> Tokenizer::FromSpec(TokenizerSpec spec) {
@@ -368,6 +440,10 @@ std::vector<int32_t> Tokenizer::Encode(std::string_view text, bool add_bos,
   for (const Fragment& f : frags) {
     if (f.token >= 0) {
       out.push_back(f.token);
+    } else if (spm_) {
+      const std::vector<int32_t> ids =
+          spm_->Encode(text.substr(f.begin, f.end - f.begin), /*add_bos=*/false);
+      out.insert(out.end(), ids.begin(), ids.end());
     } else {
       EncodeText(text.substr(f.begin, f.end - f.begin), &out);
     }

@@ -28,6 +28,7 @@
 #include "base/result.h"
 #include "engine/io/gguf.h"
 #include "engine/tokenizer/pretokenizer.h"
+#include "engine/tokenizer/spm.h"
 
 namespace lmul::engine {
 
@@ -56,6 +57,8 @@ struct TokenizerSpec {
 
 class Tokenizer {
  public:
+  // tokenizer.ggml.model "gpt2": byte-level BPE (above); "llama": SentencePiece-style BPE
+  // (engine/tokenizer/spm.h, Gemma 3), with the same special-token handling (step 1).
   static Result<std::unique_ptr<Tokenizer>> FromGguf(const GgufFile& gguf);
   // The metadata FromGguf reads (tokenizer.ggml.* and tokenizer.chat_template), checked for
   // types and id ranges; errors name the file and the key.
@@ -118,6 +121,9 @@ class Tokenizer {
   int32_t bos_ = -1, eos_ = -1, unk_ = -1, pad_ = -1;
   bool add_bos_ = false;
   std::string chat_template_;
+  std::unique_ptr<SpmTokenizer> spm_;  // tokenizer.ggml.model "llama": encodes raw fragments
+
+  static Result<std::unique_ptr<Tokenizer>> FromGgufSpm(const GgufFile& gguf);
 
   mutable std::mutex cache_mutex_;
   mutable std::unordered_map<std::string, std::vector<int32_t>> word_cache_;
