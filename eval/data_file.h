@@ -1,0 +1,43 @@
+// Hostile-input helpers for dataset loaders: whole-file reading, line splitting with
+// 1-based line numbers, JSON lines parsed with nlohmann::json (no exceptions escape),
+// typed field access whose errors read "file:line: field 'x': expected string, found number".
+#ifndef LMUL_EVAL_DATA_FILE_H_
+#define LMUL_EVAL_DATA_FILE_H_
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/result.h"
+
+namespace lmul::eval {
+
+Result<std::string> ReadFile(const std::string& path);
+
+struct Line {
+  int number;  // 1-based
+  std::string_view text;
+};
+// Lines without their "\n" (a trailing "\r" is kept: the data's bytes are not edited).
+// A final line without "\n" counts; an empty file has no lines.
+std::vector<Line> SplitLines(std::string_view text);
+
+// "path:line: message"
+Error LineError(const std::string& path, int line, const std::string& message);
+
+// Parses one JSONL line as an object.
+Result<nlohmann::json> ParseJsonObject(const std::string& path, const Line& line);
+// Field accessors: a missing field or a wrong type is an error naming file, line, field.
+Result<std::string> GetStringField(const std::string& path, int line, const nlohmann::json& obj,
+                                   const std::string& field);
+Result<const nlohmann::json*> GetField(const std::string& path, int line, const nlohmann::json& obj,
+                                       const std::string& field, nlohmann::json::value_t type);
+const char* JsonTypeName(const nlohmann::json& v);
+
+// Number of Unicode code points of UTF-8 text (Python's len(str)); invalid bytes count 1.
+int64_t Utf8Length(std::string_view s);
+
+}  // namespace lmul::eval
+
+#endif  // LMUL_EVAL_DATA_FILE_H_

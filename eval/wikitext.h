@@ -1,0 +1,32 @@
+// WikiText-2 helpers, as lm-evaluation-harness's `wikitext` task reads the raw test split:
+// documents (articles), its wikitext_detokenizer, and Python's len(re.split(r"\s+", s)).
+#ifndef LMUL_EVAL_WIKITEXT_H_
+#define LMUL_EVAL_WIKITEXT_H_
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace lmul::eval {
+
+// Articles of wiki.*.raw: a document starts at a title line " = Title = " (one '=' each
+// side) that has a blank line before it (or is the first non-blank line) and a blank line
+// after it; it runs up to the next title, line endings included. (Two math lines of
+// "Constant k filter" look like titles but are not between blank lines: 60 articles.)
+std::vector<std::string> SplitWikiTextDocuments(std::string_view raw);
+
+// lm-eval's wikitext_detokenizer (lm_eval/tasks/wikitext/preprocess_wikitext.py), the
+// regular expressions rewritten as scans with Python's semantics. \s is Python's Unicode
+// whitespace.
+std::string WikiTextDetokenize(std::string_view page);
+
+// len(re.split(r"\s+", s)) with Python's Unicode \s.
+int64_t CountPythonWords(std::string_view s);
+
+// Bytes of Python whitespace (\s, Unicode) starting at s[i]; 0 if none.
+int PythonSpaceAt(std::string_view s, size_t i);
+
+}  // namespace lmul::eval
+
+#endif  // LMUL_EVAL_WIKITEXT_H_
