@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# lmul energy: the reconstructed paper numbers, a user table, errors, --gates, --json.
+set -euo pipefail
+lmul=$1
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+"$lmul" energy --gates --json "$tmp/e.json" >"$tmp/out"
+grep -q 'fp32 mult vs int32 add = 97.3%' "$tmp/out" || fail "97.3%"
+grep -q '(int32 add + fp32 add) = 78.3%' "$tmp/out" || fail "78.3%"
+grep -q 'fp8 multiplication 325 gate operations, L-Mul 157' "$tmp/out" || fail "gates claim"
+grep -q '^exact/e4m3 ' "$tmp/out" || fail "gate rows"
+python3 -c "import json,sys; j=json.load(open(sys.argv[1])); assert abs(j['paper_claims']['dot_80_fp32']-78.26)<0.01" "$tmp/e.json" || fail "json"
+# A user table where every operation costs 1 pJ: every saving of a step is 0.
+python3 - "$tmp/t.json" <<'PY'
+import json, sys
+keys = "fp32_mul fp32_add fp16_mul fp16_add int32_mul int32_add int16_add int8_mul int8_add dram_byte sram_byte".split()
+json.dump({"name": "flat", "pj": {k: 1 for k in keys}}, open(sys.argv[1], "w"))
+PY
+"$lmul" energy --table "$tmp/t.json" >"$tmp/flat"
+grep -q 'Energy table: flat' "$tmp/flat" || fail "user table"
+grep -q 'fp32 mult vs int32 add = 0.0%' "$tmp/flat" || fail "flat saving"
+echo '{"pj": {}}' >"$tmp/bad.json"
+if "$lmul" energy --table "$tmp/bad.json" 2>"$tmp/err"; then fail "bad table accepted"; fi
+grep -q "bad.json: field 'pj.fp32_mul'" "$tmp/err" || fail "error names file and field"
+grep -q 'hint:' "$tmp/err" || fail "hint"
+echo ok

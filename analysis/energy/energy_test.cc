@@ -1,0 +1,73 @@
+// Energy arithmetic on hand-computed cases.
+#include "analysis/energy/energy.h"
+
+#include <gtest/gtest.h>
+
+namespace lmul::energy {
+namespace {
+
+Arith A(const char* s) {
+  auto a = Arith::Parse(s);
+  EXPECT_TRUE(a.ok()) << s;
+  return *a;
+}
+
+TEST(Energy, PaperSavingsReconstructed) {
+  const EnergyTable t = EnergyTable::Horowitz45nm();
+  // Elementwise: fp32 mult 3.7 pJ vs int32 add 0.1 pJ -> 1 - 0.1/3.7 = 97.297%.
+  EXPECT_NEAR(SavingPercent(CostOf(A("exact/fp32"), t).mul_pj, CostOf(A("lmul/fp32"), t).mul_pj),
+              97.2973, 1e-3);
+  // Dot-product step: (3.7 + 0.9) vs (0.1 + 0.9) -> 1 - 1.0/4.6 = 78.26%.
+  EXPECT_NEAR(SavingPercent(CostOf(A("exact/fp32"), t).step_pj, CostOf(A("lmul/fp32"), t).step_pj),
+              78.2609, 1e-3);
+  // fp16: 1.1 vs sqrt(0.003) = 0.05477 -> 95.02%; step (1.1+0.9) vs (0.0548+0.9) -> 52.3%.
+  EXPECT_NEAR(SavingPercent(CostOf(A("exact/fp16"), t).mul_pj, CostOf(A("lmul/fp16"), t).mul_pj),
+              95.0207, 1e-3);
+  EXPECT_NEAR(SavingPercent(CostOf(A("exact/fp16"), t).step_pj, CostOf(A("lmul/fp16"), t).step_pj),
+              52.2614, 1e-3);
+  // fp8: int8 mult 0.2 vs int8 add 0.03 -> 85%.
+  EXPECT_NEAR(SavingPercent(CostOf(A("exact/e4m3"), t).mul_pj, CostOf(A("lmul/e4m3"), t).mul_pj),
+              85.0, 1e-9);
+}
+
+TEST(Energy, TokenCountsByHand) {
+  ModelShape m{"tiny", 2, 8, 2, 1, 4, 16, 10, 16, 32};
+  // per layer: q 8*8 + k,v 2*8*4 + o 8*8 + mlp 3*8*16 = 64+64+64+384 = 576; x2 + lm_head 80.
+  const TokenOps o = CountTokenOps(m, 5);
+  EXPECT_DOUBLE_EQ(o.linear_macs, 1232);
+  EXPECT_DOUBLE_EQ(o.attention_macs, 2 * 2 * 4 * 2 * 5);  // 160
+  EXPECT_DOUBLE_EQ(o.weight_bytes, 1232 * 2);
+  EXPECT_DOUBLE_EQ(o.kv_bytes, 2 * 2 * 4 * 6 * 4);  // 384
+  const EnergyTable t = EnergyTable::Horowitz45nm();
+  const TokenEnergy e = TokenEnergyOf(o, A("exact/fp32"), A("lmul/fp32"), t);
+  EXPECT_NEAR(e.arith_pj, 1232 * 4.6 + 160 * 1.0, 1e-9);
+  EXPECT_NEAR(e.memory_pj, (2464 + 384) * 162.5, 1e-9);
+}
+
+TEST(Energy, SmolLM2ParameterCount) {
+  // 134.5M parameters (tied embeddings): the linear MACs per token equal the
+  // weight count of all matrices incl. the lm_head (= embedding).
+  const TokenOps o = CountTokenOps(ModelShape::SmolLM2_135M(), 1);
+  EXPECT_NEAR(o.linear_macs, 134.5e6, 0.2e6) << o.linear_macs;
+}
+
+TEST(Energy, JsonTable) {
+  auto bad = EnergyTable::FromJson("{\"pj\": {\"fp32_mul\": 1}}", "t.json");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().find("t.json: field 'pj.fp32_add'"), std::string::npos) << bad.error();
+  EXPECT_FALSE(EnergyTable::FromJson("[1,", "x.json").ok());
+  std::string j = "{\"name\": \"n7\", \"pj\": {";
+  bool first = true;
+  for (const auto& k : EnergyTable::Keys()) {
+    j += (first ? "\"" : ", \"") + k + "\": 2";
+    first = false;
+  }
+  j += "}}";
+  auto t = EnergyTable::FromJson(j, "ok.json");
+  ASSERT_TRUE(t.ok()) << t.error();
+  EXPECT_EQ(t->name, "n7");
+  EXPECT_DOUBLE_EQ(CostOf(A("lmul/bf16"), *t).step_pj, 4.0);
+}
+
+}  // namespace
+}  // namespace lmul::energy
