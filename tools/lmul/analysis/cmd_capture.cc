@@ -1,0 +1,200 @@
+// lmul capture: a uniform random sample of the operand pairs one multiplication
+// site of a model really multiplied, on WikiText-2 text, as an NPY file for
+// `lmul error --dist activations:FILE` (analysis/precision/capture.h,
+// docs/precision.md §7).
+//
+//   lmul capture -m MODEL --site attn.qk|attn.av|attn.proj|mlp|lm_head|elementwise
+//                [--tokens N] [--ctx N] [--pairs N] [--seed S] [--arith POLICY]
+//                [--threads T] [--data-dir DIR] [--json FILE] [--no-progress] --out FILE.npy
+#ifdef LMUL_HAVE_CAPTURE
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "analysis/precision/capture.h"
+#include "analysis/precision/npy.h"
+#ifdef LMUL_HAVE_TOKENIZER
+#include "engine/tokenizer/tokenizer.h"
+#endif
+#include "tools/lmul/command.h"
+
+namespace {
+
+struct Options {
+  std::string model, site, out, json, arith = "fp32", data_dir;
+  int tokens = 2048;
+  int ctx = 512;
+  uint64_t pairs = 1 << 20;
+  uint64_t seed = 1;
+  int threads = 0;
+  bool no_progress = false;
+};
+
+std::string JsonEscape(const std::string& s) {
+  std::string o;
+  for (char c : s) {
+    if (c == '"' || c == '\\') {
+      o += '\\';
+      o += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", c);
+      o += buf;
+    } else {
+      o += c;
+    }
+  }
+  return o;
+}
+
+int RunCapture(const Options& o) {
+  namespace p = lmul::precision;
+  namespace e = lmul::engine;
+  const char* sub = "capture";
+  bool site_ok = false;
+  e::Site site = e::Site::kAttnQK;
+  std::string names;
+  for (e::Site s : e::kAllSites) {
+    names += std::string(names.empty() ? "" : ", ") + e::SiteName(s);
+    if (o.site == e::SiteName(s)) {
+      site = s;
+      site_ok = true;
+    }
+  }
+  if (!site_ok) {
+    return lmul::cli::PrintError(sub, "unknown --site '" + o.site + "'", "one of " + names);
+  }
+  if (o.tokens <= 0 || o.ctx <= 0 || o.pairs == 0) {
+    return lmul::cli::PrintError(sub, "--tokens, --ctx and --pairs must be positive");
+  }
+  auto model = e::Model::Load(o.model);
+  if (!model.ok()) {
+    return lmul::cli::PrintError(sub, model.error(),
+                                 "scripts/fetch_model.sh prints the default model's path");
+  }
+  if (!(*model)->has_tokenizer()) {
+    return lmul::cli::PrintError(sub, o.model + ": no tokenizer metadata",
+                                 "capture needs a model with tokenizer.ggml.* keys");
+  }
+  const std::string data_dir = o.data_dir.empty() ? p::CaptureDataDir() : o.data_dir;
+  auto text = p::ReadWikiText2Test(data_dir);
+  if (!text.ok()) {
+    return lmul::cli::PrintError(sub, text.error(),
+                                 "--data-dir DIR or $LMUL_DATA: the folder holding "
+                                 "wikitext-2-raw/wiki.test.raw");
+  }
+  const std::vector<int32_t> tokens = p::FirstTokens(**model, *text, o.tokens);
+  p::CaptureOptions co;
+  co.site = site;
+  co.pairs = o.pairs;
+  co.seed = o.seed;
+  co.ctx =
+      std::min(o.ctx, (*model)->config().n_ctx_train > 0 ? (*model)->config().n_ctx_train : o.ctx);
+  co.threads = o.threads;
+#ifdef LMUL_HAVE_TOKENIZER
+  // Models whose tokenizer adds BOS (Gemma) see it at the start of every window.
+  const auto& tok = (*model)->tokenizer();
+  co.bos = tok.add_bos_default() ? tok.bos() : -1;
+#endif
+  co.policy = o.arith;
+  const auto t0 = std::chrono::steady_clock::now();
+  if (!o.no_progress && isatty(2)) {
+    co.progress = [t0](int done, int total) {
+      const double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      const int w = 30, filled = w * done / std::max(total, 1);
+      std::fprintf(stderr, "\r[%s%s] window %d/%d  %.0fs ", std::string(filled, '=').c_str(),
+                   std::string(w - filled, ' ').c_str(), done, total, t);
+      if (done == total) std::fprintf(stderr, "\n");
+    };
+  }
+  auto r = p::RunCapture(**model, tokens, co);
+  if (!r.ok()) return lmul::cli::PrintError(sub, r.error(), "e.g. --arith fp32");
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  lmul::Status st = p::WriteNpyPairs(o.out, r->pairs);
+  if (!st.ok()) {
+    return lmul::cli::PrintError(sub, st.error(), "check that the directory of --out exists");
+  }
+  const uint64_t n = r->pairs.size() / 2;
+  // Operand summary: fraction of zero operands, median |a| and |b|.
+  std::vector<float> aa(n), bb(n);
+  uint64_t zeros = 0;
+  for (uint64_t i = 0; i < n; ++i) {
+    aa[i] = std::fabs(r->pairs[2 * i]);
+    bb[i] = std::fabs(r->pairs[2 * i + 1]);
+    zeros += (aa[i] == 0 || bb[i] == 0);
+  }
+  auto median = [](std::vector<float> v) {
+    if (v.empty()) return 0.0f;
+    std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
+    return v[v.size() / 2];
+  };
+  const float ma = median(aa), mb = median(bb);
+  std::printf("model     %s (%s)\n", o.model.c_str(), (*model)->config().Summary().c_str());
+  std::printf("text      %s/wikitext-2-raw/wiki.test.raw: first %d tokens, %d windows of <= %d%s\n",
+              data_dir.c_str(), r->tokens, r->windows, co.ctx,
+              co.bos >= 0 ? " (each starting with BOS)" : "");
+  std::printf("site      %s under %s\n", o.site.c_str(), o.arith.c_str());
+  std::printf("products  %llu (population)\n", static_cast<unsigned long long>(r->products));
+  std::printf("sampled   %llu pairs, seed %llu, uniform without replacement\n",
+              static_cast<unsigned long long>(n), static_cast<unsigned long long>(o.seed));
+  std::printf("operands  median |a| %.4g, median |b| %.4g, pairs with a zero operand %.4f%%\n", ma,
+              mb, n ? 100.0 * static_cast<double>(zeros) / static_cast<double>(n) : 0.0);
+  std::printf("wrote     %s (NPY <f4, shape (%llu, 2)) in %.1f s\n", o.out.c_str(),
+              static_cast<unsigned long long>(n), secs);
+  if (!o.json.empty()) {
+    std::ofstream f(o.json, std::ios::binary);
+    f << "{\"model\": \"" << JsonEscape(o.model) << "\", \"text\": \""
+      << JsonEscape(data_dir + "/wikitext-2-raw/wiki.test.raw") << "\", \"tokens\": " << r->tokens
+      << ", \"ctx\": " << co.ctx << ", \"windows\": " << r->windows << ", \"site\": \"" << o.site
+      << "\", \"policy\": \"" << JsonEscape(o.arith) << "\", \"products\": " << r->products
+      << ", \"pairs\": " << n << ", \"seed\": " << o.seed << ", \"median_abs_a\": " << ma
+      << ", \"median_abs_b\": " << mb << ", \"npy\": \"" << JsonEscape(o.out) << "\"}\n";
+    if (!f) {
+      return lmul::cli::PrintError(sub, "cannot write JSON file '" + o.json + "'",
+                                   "check that the directory exists and is writable");
+    }
+  }
+  return 0;
+}
+
+lmul::cli::Registrar reg(
+    "capture",
+    "Sample operand pairs a site of a model multiplied on WikiText-2 (NPY for lmul error)",
+    [](CLI::App* app) {
+      auto o = std::make_shared<Options>();
+      app->add_option("-m,--model", o->model, "GGUF model")->required();
+      app->add_option("--site", o->site,
+                      "attn.qk (q(t,d), k(j,d)), attn.av (p(t,j), v(j,d)), attn.proj, mlp, "
+                      "lm_head, elementwise")
+          ->required();
+      app->add_option("--out", o->out, "NPY file to write: float32, shape (n, 2)")->required();
+      app->add_option("--tokens", o->tokens, "WikiText-2 test tokens to run (default 2048)");
+      app->add_option("--ctx", o->ctx,
+                      "tokens per window; each window is a fresh sequence (default 512)");
+      app->add_option("--pairs", o->pairs, "sample size (default 1048576)");
+      app->add_option("--seed", o->seed, "sampling seed (default 1)");
+      app->add_option("--arith", o->arith, "policy the model runs under (default fp32)");
+      app->add_option("--threads", o->threads, "GEMM threads (default all cores)");
+      app->add_option("--data-dir", o->data_dir,
+                      "folder with wikitext-2-raw/ (default $LMUL_DATA, else "
+                      "<repo>/../shared/data)");
+      app->add_option("--json", o->json, "write the capture's metadata as JSON");
+      app->add_flag("--no-progress", o->no_progress, "no progress bar on stderr");
+      app->footer(
+          "Every product of the site (attention: causal products only) is in the sample with "
+          "the same probability; the sample depends only on the seed and the text, not on "
+          "--threads. See docs/precision.md §7.");
+      return [o] { return RunCapture(*o); };
+    });
+
+}  // namespace
+
+#endif  // LMUL_HAVE_CAPTURE
