@@ -196,37 +196,50 @@ class Worker {
       s.loglik.assign(n_choices, 0.0);
       s.greedy.assign(n_choices, 1);
     }
-    // Per arithmetic: the context currently in its session and its last row.
-    std::vector<const std::vector<int32_t>*> cached(A, nullptr);
-    std::vector<std::vector<float>> last(A);
-    std::vector<float> rows;
-    for (int j = 0; j < n_choices; ++j) {
-      const std::vector<int32_t>& ctx = p.ctx[j];
-      const std::vector<int32_t>& cont = p.cont[j];
-      const int n = static_cast<int>(cont.size());
+    // Choices that share a context (usually all of them) are scored together: one
+    // prefill of the context, then every choice's continuation in one batch
+    // (Session::ForwardBranches; rows bit-identical to one Forward per choice).
+    std::vector<float> last, rows;
+    for (int j0 = 0; j0 < n_choices;) {
+      const std::vector<int32_t>& ctx = p.ctx[j0];
+      int j1 = j0 + 1;
+      while (j1 < n_choices && p.ctx[j1] == ctx) ++j1;
+      std::vector<std::span<const int32_t>> branches;
+      std::vector<size_t> row0, slot0;  // per choice: first row in `rows`, first ref slot
+      size_t n_rows = 0, n_slots = 0;
+      for (int j = j0; j < j1; ++j) {
+        const int n = static_cast<int>(p.cont[j].size());
+        row0.push_back(n_rows);
+        slot0.push_back(n_slots);
+        branches.emplace_back(p.cont[j].data(), n > 0 ? n - 1 : 0);
+        n_rows += n > 0 ? n - 1 : 0;
+        n_slots += n;
+      }
       for (int a = 0; a < A; ++a) {
         const auto t0 = Clock::now();
         Session& s = *sessions_[a];
-        if (cached[a] == nullptr || *cached[a] != ctx) {
-          s.Rewind(0);
-          LMUL_RETURN_IF_ERROR(s.ForwardLast(ctx, &last[a]));
-          tokens_[a] += static_cast<int64_t>(ctx.size());
-          cached[a] = &ctx;
-        }
-        s.Rewind(static_cast<int>(ctx.size()));
-        if (n > 1) {
-          LMUL_RETURN_IF_ERROR(s.Forward(std::span<const int32_t>(cont.data(), n - 1), &rows));
-          tokens_[a] += n - 1;
+        s.Rewind(0);
+        LMUL_RETURN_IF_ERROR(s.ForwardLast(ctx, &last));
+        tokens_[a] += static_cast<int64_t>(ctx.size());
+        if (n_rows > 0) {
+          LMUL_RETURN_IF_ERROR(s.ForwardBranches(branches, &rows));
+          tokens_[a] += static_cast<int64_t>(n_rows);
         }
         ArithScore& sc = r->arith[a];
-        for (int i = 0; i < n; ++i) {
-          const float* x = i == 0 ? last[a].data() : rows.data() + static_cast<size_t>(i - 1) * V_;
-          auto [lp, greedy] = Score(a, x, cont[i], static_cast<size_t>(i), &sc);
-          sc.loglik[j] += lp;
-          if (!greedy) sc.greedy[j] = 0;
+        for (int j = j0; j < j1; ++j) {
+          const std::vector<int32_t>& cont = p.cont[j];
+          const int n = static_cast<int>(cont.size());
+          const size_t r0 = row0[j - j0];
+          for (int i = 0; i < n; ++i) {
+            const float* x = i == 0 ? last.data() : rows.data() + (r0 + i - 1) * V_;
+            auto [lp, greedy] = Score(a, x, cont[i], slot0[j - j0] + i, &sc);
+            sc.loglik[j] += lp;
+            if (!greedy) sc.greedy[j] = 0;
+          }
         }
         seconds_[a] += std::chrono::duration<double>(Clock::now() - t0).count();
       }
+      j0 = j1;
     }
     return Status::Ok();
   }

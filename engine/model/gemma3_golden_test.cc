@@ -195,5 +195,34 @@ TEST_F(Gemma3GoldenTest, PrefillEqualsDecodeAcrossTheWindow) {
   }
 }
 
+TEST_F(Gemma3GoldenTest, ForwardBranchesAcrossTheWindow) {
+  // Context of 500 tokens, then branches reaching positions 500..529: the sliding-window
+  // mask of a branch row counts positions, not cache indices (the second branch's keys
+  // sit at cache indices 510.. but positions 500..).
+  const auto goldens = LoadGoldens();
+  ASSERT_TRUE(goldens.count("long"));
+  const std::vector<int32_t>& p = goldens.at("long").prompt;
+  const std::vector<int32_t> ctx(p.begin(), p.begin() + 500);
+  const std::vector<int32_t> b0(p.begin() + 500, p.begin() + 510);
+  const std::vector<int32_t> b1(p.begin() + 500, p.begin() + 530);
+  auto policy = Policy::Parse("lmul-attn");
+  ASSERT_TRUE(policy.ok());
+  Session a(*model_, *policy, 1024, 0), b(*model_, *policy, 1024, 0);
+  ASSERT_TRUE(a.Forward(ctx, nullptr).ok());
+  ASSERT_TRUE(b.Forward(ctx, nullptr).ok());
+  std::vector<float> batched, seq;
+  const std::vector<std::span<const int32_t>> spans = {b0, b1};
+  ASSERT_TRUE(a.ForwardBranches(spans, &batched).ok());
+  const size_t V = model_->config().n_vocab;
+  size_t row = 0;
+  for (const auto* br : {&b0, &b1}) {
+    b.Rewind(500);
+    ASSERT_TRUE(b.Forward(*br, &seq).ok());
+    EXPECT_TRUE(std::equal(seq.begin(), seq.end(), batched.begin() + row * V))
+        << "branch of " << br->size();
+    row += br->size();
+  }
+}
+
 }  // namespace
 }  // namespace lmul::engine

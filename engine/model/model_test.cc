@@ -249,6 +249,45 @@ TEST_F(TinyModelTest, PrefillEqualsDecodeAndThreadsInvariant) {
   }
 }
 
+TEST_F(TinyModelTest, ForwardBranchesEqualsRewindAndForward) {
+  // A 4-token context, then 4 branches of different lengths (one of length 1, one empty);
+  // each branch row must equal Rewind(4) + Forward(branch) bit for bit.
+  const std::vector<int32_t> ctx = {5, 17, 3, 63};
+  const std::vector<std::vector<int32_t>> branches = {
+      {0, 42, 42}, {8}, {}, {1, 30, 29, 7, 11}, {42, 0}};
+  for (const char* preset : {"fp32", "bf16", "lmul-attn", "lmul-all", "fp8-e5m2-attn",
+                             "attn=lmul/e8m3,*=exact/fp32,accum=bf16"}) {
+    Session a(*model_, P(preset), 64, 2);
+    ASSERT_TRUE(a.Forward(ctx, nullptr).ok());
+    std::vector<std::span<const int32_t>> spans(branches.begin(), branches.end());
+    std::vector<float> batched;
+    ASSERT_TRUE(a.ForwardBranches(spans, &batched).ok());
+    size_t total = 0;
+    for (const auto& b : branches) total += b.size();
+    ASSERT_EQ(batched.size(), total * kVocab);
+    EXPECT_EQ(a.pos(), static_cast<int>(ctx.size() + total));
+    Session b(*model_, P(preset), 64, 1);
+    ASSERT_TRUE(b.Forward(ctx, nullptr).ok());
+    size_t row = 0;
+    for (size_t j = 0; j < branches.size(); ++j) {
+      b.Rewind(static_cast<int>(ctx.size()));
+      std::vector<float> seq;
+      ASSERT_TRUE(b.Forward(branches[j], &seq).ok());
+      ASSERT_EQ(seq.size(), branches[j].size() * kVocab);
+      EXPECT_EQ(0, std::memcmp(seq.data(), batched.data() + row * kVocab, seq.size() * 4))
+          << preset << " branch " << j;
+      row += branches[j].size();
+    }
+    // Rewinding to the context and decoding continues as if no branch had run.
+    a.Rewind(static_cast<int>(ctx.size()));
+    std::vector<float> after, ref;
+    ASSERT_TRUE(a.Forward(branches[0], &after).ok());
+    b.Rewind(static_cast<int>(ctx.size()));
+    ASSERT_TRUE(b.Forward(branches[0], &ref).ok());
+    EXPECT_EQ(0, std::memcmp(after.data(), ref.data(), ref.size() * 4)) << preset;
+  }
+}
+
 TEST_F(TinyModelTest, PoliciesChangeResultsWhereExpected) {
   std::map<std::string, std::vector<float>> out;
   for (const std::string& name : Policy::PresetNames()) {

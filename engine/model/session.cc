@@ -184,7 +184,8 @@ void Session::GemmaQkNormRope(int layer, int n, float* qkv) {
   const int which = c.IsSlidingLayer(layer) ? 0 : 1;
   std::vector<float>& tc = neox_cos_[which];
   std::vector<float>& ts = neox_sin_[which];
-  const int n_pos = batch_pos0_ + n;
+  int n_pos = 0;
+  for (int i = 0; i < n; ++i) n_pos = std::max(n_pos, rows_[i].pos + 1);
   const int have = static_cast<int>(tc.size() / half);
   if (have < n_pos) {
     tc.resize(static_cast<size_t>(n_pos) * half);
@@ -201,8 +202,8 @@ void Session::GemmaQkNormRope(int layer, int n, float* qkv) {
   }
   std::vector<float> xs(total), cs(total), sn(total), t1(total), t2(total);
   for (int i = 0; i < n; ++i) {
-    const float* pc = tc.data() + static_cast<size_t>(batch_pos0_ + i) * half;
-    const float* ps = ts.data() + static_cast<size_t>(batch_pos0_ + i) * half;
+    const float* pc = tc.data() + static_cast<size_t>(rows_[i].pos) * half;
+    const float* ps = ts.data() + static_cast<size_t>(rows_[i].pos) * half;
     for (int h = 0; h < heads; ++h) {
       const size_t o = static_cast<size_t>(i) * w + static_cast<size_t>(h) * hd;
       for (int j = 0; j < hd; ++j) {
@@ -271,13 +272,15 @@ void Session::Rope(int layer, int n, float* qkv) {
   const int heads = c.n_head + c.n_kv_head;
   const int w = heads * hd;  // q and k parts: the first w columns of each row
   const int qkv_w = model_.GroupN(WeightGroup::kQkv);
-  EnsureRopeTable(batch_pos0_ + n);
+  int n_pos = 0;
+  for (int i = 0; i < n; ++i) n_pos = std::max(n_pos, rows_[i].pos + 1);
+  EnsureRopeTable(n_pos);
   const size_t total = static_cast<size_t>(n) * w;
   std::vector<float> x(total), xs(total), cs(total), sn(total), t1(total), t2(total);
   for (int i = 0; i < n; ++i) {
     const float* row = qkv + static_cast<size_t>(i) * qkv_w;
-    const float* pc = rope_cos_.data() + static_cast<size_t>(batch_pos0_ + i) * rd;
-    const float* ps = rope_sin_.data() + static_cast<size_t>(batch_pos0_ + i) * rd;
+    const float* pc = rope_cos_.data() + static_cast<size_t>(rows_[i].pos) * rd;
+    const float* ps = rope_sin_.data() + static_cast<size_t>(rows_[i].pos) * rd;
     for (int h = 0; h < heads; ++h) {
       const size_t o = static_cast<size_t>(i) * w + static_cast<size_t>(h) * hd;
       for (int j = 0; j < hd; ++j) {
@@ -312,7 +315,7 @@ void Session::Attention(int layer, int n, const float* qkv, float* out) {
   const ModelConfig& c = model_.config();
   const int hd = c.head_dim, qd = c.n_head * hd, kvd = c.n_kv_head * hd;
   const int qkv_w = model_.GroupN(WeightGroup::kQkv);
-  const int T = batch_pos0_ + n;  // keys visible to the last query
+  const int T = batch_pos0_ + n;  // keys in the cache
   const int group = c.n_head / c.n_kv_head;
   const float* kc = k_cache_[layer].data();  // (T, n_kv_head, head_dim)
   const float* vc = v_cache_[layer].data();
@@ -331,26 +334,42 @@ void Session::Attention(int layer, int n, const float* qkv, float* out) {
     // scores (n, T) = q_h (n, head_dim) . K_g^T (head_dim, T)
     kernels::Gemm(policy_.at(Site::kAttnQK), n, T, hd, q, qkv_w, k, kvd, /*b_trans=*/true,
                   scores.data(), T, For(gemm_, n, T, hd));
-    // Causal softmax in fp32 (as ggml_soft_max_ext: scale, max, expf, sum in double).
+    // Causal softmax in fp32 (as ggml_soft_max_ext: scale, max, expf, sum in double)
+    // over the row's visible keys, in cache order; masked keys get exact zeros.
     for (int i = 0; i < n; ++i) {
       float* s = scores.data() + static_cast<size_t>(i) * T;
-      const int visible = batch_pos0_ + i + 1;
-      // Sliding-window layers (Gemma 3): keys j with pos - j >= window are masked.
-      const int first = sliding ? std::max(0, visible - c.sliding_window) : 0;
+      const RowMask& m = rows_[i];
+      // Visible ranges [b0, e0) (context) and [b1, e1) (own tokens). Sliding-window
+      // layers (Gemma 3): keys at position kp with pos - kp >= window are masked.
+      int b0 = 0, e0 = m.ctx_end, b1 = m.own_begin, e1 = m.own_end;
+      if (sliding) {
+        const int min_pos = m.pos + 1 - c.sliding_window;  // first visible key position
+        b0 = std::max(0, min_pos);
+        b1 = std::max(m.own_begin, m.own_begin + min_pos - m.ctx_end);
+      }
+      e0 = std::max(b0, e0);
+      e1 = std::max(b1, e1);
       float mx = -INFINITY;
-      for (int t = first; t < visible; ++t) {
-        s[t] *= scale;
-        mx = std::max(mx, s[t]);
+      for (int r = 0; r < 2; ++r) {
+        for (int t = r ? b1 : b0, e = r ? e1 : e0; t < e; ++t) {
+          s[t] *= scale;
+          mx = std::max(mx, s[t]);
+        }
       }
       double sum = 0.0;
-      for (int t = first; t < visible; ++t) {
-        s[t] = std::exp(s[t] - mx);
-        sum += s[t];
+      for (int r = 0; r < 2; ++r) {
+        for (int t = r ? b1 : b0, e = r ? e1 : e0; t < e; ++t) {
+          s[t] = std::exp(s[t] - mx);
+          sum += s[t];
+        }
       }
       const float inv = static_cast<float>(1.0 / sum);
-      for (int t = first; t < visible; ++t) s[t] *= inv;
-      std::fill(s, s + first, 0.0f);
-      std::fill(s + visible, s + T, 0.0f);
+      for (int r = 0; r < 2; ++r) {
+        for (int t = r ? b1 : b0, e = r ? e1 : e0; t < e; ++t) s[t] *= inv;
+      }
+      std::fill(s, s + b0, 0.0f);
+      std::fill(s + e0, s + b1, 0.0f);
+      std::fill(s + e1, s + T, 0.0f);
     }
     if (observer_) {
       Observe(Site::kAttnAV, SiteOp::kAV, layer, h, RowMajor(scores.data(), n, T, T),
@@ -371,8 +390,24 @@ Status Session::ForwardLast(std::span<const int32_t> tokens, std::vector<float>*
   return Run(tokens, static_cast<int>(tokens.size()) - 1, logits);
 }
 
+Status Session::ForwardBranches(std::span<const std::span<const int32_t>> branches,
+                                std::vector<float>* logits) {
+  std::vector<int32_t> all;
+  std::vector<RowMask> rows;
+  const int ctx = pos_;
+  for (const std::span<const int32_t>& b : branches) {
+    const int begin = ctx + static_cast<int>(all.size());
+    for (size_t t = 0; t < b.size(); ++t) {
+      const int ti = static_cast<int>(t);
+      rows.push_back(RowMask{ctx + ti, ctx, begin, begin + ti + 1});
+    }
+    all.insert(all.end(), b.begin(), b.end());
+  }
+  return Run(all, 0, logits, std::move(rows));
+}
+
 Status Session::Run(std::span<const int32_t> tokens, int first_logit_row,
-                    std::vector<float>* logits) {
+                    std::vector<float>* logits, std::vector<RowMask> rows) {
   const ModelConfig& c = model_.config();
   const int n = static_cast<int>(tokens.size());
   for (int i = 0; i < n; ++i) {
@@ -390,6 +425,11 @@ Status Session::Run(std::span<const int32_t> tokens, int first_logit_row,
   if (logits) logits->assign(static_cast<size_t>(n_logit_rows) * c.n_vocab, 0.0f);
   if (n == 0) return Status::Ok();
   batch_pos0_ = pos_;
+  if (rows.empty()) {
+    rows.resize(n);
+    for (int i = 0; i < n; ++i) rows[i] = RowMask{pos_ + i, 0, 0, pos_ + i + 1};
+  }
+  rows_ = std::move(rows);
   const int d = c.d_model, hd = c.head_dim, qd = c.n_head * hd, kvd = c.n_kv_head * hd;
   const int qkv_w = model_.GroupN(WeightGroup::kQkv), dff = c.d_ff;
   const size_t nd = static_cast<size_t>(n) * d;

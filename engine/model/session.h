@@ -63,12 +63,30 @@ class Session {
   // head for the others (generation's prefill). Bit-identical to that row of Forward.
   Status ForwardLast(std::span<const int32_t> tokens, std::vector<float>* logits);
 
+  // Several continuations of the cached context in one batch (multiple-choice scoring:
+  // the choices of a question share one prefill of their context). Runs the tokens of
+  // every branch, concatenated, as one Forward in which a token of branch b at offset t
+  // sits at position pos() + t and sees the cached context and branch b's tokens 0..t
+  // only. logits (if non-null) is resized to sum(len) x n_vocab, rows in branch order;
+  // each row equals, bit for bit, what Rewind(context) + Forward(branch b) gives (masked
+  // keys contribute exact zeros; the kernels' sums do not depend on M or N). The cache
+  // then holds all branches: Rewind(context length) before running anything else.
+  Status ForwardBranches(std::span<const std::span<const int32_t>> branches,
+                         std::vector<float>* logits);
+
   // Observer of every multiplication site's operands (null: none). Not owned.
   void set_observer(ActivationObserver* observer) { observer_ = observer; }
 
  private:
   // Logits for rows [first_logit_row, n) into *logits (if non-null).
-  Status Run(std::span<const int32_t> tokens, int first_logit_row, std::vector<float>* logits);
+  // Keys visible to one query row: cache indices [0, ctx_end) and [own_begin, own_end);
+  // pos is the row's position (RoPE, sliding window). A plain Forward has ctx_end = 0,
+  // own_begin = 0, own_end = pos + 1.
+  struct RowMask {
+    int pos, ctx_end, own_begin, own_end;
+  };
+  Status Run(std::span<const int32_t> tokens, int first_logit_row, std::vector<float>* logits,
+             std::vector<RowMask> rows = {});
   void RmsNorm(int layer, int n, const float* x, const std::vector<float>& gamma, float* out);
   void EnsureRopeTable(int n_pos);
   void Rope(int layer, int n, float* qkv);
@@ -88,7 +106,8 @@ class Session {
   int pos_ = 0;
   kernels::GemmOptions gemm_;
   ActivationObserver* observer_ = nullptr;
-  int batch_pos0_ = 0;  // position of the first token of the running Forward
+  int batch_pos0_ = 0;         // cache index of the first token of the running Forward
+  std::vector<RowMask> rows_;  // per row of the running Forward
 
   std::shared_ptr<const Model::Packs> qkv_, attn_out_, gate_up_, down_, lm_head_;
 
