@@ -10,9 +10,9 @@
 #include <fstream>
 #include <random>
 
-#include "engine/io/gguf_builder.h"
 #include "engine/model/model.h"
 #include "engine/model/session.h"
+#include "engine/model/testing/tiny_llama.h"
 #include "eval/evaluator.h"
 #include "eval/report.h"
 #include "eval/task.h"
@@ -313,51 +313,17 @@ TEST(EvalMetrics, LogSoftmaxAndKl) {
 // ---------------------------------------------------------------------------
 // The evaluator on the tiny synthetic model.
 
-constexpr int kVocab = 64, kDim = 32, kLayers = 2, kHeads = 4, kKvHeads = 2, kHeadDim = 8, kFf = 64;
-
-std::vector<float> Randn(std::mt19937* rng, size_t n, float scale) {
-  std::normal_distribution<float> d(0.0f, scale);
-  std::vector<float> v(n);
-  for (auto& x : v) x = d(*rng);
-  return v;
-}
+using engine::testmodel::TinyLlama;
+constexpr int kVocab = TinyLlama::kVocab;
 
 const engine::Model& TinyModel() {
   static std::unique_ptr<engine::Model> model = [] {
-    std::mt19937 rng(11);
-    engine::GgufBuilder b;
-    b.AddString("general.architecture", "llama");
-    b.AddUint32("llama.block_count", kLayers);
-    b.AddUint32("llama.context_length", 256);
-    b.AddUint32("llama.embedding_length", kDim);
-    b.AddUint32("llama.feed_forward_length", kFf);
-    b.AddUint32("llama.attention.head_count", kHeads);
-    b.AddUint32("llama.attention.head_count_kv", kKvHeads);
-    b.AddUint32("llama.rope.dimension_count", kHeadDim);
-    b.AddFloat32("llama.rope.freq_base", 10000.0f);
-    b.AddFloat32("llama.attention.layer_norm_rms_epsilon", 1e-5f);
-    b.AddTensorF32("token_embd.weight", {kDim, kVocab}, Randn(&rng, kDim * kVocab, 1.0f));
-    for (int l = 0; l < kLayers; ++l) {
-      const std::string p = "blk." + std::to_string(l) + ".";
-      std::vector<float> ones(kDim, 1.0f);
-      b.AddTensorF32(p + "attn_norm.weight", {kDim}, ones);
-      b.AddTensorF32(p + "attn_q.weight", {kDim, kHeads * kHeadDim},
-                     Randn(&rng, kDim * kHeads * kHeadDim, 0.3f));
-      b.AddTensorF32(p + "attn_k.weight", {kDim, kKvHeads * kHeadDim},
-                     Randn(&rng, kDim * kKvHeads * kHeadDim, 0.3f));
-      b.AddTensorF32(p + "attn_v.weight", {kDim, kKvHeads * kHeadDim},
-                     Randn(&rng, kDim * kKvHeads * kHeadDim, 0.3f));
-      b.AddTensorF32(p + "attn_output.weight", {kHeads * kHeadDim, kDim},
-                     Randn(&rng, kDim * kHeads * kHeadDim, 0.3f));
-      b.AddTensorF32(p + "ffn_norm.weight", {kDim}, ones);
-      b.AddTensorF32(p + "ffn_gate.weight", {kDim, kFf}, Randn(&rng, kDim * kFf, 0.3f));
-      b.AddTensorF32(p + "ffn_up.weight", {kDim, kFf}, Randn(&rng, kDim * kFf, 0.3f));
-      b.AddTensorF32(p + "ffn_down.weight", {kFf, kDim}, Randn(&rng, kDim * kFf, 0.3f));
-    }
-    b.AddTensorF32("output_norm.weight", {kDim}, std::vector<float>(kDim, 1.0f));
+    engine::testmodel::TinyLlamaOptions o;
+    o.seed = 11;
+    o.context_length = 256;
     const std::string path =
-        ::testing::TempDir() + "/lmul_eval_tiny_" + std::to_string(getpid()) + ".gguf";
-    EXPECT_TRUE(b.WriteFile(path).ok());
+        engine::testmodel::PerProcessPath(::testing::TempDir(), "lmul_eval_tiny");
+    EXPECT_TRUE(engine::testmodel::WriteTinyLlama(o, path).ok());
     auto m = engine::Model::Load(path);
     EXPECT_TRUE(m.ok()) << m.error();
     return std::move(*m);

@@ -15,66 +15,25 @@
 #include "engine/io/dequant.h"
 #include "engine/io/gguf_builder.h"
 #include "engine/model/session.h"
+#include "engine/model/testing/tiny_llama.h"
 
 namespace lmul::engine {
 namespace {
 
-constexpr int kVocab = 64, kDim = 32, kLayers = 2, kHeads = 4, kKvHeads = 2, kHeadDim = 8, kFf = 64;
-
-std::vector<float> Randn(std::mt19937* rng, size_t n, float scale) {
-  std::normal_distribution<float> d(0.0f, scale);
-  std::vector<float> v(n);
-  for (auto& x : v) x = d(*rng);
-  return v;
-}
+using testmodel::TinyLlama;
+constexpr int kVocab = TinyLlama::kVocab, kDim = TinyLlama::kDim, kLayers = TinyLlama::kLayers,
+              kHeads = TinyLlama::kHeads, kKvHeads = TinyLlama::kKvHeads,
+              kHeadDim = TinyLlama::kHeadDim, kFf = TinyLlama::kFf;
 
 // token_embd is Q8_0 (tied LM head); the rest F32.
 std::string WriteTinyModel() {
-  std::mt19937 rng(7);
-  GgufBuilder b;
-  b.AddString("general.architecture", "llama");
-  b.AddString("general.name", "tiny");
-  b.AddUint32("llama.block_count", kLayers);
-  b.AddUint32("llama.context_length", 128);
-  b.AddUint32("llama.embedding_length", kDim);
-  b.AddUint32("llama.feed_forward_length", kFf);
-  b.AddUint32("llama.attention.head_count", kHeads);
-  b.AddUint32("llama.attention.head_count_kv", kKvHeads);
-  b.AddUint32("llama.rope.dimension_count", kHeadDim);
-  b.AddFloat32("llama.rope.freq_base", 10000.0f);
-  b.AddFloat32("llama.attention.layer_norm_rms_epsilon", 1e-5f);
-  std::vector<uint8_t> embd;
-  for (int r = 0; r < kVocab; ++r) {
-    embd.push_back(0x1F);  // f16 0x251F ~ 0.0200
-    embd.push_back(0x25);
-    for (int j = 0; j < kDim; ++j) embd.push_back(static_cast<uint8_t>(rng() % 255) - 127);
-  }
-  b.AddTensor("token_embd.weight", GgmlType::kQ8_0, {kDim, kVocab}, embd);
-  const float ws = 0.3f;
-  for (int l = 0; l < kLayers; ++l) {
-    const std::string p = "blk." + std::to_string(l) + ".";
-    auto norm = Randn(&rng, kDim, 0.1f);
-    for (auto& x : norm) x += 1.0f;
-    b.AddTensorF32(p + "attn_norm.weight", {kDim}, norm);
-    b.AddTensorF32(p + "attn_q.weight", {kDim, kHeads * kHeadDim},
-                   Randn(&rng, kDim * kHeads * kHeadDim, ws));
-    b.AddTensorF32(p + "attn_k.weight", {kDim, kKvHeads * kHeadDim},
-                   Randn(&rng, kDim * kKvHeads * kHeadDim, ws));
-    b.AddTensorF32(p + "attn_v.weight", {kDim, kKvHeads * kHeadDim},
-                   Randn(&rng, kDim * kKvHeads * kHeadDim, ws));
-    b.AddTensorF32(p + "attn_output.weight", {kHeads * kHeadDim, kDim},
-                   Randn(&rng, kDim * kHeads * kHeadDim, ws));
-    b.AddTensorF32(p + "ffn_norm.weight", {kDim}, norm);
-    b.AddTensorF32(p + "ffn_gate.weight", {kDim, kFf}, Randn(&rng, kDim * kFf, ws));
-    b.AddTensorF32(p + "ffn_up.weight", {kDim, kFf}, Randn(&rng, kDim * kFf, ws));
-    b.AddTensorF32(p + "ffn_down.weight", {kFf, kDim}, Randn(&rng, kDim * kFf, ws));
-  }
-  auto onorm = Randn(&rng, kDim, 0.1f);
-  for (auto& x : onorm) x += 1.0f;
-  b.AddTensorF32("output_norm.weight", {kDim}, onorm);
-  const std::string path =
-      ::testing::TempDir() + "/tiny_llama_" + std::to_string(getpid()) + ".gguf";
-  EXPECT_TRUE(b.WriteFile(path).ok());
+  testmodel::TinyLlamaOptions o;
+  o.seed = 7;
+  o.q8_0_embedding = true;
+  o.random_norms = true;
+  o.name = "tiny";
+  const std::string path = testmodel::PerProcessPath(::testing::TempDir(), "tiny_llama");
+  EXPECT_TRUE(testmodel::WriteTinyLlama(o, path).ok());
   return path;
 }
 
