@@ -76,7 +76,33 @@ Result<GemmShape> ParseShape(const std::string& text) {
 }
 
 std::vector<std::string> DefaultGemmAriths() {
-  return {"lmul/fp32", "lmul/e8m4", "lmul/bf16", "lmul/e4m3", "exact/fp32", "exact/bf16"};
+  std::vector<std::string> out = {"lmul/fp32", "lmul/e8m4",  "lmul/bf16",
+                                  "lmul/e4m3", "exact/fp32", "exact/bf16"};
+  // The 16-bit-lane path where it runs natively (elsewhere its portable model is slow).
+  if (kernels::internal::CpuHasAvx512Bf16()) out.push_back("lmul/bf16@bf16dot");
+  return out;
+}
+
+Result<std::pair<Arith, kernels::Accum>> ParseGemmArith(const std::string& spec) {
+  const size_t at = spec.find('@');
+  auto a = Arith::Parse(spec.substr(0, at));
+  if (!a.ok()) return MakeError(a.error());
+  kernels::Accum accum = kernels::Accum::kFp32;
+  if (at != std::string::npos) {
+    const std::string acc = spec.substr(at + 1);
+    if (acc == "bf16dot") {
+      accum = kernels::Accum::kBf16Dot;
+    } else if (acc == "bf16") {
+      accum = kernels::Accum::kBf16;
+    } else if (acc != "fp32") {
+      return MakeError("bad accumulation '@" + acc + "' in '" + spec +
+                       "': expected @fp32, @bf16 or @bf16dot");
+    }
+  }
+  if (accum == kernels::Accum::kBf16Dot && !kernels::SupportsBf16Dot(*a)) {
+    return MakeError("'" + spec + "': @bf16dot needs lmul/mitchell on a format that fits bf16");
+  }
+  return std::make_pair(*a, accum);
 }
 
 std::vector<GemmShape> DefaultGemmShapes() {
@@ -89,11 +115,19 @@ Result<std::vector<GemmRecord>> RunGemmBench(const GemmBenchOptions& opts) {
   std::string why;
   const OpenBlas* blas = OpenBlas::Get(&why);
   if (blas == nullptr) return MakeError(why);
-  std::vector<Arith> ariths;
+  struct Item {
+    Arith arith;
+    kernels::Accum accum;
+    std::string name;
+  };
+  std::vector<Item> ariths;
   for (const auto& spec : opts.ariths) {
-    auto a = Arith::Parse(spec);
-    if (!a.ok()) return MakeError(a.error());
-    ariths.push_back(*a);
+    auto item = ParseGemmArith(spec);
+    if (!item.ok()) return MakeError(item.error());
+    std::string name = item->first.Name();
+    if (item->second != kernels::Accum::kFp32)
+      name += std::string("@") + kernels::AccumName(item->second);
+    ariths.push_back({item->first, item->second, name});
   }
   std::fprintf(stderr, "baseline: %s (openblas_get_corename() = %s); kernels target: %s\n",
                blas->Name().c_str(), blas->corename().c_str(), KernelTargetName().c_str());
@@ -109,13 +143,35 @@ Result<std::vector<GemmRecord>> RunGemmBench(const GemmBenchOptions& opts) {
     for (int t : opts.threads) {
       const int threads = t == 0 ? AllCores() : t;
       blas->SetThreads(threads);
-      const double base = flop / 1e9 / BestSeconds(opts.repeats, [&] {
-                            blas->Sgemm(s.m, s.n, s.k, a.data(), s.k, b.data(), s.n, c.data(), s.n);
-                          });
-      for (const Arith& arith : ariths) {
-        const kernels::GemmOptions go{kernels::Accum::kFp32, threads};
+      // The baseline is measured before the kernels and again after each one; the
+      // best of all is the baseline of every record of this shape (on a shared,
+      // noisy machine a single measurement of it can be far too low).
+      auto measure_base = [&] {
+        return flop / 1e9 / BestSeconds(opts.repeats, [&] {
+                 blas->Sgemm(s.m, s.n, s.k, a.data(), s.k, b.data(), s.n, c.data(), s.n);
+               });
+      };
+      double base = measure_base();
+      const size_t first_record = out.size();
+      // Native bf16 GEMM (operands rounded to bf16, vdpbf16ps, B packed once) where
+      // the CPU has AVX512-BF16: what the 16-bit-lane L-Mul path is compared with.
+      double native_bf16 = 0;
+      if (kernels::internal::CpuHasAvx512Bf16()) {
+        const auto nb = kernels::internal::PackNativeBf16B(s.k, s.n, b.data(), s.n);
+        native_bf16 =
+            flop / 1e9 / BestSeconds(opts.repeats, [&] {
+              kernels::internal::NativeBf16Gemm(s.m, a.data(), s.k, nb, c.data(), s.n, threads);
+            });
+        std::fprintf(stderr,
+                     "%dx%dx%d t=%d: openblas-sgemm %.1f GFLOP/s, native bf16 (vdpbf16ps, "
+                     "prepacked) %.1f GFLOP/s\n",
+                     s.m, s.n, s.k, threads, base, native_bf16);
+      }
+      for (const Item& item : ariths) {
+        const Arith& arith = item.arith;
+        const kernels::GemmOptions go{item.accum, threads};
         GemmRecord r;
-        r.arith = arith.Name();
+        r.arith = item.name;
         r.m = s.m;
         r.n = s.n;
         r.k = s.k;
@@ -124,18 +180,22 @@ Result<std::vector<GemmRecord>> RunGemmBench(const GemmBenchOptions& opts) {
                      kernels::Gemm(arith, s.m, s.n, s.k, a.data(), s.k, b.data(), s.n, false,
                                    c.data(), s.n, go);
                    });
-        const kernels::PackedB pb = kernels::PackB(arith, s.k, s.n, b.data(), s.n, false);
+        const kernels::PackedB pb =
+            kernels::PackB(arith, s.k, s.n, b.data(), s.n, false, item.accum);
         r.prepacked_gflops = flop / 1e9 / BestSeconds(opts.repeats, [&] {
                                kernels::GemmPacked(s.m, a.data(), s.k, pb, c.data(), s.n, go);
                              });
-        static const char* kKindNames[] = {"fast", "general", "exact-fp32", "exact-round"};
+        static const char* kKindNames[] = {"fast",        "general",      "exact-fp32",
+                                           "exact-round", "bf16dot-vnni", "bf16dot-portable"};
         const char* kind = kKindNames[static_cast<int>(kernels::internal::LastGemmKind())];
         if (!kernels::internal::LastGemmUsedSimd()) kind = "portable";
         r.baseline = blas->Name();
         r.baseline_gflops = base;
+        r.native_bf16_gflops = native_bf16;
         r.ratio = r.gflops / base;
         r.prepacked_ratio = r.prepacked_gflops / base;
         out.push_back(r);
+        base = std::max(base, measure_base());
         ++done;
         const double el =
             std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -145,6 +205,13 @@ Result<std::vector<GemmRecord>> RunGemmBench(const GemmBenchOptions& opts) {
                      done, total, r.arith.c_str(), s.m, s.n, s.k, threads, kind, r.gflops, r.ratio,
                      r.prepacked_gflops, r.prepacked_ratio, el / done * (total - done));
       }
+      for (size_t i = first_record; i < out.size(); ++i) {
+        out[i].baseline_gflops = base;
+        out[i].ratio = out[i].gflops / base;
+        out[i].prepacked_ratio = out[i].prepacked_gflops / base;
+      }
+      std::fprintf(stderr, "%dx%dx%d t=%d: best openblas-sgemm %.1f GFLOP/s\n", s.m, s.n, s.k,
+                   threads, base);
     }
   }
   return out;
@@ -162,7 +229,8 @@ std::string GemmRecordsJson(const std::vector<GemmRecord>& records) {
          ", \"baseline_gflops\": " + Fmt("%.3f", r.baseline_gflops) +
          ", \"ratio\": " + Fmt("%.4f", r.ratio) +
          ", \"prepacked_gflops\": " + Fmt("%.3f", r.prepacked_gflops) +
-         ", \"prepacked_ratio\": " + Fmt("%.4f", r.prepacked_ratio) + "}";
+         ", \"prepacked_ratio\": " + Fmt("%.4f", r.prepacked_ratio) +
+         ", \"native_bf16_gflops\": " + Fmt("%.3f", r.native_bf16_gflops) + "}";
   }
   return s + "\n]\n";
 }
@@ -170,15 +238,17 @@ std::string GemmRecordsJson(const std::vector<GemmRecord>& records) {
 std::string GemmRecordsTable(const std::vector<GemmRecord>& records) {
   std::string s;
   char line[256];
-  std::snprintf(line, sizeof(line), "%-14s %-16s %3s %10s %8s %12s %8s  %s\n", "arith", "MxNxK",
-                "thr", "GFLOP/s", "ratio", "prepacked", "ratio", "baseline GFLOP/s");
+  std::snprintf(line, sizeof(line), "%-18s %-16s %3s %10s %8s %12s %8s  %s\n", "arith", "MxNxK",
+                "thr", "GFLOP/s", "ratio", "prepacked", "ratio",
+                "baseline GFLOP/s [native bf16 GFLOP/s]");
   s += line;
   for (const auto& r : records) {
     const std::string shape =
         std::to_string(r.m) + "x" + std::to_string(r.n) + "x" + std::to_string(r.k);
-    std::snprintf(line, sizeof(line), "%-14s %-16s %3d %10.1f %8.2f %12.1f %8.2f  %.1f (%s)\n",
-                  r.arith.c_str(), shape.c_str(), r.threads, r.gflops, r.ratio, r.prepacked_gflops,
-                  r.prepacked_ratio, r.baseline_gflops, r.baseline.c_str());
+    std::snprintf(line, sizeof(line),
+                  "%-18s %-16s %3d %10.1f %8.2f %12.1f %8.2f  %.1f (%s) [%.1f]\n", r.arith.c_str(),
+                  shape.c_str(), r.threads, r.gflops, r.ratio, r.prepacked_gflops,
+                  r.prepacked_ratio, r.baseline_gflops, r.baseline.c_str(), r.native_bf16_gflops);
     s += line;
   }
   return s;

@@ -8,6 +8,8 @@
 #include <vector>
 
 #include "base/result.h"
+#include "kernels/gemm.h"
+#include "numeric/arith.h"
 
 namespace lmul::bench {
 
@@ -34,9 +36,13 @@ struct GemmRecord {
   double baseline_gflops = 0;
   double ratio = 0;  // gflops / baseline_gflops
   double prepacked_ratio = 0;
+  double native_bf16_gflops = 0;  // native bf16 GEMM (vdpbf16ps, B prepacked); 0 if no AVX512-BF16
 };
 
 std::vector<std::string> DefaultGemmAriths();
+// "ARITH[@ACCUM]": an arith spec, optionally with the accumulation: @fp32 (default),
+// @bf16, or @bf16dot (Accum::kBf16Dot: the 16-bit-lane vdpbf16ps path).
+Result<std::pair<Arith, kernels::Accum>> ParseGemmArith(const std::string& spec);
 std::vector<GemmShape> DefaultGemmShapes();
 
 // Progress (one line per measurement) on stderr.

@@ -16,6 +16,19 @@ n_records="$(grep -o '"arith"' <<<"$out" | wc -l)"
 [[ "$out" == *'"m": 16, "n": 24, "k": 40'* ]] || fail "shape not reported: $out"
 [[ "$out" == *'"baseline": "openblas-sgemm:'* ]] || fail "baseline not named: $out"
 
+# The accumulation suffix: the 16-bit-lane path (Accum::kBf16Dot), kept in the record.
+out="$("$LMUL" bench gemm --arith lmul/bf16@bf16dot,lmul/e8m4,rne@bf16dot --shape 13x40x9 \
+        --threads 1 --repeats 1 --json 2>/dev/null)"
+[[ "$out" == *'"arith": "lmul/bf16@bf16dot"'* ]] || fail "@bf16dot not kept: $out"
+[[ "$out" == *'"arith": "lmul/e8m4,rne@bf16dot"'* ]] || fail "option + @bf16dot not kept: $out"
+if "$LMUL" bench gemm --arith lmul/fp32@bf16dot --shape 4x4x4 >/dev/null 2>err.txt; then
+  fail "@bf16dot accepted for lmul/fp32"
+fi
+if "$LMUL" bench gemm --arith lmul/bf16@nope --shape 4x4x4 >/dev/null 2>err.txt; then
+  fail "bad accumulation accepted"
+fi
+grep -q "bad accumulation '@nope'" err.txt || fail "bad accumulation message: $(cat err.txt)"
+
 if "$LMUL" bench gemm --shape 12x3 --repeats 1 >/dev/null 2>err.txt; then fail "bad shape accepted"; fi
 grep -q "bad shape '12x3'" err.txt || fail "bad shape message: $(cat err.txt)"
 if "$LMUL" bench gemm --arith lmul/nope --shape 4x4x4 >/dev/null 2>err.txt; then fail "bad arith accepted"; fi

@@ -38,15 +38,78 @@ void Loop(const internal::ArithConsts& c, const float* a, const float* b, float*
       return ExactCarrierVec(d, k, mode == Mode::kExactFp32Out, check_fma, ra, rb, out);
     }
   };
+  // Fast path (lmul/mitchell on exp8 formats): when every lane has normal
+  // finite operands and an in-range product, the product is (a' + b') - c_off on
+  // the signed patterns (the sign falls out of the add). Otherwise the vector
+  // takes the general path above.
+  const hn::RebindToUnsigned<D> du;
+  using VU = hn::Vec<decltype(du)>;
+  const VU keep = hn::Set(du, ~((1u << (23 - c.man_bits)) - 1u));
+  const VU half = hn::Set(du, ((1u << (23 - c.man_bits)) - 1u) >> 1);
+  const VU one_u = hn::Set(du, 1u);
+  const VU abs_u = hn::Set(du, 0x7FFFFFFFu);
+  const VU zl = hn::Set(du, c.c_zero_lim), max_u = hn::Set(du, 0x7F7FFFFFu);
+  const VU lo = hn::Set(du, c.c_lo), range = hn::Set(du, c.c_hi - c.c_lo);
+  const VU off = hn::Set(du, c.c_off);
+  const int shift = 23 - c.man_bits;
+  // Fast product of one vector and its "lane needs the general path" mask.
+  auto fast = [&](V ua, V ub, V* out) {
+    VU ra = hn::BitCast(du, ua), rb = hn::BitCast(du, ub);
+    if (rne && shift != 0) {
+      ra = hn::Add(ra, hn::Add(half, hn::And(hn::ShiftRightSame(ra, shift), one_u)));
+      rb = hn::Add(rb, hn::Add(half, hn::And(hn::ShiftRightSame(rb, shift), one_u)));
+    }
+    ra = hn::And(ra, keep);
+    rb = hn::And(rb, keep);
+    const VU ma = hn::And(ra, abs_u), mb = hn::And(rb, abs_u);
+    const VU sum = hn::Add(ma, mb);
+    *out = hn::BitCast(d, hn::Sub(hn::Add(ra, rb), off));
+    return hn::Or(hn::Or(hn::Lt(hn::Min(ma, mb), zl), hn::Lt(max_u, hn::Max(ma, mb))),
+                  hn::Lt(range, hn::Sub(sum, lo)));
+  };
+  auto general = [&](size_t at, V ua, V ub) {
+    V r;
+    if (one(ua, ub, &r)) {
+      hn::StoreU(r, d, reinterpret_cast<int32_t*>(y + at));
+    } else {
+      for (size_t j = 0; j < N; ++j) y[at + j] = internal::MulOne(c, a[at + j], b[at + j]);
+    }
+  };
+  const bool try_fast = mode == Mode::kLMul && c.exp8;
   size_t i = 0;
+  if (try_fast) {
+    // 4 vectors per step (independent chains), one branch for all four.
+    for (; i + 4 * N <= n; i += 4 * N) {
+      V ua[4], ub[4], r[4];
+      for (int u = 0; u < 4; ++u) {
+        ua[u] = hn::LoadU(d, reinterpret_cast<const int32_t*>(a + i + u * N));
+        ub[u] = hn::LoadU(d, reinterpret_cast<const int32_t*>(b + i + u * N));
+      }
+      const auto bad0 = fast(ua[0], ub[0], &r[0]), bad1 = fast(ua[1], ub[1], &r[1]);
+      const auto bad2 = fast(ua[2], ub[2], &r[2]), bad3 = fast(ua[3], ub[3], &r[3]);
+      if (hn::AllFalse(du, hn::Or(hn::Or(bad0, bad1), hn::Or(bad2, bad3)))) {
+        for (int u = 0; u < 4; ++u) hn::StoreU(r[u], d, reinterpret_cast<int32_t*>(y + i + u * N));
+        continue;
+      }
+      const bool ok[4] = {hn::AllFalse(du, bad0), hn::AllFalse(du, bad1), hn::AllFalse(du, bad2),
+                          hn::AllFalse(du, bad3)};
+      for (int u = 0; u < 4; ++u) {
+        if (ok[u]) {
+          hn::StoreU(r[u], d, reinterpret_cast<int32_t*>(y + i + u * N));
+        } else {
+          general(i + u * N, ua[u], ub[u]);
+        }
+      }
+    }
+  }
   for (; i + N <= n; i += N) {
     const V ua = hn::LoadU(d, reinterpret_cast<const int32_t*>(a + i));
     const V ub = hn::LoadU(d, reinterpret_cast<const int32_t*>(b + i));
     V r;
-    if (one(ua, ub, &r)) {
+    if (try_fast && hn::AllFalse(du, fast(ua, ub, &r))) {
       hn::StoreU(r, d, reinterpret_cast<int32_t*>(y + i));
     } else {
-      for (size_t j = 0; j < N; ++j) y[i + j] = internal::MulOne(c, a[i + j], b[i + j]);
+      general(i, ua, ub);
     }
   }
   if (i < n) {

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <random>
 
 #include "hwy/targets.h"
 #include "kernels/arith_ops.h"
@@ -64,6 +65,38 @@ TEST(MulElementwise, BitExactAllArithsAllSizes) {
       }
     }
   });
+}
+
+// Inputs of moderate to large exponents only (no specials; a few lanes with
+// zeros, subnormals or products that leave the range): whole vectors take the
+// fast path, or are sent back to the general one by a single lane.
+TEST(MulElementwise, FastPathAndBoundaries) {
+  std::mt19937 rng(77);
+  const size_t n = 4099;
+  std::vector<float> a(n), b(n);
+  for (int mode = 0; mode < 3; ++mode) {
+    for (size_t i = 0; i < n; ++i) {
+      for (float* v : {&a[i], &b[i]}) {
+        const int range = mode == 0 ? 20 : 64;  // mode 1/2: products cross 2^+-127
+        const uint32_t e =
+            static_cast<uint32_t>(127 - range + static_cast<int>(rng() % (2 * range + 1)));
+        *v = testing::F((rng() & 0x80000000u) | (e << 23) |
+                        (static_cast<uint32_t>(rng()) & 0x7FFFFFu));
+        if (mode == 2 && rng() % 97 == 0) *v = (rng() % 2) ? 0.0f : testing::F(0x80000123u);
+      }
+    }
+    ForEachTarget([&] {
+      for (const Arith& arith : testing::AllAriths(/*all_e8m=*/true)) {
+        std::vector<float> want(n), got(n);
+        ReferenceMulElementwise(arith, a.data(), b.data(), want.data(), n);
+        MulElementwise(arith, a.data(), b.data(), got.data(), n);
+        for (size_t i = 0; i < n; ++i) {
+          ASSERT_EQ(B(got[i]), B(want[i])) << arith.Name() << " mode " << mode << " a=0x"
+                                           << std::hex << B(a[i]) << " b=0x" << B(b[i]);
+        }
+      }
+    });
+  }
 }
 
 // Every pair of special values, for every arithmetic.

@@ -11,6 +11,8 @@
 
 #include <algorithm>
 #include <cfloat>
+#include <cstring>
+#include <mutex>
 #include <thread>
 
 #include "base/check.h"
@@ -19,7 +21,21 @@
 
 namespace lmul::kernels {
 
-const char* AccumName(Accum a) { return a == Accum::kFp32 ? "fp32" : "bf16"; }
+const char* AccumName(Accum a) {
+  switch (a) {
+    case Accum::kFp32:
+      return "fp32";
+    case Accum::kBf16:
+      return "bf16";
+    case Accum::kBf16Dot:
+      return "bf16dot";
+  }
+  return "?";
+}
+
+bool SupportsBf16Dot(const Arith& arith) {
+  return arith.op != Op::kExact && arith.format.exp_bits <= 8 && arith.format.man_bits <= 7;
+}
 
 namespace {
 
@@ -81,6 +97,21 @@ void PortablePanels(const GemmJob& j, int panel_begin, int panel_end) {
 thread_local GemmKind last_kind = GemmKind::kLMulGeneral;
 thread_local bool last_simd = false;
 
+// fn(begin, end) over [0, n) split in `threads` contiguous parts (the calling
+// thread runs the first one). Only used where the parts are independent.
+template <class F>
+void ParallelFor(int threads, int n, F&& fn) {
+  threads = std::max(1, std::min(threads, n));
+  if (threads == 1) {
+    if (n > 0) fn(0, n);
+    return;
+  }
+  std::vector<std::thread> pool;
+  for (int t = 1; t < threads; ++t) pool.emplace_back(fn, n * t / threads, n * (t + 1) / threads);
+  fn(0, n / threads);
+  for (auto& th : pool) th.join();
+}
+
 int ResolveThreads(int threads) {
   if (threads > 0) return threads;
   const unsigned hw = std::thread::hardware_concurrency();
@@ -104,36 +135,116 @@ struct PackedBAccess {
     return s;
   }
   static const uint8_t* PanelZero(const PackedB& b) { return b.panel_zero_.data(); }
+  // PackB into an existing object (its buffers reused).
+  static void Pack(PackedB& pb, const Arith& arith, int K, int N, const float* b, int ldb,
+                   bool b_trans, Accum accum, int threads = 1);
+  static const uint32_t* DotB(const PackedB& b) { return b.dot_b_.data(); }
+  static const uint32_t* DotZ(const PackedB& b) {
+    return b.dot_z_.empty() ? nullptr : b.dot_z_.data();
+  }
 };
 
-PackedB PackB(const Arith& arith, int K, int N, const float* b, int ldb, bool b_trans) {
+void PackedBAccess::Pack(PackedB& pb, const Arith& arith, int K, int N, const float* b, int ldb,
+                         bool b_trans, Accum accum, int threads) {
   LMUL_CHECK(K >= 0 && N >= 0, "PackB: K=%d N=%d", K, N);
   const ArithConsts c = internal::MakeConsts(arith);
-  PackedB pb;
   pb.arith_ = arith;
   pb.k_ = K;
   pb.n_ = N;
+  pb.bf16_dot_ = false;
+  if (accum == Accum::kBf16Dot) {
+    LMUL_CHECK(SupportsBf16Dot(arith),
+               "PackB: Accum::kBf16Dot needs lmul/mitchell on a format that fits bf16, not %s",
+               arith.Name().c_str());
+    pb.bf16_dot_ = true;
+    pb.data_.clear();
+    // B reduced to the format, K x N row-major, zeros keeping their sign.
+    std::vector<uint32_t> carrier(static_cast<size_t>(K) * N);
+    Stats st;
+    if (!b_trans) {
+      for (int k = 0; k < K; ++k) {
+        internal::ConvertRunSimd(c, b + static_cast<size_t>(k) * ldb, N,
+                                 carrier.data() + static_cast<size_t>(k) * N, &st, true);
+      }
+    } else {
+      std::vector<uint32_t> buf(K);
+      for (int n = 0; n < N; ++n) {
+        internal::ConvertRunSimd(c, b + static_cast<size_t>(n) * ldb, K, buf.data(), &st, true);
+        for (int k = 0; k < K; ++k) carrier[static_cast<size_t>(k) * N + n] = buf[k];
+      }
+    }
+    internal::PackDotB(c, K, N, carrier.data(), st, &pb.dot_b_, &pb.dot_z_, &pb.panel_zero_,
+                       threads);
+    pb.has_special_ = st.special;
+    pb.min_mag_ = st.min_mag;
+    pb.max_mag_ = st.max_mag;
+    return;
+  }
+  pb.dot_b_.clear();
+  pb.dot_z_.clear();
   const int panels = (N + kNR - 1) / kNR;
-  pb.data_.assign(static_cast<size_t>(panels) * K * kNR, 0u);
+  const size_t size = static_cast<size_t>(panels) * K * kNR;
+  pb.data_.resize(size);
   pb.panel_zero_.assign(panels, 0);
   Stats st;
-  // Converted one contiguous run of B at a time (a row of B, or of B^T), then
-  // scattered into the panels.
-  const int runs = b_trans ? N : K, run_len = b_trans ? K : N;
-  std::vector<uint32_t> buf(run_len);
-  for (int r = 0; r < runs; ++r) {
-    internal::ConvertRunSimd(c, b + static_cast<size_t>(r) * ldb, run_len, buf.data(), &st);
-    for (int x = 0; x < run_len; ++x) {
-      const int k = b_trans ? x : r, n = b_trans ? r : x;
-      const int p = n / kNR;
-      const uint32_t v = buf[x];
-      pb.data_[(static_cast<size_t>(p) * K + k) * kNR + n % kNR] = v;
-      if ((v & 0x7FFFFFFFu) == 0) pb.panel_zero_[p] = 1;
-    }
+  std::mutex mu;
+  auto merge = [&](const Stats& part) {
+    std::lock_guard<std::mutex> lock(mu);
+    st.min_mag = std::min(st.min_mag, part.min_mag);
+    st.max_mag = std::max(st.max_mag, part.max_mag);
+    st.special |= part.special;
+  };
+  uint32_t* data = pb.data_.data();
+  if (static_cast<size_t>(K) * N < (size_t{1} << 16)) threads = 1;
+  if (!b_trans) {
+    // Row k of B converted, then copied panel by panel (32 contiguous columns).
+    ParallelFor(threads, K, [&](int k0, int k1) {
+      std::vector<uint32_t> buf(static_cast<size_t>(panels) * kNR, 0u);  // padding: +0
+      Stats part;
+      for (int k = k0; k < k1; ++k) {
+        internal::ConvertRunSimd(c, b + static_cast<size_t>(k) * ldb, N, buf.data(), &part);
+        for (int p = 0; p < panels; ++p) {
+          std::memcpy(data + (static_cast<size_t>(p) * K + k) * kNR, buf.data() + p * kNR,
+                      kNR * sizeof(uint32_t));
+        }
+      }
+      merge(part);
+    });
+  } else {
+    ParallelFor(threads, panels, [&](int p0, int p1) {
+      std::fill(data + static_cast<size_t>(p0) * K * kNR, data + static_cast<size_t>(p1) * K * kNR,
+                0u);
+      std::vector<uint32_t> buf(K);
+      Stats part;
+      for (int n = p0 * kNR; n < std::min(N, p1 * kNR); ++n) {
+        internal::ConvertRunSimd(c, b + static_cast<size_t>(n) * ldb, K, buf.data(), &part);
+        uint32_t* dst = data + static_cast<size_t>(n / kNR) * K * kNR + n % kNR;
+        for (int k = 0; k < K; ++k) dst[static_cast<size_t>(k) * kNR] = buf[k];
+      }
+      merge(part);
+    });
   }
+  // Zeros per panel (padding columns excluded).
+  ParallelFor(threads, panels, [&](int p0, int p1) {
+    for (int p = p0; p < p1; ++p) {
+      const int ncols = std::min(kNR, N - p * kNR);
+      const uint32_t* src = data + static_cast<size_t>(p) * K * kNR;
+      bool zero = false;
+      for (size_t k = 0; k < static_cast<size_t>(K); ++k) {
+        for (int j = 0; j < ncols; ++j) zero |= (src[k * kNR + j] & 0x7FFFFFFFu) == 0;
+      }
+      pb.panel_zero_[p] = zero;
+    }
+  });
   pb.has_special_ = st.special;
   pb.min_mag_ = st.min_mag;
   pb.max_mag_ = st.max_mag;
+}
+
+PackedB PackB(const Arith& arith, int K, int N, const float* b, int ldb, bool b_trans,
+              Accum accum) {
+  PackedB pb;
+  PackedBAccess::Pack(pb, arith, K, N, b, ldb, b_trans, accum);
   return pb;
 }
 
@@ -147,19 +258,51 @@ void GemmPacked(int M, const float* a, int lda, const PackedB& b, float* c, int 
       std::fill(c + static_cast<size_t>(i) * ldc, c + static_cast<size_t>(i) * ldc + N, 0.0f);
     return;
   }
+  LMUL_CHECK((opts.accum == Accum::kBf16Dot) == b.packed_for_bf16_dot(),
+             "GemmPacked: B packed for %s accumulation used with accum=%s",
+             b.packed_for_bf16_dot() ? "bf16dot" : "fp32/bf16", AccumName(opts.accum));
   const ArithConsts cs = internal::MakeConsts(b.arith());
+  if (opts.accum == Accum::kBf16Dot) {
+    GemmKind kind;
+    internal::GemmPackedDot(cs, M, a, lda, K, N, PackedBAccess::DotB(b), PackedBAccess::DotZ(b),
+                            PackedBAccess::PanelZero(b), PackedBAccess::GetStats(b), c, ldc,
+                            ResolveThreads(opts.threads), &kind);
+    last_kind = kind;
+    last_simd = kind == GemmKind::kBf16DotVnni;
+    return;
+  }
   constexpr int RB = internal::kRowBlock;
   const int blocks = (M + RB - 1) / RB;
   const size_t MKp = static_cast<size_t>(blocks) * RB * K;  // rows padded to the block
-  std::vector<uint32_t> ap(MKp, 0u);
+  // Workspace reused from call to call on this thread (no page faults per call).
+  // (Local references: the lambdas below also run on other threads, where the
+  // names of thread_local variables would denote those threads' own objects.)
+  thread_local std::vector<uint32_t> tl_ac, tl_ap;
+  thread_local std::vector<float> tl_za;
+  thread_local std::vector<uint8_t> tl_row_zero;
+  std::vector<uint32_t>& ac = tl_ac;
+  std::vector<uint32_t>& ap = tl_ap;
+  std::vector<float>& za = tl_za;
+  std::vector<uint8_t>& row_zero = tl_row_zero;
+  // Pass 1: A reduced to the format, row-major (contiguous SIMD runs), statistics.
+  ac.resize(static_cast<size_t>(M) * K);
+  // Packing threads: only when A is big enough to pay for starting them.
+  const int pack_threads =
+      static_cast<size_t>(M) * K >= (size_t{1} << 16) ? ResolveThreads(opts.threads) : 1;
   Stats ast;
   {
-    std::vector<uint32_t> row(K);
-    for (int i = 0; i < M; ++i) {
-      internal::ConvertRunSimd(cs, a + static_cast<size_t>(i) * lda, K, row.data(), &ast);
-      uint32_t* dst = ap.data() + static_cast<size_t>(i / RB) * K * RB + i % RB;
-      for (int k = 0; k < K; ++k) dst[static_cast<size_t>(k) * RB] = row[k];
-    }
+    std::mutex mu;
+    ParallelFor(pack_threads, M, [&](int i0, int i1) {
+      Stats st;
+      for (int i = i0; i < i1; ++i) {
+        internal::ConvertRunSimd(cs, a + static_cast<size_t>(i) * lda, K,
+                                 ac.data() + static_cast<size_t>(i) * K, &st);
+      }
+      std::lock_guard<std::mutex> lock(mu);
+      ast.min_mag = std::min(ast.min_mag, st.min_mag);
+      ast.max_mag = std::max(ast.max_mag, st.max_mag);
+      ast.special |= st.special;
+    });
   }
   const Stats bst = PackedBAccess::GetStats(b);
   bool simd;
@@ -177,31 +320,90 @@ void GemmPacked(int M, const float* a, int lda, const PackedB& b, float* c, int 
   job.b = b.data();
   job.out = c;
   job.ldc = ldc;
-  std::vector<float> za;
-  std::vector<uint8_t> row_zero;
-  if (kind == GemmKind::kLMulFast) {
-    if (!AnyNonzero(ast) || !AnyNonzero(bst)) {  // every product is a zero
-      for (int i = 0; i < M; ++i)
-        std::fill(c + static_cast<size_t>(i) * ldc, c + static_cast<size_t>(i) * ldc + N, 0.0f);
-      return;
-    }
-    const uint32_t safe = ast.min_mag - cs.c_off;  // keeps p finite; multiplied by 0
-    za.assign(MKp, 1.0f);
+  const bool fast = kind == GemmKind::kLMulFast;
+  if (fast && (!AnyNonzero(ast) || !AnyNonzero(bst))) {  // every product is a zero
+    for (int i = 0; i < M; ++i)
+      std::fill(c + static_cast<size_t>(i) * ldc, c + static_cast<size_t>(i) * ldc + N, 0.0f);
+    return;
+  }
+  // General L-Mul without Inf/NaN on the AVX-512 kernel: saturation must be a
+  // clamp (exp8: Inf is the next carrier after the largest finite; e4m3: 448).
+  const bool sat_clamp = (cs.exp8 && cs.c_sat == 0x7F800000u) || cs.c_sat == cs.c_max_bits;
+  const bool avx_general = kind == GemmKind::kLMulGeneral && !job.specials && !job.bf16 &&
+                           sat_clamp && internal::Avx512KernelsActive();
+  if (avx_general) {
+    job.avx512_general = true;
+    job.gen_hi = static_cast<int32_t>(cs.c_sat - 0x40000000u);
+    job.gen_lo = static_cast<int32_t>(cs.c_zero_lim - 0x40000000u);
+    job.gen_clamp = uint64_t{ast.max_mag} + bst.max_mag > cs.c_hi;
+    ap.resize(MKp);
+    za.resize(MKp);
+    const uint32_t base = 0u - cs.c_off - 0x40000000u;  // |a| - c_off - 2^30 (mod 2^32)
+    ParallelFor(pack_threads, blocks, [&](int blk0, int blk1) {
+      for (int blk = blk0; blk < blk1; ++blk) {
+        const int rows = std::min(RB, M - blk * RB);
+        uint32_t* dst = ap.data() + static_cast<size_t>(blk) * K * RB;
+        float* zdst = za.data() + static_cast<size_t>(blk) * K * RB;
+        const uint32_t* src = ac.data() + static_cast<size_t>(blk) * RB * K;
+        for (size_t k = 0; k < static_cast<size_t>(K); ++k) {
+          for (int r = 0; r < RB; ++r) {
+            const uint32_t v = r < rows ? src[r * static_cast<size_t>(K) + k] : 0u;
+            const uint32_t mag = v & 0x7FFFFFFFu;
+            const bool zero = mag < cs.c_zero_lim;
+            dst[k * RB + r] = (zero ? 0u : mag) + base;
+            zdst[k * RB + r] = zero ? 0.0f : (v >> 31 ? -1.0f : 1.0f);
+          }
+        }
+      }
+    });
+    job.a = ap.data();
+    job.za = za.data();
+  }
+  // Pass 2: into blocks of RB rows, k-major (fast: pre-offset, zeros replaced by
+  // a safe in-range value with multiplier 0). Padding rows are never computed.
+  bool a_zero = false;
+  if (fast) {
+    for (const uint32_t v : ac) a_zero |= (v & 0x7FFFFFFFu) == 0;
+  }
+  if (!avx_general) ap.resize(MKp);
+  if (a_zero) {
+    za.resize(MKp);
     row_zero.assign(static_cast<size_t>(blocks) * RB, 0);
-    for (size_t idx = 0; idx < MKp; ++idx) {
-      if ((ap[idx] & 0x7FFFFFFFu) == 0) {  // zero (canonical +0); padding rows too
-        ap[idx] = safe;
-        za[idx] = 0.0f;
-        row_zero[(idx / (static_cast<size_t>(K) * RB)) * RB + idx % RB] = 1;
-      } else {
-        ap[idx] -= cs.c_off;
+  }
+  const uint32_t safe = fast ? ast.min_mag - cs.c_off : 0;  // keeps p finite; multiplied by 0
+  const uint32_t off = fast ? cs.c_off : 0;
+  ParallelFor(pack_threads, avx_general ? 0 : blocks, [&](int blk0, int blk1) {
+    for (int blk = blk0; blk < blk1; ++blk) {
+      const int rows = std::min(RB, M - blk * RB);
+      uint32_t* dst = ap.data() + static_cast<size_t>(blk) * K * RB;
+      const uint32_t* src = ac.data() + static_cast<size_t>(blk) * RB * K;
+      if (!a_zero) {
+        for (size_t k = 0; k < static_cast<size_t>(K); ++k) {
+          for (int r = 0; r < rows; ++r)
+            dst[k * RB + r] = src[r * static_cast<size_t>(K) + k] - off;
+          for (int r = rows; r < RB; ++r) dst[k * RB + r] = safe;
+        }
+        continue;
+      }
+      float* zdst = za.data() + static_cast<size_t>(blk) * K * RB;
+      uint8_t* rz = row_zero.data() + static_cast<size_t>(blk) * RB;
+      for (size_t k = 0; k < static_cast<size_t>(K); ++k) {
+        for (int r = 0; r < RB; ++r) {
+          const uint32_t v = r < rows ? src[r * static_cast<size_t>(K) + k] : 0u;
+          const bool zero = (v & 0x7FFFFFFFu) == 0;
+          dst[k * RB + r] = zero ? safe : v - off;
+          zdst[k * RB + r] = zero ? 0.0f : 1.0f;
+          rz[r] |= zero;
+        }
       }
     }
-    job.za = za.data();
-    job.row_zero = row_zero.data();
+  });
+  if (fast) {
+    job.za = a_zero ? za.data() : nullptr;
+    job.row_zero = a_zero ? row_zero.data() : nullptr;
     job.panel_zero = PackedBAccess::PanelZero(b);
   }
-  job.a = ap.data();
+  if (!avx_general) job.a = ap.data();
   const int panels = (N + kNR - 1) / kNR;
   auto run = [&](int begin, int end) {
     if (simd) {
@@ -226,7 +428,8 @@ void GemmPacked(int M, const float* a, int lda, const PackedB& b, float* c, int 
 void Gemm(const Arith& arith, int M, int N, int K, const float* a, int lda, const float* b, int ldb,
           bool b_trans, float* c, int ldc, const GemmOptions& opts) {
   LMUL_CHECK(M >= 0 && N >= 0 && K >= 0, "Gemm: M=%d N=%d K=%d", M, N, K);
-  const PackedB pb = PackB(arith, K, N, b, ldb, b_trans);
+  thread_local PackedB pb;  // buffers reused from call to call (no page faults per call)
+  PackedBAccess::Pack(pb, arith, K, N, b, ldb, b_trans, opts.accum, ResolveThreads(opts.threads));
   GemmPacked(M, a, lda, pb, c, ldc, opts);
 }
 

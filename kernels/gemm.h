@@ -18,7 +18,21 @@
 
 namespace lmul::kernels {
 
-enum class Accum { kFp32, kBf16 };  // accumulator type (bf16: rounded rne after every add)
+// Accumulation mode.
+//   kFp32: the canonical order above (default; the engine's goldens rely on it).
+//   kBf16: as kFp32, the accumulator rounded rne to bf16 after every add.
+//   kBf16Dot (explicit opt-in): the order fixed by the AVX512-BF16 instruction
+//     vdpbf16ps, so that the 16-bit-lane kernel can run (docs/kernels.md §1.1):
+//       acc = +0;  for k = 0, 2, 4, ...:
+//         if k+1 < K: acc = FTZ(acc + DAZ(p(k+1)))     // odd k first
+//         acc = FTZ(acc + DAZ(p(k)))                    // then even k
+//     with fp32 adds rounded rne and FTZ/DAZ = subnormal -> zero of the same sign.
+//     Only for lmul/mitchell on formats that fit bf16 (SupportsBf16Dot).
+enum class Accum { kFp32, kBf16, kBf16Dot };
+
+// True when `arith` can use Accum::kBf16Dot: lmul or mitchell on a format whose
+// values all fit bf16 (bf16, e8m1..e8m7, e5m2, e4m3).
+bool SupportsBf16Dot(const Arith& arith);
 
 const char* AccumName(Accum a);
 
@@ -50,19 +64,28 @@ class PackedB {
   static constexpr int kPanelWidth = 32;
   const uint32_t* data() const { return data_.data(); }
   bool has_special() const { return has_special_; }  // an Inf or NaN after reduction
+  // The accumulation this B was packed for: kBf16Dot uses its own 16-bit layout,
+  // the others share the fp32 layout. GemmPacked checks it matches opts.accum.
+  bool packed_for_bf16_dot() const { return bf16_dot_; }
 
  private:
-  friend PackedB PackB(const Arith&, int, int, const float*, int, bool);
+  friend PackedB PackB(const Arith&, int, int, const float*, int, bool, Accum);
   friend struct PackedBAccess;
   Arith arith_;
   int k_ = 0, n_ = 0;
   bool has_special_ = false;
+  bool bf16_dot_ = false;
+  // kBf16Dot layout (kernels/gemm_bf16dot.cc): pairs of bf16 codes per dword,
+  // and the 1.0/0.0 multipliers of zero operands (only when B has a zero).
+  std::vector<uint32_t> dot_b_, dot_z_;
   uint32_t min_mag_ = 0xFFFFFFFFu, max_mag_ = 0;  // over nonzero operands (carrier bits)
   std::vector<uint32_t> data_;
   std::vector<uint8_t> panel_zero_;  // panel has a zero operand
 };
 
-PackedB PackB(const Arith& arith, int K, int N, const float* b, int ldb, bool b_trans);
+// accum: the accumulation the product will use (only kBf16Dot changes the layout).
+PackedB PackB(const Arith& arith, int K, int N, const float* b, int ldb, bool b_trans,
+              Accum accum = Accum::kFp32);
 
 void GemmPacked(int M, const float* a, int lda, const PackedB& b, float* c, int ldc,
                 const GemmOptions& opts = {});

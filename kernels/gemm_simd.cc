@@ -30,11 +30,9 @@ using DF = hn::ScalableTag<float>;
 using V = hn::Vec<D>;
 using VF = hn::Vec<DF>;
 
-#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
-constexpr int kMR = 8;  // 8 x 2 zmm accumulators
-#else
+// 4 rows (the row block is 12, the raw AVX-512 kernels' tile height; on AVX3
+// these kernels only serve bf16 accumulation, exact-round and Inf/NaN data).
 constexpr int kMR = 4;
-#endif
 static_assert(internal::kRowBlock % kMR == 0 && internal::kMC % internal::kRowBlock == 0);
 
 HWY_INLINE VF RoundBf16Vec(D d, DF df, VF acc) {
@@ -217,7 +215,7 @@ void GemmPanels(const GemmJob& j, int panel_begin, int panel_end) {
 }
 
 void ConvertRun(const internal::ArithConsts& c, const float* src, size_t n, uint32_t* dst,
-                internal::RunStats* st) {
+                internal::RunStats* st, bool keep_zero_sign) {
   const D d;
   const size_t N = hn::Lanes(d);
   const VecConsts<D> k(d, c);
@@ -228,7 +226,9 @@ void ConvertRun(const internal::ArithConsts& c, const float* src, size_t n, uint
     const V mag = hn::And(v, k.abs);
     const auto special = hn::Gt(mag, hn::Sub(k.inf, k.one));
     const auto zero = c.exact ? hn::Eq(mag, hn::Zero(d)) : hn::Lt(mag, k.zero_lim);
-    if (!c.exact) v = hn::IfThenZeroElse(zero, v);
+    if (!c.exact)
+      v = keep_zero_sign ? hn::IfThenElse(zero, hn::And(v, k.sign), v)
+                         : hn::IfThenZeroElse(zero, v);
     const auto ok = hn::Not(hn::Or(zero, special));
     vmin = hn::Min(vmin, hn::IfThenElse(ok, mag, big));
     vmax = hn::Max(vmax, hn::IfThenElseZero(ok, mag));
@@ -264,10 +264,45 @@ HWY_AFTER_NAMESPACE();
 namespace lmul::kernels::internal {
 HWY_EXPORT(GemmPanels);
 HWY_EXPORT(ConvertRun);
-void ConvertRunSimd(const ArithConsts& c, const float* src, size_t n, uint32_t* dst, RunStats* st) {
-  HWY_DYNAMIC_DISPATCH(ConvertRun)(c, src, n, dst, st);
+void ConvertRunSimd(const ArithConsts& c, const float* src, size_t n, uint32_t* dst, RunStats* st,
+                    bool keep_zero_sign) {
+  HWY_DYNAMIC_DISPATCH(ConvertRun)(c, src, n, dst, st, keep_zero_sign);
 }
+bool Avx512KernelsActive() {
+#ifdef LMUL_HAVE_AVX512_KERNELS
+  const int64_t target = DispatchedTarget();
+  return (target == HWY_AVX3 || target == HWY_AVX3_DL) && CpuHasAvx512F();
+#else
+  return false;
+#endif
+}
+
 void GemmPanelsSimd(const GemmJob& job, int panel_begin, int panel_end) {
+#ifdef LMUL_HAVE_AVX512_KERNELS
+  // The raw AVX-512F kernels (gemm_fp32_avx512.cc) where Highway would run its
+  // AVX-512 target: fast and general L-Mul and exact/fp32, fp32 accumulator.
+  if ((job.kind == GemmKind::kLMulFast || job.kind == GemmKind::kExactFp32 || job.avx512_general) &&
+      !job.bf16 && Avx512KernelsActive()) {
+    Fp32Job fj;
+    fj.kind = job.avx512_general ? 2 : job.kind == GemmKind::kExactFp32 ? 1 : 0;
+    fj.gen_hi = job.gen_hi;
+    fj.gen_lo = job.gen_lo;
+    fj.gen_clamp = job.gen_clamp;
+    fj.M = job.M;
+    fj.N = job.N;
+    fj.K = job.K;
+    fj.row_block = kRowBlock;
+    fj.a = job.a;
+    fj.za = job.za;
+    fj.row_zero = job.row_zero;
+    fj.b = job.b;
+    fj.panel_zero = job.panel_zero;
+    fj.c = job.out;
+    fj.ldc = job.ldc;
+    Fp32PanelsAvx512(fj, panel_begin, panel_end);
+    return;
+  }
+#endif
   HWY_DYNAMIC_DISPATCH(GemmPanels)(job, panel_begin, panel_end);
 }
 }  // namespace lmul::kernels::internal

@@ -190,6 +190,42 @@ TEST(Gemm, EveryTargetEveryKernel) {
   std::printf("[   INFO   ] targets tested:%s\n", ran.c_str());
 }
 
+// Shapes big enough for threaded packing (>= 2^16 elements of A and B) and the
+// 12/8/4/2/1-row tiles: the same bits for 1, 2, 3 and all threads, equal to the
+// reference, for the fast, general (with and without Inf/NaN) and exact kernels.
+TEST(Gemm, ThreadsIdenticalBigShapes) {
+  struct Big {
+    const char* arith;
+    Case cs;
+  };
+  const Big bigs[] = {{"lmul/bf16", {303, 257, 290, false, Data::kZeros}},
+                      {"lmul/fp32", {127, 230, 530, true, Data::kExtreme}},
+                      {"lmul/e4m3", {215, 300, 310, false, Data::kNormal}},
+                      {"lmul/e8m4", {131, 260, 520, true, Data::kSpecial}},
+                      {"exact/fp32", {140, 250, 470, false, Data::kNoZeros}}};
+  uint32_t seed = 900;
+  for (const Big& big : bigs) {
+    const Arith arith = *Arith::Parse(big.arith);
+    const Case& cs = big.cs;
+    const int lda = cs.K + 1, ldc = cs.N + 3;
+    const int ldb = cs.b_trans ? cs.K : cs.N + 1;
+    const auto a = MakeMatrix(cs.M, cs.K, lda, cs.data, seed);
+    const auto b = cs.b_trans ? MakeMatrix(cs.N, cs.K, ldb, cs.data, seed + 1)
+                              : MakeMatrix(cs.K, cs.N, ldb, cs.data, seed + 1);
+    seed += 2;
+    std::vector<float> want(static_cast<size_t>(cs.M) * ldc, F(0xDEADBEEFu));
+    ReferenceGemm(arith, cs.M, cs.N, cs.K, a.data(), lda, b.data(), ldb, cs.b_trans, want.data(),
+                  ldc, Accum::kFp32);
+    for (int threads : {1, 2, 3, 0}) {
+      std::vector<float> got(want.size(), F(0xDEADBEEFu));
+      Gemm(arith, cs.M, cs.N, cs.K, a.data(), lda, b.data(), ldb, cs.b_trans, got.data(), ldc,
+           {Accum::kFp32, threads});
+      ExpectSame(got, want, cs.M, cs.N, ldc,
+                 std::string(big.arith) + " big threads=" + std::to_string(threads));
+    }
+  }
+}
+
 // Pack once, multiply many: same results as Gemm, for several M.
 TEST(Gemm, PackedBReuse) {
   const Arith arith = *Arith::Parse("lmul/e8m3");

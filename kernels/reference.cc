@@ -1,11 +1,35 @@
 #include "kernels/reference.h"
 
+#include <cfloat>
+#include <cmath>
+
 namespace lmul::kernels {
 
 float RoundBf16Rne(float x) { return Reduce(Format::Bf16(), x, Rounding::kRne); }
 
+float FlushSubnormal(float x) { return std::fabs(x) < FLT_MIN ? std::copysign(0.0f, x) : x; }
+
 void ReferenceGemm(const Arith& arith, int M, int N, int K, const float* a, int lda, const float* b,
                    int ldb, bool b_trans, float* c, int ldc, Accum accum) {
+  auto A = [&](int i, int k) { return a[static_cast<size_t>(i) * lda + k]; };
+  auto Bv = [&](int k, int n) {
+    return b_trans ? b[static_cast<size_t>(n) * ldb + k] : b[static_cast<size_t>(k) * ldb + n];
+  };
+  if (accum == Accum::kBf16Dot) {  // vdpbf16ps: pairs, odd k first, DAZ/FTZ
+    for (int i = 0; i < M; ++i) {
+      for (int n = 0; n < N; ++n) {
+        float acc = 0.0f;
+        for (int k = 0; k < K; k += 2) {
+          if (k + 1 < K) {
+            acc = FlushSubnormal(acc + FlushSubnormal(arith.Mul(A(i, k + 1), Bv(k + 1, n))));
+          }
+          acc = FlushSubnormal(acc + FlushSubnormal(arith.Mul(A(i, k), Bv(k, n))));
+        }
+        c[static_cast<size_t>(i) * ldc + n] = acc;
+      }
+    }
+    return;
+  }
   for (int i = 0; i < M; ++i) {
     for (int n = 0; n < N; ++n) {
       float acc = 0.0f;

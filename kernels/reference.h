@@ -14,8 +14,13 @@ namespace lmul::kernels {
 // x rounded (rne) to bf16 on the fp32 carrier: the bf16 accumulator step.
 float RoundBf16Rne(float x);
 
+// FTZ/DAZ of x86: a subnormal becomes a zero of the same sign.
+float FlushSubnormal(float x);
+
 // The naive triple loop in the canonical order:
 //   acc = +0.0f; for k: acc = acc + arith.Mul(A(i,k), B(k,n)); (bf16: acc = RoundBf16Rne(acc))
+// Accum::kBf16Dot: the order of vdpbf16ps (gemm.h): for k = 0, 2, ...:
+//   acc = FTZ(acc + DAZ(p(k+1))) if k+1 < K;  acc = FTZ(acc + DAZ(p(k))).
 void ReferenceGemm(const Arith& arith, int M, int N, int K, const float* a, int lda, const float* b,
                    int ldb, bool b_trans, float* c, int ldc, Accum accum);
 

@@ -2,6 +2,8 @@
 // measured in the same process (bench/kernel_bench.h).
 //
 //   lmul bench gemm [--arith LIST] [--shape MxNxK]... [--threads T] [--repeats R] [--json]
+//   An arith may carry the accumulation: lmul/bf16@bf16dot is Accum::kBf16Dot
+//   (the 16-bit-lane vdpbf16ps path; its own order, docs/kernels.md).
 //   lmul bench elementwise [--arith LIST] [--n N]... [--repeats R] [--json]
 #include <cstdio>
 #include <memory>
@@ -20,8 +22,9 @@ std::vector<std::string> SplitList(const std::vector<std::string>& items) {
     std::stringstream ss(item);
     std::string part;
     while (std::getline(ss, part, ',')) {
-      // "lmul/e8m4,rne": an option belongs to the preceding spec.
-      if (!out.empty() && (part == "rne" || part == "trunc" || part == "wide")) {
+      // "lmul/e8m4,rne" (or "lmul/e8m4,rne@bf16dot"): an option belongs to the preceding spec.
+      const std::string opt = part.substr(0, part.find('@'));
+      if (!out.empty() && (opt == "rne" || opt == "trunc" || opt == "wide")) {
         out.back() += "," + part;
       } else if (!part.empty()) {
         out.push_back(part);
@@ -95,8 +98,10 @@ lmul::cli::Registrar reg(
       CLI::App* gemm = app->add_subcommand(
           "gemm", "L-Matmul GFLOP/s vs OpenBLAS SGEMM measured in the same process");
       gemm->add_option("--arith", o->ariths,
-                       "comma-separated arithmetics (default: lmul/fp32,lmul/e8m4,lmul/bf16,"
-                       "lmul/e4m3,exact/fp32,exact/bf16)");
+                       "comma-separated arithmetics, each optionally ARITH@ACCUM with ACCUM "
+                       "fp32|bf16|bf16dot (default: lmul/fp32,lmul/e8m4,lmul/bf16,"
+                       "lmul/e4m3,exact/fp32,exact/bf16, and lmul/bf16@bf16dot on CPUs with "
+                       "AVX512-BF16)");
       gemm->add_option("--shape", o->shapes,
                        "MxNxK, repeatable (default: 512^3..2048^3 and "
                        "transformer shapes)");

@@ -1,0 +1,277 @@
+// Accum::kBf16Dot driver: 16-bit-lane packing, kernel choice, threads, and the
+// portable kernel (a scalar model of vdpbf16ps's order, for any values and for
+// CPUs without AVX512-BF16). The vdpbf16ps kernel is in gemm_bf16dot_avx512.cc.
+//
+// Representation: every format that fits bf16 has carrier bits whose low 16
+// bits are zero, so a 16-bit code is carrier >> 16 and the range-checked L-Mul
+// p = (bits(a) - c_off) + bits(b) (kernels/arith_ops.h) holds on the top halves:
+// one vpaddw per product, the sign falling out of the add.
+#include <algorithm>
+#include <atomic>
+#include <cfloat>
+#include <cmath>
+#include <functional>
+#include <thread>
+
+#include "kernels/gemm_internal.h"
+
+namespace lmul::kernels::internal {
+namespace {
+
+std::atomic<bool> force_portable{false};
+
+constexpr int NR = kDotNR;
+constexpr int MR = kDotMR;
+
+// FTZ/DAZ: a subnormal becomes a zero of the same sign.
+inline float Ftz(float x) { return std::fabs(x) < FLT_MIN ? std::copysign(0.0f, x) : x; }
+
+inline uint32_t Half(uint32_t pair, int k) { return k & 1 ? pair >> 16 : pair & 0xFFFFu; }
+
+}  // namespace
+
+#ifndef LMUL_HAVE_BF16DOT_KERNEL
+// Built without the AVX512-BF16 unit (compiler or architecture): never called.
+void DotPanelsAvx512Bf16(const DotJob&, int, int) {}
+#endif
+
+bool CpuHasAvx512Bf16() {
+#if defined(LMUL_HAVE_BF16DOT_KERNEL) && defined(__x86_64__) && defined(__GNUC__)
+  static const bool has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                          __builtin_cpu_supports("avx512bf16");
+  return has;
+#else
+  return false;
+#endif
+}
+
+void SetBf16DotForcePortable(bool force) { force_portable = force; }
+bool Bf16DotForcePortable() { return force_portable; }
+
+void PackDotB(const ArithConsts& c, int K, int N, const uint32_t* carrier, const RunStats& st,
+              std::vector<uint32_t>* b, std::vector<uint32_t>* z, std::vector<uint8_t>* panel_zero,
+              int threads) {
+  (void)c;
+  const int panels = (N + NR - 1) / NR, Kp = (K + 1) / 2;
+  const size_t size = static_cast<size_t>(panels) * Kp * NR;
+  b->resize(size);
+  z->resize(size);
+  panel_zero->assign(panels, 0);
+  const uint32_t safe = st.max_mag != 0 ? st.min_mag >> 16 : 0;
+  // One k pair at a time: 32 contiguous dwords per panel. Padding (k = K,
+  // columns >= N): code 0, multiplier 1.0.
+  auto work = [&](int kp0, int kp1, std::vector<uint8_t>* pz) {
+    std::vector<uint32_t> pad(N, 0u);
+    for (int kp = kp0; kp < kp1; ++kp) {
+      const uint32_t* r0 = carrier + static_cast<size_t>(2 * kp) * N;
+      const uint32_t* r1 = 2 * kp + 1 < K ? r0 + N : nullptr;
+      for (int p = 0; p < panels; ++p) {
+        uint32_t* dst = b->data() + (static_cast<size_t>(p) * Kp + kp) * NR;
+        uint32_t* zdst = z->data() + (static_cast<size_t>(p) * Kp + kp) * NR;
+        const int ncols = std::min(NR, N - p * NR);
+        uint32_t zero_any = 0;
+        for (int x = 0; x < NR; ++x) {
+          const int n = p * NR + x;
+          const uint32_t v0 = x < ncols ? r0[n] : 0x3F800000u;
+          const uint32_t v1 = x < ncols && r1 != nullptr ? r1[n] : 0x3F800000u;
+          const uint32_t z0 = (v0 & 0x7FFFFFFFu) == 0, z1 = (v1 & 0x7FFFFFFFu) == 0;
+          zero_any |= z0 | z1;
+          // A zero keeps its sign, takes a safe in-range magnitude and multiplier 0.
+          const uint32_t h0 = x < ncols ? (v0 >> 16) | (z0 ? safe : 0u) : 0u;
+          const uint32_t h1 = x < ncols && r1 != nullptr ? (v1 >> 16) | (z1 ? safe : 0u) : 0u;
+          dst[x] = h0 | (h1 << 16);
+          zdst[x] = (z0 ? 0u : 0x3F80u) | (z1 ? 0u : 0x3F800000u);
+        }
+        if (zero_any) (*pz)[p] = 1;
+      }
+    }
+  };
+  threads =
+      static_cast<size_t>(K) * N >= (size_t{1} << 16) ? std::max(1, std::min(threads, Kp)) : 1;
+  std::vector<std::vector<uint8_t>> pz(threads, std::vector<uint8_t>(panels, 0));
+  std::vector<std::thread> pool;
+  for (int t = 1; t < threads; ++t) {
+    pool.emplace_back(work, Kp * t / threads, Kp * (t + 1) / threads, &pz[t]);
+  }
+  work(0, Kp / threads, &pz[0]);
+  for (auto& th : pool) th.join();
+  bool any = false;
+  for (int p = 0; p < panels; ++p) {
+    for (int t = 0; t < threads; ++t) (*panel_zero)[p] |= pz[t][p];
+    any |= (*panel_zero)[p] != 0;
+  }
+  if (!any) z->clear();
+}
+
+void GemmPackedDot(const ArithConsts& cs, int M, const float* a, int lda, int K, int N,
+                   const uint32_t* b, const uint32_t* zb, const uint8_t* panel_zero,
+                   const RunStats& bst, float* c, int ldc, int threads, GemmKind* kind) {
+  // A reduced to the format, zeros keeping their sign (the sign of a zero
+  // product matters here: FTZ can make the accumulator -0).
+  std::vector<uint32_t> ac(static_cast<size_t>(M) * K);
+  RunStats ast;
+  for (int i = 0; i < M; ++i) {
+    ConvertRunSimd(cs, a + static_cast<size_t>(i) * lda, K, ac.data() + static_cast<size_t>(i) * K,
+                   &ast, /*keep_zero_sign=*/true);
+  }
+  const int panels = (N + NR - 1) / NR, Kp = (K + 1) / 2;
+  if (ast.max_mag == 0 || bst.max_mag == 0) {  // every product is a zero: acc stays +0
+    *kind = GemmKind::kBf16DotPortable;
+    for (int i = 0; i < M; ++i)
+      std::fill(c + static_cast<size_t>(i) * ldc, c + static_cast<size_t>(i) * ldc + N, 0.0f);
+    return;
+  }
+  const uint64_t lo = uint64_t{ast.min_mag} + bst.min_mag, hi = uint64_t{ast.max_mag} + bst.max_mag;
+  const bool fast = !ast.special && !bst.special && lo >= cs.c_lo && hi <= cs.c_hi;
+  const bool vnni = fast && CpuHasAvx512Bf16() && !force_portable;
+  *kind = vnni ? GemmKind::kBf16DotVnni : GemmKind::kBf16DotPortable;
+  threads = std::max(1, std::min(threads, panels));
+
+  auto run_threads = [&](auto&& fn) {
+    if (threads <= 1) {
+      fn(0, panels);
+      return;
+    }
+    std::vector<std::thread> pool;
+    for (int t = 1; t < threads; ++t) {
+      pool.emplace_back(fn, panels * t / threads, panels * (t + 1) / threads);
+    }
+    fn(0, panels / threads);
+    for (auto& th : pool) th.join();
+  };
+
+  if (vnni) {
+    const int blocks = (M + MR - 1) / MR;
+    const size_t size = static_cast<size_t>(blocks) * Kp * MR;
+    std::vector<uint32_t> ap(size, 0x80008000u), za;
+    std::vector<uint8_t> block_zero(blocks, 0);
+    bool any_zero = false;
+    for (size_t i = 0; i < ac.size(); ++i) any_zero |= (ac[i] & 0x7FFFFFFFu) == 0;
+    if (any_zero) za.assign(size, 0u);  // padding rows: multiplier 0
+    for (int i = 0; i < M; ++i) {
+      const int blk = i / MR, r = i % MR;
+      uint32_t* dst = ap.data() + static_cast<size_t>(blk) * Kp * MR + r;
+      uint32_t* zdst = any_zero ? za.data() + static_cast<size_t>(blk) * Kp * MR + r : nullptr;
+      const uint32_t* src = ac.data() + static_cast<size_t>(i) * K;
+      for (int kp = 0; kp < Kp; ++kp) {
+        uint32_t pair = 0, zpair = 0;
+        for (int h = 0; h < 2; ++h) {
+          const int k = 2 * kp + h;
+          uint32_t v16 = 0x8000u, z16 = 0x3F80u;  // k = K: p = -0 (identity)
+          if (k < K) {
+            uint32_t v = src[k];
+            if ((v & 0x7FFFFFFFu) == 0) {
+              v |= ast.min_mag;  // safe in-range value, sign kept; multiplier 0
+              z16 = 0;
+              block_zero[blk] = 1;
+            }
+            v16 = (v - cs.c_off) >> 16;
+          }
+          pair |= v16 << (16 * h);
+          zpair |= z16 << (16 * h);
+        }
+        dst[static_cast<size_t>(kp) * MR] = pair;
+        if (zdst != nullptr) zdst[static_cast<size_t>(kp) * MR] = zpair;
+      }
+    }
+    DotJob j;
+    j.M = M;
+    j.N = N;
+    j.K = K;
+    j.Kp = Kp;
+    j.a = ap.data();
+    j.za = any_zero ? za.data() : nullptr;
+    j.block_zero = block_zero.data();
+    j.b = b;
+    j.zb = zb;
+    j.panel_zero = panel_zero;
+    j.c = c;
+    j.ldc = ldc;
+    run_threads([&](int pb, int pe) { DotPanelsAvx512Bf16(j, pb, pe); });
+    return;
+  }
+
+  // Portable: the order of Accum::kBf16Dot, one panel row at a time, products
+  // by the scalar carrier L-Mul (any values, specials included).
+  run_threads([&](int pb, int pe) {
+    float acc[NR];
+    for (int p = pb; p < pe; ++p) {
+      const int ncols = std::min(NR, N - p * NR);
+      const uint32_t* bp = b + static_cast<size_t>(p) * Kp * NR;
+      const uint32_t* zp = zb != nullptr ? zb + static_cast<size_t>(p) * Kp * NR : nullptr;
+      for (int i = 0; i < M; ++i) {
+        const uint32_t* arow = ac.data() + static_cast<size_t>(i) * K;
+        std::fill(acc, acc + NR, 0.0f);
+        for (int k0 = 0; k0 < K; k0 += 2) {
+          for (int k : {k0 + 1, k0}) {
+            if (k >= K) continue;
+            const uint32_t av = arow[k];
+            const size_t row = static_cast<size_t>(k / 2) * NR;
+            for (int x = 0; x < ncols; ++x) {
+              uint32_t b16 = Half(bp[row + x], k);
+              if (zp != nullptr && Half(zp[row + x], k) == 0) b16 &= 0x8000u;  // a zero of B
+              const float prod = Ftz(LMulCarrierAny(cs, av, b16 << 16));
+              acc[x] = Ftz(acc[x] + prod);
+            }
+          }
+        }
+        std::copy(acc, acc + ncols, c + static_cast<size_t>(i) * ldc + static_cast<size_t>(p) * NR);
+      }
+    }
+  });
+}
+
+namespace {
+inline uint32_t Bf16Rne(float x) {
+  const uint32_t u = Bits(x);
+  return ((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16) & 0xFFFFu;
+}
+}  // namespace
+
+NativeBf16B PackNativeBf16B(int K, int N, const float* b, int ldb) {
+  NativeBf16B nb;
+  nb.K = K;
+  nb.N = N;
+  const int panels = (N + NR - 1) / NR, Kp = (K + 1) / 2;
+  nb.b.assign(static_cast<size_t>(panels) * Kp * NR, 0u);
+  for (int k = 0; k < K; ++k) {
+    for (int n = 0; n < N; ++n) {
+      nb.b[(static_cast<size_t>(n / NR) * Kp + k / 2) * NR + n % NR] |=
+          Bf16Rne(b[static_cast<size_t>(k) * ldb + n]) << (16 * (k & 1));
+    }
+  }
+  return nb;
+}
+
+void NativeBf16Gemm(int M, const float* a, int lda, const NativeBf16B& nb, float* c, int ldc,
+                    int threads) {
+  const int K = nb.K, N = nb.N, Kp = (K + 1) / 2, panels = (N + NR - 1) / NR;
+  const int blocks = (M + MR - 1) / MR;
+  std::vector<uint32_t> ap(static_cast<size_t>(blocks) * Kp * MR, 0u);
+  for (int i = 0; i < M; ++i) {
+    uint32_t* dst = ap.data() + static_cast<size_t>(i / MR) * Kp * MR + i % MR;
+    const float* src = a + static_cast<size_t>(i) * lda;
+    for (int k = 0; k < K; ++k)
+      dst[static_cast<size_t>(k / 2) * MR] |= Bf16Rne(src[k]) << (16 * (k & 1));
+  }
+  DotJob j;
+  j.M = M;
+  j.N = N;
+  j.K = K;
+  j.Kp = Kp;
+  j.a = ap.data();
+  j.b = nb.b.data();
+  j.c = c;
+  j.ldc = ldc;
+  j.native = true;
+  threads = std::max(1, std::min(threads, panels));
+  std::vector<std::thread> pool;
+  for (int t = 1; t < threads; ++t) {
+    pool.emplace_back(DotPanelsAvx512Bf16, std::cref(j), panels * t / threads,
+                      panels * (t + 1) / threads);
+  }
+  DotPanelsAvx512Bf16(j, 0, panels / threads);
+  for (auto& th : pool) th.join();
+}
+
+}  // namespace lmul::kernels::internal

@@ -1,0 +1,225 @@
+// Accum::kBf16Dot (the vdpbf16ps order): the 16-bit-lane kernel and the
+// portable kernel against ReferenceGemm's model of that order, bit for bit
+// (zero signs included: FTZ can make the accumulator -0).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <random>
+
+#include "kernels/gemm.h"
+#include "kernels/gemm_internal.h"
+#include "kernels/reference.h"
+#include "kernels/test_util.h"
+
+namespace lmul::kernels {
+namespace {
+
+using internal::GemmKind;
+using testing::B;
+using testing::F;
+
+enum class Data { kNormal, kZeros, kNoZeros, kTiny, kExtreme, kSpecial };
+
+std::vector<float> MakeMatrix(int rows, int cols, int ld, Data d, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::uniform_real_distribution<float> unit(1.0f, 2.0f);
+  std::vector<float> m(static_cast<size_t>(rows) * ld, F(0x7FC00001u));
+  const auto specials = testing::SpecialValues();
+  for (int r = 0; r < rows; ++r) {
+    for (int c = 0; c < cols; ++c) {
+      float v = normal(rng);
+      switch (d) {
+        case Data::kNormal:
+          break;
+        case Data::kNoZeros:
+          if (v == 0.0f) v = 1.0f;
+          break;
+        case Data::kZeros:
+          if (rng() % 4 == 0) v = (rng() % 2) ? 0.0f : -0.0f;
+          break;
+        case Data::kTiny:  // products in [2^-126, 2^-124): sums cancel into subnormals (FTZ)
+          v = std::ldexp(unit(rng), -63) * ((rng() % 2) ? 1.0f : -1.0f);
+          if (rng() % 8 == 0) v = (rng() % 2) ? 0.0f : -0.0f;
+          if (rng() % 16 == 0) v = F((rng() % 2 ? 0x80000000u : 0u) | 0x1234u);  // subnormal
+          break;
+        case Data::kExtreme:
+          if (rng() % 3 == 0) v = std::ldexp(v, static_cast<int>(rng() % 120) - 60);
+          if (rng() % 10 == 0) v = std::ldexp(v, (rng() % 2) ? 100 : -100);
+          if (rng() % 10 == 0) v = (rng() % 2) ? 0.0f : -0.0f;
+          break;
+        case Data::kSpecial:
+          if (rng() % 50 == 0) v = specials[rng() % specials.size()];
+          break;
+      }
+      m[static_cast<size_t>(r) * ld + c] = v;
+    }
+  }
+  return m;
+}
+
+void ExpectSame(const std::vector<float>& got, const std::vector<float>& want, int M, int N,
+                int ldc, const std::string& what) {
+  long bad = 0;
+  for (int i = 0; i < M; ++i) {
+    for (int n = 0; n < N; ++n) {
+      const float g = got[static_cast<size_t>(i) * ldc + n],
+                  w = want[static_cast<size_t>(i) * ldc + n];
+      if (std::isnan(g) && std::isnan(w)) continue;
+      if (B(g) != B(w) && ++bad <= 3) {
+        ADD_FAILURE() << what << " C(" << i << "," << n << ") got " << g << " (0x" << std::hex
+                      << B(g) << ") want " << w << " (0x" << B(w) << ")" << std::dec;
+      }
+    }
+    for (int n = N; n < ldc; ++n) {
+      ASSERT_EQ(B(got[static_cast<size_t>(i) * ldc + n]), 0xDEADBEEFu) << what << " padding";
+    }
+  }
+  EXPECT_EQ(bad, 0) << what;
+}
+
+struct Case {
+  int M, N, K;
+  bool b_trans;
+  Data data;
+};
+
+// Runs one case with Gemm (and GemmPacked in two row slices) and returns the kernel kind.
+GemmKind RunCase(const Arith& arith, const Case& cs, int threads, uint32_t seed,
+                 std::vector<float>* want_out = nullptr) {
+  const int lda = cs.K + 3, ldc = cs.N + 2;
+  const int ldb = cs.b_trans ? cs.K + 1 : cs.N + 5;
+  const auto a = MakeMatrix(cs.M, cs.K, lda, cs.data, seed);
+  const auto b = cs.b_trans ? MakeMatrix(cs.N, cs.K, ldb, cs.data, seed + 1)
+                            : MakeMatrix(cs.K, cs.N, ldb, cs.data, seed + 1);
+  std::vector<float> want(static_cast<size_t>(cs.M) * ldc, F(0xDEADBEEFu)), got = want;
+  ReferenceGemm(arith, cs.M, cs.N, cs.K, a.data(), lda, b.data(), ldb, cs.b_trans, want.data(), ldc,
+                Accum::kBf16Dot);
+  const GemmOptions opts{Accum::kBf16Dot, threads};
+  Gemm(arith, cs.M, cs.N, cs.K, a.data(), lda, b.data(), ldb, cs.b_trans, got.data(), ldc, opts);
+  const GemmKind kind = internal::LastGemmKind();
+  const std::string what = arith.Name() + " " + std::to_string(cs.M) + "x" + std::to_string(cs.N) +
+                           "x" + std::to_string(cs.K) + (cs.b_trans ? " bT" : "") +
+                           " data=" + std::to_string(static_cast<int>(cs.data)) +
+                           " threads=" + std::to_string(threads) +
+                           " kind=" + std::to_string(static_cast<int>(kind));
+  ExpectSame(got, want, cs.M, cs.N, ldc, what);
+  // Pre-packed B, rows in two calls (a batch split): the same bits.
+  if (cs.M > 1) {
+    const PackedB pb = PackB(arith, cs.K, cs.N, b.data(), ldb, cs.b_trans, Accum::kBf16Dot);
+    EXPECT_TRUE(pb.packed_for_bf16_dot());
+    std::vector<float> got2(want.size(), F(0xDEADBEEFu));
+    const int m1 = cs.M / 2;
+    GemmPacked(m1, a.data(), lda, pb, got2.data(), ldc, opts);
+    GemmPacked(cs.M - m1, a.data() + static_cast<size_t>(m1) * lda, lda, pb,
+               got2.data() + static_cast<size_t>(m1) * ldc, ldc, opts);
+    ExpectSame(got2, want, cs.M, cs.N, ldc, what + " prepacked split");
+  }
+  if (want_out != nullptr) *want_out = want;
+  return kind;
+}
+
+const char* const kAriths[] = {"lmul/bf16", "lmul/bf16,rne", "lmul/e8m7,rne",
+                               "lmul/e8m3", "lmul/e8m1",     "mitchell/bf16",
+                               "lmul/e4m3", "lmul/e5m2",     "mitchell/e4m3,rne"};
+
+TEST(GemmBf16Dot, Supported) {
+  for (const char* s :
+       {"lmul/bf16", "lmul/e8m7", "lmul/e8m1", "lmul/e4m3", "lmul/e5m2", "mitchell/bf16,rne"}) {
+    EXPECT_TRUE(SupportsBf16Dot(*Arith::Parse(s))) << s;
+  }
+  for (const char* s : {"lmul/fp32", "lmul/e8m8", "lmul/fp16", "exact/bf16", "exact/e4m3"}) {
+    EXPECT_FALSE(SupportsBf16Dot(*Arith::Parse(s))) << s;
+  }
+}
+
+// Both kernels (the vdpbf16ps one where the CPU has AVX512-BF16, and the
+// portable one, forced) on every data kind, odd shapes, odd K (the lone last k),
+// k blocks (384 k), threads.
+TEST(GemmBf16Dot, MatchesReference) {
+  const bool vnni = internal::CpuHasAvx512Bf16();
+  std::printf("[   INFO   ] AVX512-BF16 kernel: %s\n",
+              vnni ? "tested" : "SKIPPED (CPU or compiler lacks AVX512-BF16)");
+  const Case cases[] = {{1, 1, 1, false, Data::kNormal},     {7, 17, 33, false, Data::kZeros},
+                        {13, 33, 7, true, Data::kNoZeros},   {12, 32, 2, false, Data::kNormal},
+                        {25, 65, 259, false, Data::kTiny},   {30, 40, 401, true, Data::kZeros},
+                        {17, 31, 64, false, Data::kNoZeros}, {9, 20, 17, false, Data::kExtreme},
+                        {11, 45, 23, true, Data::kSpecial},  {3, 20, 0, false, Data::kNormal},
+                        {101, 70, 800, false, Data::kTiny},  {5, 3, 5, false, Data::kZeros}};
+  uint32_t seed = 1;
+  for (bool force : {false, true}) {
+    if (!force && !vnni) continue;
+    internal::SetBf16DotForcePortable(force);
+    for (const char* spec : kAriths) {
+      const Arith arith = *Arith::Parse(spec);
+      for (const Case& cs : cases) {
+        const int threads = 1 + static_cast<int>(seed % 3);
+        const GemmKind kind = RunCase(arith, cs, threads, seed++);
+        if (force && cs.K > 0) {
+          EXPECT_EQ(kind, GemmKind::kBf16DotPortable) << spec;
+        }
+      }
+    }
+  }
+  internal::SetBf16DotForcePortable(false);
+}
+
+// The 16-bit kernel is actually taken on in-range data, with zeros in A, B,
+// both, and none (the four micro-kernel variants), and the portable kernel
+// gives the same bits.
+TEST(GemmBf16Dot, VnniKernelTakenAndEqualsPortable) {
+  if (!internal::CpuHasAvx512Bf16()) GTEST_SKIP() << "no AVX512-BF16";
+  const Arith arith = *Arith::Parse("lmul/bf16");
+  const int M = 37, N = 70, K = 515;
+  for (int variant = 0; variant < 4; ++variant) {
+    const Data da = (variant & 1) ? Data::kZeros : Data::kNoZeros;
+    const Data db = (variant & 2) ? Data::kZeros : Data::kNoZeros;
+    const auto a = MakeMatrix(M, K, K, da, 40 + variant);
+    const auto b = MakeMatrix(K, N, N, db, 50 + variant);
+    std::vector<float> want(static_cast<size_t>(M) * N), got(want.size()), port(want.size());
+    ReferenceGemm(arith, M, N, K, a.data(), K, b.data(), N, false, want.data(), N, Accum::kBf16Dot);
+    for (int threads : {1, 2, 0}) {
+      Gemm(arith, M, N, K, a.data(), K, b.data(), N, false, got.data(), N,
+           {Accum::kBf16Dot, threads});
+      EXPECT_EQ(internal::LastGemmKind(), GemmKind::kBf16DotVnni) << variant;
+      for (size_t i = 0; i < want.size(); ++i) {
+        ASSERT_EQ(B(got[i]), B(want[i])) << "variant " << variant << " threads " << threads;
+      }
+    }
+    internal::SetBf16DotForcePortable(true);
+    Gemm(arith, M, N, K, a.data(), K, b.data(), N, false, port.data(), N, {Accum::kBf16Dot, 1});
+    internal::SetBf16DotForcePortable(false);
+    EXPECT_EQ(internal::LastGemmKind(), GemmKind::kBf16DotPortable);
+    for (size_t i = 0; i < want.size(); ++i) ASSERT_EQ(B(port[i]), B(want[i])) << variant;
+  }
+}
+
+// The order is really the pair order (not the canonical one): data where the
+// two orders differ, and the FTZ of the accumulator (a -0 result) is seen.
+TEST(GemmBf16Dot, OrderDiffersFromCanonical) {
+  const Arith arith = *Arith::Parse("lmul/bf16");
+  // L-Mul products (x * 1.0 = 1.0625 x): p0 = 2^24 + 2^20, p1 = 1.0625, p2 = -p0, p3 = 3.1875.
+  // Canonical: ((p0 + p1) + p2) + p3 = 2 + 3.1875; pairs: ((p1 + p0) + p3) + p2 = 6.
+  const float a[4] = {16777216.0f, 1.0f, -16777216.0f, 3.0f};
+  const float b[4] = {1.0f, 1.0f, 1.0f, 1.0f};
+  float c_dot = -1.0f, c_can = -1.0f, want_dot = -2.0f, want_can = -2.0f;
+  Gemm(arith, 1, 1, 4, a, 4, b, 1, false, &c_dot, 1, {Accum::kBf16Dot, 1});
+  Gemm(arith, 1, 1, 4, a, 4, b, 1, false, &c_can, 1, {Accum::kFp32, 1});
+  ReferenceGemm(arith, 1, 1, 4, a, 4, b, 1, false, &want_dot, 1, Accum::kBf16Dot);
+  ReferenceGemm(arith, 1, 1, 4, a, 4, b, 1, false, &want_can, 1, Accum::kFp32);
+  EXPECT_EQ(B(c_dot), B(want_dot));
+  EXPECT_EQ(B(c_can), B(want_can));
+  EXPECT_NE(B(want_dot), B(want_can));  // the two orders are different specs
+  // FTZ: 1.5 * 2^-126 - 1.25 * 2^-126 is subnormal: flushed to +0 (and to -0 negated).
+  const float x[2] = {std::ldexp(1.5f, -63), std::ldexp(-1.25f, -63)};
+  const float y[2] = {std::ldexp(1.0f, -63), std::ldexp(1.0f, -63)};
+  float r = 1.0f, ref = 2.0f;
+  Gemm(arith, 1, 1, 2, x, 2, y, 1, false, &r, 1, {Accum::kBf16Dot, 1});
+  ReferenceGemm(arith, 1, 1, 2, x, 2, y, 1, false, &ref, 1, Accum::kBf16Dot);
+  EXPECT_EQ(B(r), B(ref));
+  EXPECT_EQ(r, 0.0f);
+}
+
+}  // namespace
+}  // namespace lmul::kernels
