@@ -377,39 +377,43 @@ double LogProb(const float* row, int32_t target) {
 TEST(EvalEvaluator, LoglikEqualsIndependentFullForward) {
   const auto inputs = Inputs({"arc_easy", "lambada", "winogrande"});
   const EvalOptions o = Options(1);
-  auto res = Evaluate(TinyModel(), ByteEncoder(), inputs, o, nullptr);
-  ASSERT_TRUE(res.ok()) << res.error();
-  ASSERT_EQ(res->size(), 5u + 2u + 2u);
-  const Encoder enc = ByteEncoder();
-  size_t k = 0;
-  for (const TaskInput& t : inputs) {
-    for (const Example& ex : t.examples) {
-      const ExampleResult& r = (*res)[k++];
-      ASSERT_EQ(r.index, ex.index);
-      for (size_t j = 0; j < ex.choices.size(); ++j) {
-        // Independent: one Forward of context + continuation from position 0.
-        const std::vector<int32_t> ctx = enc.encode(ex.choices[j].context);
-        const std::vector<int32_t> cont = enc.encode(ex.choices[j].continuation);
-        std::vector<int32_t> all = ctx;
-        all.insert(all.end(), cont.begin(), cont.end());
-        engine::Session s(TinyModel(), o.policies[0], 0, 1);
-        std::vector<float> logits;
-        ASSERT_TRUE(s.Forward(all, &logits).ok());
-        double ll = 0;
-        bool greedy = true;
-        for (size_t i = 0; i < cont.size(); ++i) {
-          const float* row = logits.data() + (ctx.size() - 1 + i) * kVocab;
-          ll += LogProb(row, cont[i]);
-          greedy = greedy && SummarizeRow(row, kVocab).argmax == cont[i];
+  for (const bool add_bos : {false, true}) {  // true: every context starts with the prefix
+    Encoder enc = ByteEncoder();
+    enc.add_bos = add_bos;
+    auto res = Evaluate(TinyModel(), enc, inputs, o, nullptr);
+    ASSERT_TRUE(res.ok()) << res.error();
+    ASSERT_EQ(res->size(), 5u + 2u + 2u);
+    size_t k = 0;
+    for (const TaskInput& t : inputs) {
+      for (const Example& ex : t.examples) {
+        const ExampleResult& r = (*res)[k++];
+        ASSERT_EQ(r.index, ex.index);
+        for (size_t j = 0; j < ex.choices.size(); ++j) {
+          // Independent: one Forward of context + continuation from position 0.
+          std::vector<int32_t> ctx = enc.encode(ex.choices[j].context);
+          if (add_bos || ctx.empty()) ctx.insert(ctx.begin(), enc.prefix_token);
+          const std::vector<int32_t> cont = enc.encode(ex.choices[j].continuation);
+          std::vector<int32_t> all = ctx;
+          all.insert(all.end(), cont.begin(), cont.end());
+          engine::Session s(TinyModel(), o.policies[0], 0, 1);
+          std::vector<float> logits;
+          ASSERT_TRUE(s.Forward(all, &logits).ok());
+          double ll = 0;
+          bool greedy = true;
+          for (size_t i = 0; i < cont.size(); ++i) {
+            const float* row = logits.data() + (ctx.size() - 1 + i) * kVocab;
+            ll += LogProb(row, cont[i]);
+            greedy = greedy && SummarizeRow(row, kVocab).argmax == cont[i];
+          }
+          EXPECT_EQ(r.arith[0].loglik[j], ll) << ex.id << " choice " << j << " bos " << add_bos;
+          EXPECT_EQ(r.arith[0].greedy[j] != 0, greedy);
+          EXPECT_EQ(r.arith[2].loglik[j], ll);  // the same policy again
         }
-        EXPECT_EQ(r.arith[0].loglik[j], ll) << ex.id << " choice " << j;
-        EXPECT_EQ(r.arith[0].greedy[j] != 0, greedy);
-        EXPECT_EQ(r.arith[2].loglik[j], ll);  // the same policy again
+        // fp32 against itself: no divergence; lmul-all: some.
+        EXPECT_EQ(r.arith[2].kl_sum, 0.0);
+        EXPECT_EQ(r.arith[2].top1_agree, r.n_positions);
+        EXPECT_GT(r.arith[1].kl_sum, 0.0);
       }
-      // fp32 against itself: no divergence; lmul-all: some.
-      EXPECT_EQ(r.arith[2].kl_sum, 0.0);
-      EXPECT_EQ(r.arith[2].top1_agree, r.n_positions);
-      EXPECT_GT(r.arith[1].kl_sum, 0.0);
     }
   }
 }

@@ -28,6 +28,7 @@ Result<Encoder> EncoderForModel(const engine::Model& model) {
   e.encode = [tok](std::string_view s) { return tok->Encode(s, false, false); };
   e.prefix_token = tok->bos() >= 0 ? tok->bos() : tok->eos();
   if (e.prefix_token < 0) return MakeError("the model's vocabulary has neither BOS nor EOS");
+  e.add_bos = tok->add_bos_default() && tok->bos() >= 0;
   return e;
 #else
   (void)model;
@@ -111,7 +112,7 @@ Result<Prepared> Prepare(const TaskSpec& spec, const Example& ex, const Encoder&
       return MakeError(where + ": the continuation '" + c.continuation + "' has no tokens");
     }
     std::vector<int32_t> co(whole.begin() + ce.size(), whole.end());
-    if (ce.empty()) ce.push_back(enc.prefix_token);
+    if (ce.empty() || enc.add_bos) ce.insert(ce.begin(), enc.prefix_token);
     const int64_t len = static_cast<int64_t>(ce.size() + co.size()) - 1;
     if (static_cast<int64_t>(co.size()) > ctx) {
       return MakeError(where + ": continuation of " + std::to_string(co.size()) +

@@ -40,9 +40,12 @@ namespace lmul::eval {
 struct Encoder {
   std::function<std::vector<int32_t>(std::string_view)> encode;  // no special tokens
   int32_t prefix_token = 0;  // starts rolling windows and empty contexts (lm-eval: BOS, else EOT)
+  bool add_bos = false;      // multiple choice: every context starts with prefix_token
 };
-// The model's tokenizer: no BOS added to requests (lm-eval's HF default); prefix = BOS if
-// the vocabulary has one, else EOS. Error if the model has no tokenizer.
+// The model's tokenizer. BOS is prepended to multiple-choice contexts only when the GGUF
+// asks for it (tokenizer.ggml.add_bos_token = true, e.g. Gemma; lm-eval's HF backend does the
+// same for Gemma models); otherwise no BOS (lm-eval's HF default, e.g. SmolLM2). prefix = BOS
+// if the vocabulary has one, else EOS. Error if the model has no tokenizer.
 Result<Encoder> EncoderForModel(const engine::Model& model);
 
 struct TaskInput {
