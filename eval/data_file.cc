@@ -61,6 +61,19 @@ Result<const nlohmann::json*> GetField(const std::string& path, int line, const 
   return &*it;
 }
 
+Status ForEachJsonObject(const std::string& path,
+                         const std::function<Status(const Line&, const nlohmann::json&)>& fn) {
+  auto text = ReadFile(path);
+  if (!text.ok()) return std::move(text).TakeError();
+  for (const Line& line : SplitLines(*text)) {
+    if (line.text.empty()) continue;  // blank lines only (a trailing newline)
+    auto j = ParseJsonObject(path, line);
+    if (!j.ok()) return std::move(j).TakeError();
+    LMUL_RETURN_IF_ERROR(fn(line, *j));
+  }
+  return Status::Ok();
+}
+
 Result<std::string> GetStringField(const std::string& path, int line, const nlohmann::json& obj,
                                    const std::string& field) {
   auto f = GetField(path, line, obj, field, nlohmann::json::value_t::string);

@@ -4,6 +4,7 @@
 #ifndef LMUL_EVAL_DATA_FILE_H_
 #define LMUL_EVAL_DATA_FILE_H_
 
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
@@ -28,6 +29,10 @@ Error LineError(const std::string& path, int line, const std::string& message);
 
 // Parses one JSONL line as an object.
 Result<nlohmann::json> ParseJsonObject(const std::string& path, const Line& line);
+// Reads a JSONL file and calls fn(line, object) for every non-blank line in order; the
+// first error (unreadable file, a line that is not a JSON object, or fn's) stops the walk.
+Status ForEachJsonObject(const std::string& path,
+                         const std::function<Status(const Line&, const nlohmann::json&)>& fn);
 // Field accessors: a missing field or a wrong type is an error naming file, line, field.
 Result<std::string> GetStringField(const std::string& path, int line, const nlohmann::json& obj,
                                    const std::string& field);

@@ -8,50 +8,47 @@ namespace lmul::eval {
 namespace {
 
 Result<std::vector<Example>> LoadArc(const std::string& path) {
-  auto text = ReadFile(path);
-  if (!text.ok()) return std::move(text).TakeError();
   std::vector<Example> out;
   using VT = nlohmann::json::value_t;
-  for (const Line& line : SplitLines(*text)) {
-    if (line.text.empty()) continue;  // blank lines only (a trailing newline)
-    auto j = ParseJsonObject(path, line);
-    if (!j.ok()) return std::move(j).TakeError();
-    auto id = GetStringField(path, line.number, *j, "id");
-    if (!id.ok()) return std::move(id).TakeError();
-    auto q = GetField(path, line.number, *j, "question", VT::object);
-    if (!q.ok()) return std::move(q).TakeError();
-    auto stem = GetStringField(path, line.number, **q, "stem");
-    if (!stem.ok()) return std::move(stem).TakeError();
-    auto choices = GetField(path, line.number, **q, "choices", VT::array);
-    if (!choices.ok()) return std::move(choices).TakeError();
-    auto key = GetStringField(path, line.number, *j, "answerKey");
-    if (!key.ok()) return std::move(key).TakeError();
-    Example ex;
-    ex.index = static_cast<int>(out.size());
-    ex.id = *id;
-    const std::string context = "Question: " + *stem + "\nAnswer:";
-    std::string labels;
-    for (const auto& c : **choices) {
-      if (!c.is_object()) {
-        return LineError(path, line.number, "question.choices: expected objects");
-      }
-      auto t = GetStringField(path, line.number, c, "text");
-      if (!t.ok()) return std::move(t).TakeError();
-      auto l = GetStringField(path, line.number, c, "label");
-      if (!l.ok()) return std::move(l).TakeError();
-      if (*l == *key) ex.gold = static_cast<int>(ex.choices.size());
-      labels += (labels.empty() ? "" : ",") + *l;
-      ex.choices.push_back({context, " " + *t, Utf8Length(*t)});
-    }
-    if (ex.choices.size() < 2) {
-      return LineError(path, line.number, "question.choices: expected at least 2 choices");
-    }
-    if (ex.gold < 0) {
-      return LineError(path, line.number,
-                       "answerKey '" + *key + "' is not one of the labels [" + labels + "]");
-    }
-    out.push_back(std::move(ex));
-  }
+  LMUL_RETURN_IF_ERROR(
+      ForEachJsonObject(path, [&](const Line& line, const nlohmann::json& j) -> Status {
+        auto id = GetStringField(path, line.number, j, "id");
+        if (!id.ok()) return std::move(id).TakeError();
+        auto q = GetField(path, line.number, j, "question", VT::object);
+        if (!q.ok()) return std::move(q).TakeError();
+        auto stem = GetStringField(path, line.number, **q, "stem");
+        if (!stem.ok()) return std::move(stem).TakeError();
+        auto choices = GetField(path, line.number, **q, "choices", VT::array);
+        if (!choices.ok()) return std::move(choices).TakeError();
+        auto key = GetStringField(path, line.number, j, "answerKey");
+        if (!key.ok()) return std::move(key).TakeError();
+        Example ex;
+        ex.index = static_cast<int>(out.size());
+        ex.id = *id;
+        const std::string context = "Question: " + *stem + "\nAnswer:";
+        std::string labels;
+        for (const auto& c : **choices) {
+          if (!c.is_object()) {
+            return LineError(path, line.number, "question.choices: expected objects");
+          }
+          auto t = GetStringField(path, line.number, c, "text");
+          if (!t.ok()) return std::move(t).TakeError();
+          auto l = GetStringField(path, line.number, c, "label");
+          if (!l.ok()) return std::move(l).TakeError();
+          if (*l == *key) ex.gold = static_cast<int>(ex.choices.size());
+          labels += (labels.empty() ? "" : ",") + *l;
+          ex.choices.push_back({context, " " + *t, Utf8Length(*t)});
+        }
+        if (ex.choices.size() < 2) {
+          return LineError(path, line.number, "question.choices: expected at least 2 choices");
+        }
+        if (ex.gold < 0) {
+          return LineError(path, line.number,
+                           "answerKey '" + *key + "' is not one of the labels [" + labels + "]");
+        }
+        out.push_back(std::move(ex));
+        return Status::Ok();
+      }));
   return out;
 }
 

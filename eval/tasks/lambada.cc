@@ -9,27 +9,24 @@ namespace {
 
 Result<std::vector<Example>> LoadLambada(const std::string& dir) {
   const std::string path = dir + "/lambada_test.jsonl";
-  auto text = ReadFile(path);
-  if (!text.ok()) return std::move(text).TakeError();
   std::vector<Example> out;
-  for (const Line& line : SplitLines(*text)) {
-    if (line.text.empty()) continue;
-    auto j = ParseJsonObject(path, line);
-    if (!j.ok()) return std::move(j).TakeError();
-    auto t = GetStringField(path, line.number, *j, "text");
-    if (!t.ok()) return std::move(t).TakeError();
-    const size_t sp = t->rfind(' ');
-    if (sp == std::string::npos || sp == 0 || sp + 1 == t->size()) {
-      return LineError(path, line.number,
-                       "field 'text': expected a passage ending in ' <last word>'");
-    }
-    Example ex;
-    ex.index = static_cast<int>(out.size());
-    ex.id = std::to_string(ex.index);
-    const std::string target = t->substr(sp + 1);
-    ex.choices.push_back({t->substr(0, sp), " " + target, Utf8Length(target)});
-    out.push_back(std::move(ex));
-  }
+  LMUL_RETURN_IF_ERROR(
+      ForEachJsonObject(path, [&](const Line& line, const nlohmann::json& j) -> Status {
+        auto t = GetStringField(path, line.number, j, "text");
+        if (!t.ok()) return std::move(t).TakeError();
+        const size_t sp = t->rfind(' ');
+        if (sp == std::string::npos || sp == 0 || sp + 1 == t->size()) {
+          return LineError(path, line.number,
+                           "field 'text': expected a passage ending in ' <last word>'");
+        }
+        Example ex;
+        ex.index = static_cast<int>(out.size());
+        ex.id = std::to_string(ex.index);
+        const std::string target = t->substr(sp + 1);
+        ex.choices.push_back({t->substr(0, sp), " " + target, Utf8Length(target)});
+        out.push_back(std::move(ex));
+        return Status::Ok();
+      }));
   return out;
 }
 

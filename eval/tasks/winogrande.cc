@@ -21,61 +21,59 @@ std::string Strip(std::string_view s) {
 
 Result<std::vector<Example>> LoadWinogrande(const std::string& dir) {
   const std::string path = dir + "/winogrande.jsonl";
-  auto text = ReadFile(path);
-  if (!text.ok()) return std::move(text).TakeError();
   using VT = nlohmann::json::value_t;
   std::vector<Example> out;
-  for (const Line& line : SplitLines(*text)) {
-    if (line.text.empty()) continue;
-    auto j = ParseJsonObject(path, line);
-    if (!j.ok()) return std::move(j).TakeError();
-    Example ex;
-    ex.index = static_cast<int>(out.size());
-    ex.id = std::to_string(ex.index);
-    if (j->contains("context_options")) {
-      auto opts = GetField(path, line.number, *j, "context_options", VT::array);
-      if (!opts.ok()) return std::move(opts).TakeError();
-      auto cont = GetStringField(path, line.number, *j, "continuation");
-      if (!cont.ok()) return std::move(cont).TakeError();
-      auto gold = GetField(path, line.number, *j, "gold", VT::number_integer);
-      if (!gold.ok()) return std::move(gold).TakeError();
-      if ((*opts)->size() != 2) {
-        return LineError(path, line.number, "field 'context_options': expected 2 strings");
-      }
-      for (const auto& o : **opts) {
-        if (!o.is_string()) {
-          return LineError(path, line.number, "field 'context_options': expected 2 strings");
+  LMUL_RETURN_IF_ERROR(
+      ForEachJsonObject(path, [&](const Line& line, const nlohmann::json& j) -> Status {
+        Example ex;
+        ex.index = static_cast<int>(out.size());
+        ex.id = std::to_string(ex.index);
+        if (j.contains("context_options")) {
+          auto opts = GetField(path, line.number, j, "context_options", VT::array);
+          if (!opts.ok()) return std::move(opts).TakeError();
+          auto cont = GetStringField(path, line.number, j, "continuation");
+          if (!cont.ok()) return std::move(cont).TakeError();
+          auto gold = GetField(path, line.number, j, "gold", VT::number_integer);
+          if (!gold.ok()) return std::move(gold).TakeError();
+          if ((*opts)->size() != 2) {
+            return LineError(path, line.number, "field 'context_options': expected 2 strings");
+          }
+          for (const auto& o : **opts) {
+            if (!o.is_string()) {
+              return LineError(path, line.number, "field 'context_options': expected 2 strings");
+            }
+            ex.choices.push_back({o.get<std::string>(), *cont, Utf8Length(*cont)});
+          }
+          const int64_t g = (*gold)->get<int64_t>();
+          if (g != 0 && g != 1)
+            return LineError(path, line.number, "field 'gold': expected 0 or 1");
+          ex.gold = static_cast<int>(g);
+        } else {
+          auto s = GetStringField(path, line.number, j, "sentence");
+          if (!s.ok()) return std::move(s).TakeError();
+          auto o1 = GetStringField(path, line.number, j, "option1");
+          if (!o1.ok()) return std::move(o1).TakeError();
+          auto o2 = GetStringField(path, line.number, j, "option2");
+          if (!o2.ok()) return std::move(o2).TakeError();
+          auto a = GetStringField(path, line.number, j, "answer");
+          if (!a.ok()) return std::move(a).TakeError();
+          const size_t blank = s->find('_');
+          if (blank == std::string::npos) {
+            return LineError(path, line.number, "field 'sentence': expected a '_' blank");
+          }
+          if (*a != "1" && *a != "2") {
+            return LineError(path, line.number, "field 'answer': expected \"1\" or \"2\"");
+          }
+          std::string cont(1, ' ');
+          cont += Strip(std::string_view(*s).substr(blank + 1));
+          for (const std::string* o : {&*o1, &*o2}) {
+            ex.choices.push_back({s->substr(0, blank) + *o, cont, Utf8Length(cont)});
+          }
+          ex.gold = (*a)[0] - '1';
         }
-        ex.choices.push_back({o.get<std::string>(), *cont, Utf8Length(*cont)});
-      }
-      const int64_t g = (*gold)->get<int64_t>();
-      if (g != 0 && g != 1) return LineError(path, line.number, "field 'gold': expected 0 or 1");
-      ex.gold = static_cast<int>(g);
-    } else {
-      auto s = GetStringField(path, line.number, *j, "sentence");
-      if (!s.ok()) return std::move(s).TakeError();
-      auto o1 = GetStringField(path, line.number, *j, "option1");
-      if (!o1.ok()) return std::move(o1).TakeError();
-      auto o2 = GetStringField(path, line.number, *j, "option2");
-      if (!o2.ok()) return std::move(o2).TakeError();
-      auto a = GetStringField(path, line.number, *j, "answer");
-      if (!a.ok()) return std::move(a).TakeError();
-      const size_t blank = s->find('_');
-      if (blank == std::string::npos) {
-        return LineError(path, line.number, "field 'sentence': expected a '_' blank");
-      }
-      if (*a != "1" && *a != "2") {
-        return LineError(path, line.number, "field 'answer': expected \"1\" or \"2\"");
-      }
-      std::string cont(1, ' ');
-      cont += Strip(std::string_view(*s).substr(blank + 1));
-      for (const std::string* o : {&*o1, &*o2}) {
-        ex.choices.push_back({s->substr(0, blank) + *o, cont, Utf8Length(cont)});
-      }
-      ex.gold = (*a)[0] - '1';
-    }
-    out.push_back(std::move(ex));
-  }
+        out.push_back(std::move(ex));
+        return Status::Ok();
+      }));
   return out;
 }
 
