@@ -17,6 +17,7 @@ namespace {
 
 using internal::GemmKind;
 using testing::B;
+using testing::ExpectSame;
 using testing::F;
 
 enum class Data { kNormal, kZeros, kNoZeros, kTiny, kExtreme, kSpecial };
@@ -57,26 +58,6 @@ std::vector<float> MakeMatrix(int rows, int cols, int ld, Data d, uint32_t seed)
     }
   }
   return m;
-}
-
-void ExpectSame(const std::vector<float>& got, const std::vector<float>& want, int M, int N,
-                int ldc, const std::string& what) {
-  long bad = 0;
-  for (int i = 0; i < M; ++i) {
-    for (int n = 0; n < N; ++n) {
-      const float g = got[static_cast<size_t>(i) * ldc + n],
-                  w = want[static_cast<size_t>(i) * ldc + n];
-      if (std::isnan(g) && std::isnan(w)) continue;
-      if (B(g) != B(w) && ++bad <= 3) {
-        ADD_FAILURE() << what << " C(" << i << "," << n << ") got " << g << " (0x" << std::hex
-                      << B(g) << ") want " << w << " (0x" << B(w) << ")" << std::dec;
-      }
-    }
-    for (int n = N; n < ldc; ++n) {
-      ASSERT_EQ(B(got[static_cast<size_t>(i) * ldc + n]), 0xDEADBEEFu) << what << " padding";
-    }
-  }
-  EXPECT_EQ(bad, 0) << what;
 }
 
 struct Case {

@@ -15,6 +15,7 @@ namespace lmul::kernels {
 namespace {
 
 using testing::B;
+using testing::ExpectSame;
 using testing::F;
 
 enum class Data { kNormal, kZeros, kExtreme, kSpecial, kNoZeros };
@@ -51,31 +52,6 @@ std::vector<float> MakeMatrix(int rows, int cols, int ld, Data d, uint32_t seed)
     }
   }
   return m;
-}
-
-// Bit-exact, except that a NaN matches any NaN (NaN payloads after fp32 adds
-// are not specified: the compiler may commute an add).
-void ExpectSame(const std::vector<float>& got, const std::vector<float>& want, int M, int N,
-                int ldc, const std::string& what) {
-  long bad = 0;
-  for (int i = 0; i < M; ++i) {
-    for (int n = 0; n < N; ++n) {
-      const float g = got[static_cast<size_t>(i) * ldc + n],
-                  w = want[static_cast<size_t>(i) * ldc + n];
-      if (std::isnan(g) && std::isnan(w)) continue;
-      if (B(g) != B(w) && ++bad <= 3) {
-        ADD_FAILURE() << what << " C(" << i << "," << n << ") got " << g << " (0x" << std::hex
-                      << B(g) << ") want " << w << " (0x" << B(w) << ")" << std::dec;
-      }
-    }
-  }
-  // Padding between rows untouched.
-  for (int i = 0; i < M; ++i) {
-    for (int n = N; n < ldc; ++n) {
-      ASSERT_EQ(B(got[static_cast<size_t>(i) * ldc + n]), 0xDEADBEEFu) << what;
-    }
-  }
-  EXPECT_EQ(bad, 0) << what;
 }
 
 struct Case {

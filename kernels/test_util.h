@@ -2,6 +2,9 @@
 #ifndef LMUL_KERNELS_TEST_UTIL_H_
 #define LMUL_KERNELS_TEST_UTIL_H_
 
+#include <gtest/gtest.h>
+
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <limits>
@@ -85,6 +88,29 @@ inline std::vector<float> RandomInputs(size_t n, uint32_t seed) {
     }
   }
   return v;
+}
+
+// GEMM outputs C (M x N, row stride ldc) bit-exact, except that a NaN matches any NaN
+// (NaN payloads after fp32 adds are not specified: the compiler may commute an add); the
+// padding between rows (filled with 0xDEADBEEF by the caller) must be untouched.
+inline void ExpectSame(const std::vector<float>& got, const std::vector<float>& want, int M, int N,
+                       int ldc, const std::string& what) {
+  long bad = 0;
+  for (int i = 0; i < M; ++i) {
+    for (int n = 0; n < N; ++n) {
+      const float g = got[static_cast<size_t>(i) * ldc + n],
+                  w = want[static_cast<size_t>(i) * ldc + n];
+      if (std::isnan(g) && std::isnan(w)) continue;
+      if (B(g) != B(w) && ++bad <= 3) {
+        ADD_FAILURE() << what << " C(" << i << "," << n << ") got " << g << " (0x" << std::hex
+                      << B(g) << ") want " << w << " (0x" << B(w) << ")" << std::dec;
+      }
+    }
+    for (int n = N; n < ldc; ++n) {
+      ASSERT_EQ(B(got[static_cast<size_t>(i) * ldc + n]), 0xDEADBEEFu) << what << " padding";
+    }
+  }
+  EXPECT_EQ(bad, 0) << what;
 }
 
 }  // namespace lmul::kernels::testing
