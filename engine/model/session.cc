@@ -349,24 +349,23 @@ void Session::Attention(int layer, int n, const float* qkv, float* out) {
       }
       e0 = std::max(b0, e0);
       e1 = std::max(b1, e1);
+      // Visits the visible keys in cache order: [b0, e0) then [b1, e1).
+      auto for_visible = [&](auto&& fn) {
+        for (int t = b0; t < e0; ++t) fn(s[t]);
+        for (int t = b1; t < e1; ++t) fn(s[t]);
+      };
       float mx = -INFINITY;
-      for (int r = 0; r < 2; ++r) {
-        for (int t = r ? b1 : b0, e = r ? e1 : e0; t < e; ++t) {
-          s[t] *= scale;
-          mx = std::max(mx, s[t]);
-        }
-      }
+      for_visible([&](float& v) {
+        v *= scale;
+        mx = std::max(mx, v);
+      });
       double sum = 0.0;
-      for (int r = 0; r < 2; ++r) {
-        for (int t = r ? b1 : b0, e = r ? e1 : e0; t < e; ++t) {
-          s[t] = std::exp(s[t] - mx);
-          sum += s[t];
-        }
-      }
+      for_visible([&](float& v) {
+        v = std::exp(v - mx);
+        sum += v;
+      });
       const float inv = static_cast<float>(1.0 / sum);
-      for (int r = 0; r < 2; ++r) {
-        for (int t = r ? b1 : b0, e = r ? e1 : e0; t < e; ++t) s[t] *= inv;
-      }
+      for_visible([&](float& v) { v *= inv; });
       std::fill(s, s + b0, 0.0f);
       std::fill(s + e0, s + b1, 0.0f);
       std::fill(s + e1, s + T, 0.0f);
