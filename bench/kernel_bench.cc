@@ -76,10 +76,11 @@ Result<GemmShape> ParseShape(const std::string& text) {
 }
 
 std::vector<std::string> DefaultGemmAriths() {
-  std::vector<std::string> out = {"lmul/fp32", "lmul/e8m4",  "lmul/bf16",
-                                  "lmul/e4m3", "exact/fp32", "exact/bf16"};
-  // The 16-bit-lane path where it runs natively (elsewhere its portable model is slow).
-  if (kernels::internal::CpuHasAvx512Bf16()) out.push_back("lmul/bf16@bf16dot");
+  // Bare lmul/bf16 is the 16-bit-lane path where it runs natively (elsewhere its
+  // portable model is slow and lmul/bf16 is the fp32-order kernel).
+  std::vector<std::string> out = {"lmul/fp32", "lmul/e8m4", "lmul/bf16"};
+  if (kernels::internal::CpuHasAvx512Bf16()) out.push_back("lmul/bf16@fp32");
+  for (const char* a : {"lmul/e4m3", "exact/fp32", "exact/bf16"}) out.push_back(a);
   return out;
 }
 
@@ -88,6 +89,10 @@ Result<std::pair<Arith, kernels::Accum>> ParseGemmArith(const std::string& spec)
   auto a = Arith::Parse(spec.substr(0, at));
   if (!a.ok()) return MakeError(a.error());
   kernels::Accum accum = kernels::Accum::kFp32;
+  if (at == std::string::npos && a->Name() == "lmul/bf16" &&
+      kernels::internal::CpuHasAvx512Bf16()) {
+    accum = kernels::Accum::kBf16Dot;
+  }
   if (at != std::string::npos) {
     const std::string acc = spec.substr(at + 1);
     if (acc == "bf16dot") {
@@ -124,9 +129,11 @@ Result<std::vector<GemmRecord>> RunGemmBench(const GemmBenchOptions& opts) {
   for (const auto& spec : opts.ariths) {
     auto item = ParseGemmArith(spec);
     if (!item.ok()) return MakeError(item.error());
+    // Records name the arith as given (bare lmul/bf16 stays bare); "accum" says
+    // which accumulation ran.
+    const size_t at = spec.find('@');
     std::string name = item->first.Name();
-    if (item->second != kernels::Accum::kFp32)
-      name += std::string("@") + kernels::AccumName(item->second);
+    if (at != std::string::npos) name += spec.substr(at);
     ariths.push_back({item->first, item->second, name});
   }
   std::fprintf(stderr, "baseline: %s (openblas_get_corename() = %s); kernels target: %s\n",
@@ -146,10 +153,15 @@ Result<std::vector<GemmRecord>> RunGemmBench(const GemmBenchOptions& opts) {
       // The baseline is measured before the kernels and again after each one; the
       // best of all is the baseline of every record of this shape (on a shared,
       // noisy machine a single measurement of it can be far too low).
+      // With several threads, OpenBLAS's workers busy-wait for a while after a call
+      // and would take cores from the kernel measured next: besides a short
+      // OPENBLAS_THREAD_TIMEOUT (bench/openblas.cc), wait until they sleep.
       auto measure_base = [&] {
-        return flop / 1e9 / BestSeconds(opts.repeats, [&] {
-                 blas->Sgemm(s.m, s.n, s.k, a.data(), s.k, b.data(), s.n, c.data(), s.n);
-               });
+        const double g = flop / 1e9 / BestSeconds(opts.repeats, [&] {
+                           blas->Sgemm(s.m, s.n, s.k, a.data(), s.k, b.data(), s.n, c.data(), s.n);
+                         });
+        if (threads > 1) std::this_thread::sleep_for(std::chrono::milliseconds(300));
+        return g;
       };
       double base = measure_base();
       const size_t first_record = out.size();
@@ -172,6 +184,7 @@ Result<std::vector<GemmRecord>> RunGemmBench(const GemmBenchOptions& opts) {
         const kernels::GemmOptions go{item.accum, threads};
         GemmRecord r;
         r.arith = item.name;
+        r.accum = kernels::AccumName(item.accum);
         r.m = s.m;
         r.n = s.n;
         r.k = s.k;
@@ -222,10 +235,10 @@ std::string GemmRecordsJson(const std::vector<GemmRecord>& records) {
   for (size_t i = 0; i < records.size(); ++i) {
     const auto& r = records[i];
     s += i ? ",\n " : "\n ";
-    s += "{\"arith\": " + JsonString(r.arith) + ", \"m\": " + std::to_string(r.m) +
-         ", \"n\": " + std::to_string(r.n) + ", \"k\": " + std::to_string(r.k) +
-         ", \"threads\": " + std::to_string(r.threads) + ", \"gflops\": " + Fmt("%.3f", r.gflops) +
-         ", \"baseline\": " + JsonString(r.baseline) +
+    s += "{\"arith\": " + JsonString(r.arith) + ", \"accum\": " + JsonString(r.accum) +
+         ", \"m\": " + std::to_string(r.m) + ", \"n\": " + std::to_string(r.n) +
+         ", \"k\": " + std::to_string(r.k) + ", \"threads\": " + std::to_string(r.threads) +
+         ", \"gflops\": " + Fmt("%.3f", r.gflops) + ", \"baseline\": " + JsonString(r.baseline) +
          ", \"baseline_gflops\": " + Fmt("%.3f", r.baseline_gflops) +
          ", \"ratio\": " + Fmt("%.4f", r.ratio) +
          ", \"prepacked_gflops\": " + Fmt("%.3f", r.prepacked_gflops) +
@@ -238,17 +251,18 @@ std::string GemmRecordsJson(const std::vector<GemmRecord>& records) {
 std::string GemmRecordsTable(const std::vector<GemmRecord>& records) {
   std::string s;
   char line[256];
-  std::snprintf(line, sizeof(line), "%-18s %-16s %3s %10s %8s %12s %8s  %s\n", "arith", "MxNxK",
-                "thr", "GFLOP/s", "ratio", "prepacked", "ratio",
+  std::snprintf(line, sizeof(line), "%-18s %-8s %-16s %3s %10s %8s %12s %8s  %s\n", "arith",
+                "accum", "MxNxK", "thr", "GFLOP/s", "ratio", "prepacked", "ratio",
                 "baseline GFLOP/s [native bf16 GFLOP/s]");
   s += line;
   for (const auto& r : records) {
     const std::string shape =
         std::to_string(r.m) + "x" + std::to_string(r.n) + "x" + std::to_string(r.k);
     std::snprintf(line, sizeof(line),
-                  "%-18s %-16s %3d %10.1f %8.2f %12.1f %8.2f  %.1f (%s) [%.1f]\n", r.arith.c_str(),
-                  shape.c_str(), r.threads, r.gflops, r.ratio, r.prepacked_gflops,
-                  r.prepacked_ratio, r.baseline_gflops, r.baseline.c_str(), r.native_bf16_gflops);
+                  "%-18s %-8s %-16s %3d %10.1f %8.2f %12.1f %8.2f  %.1f (%s) [%.1f]\n",
+                  r.arith.c_str(), r.accum.c_str(), shape.c_str(), r.threads, r.gflops, r.ratio,
+                  r.prepacked_gflops, r.prepacked_ratio, r.baseline_gflops, r.baseline.c_str(),
+                  r.native_bf16_gflops);
     s += line;
   }
   return s;
@@ -275,12 +289,18 @@ Result<std::vector<ElementwiseRecord>> RunElementwiseBench(const std::vector<std
     const float* pa = a.data();
     const float* pb = b.data();
     float* py = y.data();
-    const double base = per_elem(BestSeconds(repeats, [&] {
-      for (int p = 0; p < passes; ++p) {
-        for (size_t i = 0; i < n; ++i) py[i] = pa[i] * pb[i];
-        asm volatile("" : : "r"(py) : "memory");
-      }
-    }));
+    // The plain multiply is measured before the kernels and again after each one;
+    // the best of all is the baseline of every record of this size (as in gemm).
+    auto measure_base = [&] {
+      return per_elem(BestSeconds(repeats, [&] {
+        for (int p = 0; p < passes; ++p) {
+          for (size_t i = 0; i < n; ++i) py[i] = pa[i] * pb[i];
+          asm volatile("" : : "r"(py) : "memory");
+        }
+      }));
+    };
+    double base = measure_base();
+    const size_t first_record = out.size();
     for (const Arith& arith : ariths) {
       ElementwiseRecord r;
       r.arith = arith.Name();
@@ -289,11 +309,14 @@ Result<std::vector<ElementwiseRecord>> RunElementwiseBench(const std::vector<std
         for (int p = 0; p < passes; ++p) kernels::MulElementwise(arith, pa, pb, py, n);
       }));
       r.gbps = r.gelems * 12;
-      r.baseline_gelems = base;
-      r.ratio = r.gelems / base;
       out.push_back(r);
-      std::fprintf(stderr, "%-12s n=%zu  %.2f Gelem/s (%.2fx)\n", r.arith.c_str(), n, r.gelems,
-                   r.ratio);
+      std::fprintf(stderr, "%-12s n=%zu  %.2f Gelem/s (plain so far %.2f)\n", r.arith.c_str(), n,
+                   r.gelems, base);
+      base = std::max(base, measure_base());
+    }
+    for (size_t i = first_record; i < out.size(); ++i) {
+      out[i].baseline_gelems = base;
+      out[i].ratio = out[i].gelems / base;
     }
   }
   return out;

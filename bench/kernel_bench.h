@@ -29,6 +29,7 @@ struct GemmBenchOptions {
 
 struct GemmRecord {
   std::string arith;
+  std::string accum;  // accumulation of the kernel: fp32 (canonical order), bf16, bf16dot
   int m = 0, n = 0, k = 0, threads = 0;
   double gflops = 0;            // Gemm (B packed inside the call), best of repeats
   double prepacked_gflops = 0;  // GemmPacked with B packed once beforehand
@@ -40,8 +41,11 @@ struct GemmRecord {
 };
 
 std::vector<std::string> DefaultGemmAriths();
-// "ARITH[@ACCUM]": an arith spec, optionally with the accumulation: @fp32 (default),
-// @bf16, or @bf16dot (Accum::kBf16Dot: the 16-bit-lane vdpbf16ps path).
+// "ARITH[@ACCUM]": an arith spec, optionally with the accumulation: @fp32, @bf16,
+// or @bf16dot (Accum::kBf16Dot: the 16-bit-lane vdpbf16ps path). Without @ the
+// accumulation is fp32 in the canonical order, except bare "lmul/bf16": the
+// 16-bit-lane path where the CPU has AVX512-BF16 (issue 3 names it the 16-bit
+// path), fp32 elsewhere; "lmul/bf16@fp32" is its canonical-order kernel.
 Result<std::pair<Arith, kernels::Accum>> ParseGemmArith(const std::string& spec);
 std::vector<GemmShape> DefaultGemmShapes();
 

@@ -79,6 +79,22 @@ BENCHMARK(BM_GemmPacked)
     ->ArgsProduct({{0, 2, 4}, {64, 128}, {576, 1536}})
     ->Unit(benchmark::kMillisecond);
 
+// Packing B alone (what Gemm adds to GemmPacked per call): elements/s.
+// Args: arith (0 lmul/fp32, 2 lmul/bf16), K = N, accumulation (0 fp32, 1 bf16dot).
+void BM_PackB(benchmark::State& state) {
+  const Arith arith = *Arith::Parse(kAriths[state.range(0)]);
+  const int s = static_cast<int>(state.range(1));
+  const auto accum = state.range(2) ? kernels::Accum::kBf16Dot : kernels::Accum::kFp32;
+  state.SetLabel(arith.Name() + (state.range(2) ? "@bf16dot" : ""));
+  const auto b = Random(size_t(s) * s, 2);
+  for (auto _ : state) {
+    auto pb = kernels::PackB(arith, s, s, b.data(), s, false, accum);
+    benchmark::DoNotOptimize(pb);
+  }
+  state.SetItemsProcessed(state.iterations() * int64_t{s} * s);
+}
+BENCHMARK(BM_PackB)->ArgsProduct({{0}, {1024}, {0}})->ArgsProduct({{2}, {1024}, {0, 1}});
+
 // The naive triple loop (kernels/reference.h): the speedup baseline.
 void BM_ReferenceGemm(benchmark::State& state) {
   const Arith arith = *Arith::Parse(kAriths[state.range(0)]);

@@ -28,6 +28,14 @@ if "$LMUL" bench gemm --arith lmul/bf16@nope --shape 4x4x4 >/dev/null 2>err.txt;
   fail "bad accumulation accepted"
 fi
 grep -q "bad accumulation '@nope'" err.txt || fail "bad accumulation message: $(cat err.txt)"
+# Every record says which accumulation ran; bare lmul/bf16 is the 16-bit-lane path
+# where the CPU has AVX512-BF16 (else fp32), lmul/bf16@fp32 the canonical order.
+out="$("$LMUL" bench gemm --arith lmul/bf16,lmul/bf16@fp32,lmul/e8m4 --shape 8x8x8 \
+        --threads 1 --repeats 1 --json 2>/dev/null)"
+[[ "$out" == *'"arith": "lmul/bf16", "accum": "bf16dot"'* ||
+   "$out" == *'"arith": "lmul/bf16", "accum": "fp32"'* ]] || fail "bare lmul/bf16 accum: $out"
+[[ "$out" == *'"arith": "lmul/bf16@fp32", "accum": "fp32"'* ]] || fail "lmul/bf16@fp32: $out"
+[[ "$out" == *'"arith": "lmul/e8m4", "accum": "fp32"'* ]] || fail "lmul/e8m4 accum: $out"
 
 if "$LMUL" bench gemm --shape 12x3 --repeats 1 >/dev/null 2>err.txt; then fail "bad shape accepted"; fi
 grep -q "bad shape '12x3'" err.txt || fail "bad shape message: $(cat err.txt)"

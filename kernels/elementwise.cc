@@ -16,7 +16,7 @@ namespace {
 
 enum class Mode { kLMul, kExactFp32Out, kExactRound };
 
-template <Mode mode, bool rne>
+template <Mode mode, bool rne, bool trunc = true>
 void Loop(const internal::ArithConsts& c, const float* a, const float* b, float* y, size_t n) {
   using D = hn::ScalableTag<int32_t>;
   using V = hn::Vec<D>;
@@ -41,31 +41,46 @@ void Loop(const internal::ArithConsts& c, const float* a, const float* b, float*
   // Fast path (lmul/mitchell on exp8 formats): when every lane has normal
   // finite operands and an in-range product, the product is (a' + b') - c_off on
   // the signed patterns (the sign falls out of the add). Otherwise the vector
-  // takes the general path above.
+  // takes the general path above. The range test is unsigned arithmetic on
+  // vectors, reduced with max over a step of 4 vectors and compared once:
+  //   e_ab = max(|a'| - zl, |b'| - zl) > 0x7F7FFFFF - zl  <=>  an operand is zero,
+  //          subnormal, Inf or NaN (the subtraction wraps below zl);
+  //   e_s  = |a'| + |b'| - c_lo > c_hi - c_lo            <=>  the product is out of range.
   const hn::RebindToUnsigned<D> du;
   using VU = hn::Vec<decltype(du)>;
   const VU keep = hn::Set(du, ~((1u << (23 - c.man_bits)) - 1u));
   const VU half = hn::Set(du, ((1u << (23 - c.man_bits)) - 1u) >> 1);
   const VU one_u = hn::Set(du, 1u);
   const VU abs_u = hn::Set(du, 0x7FFFFFFFu);
-  const VU zl = hn::Set(du, c.c_zero_lim), max_u = hn::Set(du, 0x7F7FFFFFu);
-  const VU lo = hn::Set(du, c.c_lo), range = hn::Set(du, c.c_hi - c.c_lo);
+  const VU keep_abs = hn::And(keep, abs_u), sign_u = hn::Set(du, 0x80000000u);
+  const VU zl = hn::Set(du, c.c_zero_lim), lim_ab = hn::Set(du, 0x7F7FFFFFu - c.c_zero_lim);
+  const VU lo = hn::Set(du, c.c_lo), lim_s = hn::Set(du, c.c_hi - c.c_lo);
   const VU off = hn::Set(du, c.c_off);
   const int shift = 23 - c.man_bits;
-  // Fast product of one vector and its "lane needs the general path" mask.
-  auto fast = [&](V ua, V ub, V* out) {
+  // Fast product of one vector; *e_ab and *e_s take its range terms (max-reduced).
+  auto fast = [&](V ua, V ub, V* out, VU* e_ab, VU* e_s) {
     VU ra = hn::BitCast(du, ua), rb = hn::BitCast(du, ub);
-    if (rne && shift != 0) {
-      ra = hn::Add(ra, hn::Add(half, hn::And(hn::ShiftRightSame(ra, shift), one_u)));
-      rb = hn::Add(rb, hn::Add(half, hn::And(hn::ShiftRightSame(rb, shift), one_u)));
+    if (trunc) {  // shift != 0 (trunc = false: fp32, nothing to drop)
+      if (rne) {
+        ra = hn::Add(ra, hn::Add(half, hn::And(hn::ShiftRightSame(ra, shift), one_u)));
+        rb = hn::Add(rb, hn::Add(half, hn::And(hn::ShiftRightSame(rb, shift), one_u)));
+      }
+      // Magnitudes truncated in one AND each; in range, |p| = |a'| + |b'| - c_off
+      // has bit 31 clear, so the sign bit is ORed in (one vpternlogd on AVX-512).
+      const VU ma = hn::And(ra, keep_abs), mb = hn::And(rb, keep_abs);
+      const VU sum = hn::Add(ma, mb);
+      *out = hn::BitCast(d, hn::OrAnd(hn::Sub(sum, off), hn::Xor(ra, rb), sign_u));
+      *e_ab = hn::Max(*e_ab, hn::Max(hn::Sub(ma, zl), hn::Sub(mb, zl)));
+      *e_s = hn::Max(*e_s, hn::Sub(sum, lo));
+      return;
     }
-    ra = hn::And(ra, keep);
-    rb = hn::And(rb, keep);
     const VU ma = hn::And(ra, abs_u), mb = hn::And(rb, abs_u);
-    const VU sum = hn::Add(ma, mb);
     *out = hn::BitCast(d, hn::Sub(hn::Add(ra, rb), off));
-    return hn::Or(hn::Or(hn::Lt(hn::Min(ma, mb), zl), hn::Lt(max_u, hn::Max(ma, mb))),
-                  hn::Lt(range, hn::Sub(sum, lo)));
+    *e_ab = hn::Max(*e_ab, hn::Max(hn::Sub(ma, zl), hn::Sub(mb, zl)));
+    *e_s = hn::Max(*e_s, hn::Sub(hn::Add(ma, mb), lo));
+  };
+  auto out_of_range = [&](VU e_ab, VU e_s) {
+    return !hn::AllFalse(du, hn::Or(hn::Gt(e_ab, lim_ab), hn::Gt(e_s, lim_s)));
   };
   auto general = [&](size_t at, V ua, V ub) {
     V r;
@@ -75,41 +90,43 @@ void Loop(const internal::ArithConsts& c, const float* a, const float* b, float*
       for (size_t j = 0; j < N; ++j) y[at + j] = internal::MulOne(c, a[at + j], b[at + j]);
     }
   };
+  // One vector at y[at..at+N): fast when in range, else general.
+  auto single = [&](size_t at) {
+    const V ua = hn::LoadU(d, reinterpret_cast<const int32_t*>(a + at));
+    const V ub = hn::LoadU(d, reinterpret_cast<const int32_t*>(b + at));
+    V r;
+    VU e_ab = hn::Zero(du), e_s = hn::Zero(du);
+    fast(ua, ub, &r, &e_ab, &e_s);
+    if (!out_of_range(e_ab, e_s)) {
+      hn::StoreU(r, d, reinterpret_cast<int32_t*>(y + at));
+    } else {
+      general(at, ua, ub);
+    }
+  };
   const bool try_fast = mode == Mode::kLMul && c.exp8;
   size_t i = 0;
   if (try_fast) {
-    // 4 vectors per step (independent chains), one branch for all four.
+    // 4 vectors per step (independent chains), one range test for all four.
     for (; i + 4 * N <= n; i += 4 * N) {
-      V ua[4], ub[4], r[4];
+      V r[4];
+      VU e_ab = hn::Zero(du), e_s = hn::Zero(du);
       for (int u = 0; u < 4; ++u) {
-        ua[u] = hn::LoadU(d, reinterpret_cast<const int32_t*>(a + i + u * N));
-        ub[u] = hn::LoadU(d, reinterpret_cast<const int32_t*>(b + i + u * N));
+        fast(hn::LoadU(d, reinterpret_cast<const int32_t*>(a + i + u * N)),
+             hn::LoadU(d, reinterpret_cast<const int32_t*>(b + i + u * N)), &r[u], &e_ab, &e_s);
       }
-      const auto bad0 = fast(ua[0], ub[0], &r[0]), bad1 = fast(ua[1], ub[1], &r[1]);
-      const auto bad2 = fast(ua[2], ub[2], &r[2]), bad3 = fast(ua[3], ub[3], &r[3]);
-      if (hn::AllFalse(du, hn::Or(hn::Or(bad0, bad1), hn::Or(bad2, bad3)))) {
+      if (!out_of_range(e_ab, e_s)) {
         for (int u = 0; u < 4; ++u) hn::StoreU(r[u], d, reinterpret_cast<int32_t*>(y + i + u * N));
         continue;
       }
-      const bool ok[4] = {hn::AllFalse(du, bad0), hn::AllFalse(du, bad1), hn::AllFalse(du, bad2),
-                          hn::AllFalse(du, bad3)};
-      for (int u = 0; u < 4; ++u) {
-        if (ok[u]) {
-          hn::StoreU(r[u], d, reinterpret_cast<int32_t*>(y + i + u * N));
-        } else {
-          general(i + u * N, ua[u], ub[u]);
-        }
-      }
+      for (int u = 0; u < 4; ++u) single(i + u * N);  // reloads: rare path
     }
   }
   for (; i + N <= n; i += N) {
-    const V ua = hn::LoadU(d, reinterpret_cast<const int32_t*>(a + i));
-    const V ub = hn::LoadU(d, reinterpret_cast<const int32_t*>(b + i));
-    V r;
-    if (try_fast && hn::AllFalse(du, fast(ua, ub, &r))) {
-      hn::StoreU(r, d, reinterpret_cast<int32_t*>(y + i));
+    if (try_fast) {
+      single(i);
     } else {
-      general(i, ua, ub);
+      general(i, hn::LoadU(d, reinterpret_cast<const int32_t*>(a + i)),
+              hn::LoadU(d, reinterpret_cast<const int32_t*>(b + i)));
     }
   }
   if (i < n) {
@@ -132,6 +149,7 @@ void Loop(const internal::ArithConsts& c, const float* a, const float* b, float*
 void MulElementwiseSimd(const internal::ArithConsts& c, const float* a, const float* b, float* y,
                         size_t n) {
   if (!c.exact) {
+    if (c.man_bits == 23) return Loop<Mode::kLMul, false, false>(c, a, b, y, n);  // fp32
     return c.rne ? Loop<Mode::kLMul, true>(c, a, b, y, n) : Loop<Mode::kLMul, false>(c, a, b, y, n);
   }
   if (c.exact_fp32_out) {
@@ -154,8 +172,17 @@ HWY_EXPORT(MulElementwiseSimd);
 HWY_EXPORT(TargetOfThisCode);
 
 void MulElementwise(const Arith& arith, const float* a, const float* b, float* y, size_t n) {
-  const internal::ArithConsts c = internal::MakeConsts(arith);
-  HWY_DYNAMIC_DISPATCH(MulElementwiseSimd)(c, a, b, y, n);
+  // The constants of the last arithmetic used on this thread (building them costs
+  // about as much as 500 products: it matters for short arrays called in a loop).
+  thread_local Arith last_arith;
+  thread_local internal::ArithConsts last_consts;
+  thread_local bool have_last = false;
+  if (!have_last || !(arith == last_arith)) {
+    last_consts = internal::MakeConsts(arith);
+    last_arith = arith;
+    have_last = true;
+  }
+  HWY_DYNAMIC_DISPATCH(MulElementwiseSimd)(last_consts, a, b, y, n);
 }
 
 namespace internal {

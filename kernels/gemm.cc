@@ -97,20 +97,7 @@ void PortablePanels(const GemmJob& j, int panel_begin, int panel_end) {
 thread_local GemmKind last_kind = GemmKind::kLMulGeneral;
 thread_local bool last_simd = false;
 
-// fn(begin, end) over [0, n) split in `threads` contiguous parts (the calling
-// thread runs the first one). Only used where the parts are independent.
-template <class F>
-void ParallelFor(int threads, int n, F&& fn) {
-  threads = std::max(1, std::min(threads, n));
-  if (threads == 1) {
-    if (n > 0) fn(0, n);
-    return;
-  }
-  std::vector<std::thread> pool;
-  for (int t = 1; t < threads; ++t) pool.emplace_back(fn, n * t / threads, n * (t + 1) / threads);
-  fn(0, n / threads);
-  for (auto& th : pool) th.join();
-}
+using internal::ParallelFor;
 
 int ResolveThreads(int threads) {
   if (threads > 0) return threads;
@@ -123,6 +110,23 @@ int ResolveThreads(int threads) {
 namespace internal {
 GemmKind LastGemmKind() { return last_kind; }
 bool LastGemmUsedSimd() { return last_simd; }
+
+RunStats ConvertRows(const ArithConsts& c, const float* src, size_t ld, int rows, size_t n,
+                     uint32_t* dst, size_t ld_dst, bool keep_zero_sign, int threads) {
+  RunStats st;
+  std::mutex mu;
+  if (static_cast<size_t>(rows) * n < (size_t{1} << 16)) threads = 1;
+  ParallelFor(threads, rows, [&](int r0, int r1) {
+    RunStats part;
+    for (int r = r0; r < r1; ++r) {
+      ConvertRunSimd(c, src + static_cast<size_t>(r) * ld, n, dst + static_cast<size_t>(r) * ld_dst,
+                     &part, keep_zero_sign);
+    }
+    std::lock_guard<std::mutex> lock(mu);
+    st.Merge(part);
+  });
+  return st;
+}
 }  // namespace internal
 
 // PackedB's private statistics are reached through this accessor (friend).
@@ -158,14 +162,14 @@ void PackedBAccess::Pack(PackedB& pb, const Arith& arith, int K, int N, const fl
                arith.Name().c_str());
     pb.bf16_dot_ = true;
     pb.data_.clear();
-    // B reduced to the format, K x N row-major, zeros keeping their sign.
-    std::vector<uint32_t> carrier(static_cast<size_t>(K) * N);
+    // B reduced to the format, K x N row-major, zeros keeping their sign
+    // (workspace reused from call to call on this thread).
+    thread_local std::vector<uint32_t> tl_carrier;
+    std::vector<uint32_t>& carrier = tl_carrier;
+    carrier.resize(static_cast<size_t>(K) * N);
     Stats st;
     if (!b_trans) {
-      for (int k = 0; k < K; ++k) {
-        internal::ConvertRunSimd(c, b + static_cast<size_t>(k) * ldb, N,
-                                 carrier.data() + static_cast<size_t>(k) * N, &st, true);
-      }
+      st = internal::ConvertRows(c, b, ldb, K, N, carrier.data(), N, true, threads);
     } else {
       std::vector<uint32_t> buf(K);
       for (int n = 0; n < N; ++n) {
@@ -190,52 +194,56 @@ void PackedBAccess::Pack(PackedB& pb, const Arith& arith, int K, int N, const fl
   std::mutex mu;
   auto merge = [&](const Stats& part) {
     std::lock_guard<std::mutex> lock(mu);
-    st.min_mag = std::min(st.min_mag, part.min_mag);
-    st.max_mag = std::max(st.max_mag, part.max_mag);
-    st.special |= part.special;
+    st.Merge(part);
   };
   uint32_t* data = pb.data_.data();
   if (static_cast<size_t>(K) * N < (size_t{1} << 16)) threads = 1;
+  // Panels with a zero (padding columns excluded), found from the converted
+  // runs: only a run that has a zero is scanned.
+  auto merge_zero = [&](const std::vector<uint8_t>& pz) {
+    std::lock_guard<std::mutex> lock(mu);
+    for (int p = 0; p < panels; ++p) pb.panel_zero_[p] |= pz[p];
+  };
   if (!b_trans) {
     // Row k of B converted, then copied panel by panel (32 contiguous columns).
     ParallelFor(threads, K, [&](int k0, int k1) {
       std::vector<uint32_t> buf(static_cast<size_t>(panels) * kNR, 0u);  // padding: +0
+      std::vector<uint8_t> pz(panels, 0);
       Stats part;
       for (int k = k0; k < k1; ++k) {
-        internal::ConvertRunSimd(c, b + static_cast<size_t>(k) * ldb, N, buf.data(), &part);
+        Stats row;
+        internal::ConvertRunSimd(c, b + static_cast<size_t>(k) * ldb, N, buf.data(), &row);
+        part.Merge(row);
         for (int p = 0; p < panels; ++p) {
           std::memcpy(data + (static_cast<size_t>(p) * K + k) * kNR, buf.data() + p * kNR,
                       kNR * sizeof(uint32_t));
         }
+        if (row.zero) {
+          for (int n = 0; n < N; ++n) pz[n / kNR] |= (buf[n] & 0x7FFFFFFFu) == 0;
+        }
       }
       merge(part);
+      merge_zero(pz);
     });
   } else {
     ParallelFor(threads, panels, [&](int p0, int p1) {
       std::fill(data + static_cast<size_t>(p0) * K * kNR, data + static_cast<size_t>(p1) * K * kNR,
                 0u);
       std::vector<uint32_t> buf(K);
+      std::vector<uint8_t> pz(panels, 0);
       Stats part;
       for (int n = p0 * kNR; n < std::min(N, p1 * kNR); ++n) {
-        internal::ConvertRunSimd(c, b + static_cast<size_t>(n) * ldb, K, buf.data(), &part);
+        Stats col;
+        internal::ConvertRunSimd(c, b + static_cast<size_t>(n) * ldb, K, buf.data(), &col);
+        part.Merge(col);
+        pz[n / kNR] |= col.zero;
         uint32_t* dst = data + static_cast<size_t>(n / kNR) * K * kNR + n % kNR;
         for (int k = 0; k < K; ++k) dst[static_cast<size_t>(k) * kNR] = buf[k];
       }
       merge(part);
+      merge_zero(pz);
     });
   }
-  // Zeros per panel (padding columns excluded).
-  ParallelFor(threads, panels, [&](int p0, int p1) {
-    for (int p = p0; p < p1; ++p) {
-      const int ncols = std::min(kNR, N - p * kNR);
-      const uint32_t* src = data + static_cast<size_t>(p) * K * kNR;
-      bool zero = false;
-      for (size_t k = 0; k < static_cast<size_t>(K); ++k) {
-        for (int j = 0; j < ncols; ++j) zero |= (src[k * kNR + j] & 0x7FFFFFFFu) == 0;
-      }
-      pb.panel_zero_[p] = zero;
-    }
-  });
   pb.has_special_ = st.special;
   pb.min_mag_ = st.min_mag;
   pb.max_mag_ = st.max_mag;
@@ -289,21 +297,7 @@ void GemmPacked(int M, const float* a, int lda, const PackedB& b, float* c, int 
   // Packing threads: only when A is big enough to pay for starting them.
   const int pack_threads =
       static_cast<size_t>(M) * K >= (size_t{1} << 16) ? ResolveThreads(opts.threads) : 1;
-  Stats ast;
-  {
-    std::mutex mu;
-    ParallelFor(pack_threads, M, [&](int i0, int i1) {
-      Stats st;
-      for (int i = i0; i < i1; ++i) {
-        internal::ConvertRunSimd(cs, a + static_cast<size_t>(i) * lda, K,
-                                 ac.data() + static_cast<size_t>(i) * K, &st);
-      }
-      std::lock_guard<std::mutex> lock(mu);
-      ast.min_mag = std::min(ast.min_mag, st.min_mag);
-      ast.max_mag = std::max(ast.max_mag, st.max_mag);
-      ast.special |= st.special;
-    });
-  }
+  const Stats ast = internal::ConvertRows(cs, a, lda, M, K, ac.data(), K, false, pack_threads);
   const Stats bst = PackedBAccess::GetStats(b);
   bool simd;
   const GemmKind kind = ChooseKind(cs, ast, bst, &simd);
@@ -331,69 +325,58 @@ void GemmPacked(int M, const float* a, int lda, const PackedB& b, float* c, int 
   const bool sat_clamp = (cs.exp8 && cs.c_sat == 0x7F800000u) || cs.c_sat == cs.c_max_bits;
   const bool avx_general = kind == GemmKind::kLMulGeneral && !job.specials && !job.bf16 &&
                            sat_clamp && internal::Avx512KernelsActive();
-  if (avx_general) {
-    job.avx512_general = true;
-    job.gen_hi = static_cast<int32_t>(cs.c_sat - 0x40000000u);
-    job.gen_lo = static_cast<int32_t>(cs.c_zero_lim - 0x40000000u);
-    job.gen_clamp = uint64_t{ast.max_mag} + bst.max_mag > cs.c_hi;
-    ap.resize(MKp);
-    za.resize(MKp);
-    const uint32_t base = 0u - cs.c_off - 0x40000000u;  // |a| - c_off - 2^30 (mod 2^32)
-    ParallelFor(pack_threads, blocks, [&](int blk0, int blk1) {
-      for (int blk = blk0; blk < blk1; ++blk) {
-        const int rows = std::min(RB, M - blk * RB);
-        uint32_t* dst = ap.data() + static_cast<size_t>(blk) * K * RB;
-        float* zdst = za.data() + static_cast<size_t>(blk) * K * RB;
-        const uint32_t* src = ac.data() + static_cast<size_t>(blk) * RB * K;
-        for (size_t k = 0; k < static_cast<size_t>(K); ++k) {
-          for (int r = 0; r < RB; ++r) {
-            const uint32_t v = r < rows ? src[r * static_cast<size_t>(K) + k] : 0u;
-            const uint32_t mag = v & 0x7FFFFFFFu;
-            const bool zero = mag < cs.c_zero_lim;
-            dst[k * RB + r] = (zero ? 0u : mag) + base;
-            zdst[k * RB + r] = zero ? 0.0f : (v >> 31 ? -1.0f : 1.0f);
-          }
-        }
-      }
-    });
-    job.a = ap.data();
-    job.za = za.data();
-  }
-  // Pass 2: into blocks of RB rows, k-major (fast: pre-offset, zeros replaced by
-  // a safe in-range value with multiplier 0). Padding rows are never computed.
-  bool a_zero = false;
-  if (fast) {
-    for (const uint32_t v : ac) a_zero |= (v & 0x7FFFFFFFu) == 0;
-  }
-  if (!avx_general) ap.resize(MKp);
-  if (a_zero) {
-    za.resize(MKp);
-    row_zero.assign(static_cast<size_t>(blocks) * RB, 0);
-  }
+  // Pass 2: into blocks of RB rows, k-major: ap[(blk * K + k) * RB + r]. Fast:
+  // pre-offset, zeros replaced by a safe in-range value with multiplier 0 in za.
+  // AVX-512 general: |a| - c_off - 2^30, zeros 0 + that base, multiplier +-1/0.
+  // Other kinds: carrier bits. Padding rows: zero operands (never stored to C).
+  // Rows are read in chunks of kChunk k (sequential runs; reading all RB rows at
+  // one k would alias in L1 when K is a power of two) into an L1-resident tile.
+  const bool a_zero = fast && ast.zero;
+  const bool with_za = a_zero || avx_general;
+  ap.resize(MKp);
+  if (with_za) za.resize(MKp);
+  if (a_zero) row_zero.assign(static_cast<size_t>(blocks) * RB, 0);
   const uint32_t safe = fast ? ast.min_mag - cs.c_off : 0;  // keeps p finite; multiplied by 0
   const uint32_t off = fast ? cs.c_off : 0;
-  ParallelFor(pack_threads, avx_general ? 0 : blocks, [&](int blk0, int blk1) {
+  const uint32_t base = 0u - cs.c_off - 0x40000000u;  // general: |a| - c_off - 2^30 (mod 2^32)
+  const uint32_t zero_lim = cs.c_zero_lim;
+  ParallelFor(pack_threads, blocks, [&](int blk0, int blk1) {
+    constexpr size_t kChunk = 64;
+    const size_t Ks = static_cast<size_t>(K);
     for (int blk = blk0; blk < blk1; ++blk) {
       const int rows = std::min(RB, M - blk * RB);
-      uint32_t* dst = ap.data() + static_cast<size_t>(blk) * K * RB;
-      const uint32_t* src = ac.data() + static_cast<size_t>(blk) * RB * K;
-      if (!a_zero) {
-        for (size_t k = 0; k < static_cast<size_t>(K); ++k) {
-          for (int r = 0; r < rows; ++r)
-            dst[k * RB + r] = src[r * static_cast<size_t>(K) + k] - off;
-          for (int r = rows; r < RB; ++r) dst[k * RB + r] = safe;
-        }
-        continue;
-      }
-      float* zdst = za.data() + static_cast<size_t>(blk) * K * RB;
-      uint8_t* rz = row_zero.data() + static_cast<size_t>(blk) * RB;
-      for (size_t k = 0; k < static_cast<size_t>(K); ++k) {
+      uint32_t* dst = ap.data() + static_cast<size_t>(blk) * Ks * RB;
+      float* zdst = with_za ? za.data() + static_cast<size_t>(blk) * Ks * RB : nullptr;
+      const uint32_t* src = ac.data() + static_cast<size_t>(blk) * RB * Ks;
+      for (size_t k0 = 0; k0 < Ks; k0 += kChunk) {
+        const size_t k1 = std::min(Ks, k0 + kChunk);
         for (int r = 0; r < RB; ++r) {
-          const uint32_t v = r < rows ? src[r * static_cast<size_t>(K) + k] : 0u;
-          const bool zero = (v & 0x7FFFFFFFu) == 0;
-          dst[k * RB + r] = zero ? safe : v - off;
-          zdst[k * RB + r] = zero ? 0.0f : 1.0f;
-          rz[r] |= zero;
+          const uint32_t* s = src + static_cast<size_t>(r) * Ks;
+          if (avx_general) {
+            for (size_t k = k0; k < k1; ++k) {
+              const uint32_t v = r < rows ? s[k] : 0u;
+              const uint32_t mag = v & 0x7FFFFFFFu;
+              const bool zero = mag < zero_lim;
+              dst[k * RB + r] = (zero ? 0u : mag) + base;
+              zdst[k * RB + r] = zero ? 0.0f : (v >> 31 ? -1.0f : 1.0f);
+            }
+          } else if (a_zero) {
+            // Branch-free (zeros are data dependent): mask = all ones for a zero.
+            uint32_t any = r < rows ? 0u : 1u;
+            uint32_t* zbits = reinterpret_cast<uint32_t*>(zdst);
+            for (size_t k = k0; k < k1; ++k) {
+              const uint32_t v = r < rows ? s[k] : 0u;
+              const uint32_t mask = 0u - static_cast<uint32_t>((v & 0x7FFFFFFFu) == 0);
+              dst[k * RB + r] = ((v - off) & ~mask) | (safe & mask);
+              zbits[k * RB + r] = 0x3F800000u & ~mask;  // 1.0f, or +0.0f for a zero
+              any |= mask;
+            }
+            row_zero[static_cast<size_t>(blk) * RB + r] |= any != 0;
+          } else if (r < rows) {
+            for (size_t k = k0; k < k1; ++k) dst[k * RB + r] = s[k] - off;
+          } else {
+            for (size_t k = k0; k < k1; ++k) dst[k * RB + r] = safe;
+          }
         }
       }
     }
@@ -403,7 +386,14 @@ void GemmPacked(int M, const float* a, int lda, const PackedB& b, float* c, int 
     job.row_zero = a_zero ? row_zero.data() : nullptr;
     job.panel_zero = PackedBAccess::PanelZero(b);
   }
-  if (!avx_general) job.a = ap.data();
+  if (avx_general) {
+    job.avx512_general = true;
+    job.gen_hi = static_cast<int32_t>(cs.c_sat - 0x40000000u);
+    job.gen_lo = static_cast<int32_t>(cs.c_zero_lim - 0x40000000u);
+    job.gen_clamp = uint64_t{ast.max_mag} + bst.max_mag > cs.c_hi;
+    job.za = za.data();
+  }
+  job.a = ap.data();
   const int panels = (N + kNR - 1) / kNR;
   auto run = [&](int begin, int end) {
     if (simd) {

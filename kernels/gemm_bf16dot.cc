@@ -60,8 +60,8 @@ void PackDotB(const ArithConsts& c, int K, int N, const uint32_t* carrier, const
   const uint32_t safe = st.max_mag != 0 ? st.min_mag >> 16 : 0;
   // One k pair at a time: 32 contiguous dwords per panel. Padding (k = K,
   // columns >= N): code 0, multiplier 1.0.
+  const bool no_zero = !st.zero;  // then no multipliers are needed (z cleared below)
   auto work = [&](int kp0, int kp1, std::vector<uint8_t>* pz) {
-    std::vector<uint32_t> pad(N, 0u);
     for (int kp = kp0; kp < kp1; ++kp) {
       const uint32_t* r0 = carrier + static_cast<size_t>(2 * kp) * N;
       const uint32_t* r1 = 2 * kp + 1 < K ? r0 + N : nullptr;
@@ -69,6 +69,26 @@ void PackDotB(const ArithConsts& c, int K, int N, const uint32_t* carrier, const
         uint32_t* dst = b->data() + (static_cast<size_t>(p) * Kp + kp) * NR;
         uint32_t* zdst = z->data() + (static_cast<size_t>(p) * Kp + kp) * NR;
         const int ncols = std::min(NR, N - p * NR);
+        if (ncols == NR && r1 != nullptr) {  // a full panel and k pair: branch-free
+          const uint32_t* s0 = r0 + p * NR;
+          const uint32_t* s1 = r1 + p * NR;
+          if (no_zero) {
+            for (int x = 0; x < NR; ++x) dst[x] = (s0[x] >> 16) | (s1[x] & 0xFFFF0000u);
+            continue;
+          }
+          uint32_t any = 0;
+          for (int x = 0; x < NR; ++x) {  // masks: all ones for a zero
+            const uint32_t m0 = 0u - static_cast<uint32_t>((s0[x] & 0x7FFFFFFFu) == 0);
+            const uint32_t m1 = 0u - static_cast<uint32_t>((s1[x] & 0x7FFFFFFFu) == 0);
+            const uint32_t h0 = (s0[x] >> 16) | (safe & m0);
+            const uint32_t h1 = (s1[x] >> 16) | (safe & m1);
+            dst[x] = h0 | (h1 << 16);
+            zdst[x] = (0x3F80u & ~m0) | (0x3F800000u & ~m1);
+            any |= m0 | m1;
+          }
+          if (any != 0) (*pz)[p] = 1;
+          continue;
+        }
         uint32_t zero_any = 0;
         for (int x = 0; x < NR; ++x) {
           const int n = p * NR + x;
@@ -107,13 +127,15 @@ void GemmPackedDot(const ArithConsts& cs, int M, const float* a, int lda, int K,
                    const uint32_t* b, const uint32_t* zb, const uint8_t* panel_zero,
                    const RunStats& bst, float* c, int ldc, int threads, GemmKind* kind) {
   // A reduced to the format, zeros keeping their sign (the sign of a zero
-  // product matters here: FTZ can make the accumulator -0).
-  std::vector<uint32_t> ac(static_cast<size_t>(M) * K);
-  RunStats ast;
-  for (int i = 0; i < M; ++i) {
-    ConvertRunSimd(cs, a + static_cast<size_t>(i) * lda, K, ac.data() + static_cast<size_t>(i) * K,
-                   &ast, /*keep_zero_sign=*/true);
-  }
+  // product matters here: FTZ can make the accumulator -0). Workspaces are
+  // reused from call to call on this thread (no page faults per call).
+  thread_local std::vector<uint32_t> tl_ac, tl_ap, tl_za;
+  thread_local std::vector<uint8_t> tl_block_zero;
+  std::vector<uint32_t>& ac = tl_ac;
+  ac.resize(static_cast<size_t>(M) * K);
+  const int pack_threads = std::max(1, threads);
+  const RunStats ast =
+      ConvertRows(cs, a, lda, M, K, ac.data(), K, /*keep_zero_sign=*/true, pack_threads);
   const int panels = (N + NR - 1) / NR, Kp = (K + 1) / 2;
   if (ast.max_mag == 0 || bst.max_mag == 0) {  // every product is a zero: acc stays +0
     *kind = GemmKind::kBf16DotPortable;
@@ -127,53 +149,64 @@ void GemmPackedDot(const ArithConsts& cs, int M, const float* a, int lda, int K,
   *kind = vnni ? GemmKind::kBf16DotVnni : GemmKind::kBf16DotPortable;
   threads = std::max(1, std::min(threads, panels));
 
-  auto run_threads = [&](auto&& fn) {
-    if (threads <= 1) {
-      fn(0, panels);
-      return;
-    }
-    std::vector<std::thread> pool;
-    for (int t = 1; t < threads; ++t) {
-      pool.emplace_back(fn, panels * t / threads, panels * (t + 1) / threads);
-    }
-    fn(0, panels / threads);
-    for (auto& th : pool) th.join();
-  };
-
   if (vnni) {
     const int blocks = (M + MR - 1) / MR;
     const size_t size = static_cast<size_t>(blocks) * Kp * MR;
-    std::vector<uint32_t> ap(size, 0x80008000u), za;
-    std::vector<uint8_t> block_zero(blocks, 0);
-    bool any_zero = false;
-    for (size_t i = 0; i < ac.size(); ++i) any_zero |= (ac[i] & 0x7FFFFFFFu) == 0;
-    if (any_zero) za.assign(size, 0u);  // padding rows: multiplier 0
-    for (int i = 0; i < M; ++i) {
-      const int blk = i / MR, r = i % MR;
-      uint32_t* dst = ap.data() + static_cast<size_t>(blk) * Kp * MR + r;
-      uint32_t* zdst = any_zero ? za.data() + static_cast<size_t>(blk) * Kp * MR + r : nullptr;
-      const uint32_t* src = ac.data() + static_cast<size_t>(i) * K;
-      for (int kp = 0; kp < Kp; ++kp) {
-        uint32_t pair = 0, zpair = 0;
-        for (int h = 0; h < 2; ++h) {
-          const int k = 2 * kp + h;
-          uint32_t v16 = 0x8000u, z16 = 0x3F80u;  // k = K: p = -0 (identity)
-          if (k < K) {
-            uint32_t v = src[k];
-            if ((v & 0x7FFFFFFFu) == 0) {
-              v |= ast.min_mag;  // safe in-range value, sign kept; multiplier 0
-              z16 = 0;
-              block_zero[blk] = 1;
+    std::vector<uint32_t>& ap = tl_ap;
+    std::vector<uint32_t>& za = tl_za;
+    std::vector<uint8_t>& block_zero = tl_block_zero;
+    ap.resize(size);
+    const bool any_zero = ast.zero;
+    if (any_zero) za.resize(size);
+    block_zero.assign(blocks, 0);
+    // Blocks of MR rows, k pairs: ap[(blk * Kp + kp) * MR + r] = the two 16-bit
+    // codes (a(2kp) - c_off) >> 16 | (a(2kp+1) - c_off) >> 16 << 16; a zero of A
+    // takes a safe in-range magnitude (sign kept) and multiplier 0 in za;
+    // k = K (odd K): code -0 (identity), multiplier 1. Padding rows: -0 codes,
+    // multiplier 0. Rows are read in chunks (sequential runs, no L1 aliasing).
+    ParallelFor(pack_threads, blocks, [&](int blk0, int blk1) {
+      constexpr int kChunk = 32;  // k pairs
+      for (int blk = blk0; blk < blk1; ++blk) {
+        const int rows = std::min(MR, M - blk * MR);
+        uint32_t* dst = ap.data() + static_cast<size_t>(blk) * Kp * MR;
+        uint32_t* zdst = any_zero ? za.data() + static_cast<size_t>(blk) * Kp * MR : nullptr;
+        bool blk_zero = false;
+        for (int kp0 = 0; kp0 < Kp; kp0 += kChunk) {
+          const int kp1 = std::min(Kp, kp0 + kChunk);
+          for (int r = 0; r < MR; ++r) {
+            if (r >= rows) {
+              for (int kp = kp0; kp < kp1; ++kp) {
+                dst[static_cast<size_t>(kp) * MR + r] = 0x80008000u;
+                if (zdst != nullptr) zdst[static_cast<size_t>(kp) * MR + r] = 0u;
+              }
+              continue;
             }
-            v16 = (v - cs.c_off) >> 16;
+            const uint32_t* src = ac.data() + static_cast<size_t>(blk * MR + r) * K;
+            for (int kp = kp0; kp < kp1; ++kp) {
+              uint32_t pair = 0, zpair = 0;
+              for (int h = 0; h < 2; ++h) {
+                const int k = 2 * kp + h;
+                uint32_t v16 = 0x8000u, z16 = 0x3F80u;  // k = K: p = -0 (identity)
+                if (k < K) {
+                  uint32_t v = src[k];
+                  if ((v & 0x7FFFFFFFu) == 0) {
+                    v |= ast.min_mag;  // safe in-range value, sign kept; multiplier 0
+                    z16 = 0;
+                    blk_zero = true;
+                  }
+                  v16 = (v - cs.c_off) >> 16;
+                }
+                pair |= v16 << (16 * h);
+                zpair |= z16 << (16 * h);
+              }
+              dst[static_cast<size_t>(kp) * MR + r] = pair;
+              if (zdst != nullptr) zdst[static_cast<size_t>(kp) * MR + r] = zpair;
+            }
           }
-          pair |= v16 << (16 * h);
-          zpair |= z16 << (16 * h);
         }
-        dst[static_cast<size_t>(kp) * MR] = pair;
-        if (zdst != nullptr) zdst[static_cast<size_t>(kp) * MR] = zpair;
+        block_zero[blk] = blk_zero;
       }
-    }
+    });
     DotJob j;
     j.M = M;
     j.N = N;
@@ -187,13 +220,13 @@ void GemmPackedDot(const ArithConsts& cs, int M, const float* a, int lda, int K,
     j.panel_zero = panel_zero;
     j.c = c;
     j.ldc = ldc;
-    run_threads([&](int pb, int pe) { DotPanelsAvx512Bf16(j, pb, pe); });
+    ParallelFor(threads, panels, [&](int pb, int pe) { DotPanelsAvx512Bf16(j, pb, pe); });
     return;
   }
 
   // Portable: the order of Accum::kBf16Dot, one panel row at a time, products
   // by the scalar carrier L-Mul (any values, specials included).
-  run_threads([&](int pb, int pe) {
+  ParallelFor(threads, panels, [&](int pb, int pe) {
     float acc[NR];
     for (int p = pb; p < pe; ++p) {
       const int ncols = std::min(NR, N - p * NR);

@@ -127,7 +127,8 @@ TEST(GemmBf16Dot, MatchesReference) {
                         {25, 65, 259, false, Data::kTiny},   {30, 40, 401, true, Data::kZeros},
                         {17, 31, 64, false, Data::kNoZeros}, {9, 20, 17, false, Data::kExtreme},
                         {11, 45, 23, true, Data::kSpecial},  {3, 20, 0, false, Data::kNormal},
-                        {101, 70, 800, false, Data::kTiny},  {5, 3, 5, false, Data::kZeros}};
+                        {101, 70, 800, false, Data::kTiny},  {5, 3, 5, false, Data::kZeros},
+                        {26, 96, 64, false, Data::kZeros},   {14, 64, 130, false, Data::kNoZeros}};
   uint32_t seed = 1;
   for (bool force : {false, true}) {
     if (!force && !vnni) continue;

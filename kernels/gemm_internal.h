@@ -3,7 +3,9 @@
 #ifndef LMUL_KERNELS_GEMM_INTERNAL_H_
 #define LMUL_KERNELS_GEMM_INTERNAL_H_
 
+#include <algorithm>
 #include <cstdint>
+#include <thread>
 #include <vector>
 
 #include "kernels/arith_ops.h"
@@ -52,7 +54,35 @@ struct RunStats {
   uint32_t min_mag = 0xFFFFFFFFu;  // smallest nonzero magnitude (carrier bits)
   uint32_t max_mag = 0;            // largest finite magnitude
   bool special = false;            // an Inf or NaN
+  bool zero = false;               // a zero after conversion (lmul/mitchell: subnormals too)
+
+  void Merge(const RunStats& o) {
+    min_mag = std::min(min_mag, o.min_mag);
+    max_mag = std::max(max_mag, o.max_mag);
+    special |= o.special;
+    zero |= o.zero;
+  }
 };
+
+// fn(begin, end) over [0, n) split in `threads` contiguous parts; the calling
+// thread runs the first one. Only for independent parts (packing, panels).
+template <class F>
+void ParallelFor(int threads, int n, F&& fn) {
+  threads = std::max(1, std::min(threads, n));
+  if (threads == 1) {
+    if (n > 0) fn(0, n);
+    return;
+  }
+  std::vector<std::thread> pool;
+  for (int t = 1; t < threads; ++t) pool.emplace_back(fn, n * t / threads, n * (t + 1) / threads);
+  fn(0, n / threads);
+  for (auto& th : pool) th.join();
+}
+
+// Rows [0, rows) of a row-major matrix (row stride ld) converted to the format
+// with ConvertRunSimd on `threads` threads; returns the merged statistics.
+RunStats ConvertRows(const ArithConsts& c, const float* src, size_t ld, int rows, size_t n,
+                     uint32_t* dst, size_t ld_dst, bool keep_zero_sign, int threads);
 
 // dst[i] = operand src[i] reduced to the format (carrier bits); lmul/mitchell
 // zeros and subnormals become +0 (keep_zero_sign: a zero of the same sign).

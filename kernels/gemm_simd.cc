@@ -220,8 +220,8 @@ void ConvertRun(const internal::ArithConsts& c, const float* src, size_t n, uint
   const size_t N = hn::Lanes(d);
   const VecConsts<D> k(d, c);
   const V big = hn::Set(d, 0x7FFFFFFF);
-  V vmin = big, vmax = hn::Zero(d), vspecial = hn::Zero(d);
-  auto one = [&](V u) {
+  V vmin = big, vmax = hn::Zero(d), vspecial = hn::Zero(d), vzero = hn::Zero(d);
+  auto one = [&](V u, auto valid) {
     V v = ReduceCarrier(d, k, u, c.rne);
     const V mag = hn::And(v, k.abs);
     const auto special = hn::Gt(mag, hn::Sub(k.inf, k.one));
@@ -233,11 +233,13 @@ void ConvertRun(const internal::ArithConsts& c, const float* src, size_t n, uint
     vmin = hn::Min(vmin, hn::IfThenElse(ok, mag, big));
     vmax = hn::Max(vmax, hn::IfThenElseZero(ok, mag));
     vspecial = hn::Or(vspecial, hn::VecFromMask(d, special));
+    vzero = hn::Or(vzero, hn::VecFromMask(d, hn::And(zero, valid)));
     return v;
   };
+  const auto all = hn::FirstN(d, N);
   size_t i = 0;
   for (; i + N <= n; i += N) {
-    hn::StoreU(one(hn::LoadU(d, reinterpret_cast<const int32_t*>(src + i))), d,
+    hn::StoreU(one(hn::LoadU(d, reinterpret_cast<const int32_t*>(src + i)), all), d,
                reinterpret_cast<int32_t*>(dst + i));
   }
   if (i < n) {
@@ -245,7 +247,7 @@ void ConvertRun(const internal::ArithConsts& c, const float* src, size_t n, uint
     const size_t rest = n - i;
     for (size_t l = 0; l < N; ++l) buf[l] = 0;  // +0: excluded from the statistics
     std::memcpy(buf, src + i, rest * 4);
-    hn::Store(one(hn::Load(d, buf)), d, buf);
+    hn::Store(one(hn::Load(d, buf), hn::FirstN(d, rest)), d, buf);
     std::memcpy(dst + i, buf, rest * 4);
   }
   uint32_t mn = static_cast<uint32_t>(hn::GetLane(hn::MinOfLanes(d, vmin)));
@@ -255,6 +257,7 @@ void ConvertRun(const internal::ArithConsts& c, const float* src, size_t n, uint
   st->min_mag = std::min(st->min_mag, mn);
   st->max_mag = std::max(st->max_mag, mx);
   st->special |= sp;
+  st->zero |= !hn::AllFalse(d, hn::MaskFromVec(vzero));
 }
 
 }  // namespace lmul::kernels::HWY_NAMESPACE
