@@ -38,13 +38,15 @@ void Loop(const internal::ArithConsts& c, const float* a, const float* b, float*
       return ExactCarrierVec(d, k, mode == Mode::kExactFp32Out, check_fma, ra, rb, out);
     }
   };
-  // Fast path (lmul/mitchell on exp8 formats): when every lane has normal
-  // finite operands and an in-range product, the product is (a' + b') - c_off on
-  // the signed patterns (the sign falls out of the add). Otherwise the vector
-  // takes the general path above. The range test is unsigned arithmetic on
-  // vectors, reduced with max over a step of 4 vectors and compared once:
-  //   e_ab = max(|a'| - zl, |b'| - zl) > 0x7F7FFFFF - zl  <=>  an operand is zero,
-  //          subnormal, Inf or NaN (the subtraction wraps below zl);
+  // Fast path (lmul/mitchell, every format): when every lane has operands that
+  // are normal and finite in the format after rounding the mantissa (then the
+  // reduction to the format is that rounding alone) and an in-range product, the
+  // product is (a' + b') - c_off on the signed patterns (the sign falls out of
+  // the add). Otherwise the vector takes the general path above. The range test
+  // is unsigned arithmetic on vectors, reduced with max over a step of 4 vectors
+  // and compared once:
+  //   e_ab = max(|a'| - zl, |b'| - zl) > max_bits - zl  <=>  an operand is zero,
+  //          subnormal, above the largest finite, Inf or NaN (wraps below zl);
   //   e_s  = |a'| + |b'| - c_lo > c_hi - c_lo            <=>  the product is out of range.
   const hn::RebindToUnsigned<D> du;
   using VU = hn::Vec<decltype(du)>;
@@ -53,7 +55,7 @@ void Loop(const internal::ArithConsts& c, const float* a, const float* b, float*
   const VU one_u = hn::Set(du, 1u);
   const VU abs_u = hn::Set(du, 0x7FFFFFFFu);
   const VU keep_abs = hn::And(keep, abs_u), sign_u = hn::Set(du, 0x80000000u);
-  const VU zl = hn::Set(du, c.c_zero_lim), lim_ab = hn::Set(du, 0x7F7FFFFFu - c.c_zero_lim);
+  const VU zl = hn::Set(du, c.c_zero_lim), lim_ab = hn::Set(du, c.c_max_bits - c.c_zero_lim);
   const VU lo = hn::Set(du, c.c_lo), lim_s = hn::Set(du, c.c_hi - c.c_lo);
   const VU off = hn::Set(du, c.c_off);
   const int shift = 23 - c.man_bits;
@@ -103,7 +105,7 @@ void Loop(const internal::ArithConsts& c, const float* a, const float* b, float*
       general(at, ua, ub);
     }
   };
-  const bool try_fast = mode == Mode::kLMul && c.exp8;
+  const bool try_fast = mode == Mode::kLMul;
   size_t i = 0;
   if (try_fast) {
     // 4 vectors per step (independent chains), one range test for all four.

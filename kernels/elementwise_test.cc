@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <random>
 
@@ -97,6 +98,53 @@ TEST(MulElementwise, FastPathAndBoundaries) {
       }
     });
   }
+}
+
+// Operands drawn around each format's own normal range (exponents from one
+// below its smallest normal to one above its largest finite, full fp32
+// mantissas so that rounding crosses both ends): for fp16/e5m2/e4m3 as for the
+// exp8 formats, whole vectors take the fast path and single lanes send them back.
+TEST(MulElementwise, FastPathInEachFormatsRange) {
+  std::mt19937 rng(91);
+  const size_t n = 2053;
+  size_t fast_vectors_seen = 0;
+  for (const Arith& arith : testing::AllAriths()) {
+    if (arith.op == Op::kExact) continue;
+    const Format& f = arith.format;
+    const int lo = f.MinNormalExp() - 1, hi = f.MaxExp() - f.bias + 1;
+    std::vector<float> a(n), b(n);
+    for (int mode = 0; mode < 2; ++mode) {
+      // mode 0: operands near 1 (products in range: fast vectors); mode 1: the whole range.
+      const int elo = mode == 0 ? std::max(lo + 1, -3) : lo, ehi = mode == 0 ? 3 : hi;
+      for (size_t i = 0; i < n; ++i) {
+        for (float* v : {&a[i], &b[i]}) {
+          const int e = elo + static_cast<int>(rng() % static_cast<uint32_t>(ehi - elo + 1));
+          *v = testing::F((rng() & 0x80000000u) | (static_cast<uint32_t>(e + 127) << 23) |
+                          (static_cast<uint32_t>(rng()) & 0x7FFFFFu));
+        }
+      }
+      if (mode == 0) {  // count 16-lane vectors whose products are all in range
+        for (size_t v = 0; v + 16 <= n; v += 16) {
+          bool in = true;
+          for (size_t i = v; i < v + 16; ++i) {
+            const float p = arith.Mul(a[i], b[i]);
+            in &= std::isfinite(p) && std::fabs(p) >= std::ldexp(1.0f, f.MinNormalExp());
+          }
+          fast_vectors_seen += in;
+        }
+      }
+      ForEachTarget([&] {
+        std::vector<float> want(n), got(n);
+        ReferenceMulElementwise(arith, a.data(), b.data(), want.data(), n);
+        MulElementwise(arith, a.data(), b.data(), got.data(), n);
+        for (size_t i = 0; i < n; ++i) {
+          ASSERT_EQ(B(got[i]), B(want[i])) << arith.Name() << " mode " << mode << " a=0x"
+                                           << std::hex << B(a[i]) << " b=0x" << B(b[i]);
+        }
+      });
+    }
+  }
+  EXPECT_GT(fast_vectors_seen, 100u) << "the data never exercised whole in-range vectors";
 }
 
 // Every pair of special values, for every arithmetic.
