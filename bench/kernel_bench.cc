@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <limits>
 #include <random>
 #include <thread>
@@ -62,6 +63,18 @@ std::string JsonString(const std::string& s) {
 }  // namespace
 
 std::string KernelTargetName() { return hwy::TargetName(kernels::internal::DispatchedTarget()); }
+
+Result<bool> RestrictIsa(const std::string& isa) {
+  if (isa == "native") return true;
+  if (isa != "avx2") return MakeError("unknown --isa '" + isa + "': expected native or avx2");
+  if ((hwy::SupportedTargets() & HWY_AVX2) == 0) {
+    return MakeError("--isa avx2: this CPU (or build) has no AVX2 target");
+  }
+  hwy::SetSupportedTargetsForTest(HWY_AVX2);
+  kernels::internal::SetAvx512Bf16Hidden(true);
+  setenv("LMUL_OPENBLAS_CORETYPE", "Haswell", /*overwrite=*/0);
+  return true;
+}
 
 Result<GemmShape> ParseShape(const std::string& text) {
   GemmShape s{};

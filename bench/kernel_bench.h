@@ -73,6 +73,12 @@ std::string ElementwiseRecordsTable(const std::vector<ElementwiseRecord>& record
 // Name of the SIMD target the kernels dispatch to (e.g. "AVX3").
 std::string KernelTargetName();
 
+// Emulates a CPU with fewer instruction sets, for the whole process, before any
+// benchmark runs: "native" (no change) or "avx2" (Highway's AVX2 target, no raw
+// AVX-512 kernels, no AVX512-BF16 path, and OpenBLAS's Haswell kernels as the
+// baseline unless LMUL_OPENBLAS_CORETYPE says otherwise). Error if the CPU lacks it.
+Result<bool> RestrictIsa(const std::string& isa);
+
 }  // namespace lmul::bench
 
 #endif  // LMUL_BENCH_KERNEL_BENCH_H_

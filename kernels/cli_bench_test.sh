@@ -37,6 +37,15 @@ out="$("$LMUL" bench gemm --arith lmul/bf16,lmul/bf16@fp32,lmul/e8m4 --shape 8x8
 [[ "$out" == *'"arith": "lmul/bf16@fp32", "accum": "fp32"'* ]] || fail "lmul/bf16@fp32: $out"
 [[ "$out" == *'"arith": "lmul/e8m4", "accum": "fp32"'* ]] || fail "lmul/e8m4 accum: $out"
 
+# --isa avx2 emulates an AVX2-only CPU: Haswell OpenBLAS baseline, no 16-bit-lane path.
+if grep -q avx2 /proc/cpuinfo 2>/dev/null; then
+  out="$("$LMUL" bench gemm --isa avx2 --arith lmul/bf16 --shape 8x8x8 --threads 1 --repeats 1 \
+          --json 2>err.txt)" || fail "--isa avx2: $(cat err.txt)"
+  [[ "$out" == *'"accum": "fp32"'* ]] || fail "--isa avx2 kept the 16-bit path: $out"
+  grep -q "kernels target: AVX2" err.txt || fail "--isa avx2 target: $(cat err.txt)"
+fi
+if "$LMUL" bench gemm --isa avx9 --shape 4x4x4 >/dev/null 2>err.txt; then fail "bad isa accepted"; fi
+grep -q "unknown --isa 'avx9'" err.txt || fail "bad isa message: $(cat err.txt)"
 if "$LMUL" bench gemm --shape 12x3 --repeats 1 >/dev/null 2>err.txt; then fail "bad shape accepted"; fi
 grep -q "bad shape '12x3'" err.txt || fail "bad shape message: $(cat err.txt)"
 if "$LMUL" bench gemm --arith lmul/nope --shape 4x4x4 >/dev/null 2>err.txt; then fail "bad arith accepted"; fi

@@ -38,7 +38,10 @@ struct DotJob {
   bool native = false;  // bench baseline: a and b are plain bf16 pairs, acc += a * b
 };
 
+// The CPU has AVX512-BF16 (and the build the kernel), and it is not hidden by
+// SetAvx512Bf16Hidden (benchmarks that emulate a CPU without it).
 bool CpuHasAvx512Bf16();
+void SetAvx512Bf16Hidden(bool hidden);
 
 // ---- fp32 lanes, canonical order (Accum::kFp32), AVX-512F ----
 // Same operands as GemmJob (gemm_internal.h): A in blocks of kRowBlock rows,

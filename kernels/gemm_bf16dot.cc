@@ -35,11 +35,15 @@ inline uint32_t Half(uint32_t pair, int k) { return k & 1 ? pair >> 16 : pair & 
 void DotPanelsAvx512Bf16(const DotJob&, int, int) {}
 #endif
 
+std::atomic<bool> avx512bf16_hidden{false};
+
+void SetAvx512Bf16Hidden(bool hidden) { avx512bf16_hidden = hidden; }
+
 bool CpuHasAvx512Bf16() {
 #if defined(LMUL_HAVE_BF16DOT_KERNEL) && defined(__x86_64__) && defined(__GNUC__)
   static const bool has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                           __builtin_cpu_supports("avx512bf16");
-  return has;
+  return has && !avx512bf16_hidden;
 #else
   return false;
 #endif

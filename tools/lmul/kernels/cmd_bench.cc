@@ -2,9 +2,11 @@
 // measured in the same process (bench/kernel_bench.h).
 //
 //   lmul bench gemm [--arith LIST] [--shape MxNxK]... [--threads T] [--repeats R] [--json]
+//                   [--isa native|avx2]
 //   An arith may carry the accumulation: lmul/bf16@bf16dot is Accum::kBf16Dot
-//   (the 16-bit-lane vdpbf16ps path; its own order, docs/kernels.md).
-//   lmul bench elementwise [--arith LIST] [--n N]... [--repeats R] [--json]
+//   (the 16-bit-lane vdpbf16ps path; its own order, docs/kernels.md); bare
+//   lmul/bf16 is that path on CPUs with AVX512-BF16, lmul/bf16@fp32 the canonical one.
+//   lmul bench elementwise [--arith LIST] [--n N]... [--repeats R] [--json] [--isa ...]
 #include <cstdio>
 #include <memory>
 #include <sstream>
@@ -41,9 +43,18 @@ struct Options {
   int threads = -1;
   int repeats = 5;
   bool json = false;
+  std::string isa = "native";
 };
 
+// --isa: applied before anything is measured (the baseline library included).
+int ApplyIsa(const char* cmd, const Options& o) {
+  auto r = lmul::bench::RestrictIsa(o.isa);
+  if (!r.ok()) return lmul::cli::PrintError(cmd, r.error(), "--isa native|avx2");
+  return 0;
+}
+
 int RunGemm(const Options& o) {
+  if (int rc = ApplyIsa("bench gemm", o); rc != 0) return rc;
   lmul::bench::GemmBenchOptions opts;
   opts.ariths = o.ariths.empty() ? lmul::bench::DefaultGemmAriths() : SplitList(o.ariths);
   for (const auto& s : o.shapes) {
@@ -71,6 +82,7 @@ int RunGemm(const Options& o) {
 }
 
 int RunElementwise(const Options& o) {
+  if (int rc = ApplyIsa("bench elementwise", o); rc != 0) return rc;
   const auto ariths = o.ariths.empty()
                           ? std::vector<std::string>{"lmul/fp32", "lmul/bf16",  "lmul/e8m4",
                                                      "lmul/e4m3", "exact/fp32", "exact/bf16"}
@@ -99,21 +111,26 @@ lmul::cli::Registrar reg(
           "gemm", "L-Matmul GFLOP/s vs OpenBLAS SGEMM measured in the same process");
       gemm->add_option("--arith", o->ariths,
                        "comma-separated arithmetics, each optionally ARITH@ACCUM with ACCUM "
-                       "fp32|bf16|bf16dot (default: lmul/fp32,lmul/e8m4,lmul/bf16,"
-                       "lmul/e4m3,exact/fp32,exact/bf16, and lmul/bf16@bf16dot on CPUs with "
-                       "AVX512-BF16)");
+                       "fp32|bf16|bf16dot; bare lmul/bf16 is the 16-bit-lane path (bf16dot) "
+                       "on CPUs with AVX512-BF16, else fp32 (default: lmul/fp32,lmul/e8m4,"
+                       "lmul/bf16,lmul/bf16@fp32 (with AVX512-BF16),lmul/e4m3,exact/fp32,"
+                       "exact/bf16)");
       gemm->add_option("--shape", o->shapes,
                        "MxNxK, repeatable (default: 512^3..2048^3 and "
                        "transformer shapes)");
       gemm->add_option("--threads", o->threads, "threads (0 = all cores; default: 1 and all)");
       gemm->add_option("--repeats", o->repeats, "best of R timed runs (default 5)");
       gemm->add_flag("--json", o->json, "print one JSON array of records");
+      gemm->add_option("--isa", o->isa,
+                       "native (default) or avx2: emulate an AVX2-only CPU (Highway AVX2 "
+                       "kernels, OpenBLAS Haswell baseline)");
       CLI::App* elem = app->add_subcommand(
           "elementwise", "elementwise L-Mul elements/s and GB/s vs a plain multiply loop");
       elem->add_option("--arith", o->ariths, "comma-separated arithmetics");
       elem->add_option("--n", o->sizes, "array lengths, repeatable (default 2K,16K,256K,16M)");
       elem->add_option("--repeats", o->repeats, "best of R timed runs (default 5)");
       elem->add_flag("--json", o->json, "print one JSON array of records");
+      elem->add_option("--isa", o->isa, "native (default) or avx2 (Highway AVX2 target)");
       return [o, gemm, elem]() -> int {
         if (gemm->parsed()) return RunGemm(*o);
         if (elem->parsed()) return RunElementwise(*o);
