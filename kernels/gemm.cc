@@ -402,17 +402,7 @@ void GemmPacked(int M, const float* a, int lda, const PackedB& b, float* c, int 
       PortablePanels(job, begin, end);
     }
   };
-  const int threads = std::min(ResolveThreads(opts.threads), panels);
-  if (threads <= 1) {
-    run(0, panels);
-    return;
-  }
-  std::vector<std::thread> pool;
-  for (int t = 1; t < threads; ++t) {
-    pool.emplace_back(run, panels * t / threads, panels * (t + 1) / threads);
-  }
-  run(0, panels / threads);
-  for (auto& th : pool) th.join();
+  ParallelFor(ResolveThreads(opts.threads), panels, run);
 }
 
 void Gemm(const Arith& arith, int M, int N, int K, const float* a, int lda, const float* b, int ldb,

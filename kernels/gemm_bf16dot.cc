@@ -113,12 +113,7 @@ void PackDotB(const ArithConsts& c, int K, int N, const uint32_t* carrier, const
   threads =
       static_cast<size_t>(K) * N >= (size_t{1} << 16) ? std::max(1, std::min(threads, Kp)) : 1;
   std::vector<std::vector<uint8_t>> pz(threads, std::vector<uint8_t>(panels, 0));
-  std::vector<std::thread> pool;
-  for (int t = 1; t < threads; ++t) {
-    pool.emplace_back(work, Kp * t / threads, Kp * (t + 1) / threads, &pz[t]);
-  }
-  work(0, Kp / threads, &pz[0]);
-  for (auto& th : pool) th.join();
+  RunParts(threads, [&](int t) { work(Kp * t / threads, Kp * (t + 1) / threads, &pz[t]); });
   bool any = false;
   for (int p = 0; p < panels; ++p) {
     for (int t = 0; t < threads; ++t) (*panel_zero)[p] |= pz[t][p];
@@ -301,14 +296,7 @@ void NativeBf16Gemm(int M, const float* a, int lda, const NativeBf16B& nb, float
   j.c = c;
   j.ldc = ldc;
   j.native = true;
-  threads = std::max(1, std::min(threads, panels));
-  std::vector<std::thread> pool;
-  for (int t = 1; t < threads; ++t) {
-    pool.emplace_back(DotPanelsAvx512Bf16, std::cref(j), panels * t / threads,
-                      panels * (t + 1) / threads);
-  }
-  DotPanelsAvx512Bf16(j, 0, panels / threads);
-  for (auto& th : pool) th.join();
+  ParallelFor(threads, panels, [&](int pb, int pe) { DotPanelsAvx512Bf16(j, pb, pe); });
 }
 
 }  // namespace lmul::kernels::internal

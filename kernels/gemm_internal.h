@@ -5,11 +5,11 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <thread>
 #include <vector>
 
 #include "kernels/arith_ops.h"
 #include "kernels/gemm_avx512.h"
+#include "kernels/worker_pool.h"
 
 namespace lmul::kernels::internal {
 
@@ -66,6 +66,7 @@ struct RunStats {
 
 // fn(begin, end) over [0, n) split in `threads` contiguous parts; the calling
 // thread runs the first one. Only for independent parts (packing, panels).
+// Runs on the persistent workers of kernels/worker_pool.h.
 template <class F>
 void ParallelFor(int threads, int n, F&& fn) {
   threads = std::max(1, std::min(threads, n));
@@ -73,10 +74,7 @@ void ParallelFor(int threads, int n, F&& fn) {
     if (n > 0) fn(0, n);
     return;
   }
-  std::vector<std::thread> pool;
-  for (int t = 1; t < threads; ++t) pool.emplace_back(fn, n * t / threads, n * (t + 1) / threads);
-  fn(0, n / threads);
-  for (auto& th : pool) th.join();
+  RunParts(threads, [&](int t) { fn(n * t / threads, n * (t + 1) / threads); });
 }
 
 // Rows [0, rows) of a row-major matrix (row stride ld) converted to the format
