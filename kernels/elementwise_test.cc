@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <random>
+#include <string>
 
 #include "hwy/targets.h"
 #include "kernels/arith_ops.h"
@@ -42,6 +43,19 @@ void ForEachTarget(Body body) {
   }
   std::printf("[   INFO   ] targets tested:%s; not supported here (skipped):%s\n", ran.c_str(),
               skipped.empty() ? " none" : skipped.c_str());
+}
+
+// MulElementwise bit for bit against the reference on the current target.
+void ExpectSameAsReference(const Arith& arith, const std::vector<float>& a,
+                           const std::vector<float>& b, const std::string& what) {
+  const size_t n = a.size();
+  std::vector<float> want(n), got(n);
+  ReferenceMulElementwise(arith, a.data(), b.data(), want.data(), n);
+  MulElementwise(arith, a.data(), b.data(), got.data(), n);
+  for (size_t i = 0; i < n; ++i) {
+    ASSERT_EQ(B(got[i]), B(want[i]))
+        << arith.Name() << " " << what << " a=0x" << std::hex << B(a[i]) << " b=0x" << B(b[i]);
+  }
 }
 
 // Bit-exact against Arith::Mul for every arithmetic, on random inputs mixed
@@ -88,13 +102,7 @@ TEST(MulElementwise, FastPathAndBoundaries) {
     }
     ForEachTarget([&] {
       for (const Arith& arith : testing::AllAriths(/*all_e8m=*/true)) {
-        std::vector<float> want(n), got(n);
-        ReferenceMulElementwise(arith, a.data(), b.data(), want.data(), n);
-        MulElementwise(arith, a.data(), b.data(), got.data(), n);
-        for (size_t i = 0; i < n; ++i) {
-          ASSERT_EQ(B(got[i]), B(want[i])) << arith.Name() << " mode " << mode << " a=0x"
-                                           << std::hex << B(a[i]) << " b=0x" << B(b[i]);
-        }
+        ExpectSameAsReference(arith, a, b, "mode " + std::to_string(mode));
       }
     });
   }
@@ -133,15 +141,7 @@ TEST(MulElementwise, FastPathInEachFormatsRange) {
           fast_vectors_seen += in;
         }
       }
-      ForEachTarget([&] {
-        std::vector<float> want(n), got(n);
-        ReferenceMulElementwise(arith, a.data(), b.data(), want.data(), n);
-        MulElementwise(arith, a.data(), b.data(), got.data(), n);
-        for (size_t i = 0; i < n; ++i) {
-          ASSERT_EQ(B(got[i]), B(want[i])) << arith.Name() << " mode " << mode << " a=0x"
-                                           << std::hex << B(a[i]) << " b=0x" << B(b[i]);
-        }
-      });
+      ForEachTarget([&] { ExpectSameAsReference(arith, a, b, "mode " + std::to_string(mode)); });
     }
   }
   EXPECT_GT(fast_vectors_seen, 100u) << "the data never exercised whole in-range vectors";
@@ -159,13 +159,7 @@ TEST(MulElementwise, SpecialPairs) {
   }
   ForEachTarget([&] {
     for (const Arith& arith : testing::AllAriths(/*all_e8m=*/true)) {
-      std::vector<float> want(a.size()), got(a.size());
-      ReferenceMulElementwise(arith, a.data(), b.data(), want.data(), a.size());
-      MulElementwise(arith, a.data(), b.data(), got.data(), a.size());
-      for (size_t i = 0; i < a.size(); ++i) {
-        ASSERT_EQ(B(got[i]), B(want[i]))
-            << arith.Name() << " a=0x" << std::hex << B(a[i]) << " b=0x" << B(b[i]);
-      }
+      ExpectSameAsReference(arith, a, b, "specials");
     }
   });
 }
