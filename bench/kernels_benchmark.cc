@@ -5,6 +5,7 @@
 //   build/<dir>/bench/lmul_kernels_benchmark --benchmark_filter=Gemm
 #include <benchmark/benchmark.h>
 
+#include <cstring>
 #include <random>
 #include <string>
 #include <vector>
@@ -136,6 +137,55 @@ void BM_MulElementwise(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * n);
 }
 BENCHMARK(BM_MulElementwise)->ArgsProduct({{0, 2, 3, 4, 5}, {2048, 1 << 16, 1 << 24}});
+
+// bf16 storage (MulElementwiseBf16) against a plain bf16 loop: widen, fp32
+// multiply, round to bf16 rne (what a bf16 elementwise multiply costs natively).
+std::vector<uint16_t> RandomBf16(size_t n, uint32_t seed) {
+  std::vector<uint16_t> v(n);
+  const auto f = Random(n, seed);
+  for (size_t i = 0; i < n; ++i) {
+    uint32_t u;
+    std::memcpy(&u, &f[i], 4);
+    v[i] = static_cast<uint16_t>(u >> 16);
+  }
+  return v;
+}
+
+void BM_PlainMultiplyBf16(benchmark::State& state) {
+  const size_t n = static_cast<size_t>(state.range(0));
+  const auto a = RandomBf16(n, 3), b = RandomBf16(n, 4);
+  std::vector<uint16_t> y(n);
+  for (auto _ : state) {
+    for (size_t i = 0; i < n; ++i) {
+      const uint32_t ua = static_cast<uint32_t>(a[i]) << 16, ub = static_cast<uint32_t>(b[i]) << 16;
+      float fa, fb;
+      std::memcpy(&fa, &ua, 4);
+      std::memcpy(&fb, &ub, 4);
+      const float p = fa * fb;
+      uint32_t u;
+      std::memcpy(&u, &p, 4);
+      y[i] = static_cast<uint16_t>((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
+    }
+    benchmark::DoNotOptimize(y.data());
+    benchmark::ClobberMemory();
+  }
+  state.SetItemsProcessed(state.iterations() * n);
+}
+BENCHMARK(BM_PlainMultiplyBf16)->Arg(2048)->Arg(1 << 16)->Arg(1 << 24);
+
+void BM_MulElementwiseBf16(benchmark::State& state) {
+  const Arith arith = *Arith::Parse(kAriths[state.range(0)]);
+  const size_t n = static_cast<size_t>(state.range(1));
+  state.SetLabel(arith.Name());
+  const auto a = RandomBf16(n, 3), b = RandomBf16(n, 4);
+  std::vector<uint16_t> y(n);
+  for (auto _ : state) {
+    kernels::MulElementwiseBf16(arith, a.data(), b.data(), y.data(), n);
+    benchmark::ClobberMemory();
+  }
+  state.SetItemsProcessed(state.iterations() * n);
+}
+BENCHMARK(BM_MulElementwiseBf16)->ArgsProduct({{2, 5}, {2048, 1 << 16, 1 << 24}});
 
 }  // namespace
 

@@ -1,6 +1,7 @@
 // Elementwise products: Highway SIMD, runtime dispatch once per call.
 #include "kernels/elementwise.h"
 
+#include <algorithm>
 #include <cstring>
 
 #undef HWY_TARGET_INCLUDE
@@ -162,6 +163,25 @@ void MulElementwiseSimd(const internal::ArithConsts& c, const float* a, const fl
                : Loop<Mode::kExactRound, false>(c, a, b, y, n);
 }
 
+// bf16 storage: chunks widened to fp32 on the stack (L1), multiplied by the
+// loop above, rounded back to bf16 (RoundBf16: exact when the format fits bf16).
+void MulElementwiseBf16Simd(const internal::ArithConsts& c, const uint16_t* a, const uint16_t* b,
+                            uint16_t* y, size_t n) {
+  constexpr size_t kChunk = 1024;
+  HWY_ALIGN float fa[kChunk], fb[kChunk], fy[kChunk];
+  for (size_t i = 0; i < n; i += kChunk) {
+    const size_t m = std::min(kChunk, n - i);
+    for (size_t j = 0; j < m; ++j) {
+      fa[j] = internal::Float(static_cast<uint32_t>(a[i + j]) << 16);
+      fb[j] = internal::Float(static_cast<uint32_t>(b[i + j]) << 16);
+    }
+    MulElementwiseSimd(c, fa, fb, fy, m);
+    for (size_t j = 0; j < m; ++j) {
+      y[i + j] = static_cast<uint16_t>(internal::Bits(internal::RoundBf16(fy[j])) >> 16);
+    }
+  }
+}
+
 int64_t TargetOfThisCode() { return HWY_TARGET; }
 
 }  // namespace lmul::kernels::HWY_NAMESPACE
@@ -171,6 +191,7 @@ HWY_AFTER_NAMESPACE();
 namespace lmul::kernels {
 
 HWY_EXPORT(MulElementwiseSimd);
+HWY_EXPORT(MulElementwiseBf16Simd);
 HWY_EXPORT(TargetOfThisCode);
 
 void MulElementwise(const Arith& arith, const float* a, const float* b, float* y, size_t n) {
@@ -185,6 +206,12 @@ void MulElementwise(const Arith& arith, const float* a, const float* b, float* y
     have_last = true;
   }
   HWY_DYNAMIC_DISPATCH(MulElementwiseSimd)(last_consts, a, b, y, n);
+}
+
+void MulElementwiseBf16(const Arith& arith, const uint16_t* a, const uint16_t* b, uint16_t* y,
+                        size_t n) {
+  const internal::ArithConsts c = internal::MakeConsts(arith);
+  HWY_DYNAMIC_DISPATCH(MulElementwiseBf16Simd)(c, a, b, y, n);
 }
 
 namespace internal {

@@ -164,5 +164,57 @@ TEST(MulElementwise, SpecialPairs) {
   });
 }
 
+// bf16 storage, exhaustive in a: every bf16 pattern (all signs, subnormals, Inf,
+// NaNs) against a permutation of all patterns and against the special values,
+// for arithmetics whose format fits bf16 (exact results) and others (rounded);
+// plus sizes around the 1024-element chunks and y aliasing a.
+TEST(MulElementwiseBf16, AllBf16ValuesBitExact) {
+  std::vector<uint16_t> a(65536), b_perm(65536), b_special(65536);
+  const auto specials = testing::SpecialValues();
+  for (uint32_t i = 0; i < 65536; ++i) {
+    a[i] = static_cast<uint16_t>(i);
+    b_perm[i] =
+        static_cast<uint16_t>((i * 40503u + 12345u) & 0xFFFFu);  // odd multiplier: a permutation
+    b_special[i] = static_cast<uint16_t>(testing::B(specials[i % specials.size()]) >> 16);
+  }
+  const char* kSpecs[] = {"lmul/bf16", "mitchell/bf16", "exact/bf16", "lmul/e8m3", "lmul/e8m7",
+                          "lmul/fp32", "exact/fp32",    "lmul/e4m3",  "lmul/fp16"};
+  ForEachTarget([&] {
+    for (const char* spec : kSpecs) {
+      const Arith arith = *Arith::Parse(spec);
+      for (const auto* b : {&b_perm, &b_special}) {
+        std::vector<uint16_t> want(a.size()), got(a.size());
+        ReferenceMulElementwiseBf16(arith, a.data(), b->data(), want.data(), a.size());
+        MulElementwiseBf16(arith, a.data(), b->data(), got.data(), a.size());
+        for (size_t i = 0; i < a.size(); ++i) {
+          ASSERT_EQ(got[i], want[i]) << spec << std::hex << " a=0x" << a[i] << " b=0x" << (*b)[i];
+        }
+      }
+      for (size_t n : {size_t{1}, size_t{15}, size_t{1023}, size_t{1025}, size_t{3000}}) {
+        std::vector<uint16_t> want(n), y(a.begin() + 100, a.begin() + 100 + n);
+        ReferenceMulElementwiseBf16(arith, y.data(), b_perm.data(), want.data(), n);
+        MulElementwiseBf16(arith, y.data(), b_perm.data(), y.data(), n);  // y aliases a
+        for (size_t i = 0; i < n; ++i) ASSERT_EQ(y[i], want[i]) << spec << " n=" << n;
+      }
+    }
+  });
+}
+
+// For arithmetics whose format fits bf16 the fp32 product of bf16 operands is
+// already a bf16 value: bf16 storage loses nothing (the rounding is a no-op).
+TEST(MulElementwiseBf16, ExactWhenTheFormatFitsBf16) {
+  std::vector<float> a(65536), b(65536), y(65536);
+  for (uint32_t i = 0; i < 65536; ++i) {
+    a[i] = testing::F(i << 16);
+    b[i] = testing::F(((i * 40503u + 12345u) & 0xFFFFu) << 16);
+  }
+  for (const char* spec : {"lmul/bf16", "mitchell/bf16", "exact/bf16", "lmul/e8m4"}) {
+    MulElementwise(*Arith::Parse(spec), a.data(), b.data(), y.data(), y.size());
+    for (size_t i = 0; i < y.size(); ++i) {
+      ASSERT_EQ(testing::B(y[i]) & 0xFFFFu, 0u) << spec << " i=" << i;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace lmul::kernels

@@ -2,6 +2,7 @@
 
 #include <cfloat>
 #include <cmath>
+#include <cstring>
 
 namespace lmul::kernels {
 
@@ -47,6 +48,22 @@ void ReferenceGemm(const Arith& arith, int M, int N, int K, const float* a, int 
 void ReferenceMulElementwise(const Arith& arith, const float* a, const float* b, float* y,
                              size_t n) {
   for (size_t i = 0; i < n; ++i) y[i] = arith.Mul(a[i], b[i]);
+}
+
+void ReferenceMulElementwiseBf16(const Arith& arith, const uint16_t* a, const uint16_t* b,
+                                 uint16_t* y, size_t n) {
+  auto widen = [](uint16_t h) {
+    const uint32_t u = static_cast<uint32_t>(h) << 16;
+    float f;
+    std::memcpy(&f, &u, 4);
+    return f;
+  };
+  for (size_t i = 0; i < n; ++i) {
+    const float r = RoundBf16Rne(arith.Mul(widen(a[i]), widen(b[i])));
+    uint32_t u;
+    std::memcpy(&u, &r, 4);
+    y[i] = static_cast<uint16_t>(u >> 16);
+  }
 }
 
 }  // namespace lmul::kernels

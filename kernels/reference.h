@@ -5,6 +5,7 @@
 #define LMUL_KERNELS_REFERENCE_H_
 
 #include <cstddef>
+#include <cstdint>
 
 #include "kernels/gemm.h"
 #include "numeric/arith.h"
@@ -26,6 +27,10 @@ void ReferenceGemm(const Arith& arith, int M, int N, int K, const float* a, int 
 
 void ReferenceMulElementwise(const Arith& arith, const float* a, const float* b, float* y,
                              size_t n);
+
+// bf16 storage: y = bf16 bits of RoundBf16Rne(arith.Mul(fp32(a), fp32(b))).
+void ReferenceMulElementwiseBf16(const Arith& arith, const uint16_t* a, const uint16_t* b,
+                                 uint16_t* y, size_t n);
 
 }  // namespace lmul::kernels
 
