@@ -6,7 +6,8 @@
 // CpuHasAvx512F() (so the Highway kernels of every other target stay tested).
 //
 // Tiles: 12 x 32 (24 zmm accumulators, A broadcast into a register once per
-// row and k, B loaded once per k), then 8, 4, 2, 1 rows for the last rows.
+// row and k, B loaded once per k), then 8, 4, 2, 1 rows for the last rows;
+// GEMMs with M <= 2 take 1 or 2 rows x 128 columns (4 panels) per tile.
 // Zero handling (chosen per tile from the packing flags): A zeros through
 // fma(p, z, acc) with z = 1 or 0 (exact: acc + p or acc), B zeros by a
 // zero-masking vpaddd (product +0).
@@ -127,6 +128,62 @@ __attribute__((noinline)) void Micro(const uint32_t* a, const float* za, int rb,
   }
 }
 
+// MR (1 or 2) rows x 4 panels (128 columns): the tile for GEMMs with M <= 2
+// (decode steps, last-token logits). A 1 x 32 tile has only 2 accumulator chains
+// and waits on the add latency every k; 4 panels give 8 (or 16) chains. Same
+// per-element order as Micro. B of panel q starts at b + q * bstride.
+template <int MR, bool EXACT, bool AZ, bool BZ>
+__attribute__((noinline)) void MicroWide(const uint32_t* a, const float* za, int rb,
+                                         const uint32_t* b, long bstride, int kc, float* c, int ldc,
+                                         bool first) {
+  constexpr int NP = 4;
+  __m512 acc[MR][2 * NP];
+  for (int r = 0; r < MR; ++r) {
+    for (int v = 0; v < 2 * NP; ++v) {
+      acc[r][v] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(c + r * ldc + v * 16);
+    }
+  }
+  for (int k = 0; k < kc; ++k) {
+    __m512i bv[2 * NP];
+    __mmask16 m[2 * NP];
+#pragma GCC unroll 8
+    for (int v = 0; v < 2 * NP; ++v) {
+      bv[v] = _mm512_loadu_si512(b + (v / 2) * bstride + k * NR + (v % 2) * 16);
+      m[v] = BZ ? _mm512_test_epi32_mask(bv[v], bv[v]) : __mmask16{0xFFFF};
+    }
+#pragma GCC unroll 2
+    for (int r = 0; r < MR; ++r) {
+      const __m512i av = _mm512_set1_epi32(static_cast<int>(a[k * rb + r]));
+      const __m512 z = AZ ? _mm512_set1_ps(za[k * rb + r]) : _mm512_setzero_ps();
+#pragma GCC unroll 8
+      for (int v = 0; v < 2 * NP; ++v) {
+        __m512 p;
+        if constexpr (EXACT) {
+          p = _mm512_mul_ps(_mm512_castsi512_ps(av), _mm512_castsi512_ps(bv[v]));
+        } else if constexpr (BZ) {
+          p = _mm512_castsi512_ps(_mm512_maskz_add_epi32(m[v], av, bv[v]));
+        } else {
+          p = _mm512_castsi512_ps(_mm512_add_epi32(av, bv[v]));
+        }
+        acc[r][v] = AZ ? _mm512_fmadd_ps(p, z, acc[r][v]) : _mm512_add_ps(acc[r][v], p);
+      }
+    }
+  }
+  for (int r = 0; r < MR; ++r) {
+    for (int v = 0; v < 2 * NP; ++v) _mm512_storeu_ps(c + r * ldc + v * 16, acc[r][v]);
+  }
+}
+
+using WideFn = void (*)(const uint32_t*, const float*, int, const uint32_t*, long, int, float*, int,
+                        bool);
+
+template <int MR>
+WideFn PickWideMR(bool exact, bool az, bool bz) {
+  if (exact) return MicroWide<MR, true, false, false>;
+  if (az) return bz ? MicroWide<MR, false, true, true> : MicroWide<MR, false, true, false>;
+  return bz ? MicroWide<MR, false, false, true> : MicroWide<MR, false, false, false>;
+}
+
 using MicroFn = void (*)(const uint32_t*, const float*, int, const uint32_t*, int, float*, int,
                          bool);
 
@@ -172,7 +229,23 @@ void Fp32PanelsAvx512(const Fp32Job& j, int panel_begin, int panel_end) {
     const bool first = k0 == 0;
     for (int i0 = 0; i0 < j.M; i0 += MC) {
       const int mc = Min(MC, j.M - i0);
-      for (int p = panel_begin; p < panel_end; ++p) {
+      int p = panel_begin;
+      if (j.M <= 2 && !general) {  // groups of 4 full panels on the wide tile
+        bool az = false;
+        for (int r = 0; j.row_zero != nullptr && r < j.M; ++r) az |= j.row_zero[r] != 0;
+        const long aoff = k0 * rb;
+        const WideFn fn =
+            j.M == 1 ? PickWideMR<1>(exact, az, true) : PickWideMR<2>(exact, az, true);
+        const WideFn fn_nz =
+            j.M == 1 ? PickWideMR<1>(exact, az, false) : PickWideMR<2>(exact, az, false);
+        for (; p + 4 <= panel_end && (p + 4) * NR <= j.N; p += 4) {
+          bool bz = false;
+          for (int q = 0; q < 4 && j.panel_zero != nullptr; ++q) bz |= j.panel_zero[p + q] != 0;
+          (bz ? fn : fn_nz)(j.a + aoff, az ? j.za + aoff : nullptr, rb, j.b + (p * K + k0) * NR,
+                            K * NR, kc, j.c + static_cast<long>(p) * NR, j.ldc, first);
+        }
+      }
+      for (; p < panel_end; ++p) {
         const uint32_t* bp = j.b + (p * K + k0) * NR;
         const bool bz = j.panel_zero != nullptr && j.panel_zero[p] != 0;
         const int ncols = Min(NR, j.N - p * NR);

@@ -96,9 +96,12 @@ TEST(Gemm, AllAriths) {
 
 // Larger odd shapes for the arithmetics the engine uses most.
 TEST(Gemm, LargerShapesThreads) {
-  const Case cases[] = {{65, 33, 257, false, Data::kNormal},
-                        {33, 65, 129, true, Data::kExtreme},
-                        {17, 257, 65, false, Data::kZeros}};
+  // M = 1, 2: the wide tile of the AVX-512 kernels (4 panels per tile; N = 300 and
+  // 290 leave 1 full panel and a partial one after the groups; K > 256: 2 k blocks).
+  const Case cases[] = {{65, 33, 257, false, Data::kNormal}, {33, 65, 129, true, Data::kExtreme},
+                        {17, 257, 65, false, Data::kZeros},  {1, 300, 70, false, Data::kZeros},
+                        {2, 290, 300, true, Data::kNormal},  {1, 256, 520, false, Data::kNoZeros},
+                        {2, 128, 40, false, Data::kZeros}};
   uint32_t seed = 100;
   for (const char* spec : {"lmul/bf16", "lmul/fp32", "lmul/e8m4,rne", "lmul/e4m3", "lmul/fp16",
                            "exact/fp32", "exact/bf16", "exact/e4m3,wide", "mitchell/e8m3"}) {
