@@ -44,7 +44,7 @@ void Loop(const internal::ArithConsts& c, const float* a, const float* b, float*
   // reduction to the format is that rounding alone) and an in-range product, the
   // product is (a' + b') - c_off on the signed patterns (the sign falls out of
   // the add). Otherwise the vector takes the general path above. The range test
-  // is unsigned arithmetic on vectors, reduced with max over a step of 4 vectors
+  // is unsigned arithmetic on vectors, reduced with max over a step of 8 vectors
   // and compared once:
   //   e_ab = max(|a'| - zl, |b'| - zl) > max_bits - zl  <=>  an operand is zero,
   //          subnormal, above the largest finite, Inf or NaN (wraps below zl);
@@ -109,19 +109,21 @@ void Loop(const internal::ArithConsts& c, const float* a, const float* b, float*
   const bool try_fast = mode == Mode::kLMul;
   size_t i = 0;
   if (try_fast) {
-    // 4 vectors per step (independent chains), one range test for all four.
-    for (; i + 4 * N <= n; i += 4 * N) {
-      V r[4];
+    // kStep vectors per step (independent chains), one range test for all of them.
+    constexpr int kStep = 8;
+    for (; i + kStep * N <= n; i += kStep * N) {
+      V r[kStep];
       VU e_ab = hn::Zero(du), e_s = hn::Zero(du);
-      for (int u = 0; u < 4; ++u) {
+      for (int u = 0; u < kStep; ++u) {
         fast(hn::LoadU(d, reinterpret_cast<const int32_t*>(a + i + u * N)),
              hn::LoadU(d, reinterpret_cast<const int32_t*>(b + i + u * N)), &r[u], &e_ab, &e_s);
       }
       if (!out_of_range(e_ab, e_s)) {
-        for (int u = 0; u < 4; ++u) hn::StoreU(r[u], d, reinterpret_cast<int32_t*>(y + i + u * N));
+        for (int u = 0; u < kStep; ++u)
+          hn::StoreU(r[u], d, reinterpret_cast<int32_t*>(y + i + u * N));
         continue;
       }
-      for (int u = 0; u < 4; ++u) single(i + u * N);  // reloads: rare path
+      for (int u = 0; u < kStep; ++u) single(i + u * N);  // reloads: rare path
     }
   }
   for (; i + N <= n; i += N) {
