@@ -320,11 +320,11 @@ void GemmPacked(int M, const float* a, int lda, const PackedB& b, float* c, int 
       std::fill(c + static_cast<size_t>(i) * ldc, c + static_cast<size_t>(i) * ldc + N, 0.0f);
     return;
   }
-  // General L-Mul without Inf/NaN on the AVX-512 kernel: saturation must be a
-  // clamp (exp8: Inf is the next carrier after the largest finite; e4m3: 448).
+  // General L-Mul without Inf/NaN in the FMA form (every SIMD target): saturation
+  // must be a clamp (exp8: Inf is the next carrier after the largest finite; e4m3: 448).
   const bool sat_clamp = (cs.exp8 && cs.c_sat == 0x7F800000u) || cs.c_sat == cs.c_max_bits;
-  const bool avx_general = kind == GemmKind::kLMulGeneral && !job.specials && !job.bf16 &&
-                           sat_clamp && internal::Avx512KernelsActive();
+  const bool general_fma =
+      kind == GemmKind::kLMulGeneral && !job.specials && !job.bf16 && sat_clamp && simd;
   // Pass 2: into blocks of RB rows, k-major: ap[(blk * K + k) * RB + r]. Fast:
   // pre-offset, zeros replaced by a safe in-range value with multiplier 0 in za.
   // AVX-512 general: |a| - c_off - 2^30, zeros 0 + that base, multiplier +-1/0.
@@ -332,7 +332,7 @@ void GemmPacked(int M, const float* a, int lda, const PackedB& b, float* c, int 
   // Rows are read in chunks of kChunk k (sequential runs; reading all RB rows at
   // one k would alias in L1 when K is a power of two) into an L1-resident tile.
   const bool a_zero = fast && ast.zero;
-  const bool with_za = a_zero || avx_general;
+  const bool with_za = a_zero || general_fma;
   ap.resize(MKp);
   if (with_za) za.resize(MKp);
   if (a_zero) row_zero.assign(static_cast<size_t>(blocks) * RB, 0);
@@ -352,7 +352,7 @@ void GemmPacked(int M, const float* a, int lda, const PackedB& b, float* c, int 
         const size_t k1 = std::min(Ks, k0 + kChunk);
         for (int r = 0; r < RB; ++r) {
           const uint32_t* s = src + static_cast<size_t>(r) * Ks;
-          if (avx_general) {
+          if (general_fma) {
             for (size_t k = k0; k < k1; ++k) {
               const uint32_t v = r < rows ? s[k] : 0u;
               const uint32_t mag = v & 0x7FFFFFFFu;
@@ -386,8 +386,8 @@ void GemmPacked(int M, const float* a, int lda, const PackedB& b, float* c, int 
     job.row_zero = a_zero ? row_zero.data() : nullptr;
     job.panel_zero = PackedBAccess::PanelZero(b);
   }
-  if (avx_general) {
-    job.avx512_general = true;
+  if (general_fma) {
+    job.general_fma = true;
     job.gen_hi = static_cast<int32_t>(cs.c_sat - 0x40000000u);
     job.gen_lo = static_cast<int32_t>(cs.c_zero_lim - 0x40000000u);
     job.gen_clamp = uint64_t{ast.max_mag} + bst.max_mag > cs.c_hi;

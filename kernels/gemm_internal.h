@@ -41,8 +41,10 @@ struct GemmJob {
   const uint8_t* row_zero = nullptr;    // kLMulFast: row i of A has a zero
   const uint32_t* b = nullptr;          // PackedB panels (carrier bits, zero b -> 0 for lmul)
   const uint8_t* panel_zero = nullptr;  // panel p of B has a zero
-  // kLMulGeneral on the AVX-512 kernel (Fp32Job kind 2): A and za in its form.
-  bool avx512_general = false;
+  // kLMulGeneral without Inf/NaN, fp32 accumulation, saturation a clamp: the
+  // FMA-form kernel (raw AVX-512 Fp32Job kind 2, or Highway MicroGeneralFma):
+  // a holds |a| - c_off - 2^30, za the multiplier +1/-1 (sign of a) or 0 (zero a).
+  bool general_fma = false;
   int32_t gen_hi = 0, gen_lo = 0;
   bool gen_clamp = true;  // some product may overflow
   float* out = nullptr;

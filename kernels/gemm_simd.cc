@@ -119,6 +119,59 @@ HWY_NOINLINE void Micro(const GemmJob& j, const VecConsts<D>& kc_consts, int i0,
   }
 }
 
+// L-Mul general in the FMA form (GemmJob::general_fma: no Inf/NaN operand, a
+// saturation that is a clamp): a = |a| - c_off - 2^30, z = +-1 / 0 per A element;
+// per product s = min(a + |b|, hi) (the min only when some product can
+// overflow), kept when s >= lo and b != 0, p = s + (sign(b) | 2^30), acc =
+// fma(p, z, acc): exact (z = +-1 or 0), the same value as the spec's product.
+template <int MR, bool kClamp>
+HWY_NOINLINE void MicroGeneralFma(const GemmJob& j, const VecConsts<D>& /*consts*/, int i0,
+                                  const uint32_t* bpanel, int k0, int kc, bool first, int col,
+                                  float* tile) {
+  const D d;
+  const DF df;
+  const size_t N = hn::Lanes(d);
+  VF acc0[MR], acc1[MR];
+  for (int r = 0; r < MR; ++r) {
+    acc0[r] = first ? hn::Zero(df) : hn::Load(df, tile + r * kPanelWidth + col);
+    acc1[r] = first ? hn::Zero(df) : hn::Load(df, tile + r * kPanelWidth + col + N);
+  }
+  const V abs = hn::Set(d, 0x7FFFFFFF), b30 = hn::Set(d, 0x40000000);
+  const V hi = hn::Set(d, j.gen_hi), lo = hn::Set(d, j.gen_lo), zero = hn::Zero(d);
+  const size_t K = static_cast<size_t>(j.K);
+  constexpr int RB = internal::kRowBlock;
+  const size_t a_off = static_cast<size_t>(i0 / RB) * K * RB + i0 % RB;
+  const uint32_t* arow = j.a + a_off;
+  const float* zrow = j.za + a_off;
+  for (int k = k0; k < k0 + kc; ++k) {
+    const int32_t* bp =
+        reinterpret_cast<const int32_t*>(bpanel) + static_cast<size_t>(k) * kPanelWidth + col;
+    const V b0 = hn::LoadU(d, bp), b1 = hn::LoadU(d, bp + N);
+    const V bm0 = hn::And(b0, abs), bm1 = hn::And(b1, abs);
+    const V sb0 = hn::Or(hn::AndNot(abs, b0), b30), sb1 = hn::Or(hn::AndNot(abs, b1), b30);
+    const auto nz0 = hn::Ne(bm0, zero), nz1 = hn::Ne(bm1, zero);
+    for (int r = 0; r < MR; ++r) {
+      const V a = hn::Set(d, static_cast<int32_t>(arow[static_cast<size_t>(k) * RB + r]));
+      const VF z = hn::Set(df, zrow[static_cast<size_t>(k) * RB + r]);
+      V s0 = hn::Add(a, bm0), s1 = hn::Add(a, bm1);
+      if constexpr (kClamp) {
+        s0 = hn::Min(s0, hi);
+        s1 = hn::Min(s1, hi);
+      }
+      const auto keep0 = hn::And(nz0, hn::Not(hn::Lt(s0, lo)));
+      const auto keep1 = hn::And(nz1, hn::Not(hn::Lt(s1, lo)));
+      const VF p0 = hn::BitCast(df, hn::IfThenElseZero(keep0, hn::Add(s0, sb0)));
+      const VF p1 = hn::BitCast(df, hn::IfThenElseZero(keep1, hn::Add(s1, sb1)));
+      acc0[r] = hn::MulAdd(p0, z, acc0[r]);
+      acc1[r] = hn::MulAdd(p1, z, acc1[r]);
+    }
+  }
+  for (int r = 0; r < MR; ++r) {
+    hn::Store(acc0[r], df, tile + r * kPanelWidth + col);
+    hn::Store(acc1[r], df, tile + r * kPanelWidth + col + N);
+  }
+}
+
 using MicroFn = void (*)(const GemmJob&, const VecConsts<D>&, int, const uint32_t*, int, int, bool,
                          int, float*);
 
@@ -193,8 +246,13 @@ void GemmPanels(const GemmJob& j, int panel_begin, int panel_end) {
             for (int r = 0; r < mr; ++r) a_zero |= j.row_zero[ir + r] != 0;
           }
           if (j.kind == GemmKind::kLMulGeneral) a_zero = j.specials;
-          const MicroFn fn = mr == kMR ? Pick<kMR>(j.kind, a_zero, b_zero, j.bf16)
-                                       : Pick<1>(j.kind, a_zero, b_zero, j.bf16);
+          MicroFn fn = mr == kMR ? Pick<kMR>(j.kind, a_zero, b_zero, j.bf16)
+                                 : Pick<1>(j.kind, a_zero, b_zero, j.bf16);
+          if (j.general_fma) {
+            fn = mr == kMR
+                     ? (j.gen_clamp ? MicroGeneralFma<kMR, true> : MicroGeneralFma<kMR, false>)
+                     : (j.gen_clamp ? MicroGeneralFma<1, true> : MicroGeneralFma<1, false>);
+          }
           float* crow =
               j.out + static_cast<size_t>(ir) * j.ldc + static_cast<size_t>(p) * kPanelWidth;
           if (!first) {
@@ -286,10 +344,10 @@ void GemmPanelsSimd(const GemmJob& job, int panel_begin, int panel_end) {
 #ifdef LMUL_HAVE_AVX512_KERNELS
   // The raw AVX-512F kernels (gemm_fp32_avx512.cc) where Highway would run its
   // AVX-512 target: fast and general L-Mul and exact/fp32, fp32 accumulator.
-  if ((job.kind == GemmKind::kLMulFast || job.kind == GemmKind::kExactFp32 || job.avx512_general) &&
+  if ((job.kind == GemmKind::kLMulFast || job.kind == GemmKind::kExactFp32 || job.general_fma) &&
       !job.bf16 && Avx512KernelsActive()) {
     Fp32Job fj;
-    fj.kind = job.avx512_general ? 2 : job.kind == GemmKind::kExactFp32 ? 1 : 0;
+    fj.kind = job.general_fma ? 2 : job.kind == GemmKind::kExactFp32 ? 1 : 0;
     fj.gen_hi = job.gen_hi;
     fj.gen_lo = job.gen_lo;
     fj.gen_clamp = job.gen_clamp;

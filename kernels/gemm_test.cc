@@ -18,7 +18,7 @@ using testing::B;
 using testing::ExpectSame;
 using testing::F;
 
-enum class Data { kNormal, kZeros, kExtreme, kSpecial, kNoZeros };
+enum class Data { kNormal, kZeros, kExtreme, kSpecial, kNoZeros, kWide };
 
 // Matrix of `rows x cols` with leading dimension ld (padding filled with NaN
 // so that reading it shows up in the results).
@@ -46,6 +46,10 @@ std::vector<float> MakeMatrix(int rows, int cols, int ld, Data d, uint32_t seed)
           break;
         case Data::kSpecial:
           if (rng() % 50 == 0) v = specials[rng() % specials.size()];
+          break;
+        case Data::kWide:  // finite, products overflow and underflow the fp8/fp16 formats
+          if (rng() % 3 == 0) v = std::ldexp(v, static_cast<int>(rng() % 40) - 20);
+          if (rng() % 10 == 0) v = 0.0f;
           break;
       }
       m[static_cast<size_t>(r) * ld + c] = v;
@@ -142,6 +146,17 @@ TEST(Gemm, EveryTargetEveryKernel) {
               GemmKind::kLMulGeneral);  // underflowing products, no Inf/NaN
     EXPECT_EQ(RunCase(*Arith::Parse("lmul/e4m3"), {17, 65, 33, true, Data::kSpecial}, Accum::kBf16,
                       1, seed++),
+              GemmKind::kLMulGeneral);
+    // fp32 accumulation, no Inf/NaN: the FMA-form general kernel (underflow,
+    // zeros of A and B, and products clamped at the largest finite).
+    EXPECT_EQ(RunCase(*Arith::Parse("lmul/e4m3"), {17, 65, 33, false, Data::kNormal}, Accum::kFp32,
+                      1, seed++),
+              GemmKind::kLMulGeneral);
+    EXPECT_EQ(RunCase(*Arith::Parse("lmul/e4m3,rne"), {13, 70, 40, true, Data::kZeros},
+                      Accum::kFp32, 2, seed++),
+              GemmKind::kLMulGeneral);
+    EXPECT_EQ(RunCase(*Arith::Parse("lmul/e4m3"), {14, 40, 29, false, Data::kWide}, Accum::kFp32, 1,
+                      seed++),
               GemmKind::kLMulGeneral);
     EXPECT_EQ(RunCase(*Arith::Parse("mitchell/e8m4,rne"), {10, 31, 20, false, Data::kZeros},
                       Accum::kFp32, 1, seed++),
