@@ -505,6 +505,23 @@ TEST(EvalEvaluator, ThreadsAndShardsDoNotChangeResults) {
   auto twice = MergeReports({shards[0], shards[0], shards[1]}, {paths[0], paths[0], paths[1]});
   ASSERT_FALSE(twice.ok());
   EXPECT_NE(twice.error().find("given twice"), std::string::npos) << twice.error();
+  // --partial: shards 2 and 0 of 3 give exactly the examples with index % 3 in {0, 2},
+  // each as in the full run; a duplicated shard is still refused.
+  std::vector<int> given;
+  auto partial = MergeReports({shards[0], shards[1]}, {paths[0], paths[1]}, true, &given);
+  ASSERT_TRUE(partial.ok()) << partial.error();
+  EXPECT_EQ(given, (std::vector<int>{0, 2}));
+  size_t expected = 0;
+  for (const auto& ex : merged->examples) {
+    if (ex.index % 3 == 1) continue;
+    ASSERT_LT(expected, partial->examples.size());
+    EXPECT_EQ(partial->examples[expected].task, ex.task);
+    EXPECT_EQ(partial->examples[expected].index, ex.index);
+    ++expected;
+  }
+  EXPECT_EQ(partial->examples.size(), expected);
+  EXPECT_FALSE(Aggregate(*partial).empty());
+  EXPECT_FALSE(MergeReports({shards[0], shards[0]}, {paths[0], paths[0]}, true).ok());
   // A hostile shard file: a wrong type names the field.
   nlohmann::json bad = nlohmann::json::parse(ResultsJson(all, Options(1), *one, 0, 1));
   bad["examples"][3]["scores"]["lmul-all"]["loglik"] = "x";

@@ -413,7 +413,8 @@ Result<Report> ReportFromJson(const std::string& path, const nlohmann::json& j) 
   }
 }
 
-Result<Report> MergeReports(std::vector<Report> shards, const std::vector<std::string>& paths) {
+Result<Report> MergeReports(std::vector<Report> shards, const std::vector<std::string>& paths,
+                            bool allow_partial, std::vector<int>* shards_merged) {
   if (shards.empty()) return MakeError("merge: no input files");
   Report out = shards[0];
   out.examples.clear();
@@ -445,7 +446,9 @@ Result<Report> MergeReports(std::vector<Report> shards, const std::vector<std::s
     }
     out.examples.insert(out.examples.end(), s.examples.begin(), s.examples.end());
   }
-  if (static_cast<int>(seen.size()) != shards[0].shard_count) {
+  const int shard_count = shards[0].shard_count;
+  if (shards_merged != nullptr) shards_merged->assign(seen.begin(), seen.end());
+  if (!allow_partial && static_cast<int>(seen.size()) != shard_count) {
     std::string missing;
     for (int k = 0; k < shards[0].shard_count; ++k) {
       if (!seen.count(k)) missing += (missing.empty() ? "" : ", ") + std::to_string(k);
@@ -460,15 +463,17 @@ Result<Report> MergeReports(std::vector<Report> shards, const std::vector<std::s
                      if (order[a.task] != order[b.task]) return order[a.task] < order[b.task];
                      return a.index < b.index;
                    });
-  // Every selected example exactly once.
+  // Every selected example of the merged shards exactly once.
   size_t pos = 0;
   for (size_t t = 0; t < out.tasks.size(); ++t) {
-    for (int want = 0; want < out.n_selected[t]; ++want, ++pos) {
+    for (int want = 0; want < out.n_selected[t]; ++want) {
+      if (!seen.count(want % shard_count)) continue;  // a shard not given (allow_partial)
       if (pos >= out.examples.size() || out.examples[pos].task != out.tasks[t] ||
           out.examples[pos].index != want) {
         return MakeError("merge: " + out.tasks[t] + " example " + std::to_string(want) +
                          " is missing or duplicated in the shards");
       }
+      ++pos;
     }
   }
   if (pos != out.examples.size()) return MakeError("merge: the shards hold extra examples");

@@ -60,7 +60,11 @@ nlohmann::ordered_json ToJson(const Report& report, const std::vector<MetricRow>
 Result<Report> ReportFromJson(const std::string& path, const nlohmann::json& j);
 // Combines shard reports: same model, arithmetics, tasks, limit, ctx, stride and shard
 // count; every shard present once; every selected example present exactly once.
-Result<Report> MergeReports(std::vector<Report> shards, const std::vector<std::string>& paths);
+// allow_partial: shards may be missing (results so far of a run in progress: each
+// shard is the systematic sample index % N == I); the examples of the given shards
+// must still be present exactly once. *shards_merged (if given) lists the shards.
+Result<Report> MergeReports(std::vector<Report> shards, const std::vector<std::string>& paths,
+                            bool allow_partial = false, std::vector<int>* shards_merged = nullptr);
 
 }  // namespace lmul::eval
 

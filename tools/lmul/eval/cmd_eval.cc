@@ -46,6 +46,7 @@ struct EvalOptions {
   // merge
   std::vector<std::string> merge_files;
   std::string merge_json;
+  bool merge_partial = false;
 };
 
 std::vector<std::string> Split(const std::string& s, char sep) {
@@ -252,9 +253,24 @@ int RunMerge(const EvalOptions& o) {
     if (!r.ok()) return PrintError(sub, r.error(), "give the files written by lmul eval --json");
     shards.push_back(std::move(*r));
   }
-  auto merged = ev::MergeReports(std::move(shards), o.merge_files);
+  if (o.merge_partial && !o.merge_json.empty()) {
+    return PrintError(sub, "--partial prints the table only (no --json)",
+                      "merge the complete set of shards for a JSON");
+  }
+  const int shard_count = shards[0].shard_count;
+  std::vector<int> merged_shards;
+  auto merged = ev::MergeReports(std::move(shards), o.merge_files, o.merge_partial, &merged_shards);
   if (!merged.ok()) {
-    return PrintError(sub, merged.error(), "pass every shard I/N of one run exactly once");
+    return PrintError(sub, merged.error(),
+                      o.merge_partial ? "pass shards I/N of one run at most once each"
+                                      : "pass every shard I/N of one run exactly once "
+                                        "(--partial: the results so far)");
+  }
+  if (o.merge_partial && static_cast<int>(merged_shards.size()) != shard_count) {
+    std::string list;
+    for (int s : merged_shards) list += (list.empty() ? "" : ",") + std::to_string(s);
+    std::printf("partial: shards %s of %d (each the examples with index %% %d == I)\n",
+                list.c_str(), shard_count, shard_count);
   }
   const auto rows = ev::Aggregate(*merged);
   std::fputs(ev::FormatTable(*merged, rows).c_str(), stdout);
@@ -299,6 +315,8 @@ lmul::cli::Registrar reg(
       CLI::App* merge = app->add_subcommand("merge", "combine shard JSON files into one table");
       merge->add_option("files", o->merge_files, "shard JSON files of one run")->required();
       merge->add_option("--json", o->merge_json, "write the merged JSON to FILE");
+      merge->add_flag("--partial", o->merge_partial,
+                      "allow missing shards: the table of the examples so far (no --json)");
       return [o, merge] { return merge->parsed() ? RunMerge(*o) : RunEval(*o); };
     });
 
