@@ -13,7 +13,8 @@
 #   ONLY_MERGE=1 scripts/eval_full.sh OUT_DIR   # merge and print what is complete
 #
 # Env: TASKS (task:shards ...), ARITH (default: the eight of docs/results.md), THREADS
-# (workers, default nproc), NICE (default 0), LMUL_BUILD_DIR, LMUL_DATA, LMUL_MODEL.
+# (workers, default nproc), NICE (default 0), LMUL_BUILD_DIR, LMUL_DATA, LMUL_MODEL,
+# LMUL_BIN (an lmul binary to use as it is: no setup or build).
 # Cost on 2 cores (SmolLM2-135M, 8 arithmetics): ~2.5 h LAMBADA, ~4 h WikiText-2,
 # ~9 h HellaSwag, 1.3 h ARC-Easy, 0.8 h PIQA.
 set -euo pipefail
@@ -25,7 +26,7 @@ TASKS="${TASKS:-arc_easy:2 piqa:2 lambada:8 wikitext2:8 hellaswag:16}"
 ARITH="${ARITH:-fp32,bf16,fp8-e4m3-attn,fp8-e5m2-attn,lmul-attn-k3,lmul-attn-k4,lmul-attn,lmul-all}"
 THREADS="${THREADS:-$(nproc)}"
 BUILD="${LMUL_BUILD_DIR:-build/release}"
-if [ -z "${ONLY_MERGE:-}" ]; then
+if [ -z "${ONLY_MERGE:-}" ] && [ -z "${LMUL_BIN:-}" ]; then
   scripts/setup.sh
   cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
   cmake --build "$BUILD" -j"$(nproc)" --target lmul
@@ -37,7 +38,7 @@ if [ -z "${LMUL_DATA:-}" ]; then
   done
 fi
 export LMUL_DATA="${LMUL_DATA:?set LMUL_DATA to the shared data folder}"
-LMUL="$BUILD/lmul"
+LMUL="${LMUL_BIN:-$BUILD/lmul}"
 
 for item in $TASKS; do
   task="${item%%:*}"
@@ -53,7 +54,7 @@ for item in $TASKS; do
     nice -n "${NICE:-0}" "$LMUL" eval -m "$MODEL" --tasks "$task" --arith "$ARITH" \
       --shard "$i/$n" --threads "$THREADS" --json "$f.tmp" > "${f%.json}.txt"
     mv "$f.tmp" "$f"
-    echo "$(( $(date +%s) - start )) s wall, $(git rev-parse --short HEAD), $(date -u +%FT%TZ)" \
+    echo "$(( $(date +%s) - start )) s wall, $LMUL at $(git rev-parse --short HEAD), $(date -u +%FT%TZ)" \
       > "${f%.json}.time"
   done
   complete=1
