@@ -63,6 +63,7 @@ void Loop(const internal::ArithConsts& c, const float* a, const float* b, float*
   // Fast product of one vector; *e_ab and *e_s take its range terms (max-reduced).
   auto fast = [&](V ua, V ub, V* out, VU* e_ab, VU* e_s) {
     VU ra = hn::BitCast(du, ua), rb = hn::BitCast(du, ub);
+    VU ma, mb, sum;
     if (trunc) {  // shift != 0 (trunc = false: fp32, nothing to drop)
       if (rne) {
         ra = hn::Add(ra, hn::Add(half, hn::And(hn::ShiftRightSame(ra, shift), one_u)));
@@ -70,17 +71,18 @@ void Loop(const internal::ArithConsts& c, const float* a, const float* b, float*
       }
       // Magnitudes truncated in one AND each; in range, |p| = |a'| + |b'| - c_off
       // has bit 31 clear, so the sign bit is ORed in (one vpternlogd on AVX-512).
-      const VU ma = hn::And(ra, keep_abs), mb = hn::And(rb, keep_abs);
-      const VU sum = hn::Add(ma, mb);
+      ma = hn::And(ra, keep_abs);
+      mb = hn::And(rb, keep_abs);
+      sum = hn::Add(ma, mb);
       *out = hn::BitCast(d, hn::OrAnd(hn::Sub(sum, off), hn::Xor(ra, rb), sign_u));
-      *e_ab = hn::Max(*e_ab, hn::Max(hn::Sub(ma, zl), hn::Sub(mb, zl)));
-      *e_s = hn::Max(*e_s, hn::Sub(sum, lo));
-      return;
+    } else {
+      ma = hn::And(ra, abs_u);
+      mb = hn::And(rb, abs_u);
+      sum = hn::Add(ma, mb);
+      *out = hn::BitCast(d, hn::Sub(hn::Add(ra, rb), off));
     }
-    const VU ma = hn::And(ra, abs_u), mb = hn::And(rb, abs_u);
-    *out = hn::BitCast(d, hn::Sub(hn::Add(ra, rb), off));
     *e_ab = hn::Max(*e_ab, hn::Max(hn::Sub(ma, zl), hn::Sub(mb, zl)));
-    *e_s = hn::Max(*e_s, hn::Sub(hn::Add(ma, mb), lo));
+    *e_s = hn::Max(*e_s, hn::Sub(sum, lo));
   };
   auto out_of_range = [&](VU e_ab, VU e_s) {
     return !hn::AllFalse(du, hn::Or(hn::Gt(e_ab, lim_ab), hn::Gt(e_s, lim_s)));
@@ -196,9 +198,10 @@ HWY_EXPORT(MulElementwiseSimd);
 HWY_EXPORT(MulElementwiseBf16Simd);
 HWY_EXPORT(TargetOfThisCode);
 
-void MulElementwise(const Arith& arith, const float* a, const float* b, float* y, size_t n) {
-  // The constants of the last arithmetic used on this thread (building them costs
-  // about as much as 500 products: it matters for short arrays called in a loop).
+namespace {
+// The constants of the last arithmetic used on this thread (building them costs
+// about as much as 500 products: it matters for short arrays called in a loop).
+const internal::ArithConsts& ConstsOf(const Arith& arith) {
   thread_local Arith last_arith;
   thread_local internal::ArithConsts last_consts;
   thread_local bool have_last = false;
@@ -207,13 +210,17 @@ void MulElementwise(const Arith& arith, const float* a, const float* b, float* y
     last_arith = arith;
     have_last = true;
   }
-  HWY_DYNAMIC_DISPATCH(MulElementwiseSimd)(last_consts, a, b, y, n);
+  return last_consts;
+}
+}  // namespace
+
+void MulElementwise(const Arith& arith, const float* a, const float* b, float* y, size_t n) {
+  HWY_DYNAMIC_DISPATCH(MulElementwiseSimd)(ConstsOf(arith), a, b, y, n);
 }
 
 void MulElementwiseBf16(const Arith& arith, const uint16_t* a, const uint16_t* b, uint16_t* y,
                         size_t n) {
-  const internal::ArithConsts c = internal::MakeConsts(arith);
-  HWY_DYNAMIC_DISPATCH(MulElementwiseBf16Simd)(c, a, b, y, n);
+  HWY_DYNAMIC_DISPATCH(MulElementwiseBf16Simd)(ConstsOf(arith), a, b, y, n);
 }
 
 namespace internal {
