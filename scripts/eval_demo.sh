@@ -15,11 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 MODEL="$(scripts/fetch_model.sh)"
-if [ -z "${LMUL_DATA:-}" ]; then
-  for d in ../shared/data /work/shared/data; do
-    if [ -d "$d" ]; then LMUL_DATA="$(cd "$d" && pwd)"; break; fi
-  done
-fi
+LMUL_DATA="$(scripts/data_dir.sh)"
 export LMUL_DATA="${LMUL_DATA:?set LMUL_DATA to the folder with arc-easy/ and wikitext-2-raw/}"
 BUILD="${LMUL_BUILD_DIR:-build/release}"
 JOBS="$(nproc)"

@@ -32,11 +32,7 @@ if [ -z "${ONLY_MERGE:-}" ] && [ -z "${LMUL_BIN:-}" ]; then
   cmake --build "$BUILD" -j"$(nproc)" --target lmul
 fi
 MODEL="${LMUL_MODEL:-$(scripts/fetch_model.sh)}"
-if [ -z "${LMUL_DATA:-}" ]; then
-  for d in ../shared/data /work/shared/data; do
-    if [ -d "$d" ]; then LMUL_DATA="$(cd "$d" && pwd)"; break; fi
-  done
-fi
+LMUL_DATA="$(scripts/data_dir.sh)"
 export LMUL_DATA="${LMUL_DATA:?set LMUL_DATA to the shared data folder}"
 LMUL="${LMUL_BIN:-$BUILD/lmul}"
 

