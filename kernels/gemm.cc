@@ -294,7 +294,7 @@ void GemmPacked(int M, const float* a, int lda, const PackedB& b, float* c, int 
   std::vector<uint8_t>& row_zero = tl_row_zero;
   // Pass 1: A reduced to the format, row-major (contiguous SIMD runs), statistics.
   ac.resize(static_cast<size_t>(M) * K);
-  // Packing threads: only when A is big enough to pay for starting them.
+  // Packing threads: only when A is big enough to pay for splitting the work.
   const int pack_threads =
       static_cast<size_t>(M) * K >= (size_t{1} << 16) ? ResolveThreads(opts.threads) : 1;
   const Stats ast = internal::ConvertRows(cs, a, lda, M, K, ac.data(), K, false, pack_threads);
