@@ -1,0 +1,328 @@
+// The CUDA kernels against the scalar reference, bit for bit: operand reduction for every
+// format and rounding; products exhaustively over all fp8 x fp8 code pairs and over every
+// bf16 value (against a sample of partners); the special-value matrix for every format and
+// operation; GEMM against kernels::ReferenceGemm (canonical order) for shapes that hit the
+// tile tails, both B layouts, strided operands and the three accumulation modes.
+// Needs a CUDA device (skipped, saying so, without one).
+#include <cuda_runtime.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "kernels/cuda/lmul_cuda.h"
+#include "kernels/reference.h"
+#include "numeric/arith.h"
+
+namespace lmul::kernels::cuda {
+namespace {
+
+#define CUDA_OK(expr)                                                      \
+  do {                                                                     \
+    const cudaError_t e_ = (expr);                                         \
+    ASSERT_EQ(e_, cudaSuccess) << #expr << ": " << cudaGetErrorString(e_); \
+  } while (0)
+
+template <typename T>
+class DeviceBuffer {
+ public:
+  explicit DeviceBuffer(size_t n) : n_(n) {
+    if (n > 0 && cudaMalloc(&p_, n * sizeof(T)) != cudaSuccess) p_ = nullptr;
+  }
+  ~DeviceBuffer() { cudaFree(p_); }
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+  T* get() const { return p_; }
+  void Upload(const std::vector<T>& v) {
+    cudaMemcpy(p_, v.data(), v.size() * sizeof(T), cudaMemcpyHostToDevice);
+  }
+  std::vector<T> Download() const {
+    std::vector<T> v(n_);
+    cudaMemcpy(v.data(), p_, n_ * sizeof(T), cudaMemcpyDeviceToHost);
+    return v;
+  }
+
+ private:
+  T* p_ = nullptr;
+  size_t n_;
+};
+
+bool HaveDevice() {
+  static const bool have = DeviceInfo().ok();
+  return have;
+}
+#define REQUIRE_DEVICE() \
+  if (!HaveDevice()) GTEST_SKIP() << "no CUDA device: " << DeviceInfo().error()
+
+uint32_t Bits(float x) { return FloatBits(x); }
+float FromBits(uint32_t u) { return BitsFloat(u); }
+
+// Host reference over many threads: out[i] = f(i).
+template <typename F>
+std::vector<float> HostMap(size_t n, F f) {
+  std::vector<float> out(n);
+  const unsigned T = std::max(1u, std::thread::hardware_concurrency());
+  std::vector<std::thread> pool;
+  for (unsigned t = 0; t < T; ++t) {
+    pool.emplace_back([&, t] {
+      for (size_t i = t; i < n; i += T) out[i] = f(i);
+    });
+  }
+  for (auto& th : pool) th.join();
+  return out;
+}
+
+// Compares bit patterns; prints the first few mismatches and the count. nan_any: a NaN
+// matches any NaN (GEMM sums: docs/kernels.md leaves NaN sign and payload after fp32 adds
+// unspecified; x86 keeps the first NaN operand, the GPU returns 0x7FFFFFFF).
+::testing::AssertionResult SameBits(const std::vector<float>& want, const std::vector<float>& got,
+                                    const std::vector<float>& x, const std::vector<float>& y,
+                                    const std::string& what, bool nan_any = false) {
+  size_t bad = 0, nans = 0;
+  std::string first;
+  for (size_t i = 0; i < want.size(); ++i) {
+    if (nan_any && std::isnan(want[i]) && std::isnan(got[i])) {
+      ++nans;
+      continue;
+    }
+    if (Bits(want[i]) != Bits(got[i])) {
+      if (bad < 3) {
+        char buf[200];
+        std::snprintf(buf, sizeof buf, "\n  [%zu] x=%08x y=%08x: reference %08x, cuda %08x", i,
+                      Bits(x[i]), i < y.size() ? Bits(y[i]) : 0u, Bits(want[i]), Bits(got[i]));
+        first += buf;
+      }
+      ++bad;
+    }
+  }
+  if (bad == 0) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure()
+         << what << ": " << bad << " of " << want.size() << " results differ (" << nans
+         << " NaN pairs matched)" << first;
+}
+
+std::vector<float> DeviceMul(const Arith& ar, const std::vector<float>& x,
+                             const std::vector<float>& y) {
+  DeviceBuffer<float> dx(x.size()), dy(y.size()), dz(x.size());
+  dx.Upload(x);
+  dy.Upload(y);
+  const Status s = MulElementwise(ar, dx.get(), dy.get(), dz.get(), x.size());
+  EXPECT_TRUE(s.ok()) << s.error();
+  EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  return dz.Download();
+}
+
+const char* kFormats[] = {"fp32", "bf16", "fp16", "e5m2", "e4m3", "e8m1", "e8m3", "e8m4", "e8m10"};
+
+// Every fp32 input class: zeros, subnormals, the normal range edges, Inf, NaN (quiet,
+// signalling, with payload), values near each format's overflow, underflow and rounding
+// ties.
+std::vector<float> SpecialValues() {
+  std::vector<float> v = {0.0f,      1.0f,       1.5f,          1.75f,      2.0f,        3.0f,
+                          0.5f,      0.1f,       448.0f,        464.0f,     480.0f,      57344.0f,
+                          61440.0f,  65504.0f,   65520.0f,      1e-7f,      6e-8f,       6.1e-5f,
+                          0.015625f, 0.0019531f, 0.0009765625f, 1.0f / 512, 1.0f / 1024, 3.0e38f};
+  const uint32_t raw[] = {0x00000001u, 0x00400000u, 0x007FFFFFu, 0x00800000u, 0x00800001u,
+                          0x7F7FFFFFu, 0x7F7F8000u, 0x7F7FC000u, 0x7F800000u, 0x7FC00000u,
+                          0x7F800001u, 0x7FFFFFFFu, 0x3F808000u, 0x3F818000u, 0x3F800001u,
+                          0x3F7FFFFFu, 0x3F780000u, 0x387FE000u, 0x38800000u, 0x33800000u};
+  for (uint32_t r : raw) v.push_back(FromBits(r));
+  const size_t n = v.size();
+  for (size_t i = 0; i < n; ++i) v.push_back(-v[i]);
+  return v;
+}
+
+TEST(CudaReduce, MatchesSpecForEveryFormatAndRounding) {
+  REQUIRE_DEVICE();
+  std::vector<float> x = SpecialValues();
+  for (uint32_t hi = 0; hi < 65536; ++hi) x.push_back(FromBits(hi << 16));  // every bf16
+  std::mt19937 rng(7);
+  for (uint32_t hi = 0; hi < 65536; ++hi) x.push_back(FromBits((hi << 16) | (rng() & 0xFFFFu)));
+  for (int i = 0; i < (1 << 20); ++i) x.push_back(FromBits(rng()));
+  DeviceBuffer<float> dx(x.size()), dy(x.size());
+  dx.Upload(x);
+  for (const char* f : kFormats) {
+    for (const char* r : {"rne", "trunc"}) {
+      const Arith ar = *Arith::Parse(std::string("lmul/") + f + "," + r);
+      ASSERT_TRUE(Reduce(ar, dx.get(), dy.get(), x.size()).ok());
+      CUDA_OK(cudaDeviceSynchronize());
+      const std::vector<float> want = HostMap(x.size(), [&](size_t i) { return ar.Reduce(x[i]); });
+      EXPECT_TRUE(SameBits(want, dy.Download(), x, {}, ar.Name() + " Reduce"));
+    }
+  }
+}
+
+// All 256 x 256 code pairs of e4m3 and e5m2, every operation.
+TEST(CudaMul, ExhaustiveFp8Pairs) {
+  REQUIRE_DEVICE();
+  for (const char* fmt : {"e4m3", "e5m2"}) {
+    const Format f = *Format::Parse(fmt);
+    std::vector<float> x, y;
+    for (uint32_t a = 0; a < 256; ++a) {
+      for (uint32_t b = 0; b < 256; ++b) {
+        x.push_back(Decode(f, a));
+        y.push_back(Decode(f, b));
+      }
+    }
+    for (const char* op : {"lmul", "mitchell", "exact", "exact,wide", "lmul,rne"}) {
+      std::string spec = std::string(op);
+      const size_t comma = spec.find(',');
+      spec = comma == std::string::npos ? spec + "/" + fmt
+                                        : spec.substr(0, comma) + "/" + fmt + spec.substr(comma);
+      const Arith ar = *Arith::Parse(spec);
+      const std::vector<float> want =
+          HostMap(x.size(), [&](size_t i) { return ar.Mul(x[i], y[i]); });
+      EXPECT_TRUE(SameBits(want, DeviceMul(ar, x, y), x, y, ar.Name()));
+    }
+  }
+}
+
+// Every bf16 value against 512 partners (all sign/exponent classes), per operation.
+TEST(CudaMul, EveryBf16ValueAgainstSampledPartners) {
+  REQUIRE_DEVICE();
+  std::mt19937 rng(11);
+  std::vector<uint32_t> partners;
+  for (uint32_t s : {0u, 0x8000u}) {
+    for (uint32_t e : {0u, 1u, 2u, 64u, 100u, 126u, 127u, 128u, 150u, 200u, 253u, 254u, 255u}) {
+      partners.push_back(s | (e << 7));
+      partners.push_back(s | (e << 7) | 0x7Fu);
+    }
+  }
+  while (partners.size() < 512) partners.push_back(rng() & 0xFFFFu);
+  std::vector<float> x, y;
+  x.reserve(65536 * partners.size());
+  y.reserve(65536 * partners.size());
+  for (uint32_t a = 0; a < 65536; ++a) {
+    for (uint32_t b : partners) {
+      x.push_back(FromBits(a << 16));
+      y.push_back(FromBits(b << 16));
+    }
+  }
+  for (const char* spec : {"lmul/bf16", "mitchell/bf16", "exact/bf16", "exact/bf16,wide"}) {
+    const Arith ar = *Arith::Parse(spec);
+    const std::vector<float> want = HostMap(x.size(), [&](size_t i) { return ar.Mul(x[i], y[i]); });
+    EXPECT_TRUE(SameBits(want, DeviceMul(ar, x, y), x, y, ar.Name()));
+  }
+}
+
+// Random fp32 pairs (reduction included) and the special-value matrix, every format and op.
+TEST(CudaMul, RandomAndSpecialPairsEveryFormat) {
+  REQUIRE_DEVICE();
+  const std::vector<float> sv = SpecialValues();
+  std::vector<float> x, y;
+  for (float a : sv) {
+    for (float b : sv) {
+      x.push_back(a);
+      y.push_back(b);
+    }
+  }
+  std::mt19937 rng(3);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  for (int i = 0; i < (1 << 19); ++i) {  // typical values, then any bit pattern
+    x.push_back(nd(rng) * std::ldexp(1.0f, static_cast<int>(rng() % 40) - 20));
+    y.push_back(nd(rng));
+  }
+  for (int i = 0; i < (1 << 19); ++i) {
+    x.push_back(FromBits(rng()));
+    y.push_back(FromBits(rng()));
+  }
+  for (const char* f : kFormats) {
+    for (const char* op : {"lmul", "mitchell", "exact"}) {
+      const Arith ar = *Arith::Parse(std::string(op) + "/" + f);
+      const std::vector<float> want =
+          HostMap(x.size(), [&](size_t i) { return ar.Mul(x[i], y[i]); });
+      EXPECT_TRUE(SameBits(want, DeviceMul(ar, x, y), x, y, ar.Name()));
+    }
+  }
+}
+
+const char* AccumLabel(Accum a) {
+  return a == Accum::kFp32 ? "fp32" : a == Accum::kBf16 ? "bf16" : "bf16dot";
+}
+
+struct GemmCase {
+  int M, N, K;
+};
+
+// GEMM bit for bit against the canonical-order reference.
+TEST(CudaGemm, MatchesCanonicalReference) {
+  REQUIRE_DEVICE();
+  const GemmCase cases[] = {{1, 1, 1},      {1, 300, 1000}, {7, 13, 5}, {64, 64, 16},
+                            {65, 129, 33},  {130, 70, 257}, {3, 5, 0},  {200, 1, 64},
+                            {96, 160, 100}, {33, 40, 48}};
+  const char* ariths[] = {"lmul/bf16",  "lmul/fp32",     "lmul/e4m3",
+                          "lmul/e5m2",  "mitchell/fp16", "lmul/e8m4",
+                          "exact/fp32", "exact/e4m3",    "exact/bf16,wide"};
+  std::mt19937 rng(5);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  int checked = 0;
+  size_t nan_outputs = 0;
+  for (const GemmCase& g : cases) {
+    for (bool b_trans : {false, true}) {
+      // Strided operands: lda = K + 3, ldb = (K or N) + 5, ldc = N + 2.
+      const int lda = g.K + 3, ldb = (b_trans ? g.K : g.N) + 5, ldc = g.N + 2;
+      std::vector<float> a(static_cast<size_t>(g.M) * lda),
+          b(static_cast<size_t>(b_trans ? g.N : g.K) * ldb);
+      for (float& v : a) v = (rng() % 11 == 0) ? 0.0f : nd(rng);
+      for (float& v : b) v = (rng() % 13 == 0) ? 0.0f : nd(rng) * 0.5f;
+      if (!a.empty() && g.M == 65) a[5] = std::numeric_limits<float>::infinity();  // specials
+      if (!b.empty() && g.M == 65) b[7] = std::numeric_limits<float>::quiet_NaN();
+      if (g.M == 33) {  // every exponent: products overflow, underflow, and hit subnormals
+        for (float& v : a) v = std::ldexp(nd(rng), static_cast<int>(rng() % 280) - 150);
+        for (float& v : b) v = std::ldexp(nd(rng), static_cast<int>(rng() % 280) - 150);
+      }
+      DeviceBuffer<float> da(a.size()), db(b.size()), dc(static_cast<size_t>(g.M) * ldc);
+      da.Upload(a);
+      db.Upload(b);
+      for (const char* spec : ariths) {
+        const Arith ar = *Arith::Parse(spec);
+        for (Accum accum : {Accum::kFp32, Accum::kBf16, Accum::kBf16Dot}) {
+          std::vector<float> want(static_cast<size_t>(g.M) * ldc, -7.0f);
+          ReferenceGemm(ar, g.M, g.N, g.K, a.data(), lda, b.data(), ldb, b_trans, want.data(), ldc,
+                        accum);
+          std::vector<float> init(want.size(), -7.0f);  // padding columns must stay untouched
+          dc.Upload(init);
+          const Status s =
+              Gemm(ar, g.M, g.N, g.K, da.get(), lda, db.get(), ldb, b_trans, dc.get(), ldc, accum);
+          ASSERT_TRUE(s.ok()) << s.error();
+          CUDA_OK(cudaDeviceSynchronize());
+          const std::vector<float> got = dc.Download();
+          EXPECT_TRUE(SameBits(want, got, want, {},
+                               ar.Name() + " " + AccumLabel(accum) + " M=" + std::to_string(g.M) +
+                                   " N=" + std::to_string(g.N) + " K=" + std::to_string(g.K) +
+                                   (b_trans ? " B^T" : " B"),
+                               /*nan_any=*/true));
+          for (size_t i = 0; i < want.size(); ++i) nan_outputs += std::isnan(want[i]);
+          ++checked;
+        }
+      }
+    }
+  }
+  std::printf("checked %d GEMMs bit for bit (%zu NaN outputs compared as NaN)\n", checked,
+              nan_outputs);
+  EXPECT_GT(nan_outputs, 0u);  // the special-value case did produce NaNs
+}
+
+TEST(CudaGemm, RejectsBadArguments) {
+  const Arith ar = *Arith::Parse("lmul/bf16");
+  float* p = reinterpret_cast<float*>(16);  // never dereferenced: the checks come first
+  EXPECT_FALSE(Gemm(ar, -1, 4, 4, p, 4, p, 4, false, p, 4).ok());
+  EXPECT_FALSE(Gemm(ar, 4, 4, 8, p, 7, p, 4, false, p, 4).ok());  // lda < K
+  EXPECT_FALSE(Gemm(ar, 4, 4, 8, p, 8, p, 3, false, p, 4).ok());  // ldb < N
+  EXPECT_FALSE(Gemm(ar, 4, 4, 8, p, 8, p, 7, true, p, 4).ok());   // ldb < K (B^T)
+  EXPECT_FALSE(Gemm(ar, 4, 4, 8, p, 8, p, 4, false, p, 3).ok());  // ldc < N
+  EXPECT_FALSE(Gemm(ar, 4, 4, 8, nullptr, 8, p, 4, false, p, 4).ok());
+  const Status s = Gemm(ar, 4, 4, 8, p, 7, p, 4, false, p, 4);
+  EXPECT_NE(s.error().find("lda 7 < K"), std::string::npos) << s.error();
+  EXPECT_TRUE(Gemm(ar, 0, 4, 8, nullptr, 8, nullptr, 4, false, nullptr, 4).ok());  // empty
+}
+
+}  // namespace
+}  // namespace lmul::kernels::cuda
