@@ -55,6 +55,7 @@ struct DevArith {
   uint32_t underflow_sum;    // carrier_offset + min_normal_bits: smaller sum = zero result
   uint32_t max_finite_bits;  // carrier of the largest finite value
   uint32_t overflow_bits;    // result above it: Inf (e4m3: the largest finite)
+  bool clamp_overflow;       // overflow = min(result, overflow_bits): e8 formats and e4m3
   // Reduce of formats with a narrower exponent (fp16, e5m2, e4m3) below their smallest
   // normal: |x| * sub_scale rounded to an integer n (exact scaling), then n * sub_quantum.
   float sub_scale;    // 2^(M - emin)
@@ -243,21 +244,41 @@ __device__ __forceinline__ float LMulReduced(const DevArith& a, float x, float y
 }
 
 // LMulReduced for operands that are neither Inf nor NaN (the GEMM's tiles without
-// specials), in 8 integer operations: t = |x| + |y| - carrier_offset - min_normal_bits is
-// the result's carrier offset from the smallest normal, in [0, max - min normal] when the
-// result is normal, above it (and below 2^31 + 2^30) on overflow, and wrapped above
-// 0xC0000000 on underflow (the sum is at least 2 min normal, carrier_offset at most
-// 0x3F800000); a zero or subnormal operand masks the result to a signed zero.
+// specials; elementwise pairs without them), mostly on the integer pipe:
+//   t = |x| + |y| - carrier_offset - min_normal_bits, the result's carrier offset from the
+//   smallest normal: in [0, max - min normal] when the result is normal, above it (below
+//   0xC0000000) on overflow, wrapped to 0xC0000000 or more on underflow (the sum is at least
+//   2 min normal and carrier_offset at most 0x3F800000).
+// kClamp (clamp_overflow: the fp32-exponent formats, whose Inf is the carrier right after the
+// largest finite since the result's low 23 - M bits are zero, and e4m3, which saturates): the
+// overflow is min(t, overflow - min normal); otherwise a compare and select.
+// Sign and zero operands go to the fp32 pipe: the magnitude times f(x) * f(y) with f = +-1,
+// or +-0 for a zero or subnormal operand (exact; the sign is sign(x) xor sign(y) also for
+// zero results).
+// 5 (kClamp) or 6 integer operations and 2 multiplies per product, the per-operand parts
+// hoisted by the compiler out of the 4 x 4 tile.
+__device__ __forceinline__ float SignZeroFactor(const DevArith& a, float x) {
+  const uint32_t u = __float_as_uint(x);
+  return __uint_as_float((u & 0x80000000u) |
+                         ((u & 0x7FFFFFFFu) < a.min_normal_bits ? 0u : 0x3F800000u));
+}
+
+template <bool kClamp>
 __device__ __forceinline__ float LMulReducedFinite(const DevArith& a, float x, float y) {
-  const uint32_t ux = __float_as_uint(x), uy = __float_as_uint(y);
-  const uint32_t mx = ux & 0x7FFFFFFFu, my = uy & 0x7FFFFFFFu;  // per operand: hoisted
-  const uint32_t keep_x = mx < a.min_normal_bits ? 0u : 0xFFFFFFFFu;
-  const uint32_t keep_y = my < a.min_normal_bits ? 0u : 0xFFFFFFFFu;
+  // A zero or subnormal operand counts as the smallest normal here (its factor zeroes the
+  // result): then t stays in the three regions above and the magnitude stays finite.
+  const uint32_t mx = max(__float_as_uint(x) & 0x7FFFFFFFu, a.min_normal_bits);
+  const uint32_t my = max(__float_as_uint(y) & 0x7FFFFFFFu, a.min_normal_bits);
   const uint32_t t = mx + my - a.underflow_sum;
-  uint32_t r = t + a.min_normal_bits;
-  r = t > a.max_finite_bits - a.min_normal_bits ? a.overflow_bits : r;
+  uint32_t r;
+  if constexpr (kClamp) {
+    r = min(t, a.overflow_bits - a.min_normal_bits) + a.min_normal_bits;
+  } else {
+    r = t + a.min_normal_bits;
+    r = t > a.max_finite_bits - a.min_normal_bits ? a.overflow_bits : r;
+  }
   r = t >= 0xC0000000u ? 0u : r;
-  return __uint_as_float((r & keep_x & keep_y) | ((ux ^ uy) & 0x80000000u));
+  return __fmul_rn(__uint_as_float(r), __fmul_rn(SignZeroFactor(a, x), SignZeroFactor(a, y)));
 }
 
 // Exact product of reduced operands kept in fp32 (exact/fp32, exact/*,wide): the IEEE

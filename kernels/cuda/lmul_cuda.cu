@@ -30,6 +30,7 @@ DevArith MakeDevArith(const Arith& a) {
   d.underflow_sum = d.carrier_offset + d.min_normal_bits;
   d.max_finite_bits = FloatBits(lmul::Decode(a.format, a.format.MaxFiniteField()));
   d.overflow_bits = a.format.has_inf ? 0x7F800000u : d.max_finite_bits;
+  d.clamp_overflow = a.format.exp_bits == 8 || !a.format.has_inf;
   const int emin = a.format.MinNormalExp();
   d.sub_scale = std::ldexp(1.0f, m - emin);
   d.sub_quantum = std::ldexp(1.0f, emin - m);
@@ -97,13 +98,17 @@ __device__ __forceinline__ float AccumulateStep(float acc, float p) {
   return s;
 }
 
-// The product of two reduced operands. kFinite: the tile holds no Inf or NaN, so
-// L-Mul takes its 8-operation form and the exact fp32 product is the IEEE one.
-template <int kKind, bool kFinite>
+// The product of two reduced operands, in one of three forms:
+//   kFull: the whole spec (Inf/NaN operands possible; exact products rounded to a format);
+//   kFinite / kFiniteClamp: the tile holds no Inf or NaN, so L-Mul takes its finite form
+//   (LMulReducedFinite<clamp_overflow>) and the exact fp32 product is the IEEE one.
+enum Form : int { kFull = 0, kFinite = 1, kFiniteClamp = 2 };
+
+template <int kKind, int kForm>
 __device__ __forceinline__ float Product(const DevArith& ar, float x, float y) {
-  if constexpr (kFinite && kKind == dev::kLMulFast) {
-    return dev::LMulReducedFinite(ar, x, y);
-  } else if constexpr (kFinite && kKind == dev::kExactWide) {
+  if constexpr (kForm != kFull && kKind == dev::kLMulFast) {
+    return dev::LMulReducedFinite<kForm == kFiniteClamp>(ar, x, y);
+  } else if constexpr (kForm != kFull && kKind == dev::kExactWide) {
     return __fmul_rn(x, y);
   } else {
     return dev::MulReduced<kKind>(ar, x, y);
@@ -111,7 +116,7 @@ __device__ __forceinline__ float Product(const DevArith& ar, float x, float y) {
 }
 
 // acc[i][j] += the products of k = k0 .. k0 + kmax - 1, in order, for one thread's 4 x 4.
-template <int kKind, int kAccum, bool kFinite>
+template <int kKind, int kAccum, int kForm>
 __device__ __forceinline__ void AccumulateTile(const DevArith& ar, const float (*as)[kBM + kPad],
                                                const float (*bs)[kBN + kPad], int kmax, int tx,
                                                int ty, float (&acc)[4][4]) {
@@ -136,10 +141,10 @@ __device__ __forceinline__ void AccumulateTile(const DevArith& ar, const float (
           float s = acc[i][j];
           if (odd) {
             s = dev::FlushSubnormal(
-                __fadd_rn(s, dev::FlushSubnormal(Product<kKind, kFinite>(ar, av1[i], bv1[j]))));
+                __fadd_rn(s, dev::FlushSubnormal(Product<kKind, kForm>(ar, av1[i], bv1[j]))));
           }
           acc[i][j] = dev::FlushSubnormal(
-              __fadd_rn(s, dev::FlushSubnormal(Product<kKind, kFinite>(ar, av0[i], bv0[j]))));
+              __fadd_rn(s, dev::FlushSubnormal(Product<kKind, kForm>(ar, av0[i], bv0[j]))));
         }
       }
     }
@@ -153,7 +158,7 @@ __device__ __forceinline__ void AccumulateTile(const DevArith& ar, const float (
       for (int i = 0; i < 4; ++i) {
 #pragma unroll
         for (int j = 0; j < 4; ++j) {
-          acc[i][j] = AccumulateStep<kAccum>(acc[i][j], Product<kKind, kFinite>(ar, av[i], bv[j]));
+          acc[i][j] = AccumulateStep<kAccum>(acc[i][j], Product<kKind, kForm>(ar, av[i], bv[j]));
         }
       }
     }
@@ -210,9 +215,11 @@ __global__ void __launch_bounds__(kThreads)
     const bool tile_special = __syncthreads_or(special) != 0;  // also the load barrier
     const int kmax = min(kBK, K - k0);
     if (kKind == dev::kGeneral || tile_special) {
-      AccumulateTile<kKind, kAccum, false>(ar, as, bs, kmax, tx, ty, acc);
+      AccumulateTile<kKind, kAccum, kFull>(ar, as, bs, kmax, tx, ty, acc);
+    } else if (kKind == dev::kLMulFast && ar.clamp_overflow) {
+      AccumulateTile<kKind, kAccum, kFiniteClamp>(ar, as, bs, kmax, tx, ty, acc);
     } else {
-      AccumulateTile<kKind, kAccum, true>(ar, as, bs, kmax, tx, ty, acc);
+      AccumulateTile<kKind, kAccum, kFinite>(ar, as, bs, kmax, tx, ty, acc);
     }
     __syncthreads();
   }
