@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <random>
@@ -212,6 +213,47 @@ TEST(CudaMul, EveryBf16ValueAgainstSampledPartners) {
   }
 }
 
+bool ExhaustiveRequested() {
+  const char* e = std::getenv("LMUL_CUDA_EXHAUSTIVE");
+  return e != nullptr && std::string(e) == "1";
+}
+
+// Every bf16 x bf16 pair (2^32), lmul and mitchell: opt-in (LMUL_CUDA_EXHAUSTIVE=1), as the
+// host reference takes about a minute per operation on 16 cores.
+TEST(CudaMul, AllBf16PairsExhaustive) {
+  REQUIRE_DEVICE();
+  if (!ExhaustiveRequested()) GTEST_SKIP() << "set LMUL_CUDA_EXHAUSTIVE=1 to run";
+  constexpr uint32_t kRows = 256;  // values of x per chunk: 256 x 65536 pairs
+  const size_t n = size_t{kRows} * 65536;
+  std::vector<float> x(n), y(n);
+  DeviceBuffer<float> dx(n), dy(n), dz(n);
+  for (const char* spec : {"lmul/bf16", "mitchell/bf16"}) {
+    const Arith ar = *Arith::Parse(spec);
+    size_t bad = 0;
+    for (uint32_t a0 = 0; a0 < 65536; a0 += kRows) {
+      for (uint32_t r = 0; r < kRows; ++r) {
+        for (uint32_t b = 0; b < 65536; ++b) {
+          x[size_t{r} * 65536 + b] = FromBits((a0 + r) << 16);
+          y[size_t{r} * 65536 + b] = FromBits(b << 16);
+        }
+      }
+      dx.Upload(x);
+      dy.Upload(y);
+      ASSERT_TRUE(MulElementwise(ar, dx.get(), dy.get(), dz.get(), n).ok());
+      CUDA_OK(cudaDeviceSynchronize());
+      const std::vector<float> got = dz.Download();
+      const std::vector<float> want = HostMap(n, [&](size_t i) { return ar.Mul(x[i], y[i]); });
+      for (size_t i = 0; i < n; ++i) bad += Bits(want[i]) != Bits(got[i]);
+      if (bad) {
+        EXPECT_TRUE(SameBits(want, got, x, y, ar.Name() + " all bf16 pairs"));
+        break;
+      }
+    }
+    EXPECT_EQ(bad, 0u) << ar.Name();
+    std::printf("%s: all 2^32 bf16 pairs bit-exact\n", ar.Name().c_str());
+  }
+}
+
 // Random fp32 pairs (reduction included) and the special-value matrix, every format and op.
 TEST(CudaMul, RandomAndSpecialPairsEveryFormat) {
   REQUIRE_DEVICE();
@@ -308,6 +350,48 @@ TEST(CudaGemm, MatchesCanonicalReference) {
   std::printf("checked %d GEMMs bit for bit (%zu NaN outputs compared as NaN)\n", checked,
               nan_outputs);
   EXPECT_GT(nan_outputs, 0u);  // the special-value case did produce NaNs
+}
+
+// Large GEMMs (opt-in, LMUL_CUDA_EXHAUSTIVE=1): 512 x 384 x 1024 and an LLM shape, the
+// reference computed row block by row block on every host core.
+TEST(CudaGemm, LargeShapesMatchReference) {
+  REQUIRE_DEVICE();
+  if (!ExhaustiveRequested()) GTEST_SKIP() << "set LMUL_CUDA_EXHAUSTIVE=1 to run";
+  std::mt19937 rng(9);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  for (const GemmCase g : {GemmCase{512, 384, 1024}, GemmCase{300, 1536, 576}}) {
+    std::vector<float> a(static_cast<size_t>(g.M) * g.K), b(static_cast<size_t>(g.K) * g.N);
+    for (float& v : a) v = nd(rng);
+    for (float& v : b) v = nd(rng);
+    DeviceBuffer<float> da(a.size()), db(b.size()), dc(static_cast<size_t>(g.M) * g.N);
+    da.Upload(a);
+    db.Upload(b);
+    for (const char* spec : {"lmul/bf16", "lmul/e4m3", "lmul/fp16", "exact/fp32"}) {
+      const Arith ar = *Arith::Parse(spec);
+      for (Accum accum : {Accum::kFp32, Accum::kBf16Dot}) {
+        std::vector<float> want(static_cast<size_t>(g.M) * g.N);
+        const unsigned T = std::max(1u, std::thread::hardware_concurrency());
+        std::vector<std::thread> pool;
+        for (unsigned t = 0; t < T; ++t) {
+          pool.emplace_back([&, t] {
+            for (int i = static_cast<int>(t); i < g.M; i += static_cast<int>(T)) {
+              ReferenceGemm(ar, 1, g.N, g.K, a.data() + static_cast<size_t>(i) * g.K, g.K, b.data(),
+                            g.N, false, want.data() + static_cast<size_t>(i) * g.N, g.N, accum);
+            }
+          });
+        }
+        for (auto& th : pool) th.join();
+        ASSERT_TRUE(
+            Gemm(ar, g.M, g.N, g.K, da.get(), g.K, db.get(), g.N, false, dc.get(), g.N, accum)
+                .ok());
+        CUDA_OK(cudaDeviceSynchronize());
+        EXPECT_TRUE(SameBits(want, dc.Download(), want, {},
+                             ar.Name() + " " + AccumLabel(accum) + " " + std::to_string(g.M) + "x" +
+                                 std::to_string(g.N) + "x" + std::to_string(g.K),
+                             /*nan_any=*/true));
+      }
+    }
+  }
 }
 
 TEST(CudaGemm, RejectsBadArguments) {
