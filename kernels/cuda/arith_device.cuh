@@ -47,7 +47,7 @@ struct DevArith {
   Op op;            // kLMul, kMitchell, kExact
   bool rne;         // operand reduction: rne (else trunc)
   uint32_t offset;  // Offset(): the constant subtracted from the magnitude fields
-  // LMulReduced on fp32 carriers (docs/kernels.md §CUDA): a carrier magnitude is
+  // LMulReduced on fp32 carriers (docs/kernels.md §7): a carrier magnitude is
   // (field << (23 - M)) + ((127 - bias) << 23), so the field sum minus `offset` is the
   // carrier sum minus carrier_offset.
   uint32_t carrier_offset;   // (offset << (23 - M)) + ((127 - bias) << 23)

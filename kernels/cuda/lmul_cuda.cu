@@ -1,4 +1,4 @@
-// CUDA kernels of the spec (lmul_cuda.h). Layout of the GEMM (docs/kernels.md § CUDA):
+// CUDA kernels of the spec (lmul_cuda.h). Layout of the GEMM (docs/kernels.md §7):
 //   a block computes a kBM x kBN tile of C with 256 threads, each a 4 x 4 sub-tile held in
 //   registers; K is walked in steps of kBK through shared memory, each operand reduced to
 //   the format as it is loaded (Arith::Reduce; no reduced copy of A or B in global memory);
