@@ -65,7 +65,13 @@ def markdown_table(results, task):
             else:
                 cells.append(f"{fmt(v)} ({v - ref['value']:+.3f})")
         out.append(f"| {task} | {m} | " + " | ".join(cells) + " |")
-    return "\n".join(out), rows[0]["n"] if rows else 0
+    # n per metric of the reference column (words, bytes, tokens or examples).
+    ns = {r["metric"]: r["n"] for r in rows if r["arith"] == ariths[0]}
+    if len(set(ns.values())) == 1:
+        count = f"{next(iter(ns.values())):,}"
+    else:
+        count = "; ".join(f"{m} {n:,}" for m, n in ns.items())
+    return "\n".join(out), count
 
 
 def shard_times(files):
