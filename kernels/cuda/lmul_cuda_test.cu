@@ -20,6 +20,7 @@
 
 #include "kernels/cuda/lmul_cuda.h"
 #include "kernels/reference.h"
+#include "kernels/test_util.h"
 #include "numeric/arith.h"
 
 namespace lmul::kernels::cuda {
@@ -62,42 +63,43 @@ bool HaveDevice() {
 #define REQUIRE_DEVICE() \
   if (!HaveDevice()) GTEST_SKIP() << "no CUDA device: " << DeviceInfo().error()
 
-uint32_t Bits(float x) { return FloatBits(x); }
-float FromBits(uint32_t u) { return BitsFloat(u); }
+using testing::B;  // float bits (kernels/test_util.h)
+using testing::F;  // bits -> float
 
-// Host reference over many threads: out[i] = f(i).
-template <typename F>
-std::vector<float> HostMap(size_t n, F f) {
-  std::vector<float> out(n);
+// fn(i) for i < n on every host core (the scalar reference is the slow side).
+template <typename Fn>
+void ParallelFor(size_t n, Fn fn) {
   const unsigned T = std::max(1u, std::thread::hardware_concurrency());
   std::vector<std::thread> pool;
   for (unsigned t = 0; t < T; ++t) {
     pool.emplace_back([&, t] {
-      for (size_t i = t; i < n; i += T) out[i] = f(i);
+      for (size_t i = t; i < n; i += T) fn(i);
     });
   }
   for (auto& th : pool) th.join();
+}
+
+// Host reference: out[i] = f(i).
+template <typename Fn>
+std::vector<float> HostMap(size_t n, Fn f) {
+  std::vector<float> out(n);
+  ParallelFor(n, [&](size_t i) { out[i] = f(i); });
   return out;
 }
 
-// Compares bit patterns; prints the first few mismatches and the count. nan_any: a NaN
-// matches any NaN (GEMM sums: docs/kernels.md leaves NaN sign and payload after fp32 adds
-// unspecified; x86 keeps the first NaN operand, the GPU returns 0x7FFFFFFF).
+// Compares bit patterns, NaN included (elementwise results are bit-exact); prints the first
+// few mismatches and the count. GEMMs use testing::ExpectSame (a NaN sum matches any NaN).
 ::testing::AssertionResult SameBits(const std::vector<float>& want, const std::vector<float>& got,
                                     const std::vector<float>& x, const std::vector<float>& y,
-                                    const std::string& what, bool nan_any = false) {
-  size_t bad = 0, nans = 0;
+                                    const std::string& what) {
+  size_t bad = 0;
   std::string first;
   for (size_t i = 0; i < want.size(); ++i) {
-    if (nan_any && std::isnan(want[i]) && std::isnan(got[i])) {
-      ++nans;
-      continue;
-    }
-    if (Bits(want[i]) != Bits(got[i])) {
+    if (B(want[i]) != B(got[i])) {
       if (bad < 3) {
         char buf[200];
         std::snprintf(buf, sizeof buf, "\n  [%zu] x=%08x y=%08x: reference %08x, cuda %08x", i,
-                      Bits(x[i]), i < y.size() ? Bits(y[i]) : 0u, Bits(want[i]), Bits(got[i]));
+                      B(x[i]), i < y.size() ? B(y[i]) : 0u, B(want[i]), B(got[i]));
         first += buf;
       }
       ++bad;
@@ -105,8 +107,7 @@ std::vector<float> HostMap(size_t n, F f) {
   }
   if (bad == 0) return ::testing::AssertionSuccess();
   return ::testing::AssertionFailure()
-         << what << ": " << bad << " of " << want.size() << " results differ (" << nans
-         << " NaN pairs matched)" << first;
+         << what << ": " << bad << " of " << want.size() << " results differ" << first;
 }
 
 std::vector<float> DeviceMul(const Arith& ar, const std::vector<float>& x,
@@ -122,19 +123,17 @@ std::vector<float> DeviceMul(const Arith& ar, const std::vector<float>& x,
 
 const char* kFormats[] = {"fp32", "bf16", "fp16", "e5m2", "e4m3", "e8m1", "e8m3", "e8m4", "e8m10"};
 
-// Every fp32 input class: zeros, subnormals, the normal range edges, Inf, NaN (quiet,
-// signalling, with payload), values near each format's overflow, underflow and rounding
-// ties.
+// The kernels tests' special values (zeros, subnormals, range edges, Inf, NaN with payloads,
+// fp8/fp16 overflow and underflow) plus rounding ties and edges of the carrier forms here
+// (bf16 rne overflow ties, the L-Mul constant, fp16's smallest normal and below), each with
+// both signs.
 std::vector<float> SpecialValues() {
-  std::vector<float> v = {0.0f,      1.0f,       1.5f,          1.75f,      2.0f,        3.0f,
-                          0.5f,      0.1f,       448.0f,        464.0f,     480.0f,      57344.0f,
-                          61440.0f,  65504.0f,   65520.0f,      1e-7f,      6e-8f,       6.1e-5f,
-                          0.015625f, 0.0019531f, 0.0009765625f, 1.0f / 512, 1.0f / 1024, 3.0e38f};
-  const uint32_t raw[] = {0x00000001u, 0x00400000u, 0x007FFFFFu, 0x00800000u, 0x00800001u,
-                          0x7F7FFFFFu, 0x7F7F8000u, 0x7F7FC000u, 0x7F800000u, 0x7FC00000u,
-                          0x7F800001u, 0x7FFFFFFFu, 0x3F808000u, 0x3F818000u, 0x3F800001u,
-                          0x3F7FFFFFu, 0x3F780000u, 0x387FE000u, 0x38800000u, 0x33800000u};
-  for (uint32_t r : raw) v.push_back(FromBits(r));
+  std::vector<float> v = testing::SpecialValues();
+  for (float x : {1.75f, 3.0f, 0.1f, 480.0f, 1e-7f, 6e-8f, 0.015625f, 0.0019531f}) v.push_back(x);
+  for (uint32_t r : {0x00400000u, 0x00800001u, 0x7F7F8000u, 0x7F7FC000u, 0x7FFFFFFFu, 0x3F818000u,
+                     0x3F800001u, 0x3F780000u, 0x387FE000u, 0x38800000u, 0x33800000u}) {
+    v.push_back(F(r));
+  }
   const size_t n = v.size();
   for (size_t i = 0; i < n; ++i) v.push_back(-v[i]);
   return v;
@@ -143,10 +142,10 @@ std::vector<float> SpecialValues() {
 TEST(CudaReduce, MatchesSpecForEveryFormatAndRounding) {
   REQUIRE_DEVICE();
   std::vector<float> x = SpecialValues();
-  for (uint32_t hi = 0; hi < 65536; ++hi) x.push_back(FromBits(hi << 16));  // every bf16
+  for (uint32_t hi = 0; hi < 65536; ++hi) x.push_back(F(hi << 16));  // every bf16
   std::mt19937 rng(7);
-  for (uint32_t hi = 0; hi < 65536; ++hi) x.push_back(FromBits((hi << 16) | (rng() & 0xFFFFu)));
-  for (int i = 0; i < (1 << 20); ++i) x.push_back(FromBits(rng()));
+  for (uint32_t hi = 0; hi < 65536; ++hi) x.push_back(F((hi << 16) | (rng() & 0xFFFFu)));
+  for (int i = 0; i < (1 << 20); ++i) x.push_back(F(rng()));
   DeviceBuffer<float> dx(x.size()), dy(x.size());
   dx.Upload(x);
   for (const char* f : kFormats) {
@@ -202,8 +201,8 @@ TEST(CudaMul, EveryBf16ValueAgainstSampledPartners) {
   y.reserve(65536 * partners.size());
   for (uint32_t a = 0; a < 65536; ++a) {
     for (uint32_t b : partners) {
-      x.push_back(FromBits(a << 16));
-      y.push_back(FromBits(b << 16));
+      x.push_back(F(a << 16));
+      y.push_back(F(b << 16));
     }
   }
   for (const char* spec : {"lmul/bf16", "mitchell/bf16", "exact/bf16", "exact/bf16,wide"}) {
@@ -233,8 +232,8 @@ TEST(CudaMul, AllBf16PairsExhaustive) {
     for (uint32_t a0 = 0; a0 < 65536; a0 += kRows) {
       for (uint32_t r = 0; r < kRows; ++r) {
         for (uint32_t b = 0; b < 65536; ++b) {
-          x[size_t{r} * 65536 + b] = FromBits((a0 + r) << 16);
-          y[size_t{r} * 65536 + b] = FromBits(b << 16);
+          x[size_t{r} * 65536 + b] = F((a0 + r) << 16);
+          y[size_t{r} * 65536 + b] = F(b << 16);
         }
       }
       dx.Upload(x);
@@ -243,7 +242,7 @@ TEST(CudaMul, AllBf16PairsExhaustive) {
       CUDA_OK(cudaDeviceSynchronize());
       const std::vector<float> got = dz.Download();
       const std::vector<float> want = HostMap(n, [&](size_t i) { return ar.Mul(x[i], y[i]); });
-      for (size_t i = 0; i < n; ++i) bad += Bits(want[i]) != Bits(got[i]);
+      for (size_t i = 0; i < n; ++i) bad += B(want[i]) != B(got[i]);
       if (bad) {
         EXPECT_TRUE(SameBits(want, got, x, y, ar.Name() + " all bf16 pairs"));
         break;
@@ -272,8 +271,8 @@ TEST(CudaMul, RandomAndSpecialPairsEveryFormat) {
     y.push_back(nd(rng));
   }
   for (int i = 0; i < (1 << 19); ++i) {
-    x.push_back(FromBits(rng()));
-    y.push_back(FromBits(rng()));
+    x.push_back(F(rng()));
+    y.push_back(F(rng()));
   }
   for (const char* f : kFormats) {
     for (const char* op : {"lmul", "mitchell", "exact"}) {
@@ -326,21 +325,19 @@ TEST(CudaGemm, MatchesCanonicalReference) {
       for (const char* spec : ariths) {
         const Arith ar = *Arith::Parse(spec);
         for (Accum accum : {Accum::kFp32, Accum::kBf16, Accum::kBf16Dot}) {
-          std::vector<float> want(static_cast<size_t>(g.M) * ldc, -7.0f);
+          std::vector<float> want(static_cast<size_t>(g.M) * ldc, F(0xDEADBEEFu));
           ReferenceGemm(ar, g.M, g.N, g.K, a.data(), lda, b.data(), ldb, b_trans, want.data(), ldc,
                         accum);
-          std::vector<float> init(want.size(), -7.0f);  // padding columns must stay untouched
-          dc.Upload(init);
+          dc.Upload(std::vector<float>(want.size(), F(0xDEADBEEFu)));  // padding: untouched
           const Status s =
               Gemm(ar, g.M, g.N, g.K, da.get(), lda, db.get(), ldb, b_trans, dc.get(), ldc, accum);
           ASSERT_TRUE(s.ok()) << s.error();
           CUDA_OK(cudaDeviceSynchronize());
           const std::vector<float> got = dc.Download();
-          EXPECT_TRUE(SameBits(want, got, want, {},
-                               ar.Name() + " " + AccumLabel(accum) + " M=" + std::to_string(g.M) +
-                                   " N=" + std::to_string(g.N) + " K=" + std::to_string(g.K) +
-                                   (b_trans ? " B^T" : " B"),
-                               /*nan_any=*/true));
+          testing::ExpectSame(got, want, g.M, g.N, ldc,
+                              ar.Name() + " " + AccumLabel(accum) + " M=" + std::to_string(g.M) +
+                                  " N=" + std::to_string(g.N) + " K=" + std::to_string(g.K) +
+                                  (b_trans ? " B^T" : " B"));
           for (size_t i = 0; i < want.size(); ++i) nan_outputs += std::isnan(want[i]);
           ++checked;
         }
@@ -370,25 +367,17 @@ TEST(CudaGemm, LargeShapesMatchReference) {
       const Arith ar = *Arith::Parse(spec);
       for (Accum accum : {Accum::kFp32, Accum::kBf16Dot}) {
         std::vector<float> want(static_cast<size_t>(g.M) * g.N);
-        const unsigned T = std::max(1u, std::thread::hardware_concurrency());
-        std::vector<std::thread> pool;
-        for (unsigned t = 0; t < T; ++t) {
-          pool.emplace_back([&, t] {
-            for (int i = static_cast<int>(t); i < g.M; i += static_cast<int>(T)) {
-              ReferenceGemm(ar, 1, g.N, g.K, a.data() + static_cast<size_t>(i) * g.K, g.K, b.data(),
-                            g.N, false, want.data() + static_cast<size_t>(i) * g.N, g.N, accum);
-            }
-          });
-        }
-        for (auto& th : pool) th.join();
+        ParallelFor(g.M, [&](size_t i) {  // one row per call: rows are independent
+          ReferenceGemm(ar, 1, g.N, g.K, a.data() + i * g.K, g.K, b.data(), g.N, false,
+                        want.data() + i * g.N, g.N, accum);
+        });
         ASSERT_TRUE(
             Gemm(ar, g.M, g.N, g.K, da.get(), g.K, db.get(), g.N, false, dc.get(), g.N, accum)
                 .ok());
         CUDA_OK(cudaDeviceSynchronize());
-        EXPECT_TRUE(SameBits(want, dc.Download(), want, {},
-                             ar.Name() + " " + AccumLabel(accum) + " " + std::to_string(g.M) + "x" +
-                                 std::to_string(g.N) + "x" + std::to_string(g.K),
-                             /*nan_any=*/true));
+        testing::ExpectSame(dc.Download(), want, g.M, g.N, g.N,
+                            ar.Name() + " " + AccumLabel(accum) + " " + std::to_string(g.M) + "x" +
+                                std::to_string(g.N) + "x" + std::to_string(g.K));
       }
     }
   }
