@@ -11,8 +11,11 @@
 #   scripts/eval_full.sh OUT_DIR            # all tasks, in the order below
 #   TASKS="lambada:8 hellaswag:16" scripts/eval_full.sh OUT_DIR
 #   ONLY_MERGE=1 scripts/eval_full.sh OUT_DIR   # merge and print what is complete
+#   SHARDS="0-7" scripts/eval_full.sh OUT_DIR   # this machine: shards 0..7 of each task
 #
-# Env: TASKS (task:shards ...), ARITH (default: the eight of docs/results.md), JOBS (shards
+# Env: TASKS (task:shards ...), SHARDS (the shard indices to run, e.g. "4", "0-7" or
+# "0 2 9-11": split a task over machines without a shared OUT_DIR, then copy the JSONs
+# together and merge; default all), ARITH (default: the eight of docs/results.md), JOBS (shards
 # run at once, default 1), THREADS (workers per shard, default nproc / JOBS), NICE (default
 # 0), LMUL_BUILD_DIR, LMUL_DATA, LMUL_MODEL, LMUL_BIN (an lmul binary to use as it is: no
 # setup or build). Workers share a shard's examples, so a shard of a few long documents
@@ -40,6 +43,21 @@ LMUL_DATA="$(scripts/data_dir.sh)"
 export LMUL_DATA="${LMUL_DATA:?set LMUL_DATA to the shared data folder}"
 LMUL="${LMUL_BIN:-$BUILD/lmul}"
 
+# SHARDS as a set: want[i] = 1 for each index to run (all when SHARDS is unset).
+declare -A want=()
+if [ -n "${SHARDS:-}" ]; then
+  for r in ${SHARDS//,/ }; do
+    if [[ "$r" =~ ^([0-9]+)-([0-9]+)$ ]]; then
+      for ((i = BASH_REMATCH[1]; i <= BASH_REMATCH[2]; i++)); do want[$i]=1; done
+    elif [[ "$r" =~ ^[0-9]+$ ]]; then
+      want[$((10#$r))]=1
+    else
+      echo "SHARDS: expected indices or ranges like \"4\", \"0-7\" or \"0 2 9-11\", found '$r'" >&2
+      exit 2
+    fi
+  done
+fi
+
 # One shard: its JSON appears (renamed from .tmp) only when lmul succeeded.
 run_shard() {  # task i n file
   local start
@@ -65,6 +83,7 @@ for item in $TASKS; do
     f="$OUT/${task}_s${i}of${n}.json"
     [ -s "$f" ] && continue
     [ -n "${ONLY_MERGE:-}" ] && continue
+    [ -n "${SHARDS:-}" ] && [ -z "${want[$i]:-}" ] && continue
     while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do wait -n || failed=1; done
     run_shard "$task" "$i" "$n" "$f" &
   done
