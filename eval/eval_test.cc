@@ -521,6 +521,28 @@ TEST(EvalEvaluator, ThreadsAndShardsDoNotChangeResults) {
   }
   EXPECT_EQ(partial->examples.size(), expected);
   EXPECT_FALSE(Aggregate(*partial).empty());
+  // Its JSON says which shards it holds, reads back, and is refused as merge input.
+  EXPECT_EQ(partial->partial_shards, (std::vector<int>{0, 2}));
+  EXPECT_EQ(partial->partial_of, 3);
+  nlohmann::json pj = nlohmann::json::parse(ToJson(*partial, Aggregate(*partial)).dump());
+  EXPECT_EQ(pj.at("partial").dump(), R"({"of":3,"shards":[0,2]})");
+  auto partial_back = ReportFromJson("partial.json", pj);
+  ASSERT_TRUE(partial_back.ok()) << partial_back.error();
+  EXPECT_EQ(partial_back->partial_shards, (std::vector<int>{0, 2}));
+  EXPECT_EQ(partial_back->partial_of, 3);
+  auto again = MergeReports({*partial_back, shards[2]}, {"partial.json", paths[2]}, true);
+  ASSERT_FALSE(again.ok());
+  EXPECT_NE(again.error().find("partial.json: a partial merge (shards 0,2 of 3)"),
+            std::string::npos)
+      << again.error();
+  pj["partial"]["shards"] = {0, 3};
+  auto bad_partial = ReportFromJson("partial.json", pj);
+  ASSERT_FALSE(bad_partial.ok());
+  EXPECT_NE(bad_partial.error().find("partial.json: field 'partial.shards'"), std::string::npos)
+      << bad_partial.error();
+  // A complete merge carries no "partial".
+  EXPECT_FALSE(
+      nlohmann::json::parse(ToJson(*merged, Aggregate(*merged)).dump()).contains("partial"));
   EXPECT_FALSE(MergeReports({shards[0], shards[0]}, {paths[0], paths[0]}, true).ok());
   // A hostile shard file: a wrong type names the field.
   nlohmann::json bad = nlohmann::json::parse(ResultsJson(all, Options(1), *one, 0, 1));

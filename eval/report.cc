@@ -251,6 +251,7 @@ nlohmann::ordered_json ToJson(const Report& rep, const std::vector<MetricRow>& r
   j["ctx"] = rep.ctx;
   j["stride"] = rep.stride;
   j["shard"] = std::to_string(rep.shard_index) + "/" + std::to_string(rep.shard_count);
+  if (rep.partial_of > 0) j["partial"] = {{"shards", rep.partial_shards}, {"of", rep.partial_of}};
   J res = J::array();
   for (const MetricRow& r : rows) {
     J x;
@@ -344,6 +345,22 @@ Result<Report> ReportFromJson(const std::string& path, const nlohmann::json& j) 
       return MakeError(path + ": field 'shard': expected I/N with 0 <= I < N, found '" + shard +
                        "'");
     }
+    if (j.contains("partial")) {
+      field = "partial";
+      const auto& p = j.at("partial");
+      r.partial_of = p.at("of").get<int>();
+      r.partial_shards = p.at("shards").get<std::vector<int>>();
+      if (r.partial_of < 1) {
+        return MakeError(path + ": field 'partial.of': expected a shard count >= 1, found " +
+                         std::to_string(r.partial_of));
+      }
+      for (int s : r.partial_shards) {
+        if (s < 0 || s >= r.partial_of) {
+          return MakeError(path + ": field 'partial.shards': expected indices in [0, " +
+                           std::to_string(r.partial_of) + "), found " + std::to_string(s));
+        }
+      }
+    }
     const size_t A = r.arith.size();
     size_t k = 0;
     for (const auto& x : j.at("examples")) {
@@ -427,6 +444,12 @@ Result<Report> MergeReports(std::vector<Report> shards, const std::vector<std::s
     auto differs = [&](const std::string& what) {
       return MakeError(p + ": " + what + " differs from " + paths[0]);
     };
+    if (s.partial_of > 0) {
+      std::string list;
+      for (int k : s.partial_shards) list += (list.empty() ? "" : ",") + std::to_string(k);
+      return MakeError(p + ": a partial merge (shards " + list + " of " +
+                       std::to_string(s.partial_of) + "); merge the shard files it came from");
+    }
     if (s.model != shards[0].model) return differs("model");
     if (s.arith != shards[0].arith) return differs("arith");
     if (s.tasks != shards[0].tasks) return differs("tasks");
@@ -477,6 +500,10 @@ Result<Report> MergeReports(std::vector<Report> shards, const std::vector<std::s
     }
   }
   if (pos != out.examples.size()) return MakeError("merge: the shards hold extra examples");
+  if (static_cast<int>(seen.size()) != shard_count) {
+    out.partial_shards.assign(seen.begin(), seen.end());
+    out.partial_of = shard_count;
+  }
   return out;
 }
 

@@ -42,7 +42,12 @@ struct Report {
   std::string limit;               // the --limit text ("": none)
   int ctx = 2048, stride = 2048;
   int shard_index = 0, shard_count = 1;  // merged: 0/1
-  std::vector<ExampleResult> examples;   // sorted (task order, index)
+  // A partial merge (MergeReports with allow_partial and shards missing): the shard
+  // indices merged, of partial_of; empty and 0 otherwise. Written to JSON as "partial"
+  // so that it is never taken for a complete run; MergeReports refuses it as input.
+  std::vector<int> partial_shards;
+  int partial_of = 0;
+  std::vector<ExampleResult> examples;  // sorted (task order, index)
   EvalStats stats;
 };
 
@@ -62,7 +67,8 @@ Result<Report> ReportFromJson(const std::string& path, const nlohmann::json& j);
 // count; every shard present once; every selected example present exactly once.
 // allow_partial: shards may be missing (results so far of a run in progress: each
 // shard is the systematic sample index % N == I); the examples of the given shards
-// must still be present exactly once. *shards_merged (if given) lists the shards.
+// must still be present exactly once; when shards are missing, the result's
+// partial_shards/partial_of say which. *shards_merged (if given) lists the shards.
 Result<Report> MergeReports(std::vector<Report> shards, const std::vector<std::string>& paths,
                             bool allow_partial = false, std::vector<int>* shards_merged = nullptr);
 

@@ -3,8 +3,10 @@
 
 For each TASK:SHARDS, a task whose shard JSONs are all in OUT_DIR is merged with
 `lmul eval merge --json` into OUT_DIR/TASK_full.json and printed as a markdown table (one
-column per arithmetic, deltas to the first); an incomplete one prints `lmul eval merge
---partial`'s text table of the shards so far. Shard wall times come from the .time files
+column per arithmetic, deltas to the first); an incomplete one is merged with `lmul eval
+merge --partial --json` into OUT_DIR/TASK_partial.json (a JSON marked "partial", which merge
+refuses as input) and printed the same way, as the results of the shards so far (each shard
+the systematic sample index % N == I). Shard wall times come from the .time files
 eval_full.sh writes.
 
   scripts/full_split_tables.py /work/evalruns                       # print
@@ -106,11 +108,14 @@ def section(out_dir, lmul, tasks):
             parts.append(f"### {task}: all {n} shards\n\n{table}\n\n"
                          f"n = {count}; shard wall times (s): {times}\n")
         else:
-            text = subprocess.run([lmul, "eval", "merge", "--partial"] + have, check=True,
-                                  capture_output=True, text=True).stdout.rstrip()
+            merged = os.path.join(out_dir, f"{task}_partial.json")
+            subprocess.run([lmul, "eval", "merge", "--partial", "--json", merged] + have,
+                           check=True, stdout=subprocess.DEVNULL)
+            with open(merged) as f:
+                table, count = markdown_table(json.load(f)["results"], task)
             idx = sorted(int(re.search(r"_s(\d+)of", f).group(1)) for f in have)
-            parts.append(f"### {task}: shards {', '.join(map(str, idx))} of {n}\n\n```\n{text}\n```\n"
-                         f"shard wall times (s): {times}\n")
+            parts.append(f"### {task}: shards {', '.join(map(str, idx))} of {n} (results so far)\n\n"
+                         f"{table}\n\nn = {count}; shard wall times (s): {times}\n")
     return "\n".join(parts)
 
 

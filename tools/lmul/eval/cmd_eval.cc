@@ -253,10 +253,6 @@ int RunMerge(const EvalOptions& o) {
     if (!r.ok()) return PrintError(sub, r.error(), "give the files written by lmul eval --json");
     shards.push_back(std::move(*r));
   }
-  if (o.merge_partial && !o.merge_json.empty()) {
-    return PrintError(sub, "--partial prints the table only (no --json)",
-                      "merge the complete set of shards for a JSON");
-  }
   const int shard_count = shards[0].shard_count;
   std::vector<int> merged_shards;
   auto merged = ev::MergeReports(std::move(shards), o.merge_files, o.merge_partial, &merged_shards);
