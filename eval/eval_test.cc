@@ -244,10 +244,11 @@ TEST(EvalMetrics, HandComputedAccuracyNormFlipsAndMcNemar) {
   rep.n_selected = {4};
   // (gold, choice lengths, ref logliks, alt logliks)
   rep.examples = {
-      Mc(0, 0, {1, 1}, {{-1, -2}, {-3, -2}}),   // ref right, alt wrong
-      Mc(1, 1, {1, 10}, {{-1, -5}, {-1, -5}}),  // acc wrong; acc_norm right (-0.5 > -1)
-      Mc(2, 0, {2, 2}, {{-1, -2}, {-1, -2}}),   // both right
-      Mc(3, 1, {1, 1}, {{-1, -2}, {-2, -1}}),   // ref wrong, alt right
+      Mc(0, 0, {1, 1}, {{-1, -2}, {-3, -2}}),    // ref right, alt wrong
+      Mc(1, 1, {1, 10}, {{-1, -5}, {-1, -12}}),  // acc wrong both; acc_norm ref right
+                                                 // (-0.5 > -1), alt wrong (-1.2 < -1)
+      Mc(2, 0, {2, 2}, {{-1, -2}, {-1, -2}}),    // both right
+      Mc(3, 1, {1, 1}, {{-1, -2}, {-2, -1}}),    // ref wrong, alt right
   };
   rep.examples[0].arith[1].kl_sum = 0.5;
   rep.examples[0].arith[1].kl_sq_sum = 0.25;
@@ -260,8 +261,14 @@ TEST(EvalMetrics, HandComputedAccuracyNormFlipsAndMcNemar) {
   EXPECT_EQ(Find(rows, "alt", "flips_to_wrong")->value, 1);
   EXPECT_EQ(Find(rows, "alt", "flips_to_right")->value, 1);
   EXPECT_DOUBLE_EQ(Find(rows, "alt", "mcnemar_p")->value, 1.0);
-  // |dll| over 8 choices: 2+0, 0+0, 0+0, 1+1 = 4 -> 0.5
-  EXPECT_DOUBLE_EQ(Find(rows, "alt", "mean_abs_dloglik")->value, 0.5);
+  // acc_norm: alt right on examples 2 and 3 only; flips 0 and 1 to wrong, 3 to right.
+  EXPECT_DOUBLE_EQ(Find(rows, "alt", "acc_norm")->value, 0.5);
+  EXPECT_EQ(Find(rows, "alt", "acc_norm_flips_to_wrong")->value, 2);
+  EXPECT_EQ(Find(rows, "alt", "acc_norm_flips_to_right")->value, 1);
+  EXPECT_DOUBLE_EQ(Find(rows, "alt", "acc_norm_mcnemar_p")->value, McNemarExactP(1, 2));
+  EXPECT_EQ(Find(rows, "ref", "acc_norm_mcnemar_p"), nullptr);
+  // |dll| over 8 choices: 2+0, 0+7, 0+0, 1+1 = 11
+  EXPECT_DOUBLE_EQ(Find(rows, "alt", "mean_abs_dloglik")->value, 11.0 / 8);
   EXPECT_DOUBLE_EQ(Find(rows, "alt", "kl")->value, 0.5 / 8);  // 8 scored positions
   EXPECT_DOUBLE_EQ(Find(rows, "alt", "top1_agree")->value, 1.0 / 8);
   EXPECT_EQ(Find(rows, "ref", "kl"), nullptr);  // pair metrics only after the reference

@@ -130,7 +130,7 @@ std::vector<MetricRow> Aggregate(const Report& rep) {
       }
       double d = 0, d_sq = 0;
       int64_t n_choices = 0;
-      int64_t to_wrong = 0, to_right = 0;
+      int64_t to_wrong = 0, to_right = 0, norm_to_wrong = 0, norm_to_right = 0;
       for (const ExampleResult* e : ex) {
         for (size_t j = 0; j < e->arith[a].loglik.size(); ++j) {
           const double x = std::abs(e->arith[a].loglik[j] - e->arith[0].loglik[j]);
@@ -141,12 +141,22 @@ std::vector<MetricRow> Aggregate(const Report& rep) {
         const bool r0 = Correct(*spec, *e, 0, false), ra = Correct(*spec, *e, a, false);
         to_wrong += r0 && !ra;
         to_right += !r0 && ra;
+        if (spec->acc_norm) {
+          const bool n0 = Correct(*spec, *e, 0, true), na = Correct(*spec, *e, a, true);
+          norm_to_wrong += n0 && !na;
+          norm_to_right += !n0 && na;
+        }
       }
       add("mean_abs_dloglik", d / static_cast<double>(n_choices), MeanStderr(d, d_sq, n_choices),
           n_choices);
       add("flips_to_wrong", static_cast<double>(to_wrong), std::nullopt, n);
       add("flips_to_right", static_cast<double>(to_right), std::nullopt, n);
       add("mcnemar_p", McNemarExactP(to_right, to_wrong), std::nullopt, n);
+      if (spec->acc_norm) {  // the same paired test for acc_norm (lm-eval's headline metric)
+        add("acc_norm_flips_to_wrong", static_cast<double>(norm_to_wrong), std::nullopt, n);
+        add("acc_norm_flips_to_right", static_cast<double>(norm_to_right), std::nullopt, n);
+        add("acc_norm_mcnemar_p", McNemarExactP(norm_to_right, norm_to_wrong), std::nullopt, n);
+      }
     }
   }
   return rows;
@@ -156,7 +166,7 @@ namespace {
 
 std::string Fmt(const std::string& metric, double v) {
   char buf[64];
-  if (metric.rfind("flips", 0) == 0) {
+  if (metric.find("flips_") != std::string::npos) {
     std::snprintf(buf, sizeof buf, "%.0f", v);
   } else if (metric == "acc" || metric == "acc_norm" || metric == "top1_agree") {
     std::snprintf(buf, sizeof buf, "%.4f", v);

@@ -11,7 +11,9 @@
 //                    mean_abs_dloglik (per answer choice / target; rolling: per token),
 //                    flips_to_wrong / flips_to_right (acc: examples right under the
 //                    reference and wrong under this arithmetic, and the reverse),
-//                    mcnemar_p (exact two-sided binomial test of the flips)
+//                    mcnemar_p (exact two-sided binomial test of the flips); where
+//                    acc_norm exists, the same for it: acc_norm_flips_to_wrong,
+//                    acc_norm_flips_to_right, acc_norm_mcnemar_p
 // Sums run in (task order, example index) order, so a merge of shards gives the same bits.
 #ifndef LMUL_EVAL_REPORT_H_
 #define LMUL_EVAL_REPORT_H_

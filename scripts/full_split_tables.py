@@ -58,9 +58,9 @@ def markdown_table(results, task):
             if m in ("acc", "acc_norm"):
                 cells.append(f"{v:.4f} ± {r['stderr']:.4f}" if a == ariths[0]
                              else f"{v:.4f} ({v - ref['value']:+.4f})")
-            elif m.startswith("flips"):
+            elif "flips_" in m:
                 cells.append(str(int(v)))
-            elif m in ("kl", "top1_agree", "mcnemar_p") or m.startswith("mean_abs"):
+            elif m in ("kl", "top1_agree") or m.endswith("mcnemar_p") or m.startswith("mean_abs"):
                 cells.append(fmt(v))
             elif a == ariths[0] or ref is None:
                 cells.append(fmt(v))
