@@ -70,9 +70,11 @@ Result<Report> ReportFromJson(const std::string& path, const nlohmann::json& j);
 // allow_partial: shards may be missing (results so far of a run in progress: each
 // shard is the systematic sample index % N == I); the examples of the given shards
 // must still be present exactly once; when shards are missing, the result's
-// partial_shards/partial_of say which. *shards_merged (if given) lists the shards.
+// partial_shards/partial_of say which.
 Result<Report> MergeReports(std::vector<Report> shards, const std::vector<std::string>& paths,
-                            bool allow_partial = false, std::vector<int>* shards_merged = nullptr);
+                            bool allow_partial = false);
+// Shard indices as "0,2,5" (messages about partial merges).
+std::string ShardList(const std::vector<int>& shards);
 
 }  // namespace lmul::eval
 

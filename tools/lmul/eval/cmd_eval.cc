@@ -253,20 +253,17 @@ int RunMerge(const EvalOptions& o) {
     if (!r.ok()) return PrintError(sub, r.error(), "give the files written by lmul eval --json");
     shards.push_back(std::move(*r));
   }
-  const int shard_count = shards[0].shard_count;
-  std::vector<int> merged_shards;
-  auto merged = ev::MergeReports(std::move(shards), o.merge_files, o.merge_partial, &merged_shards);
+  auto merged = ev::MergeReports(std::move(shards), o.merge_files, o.merge_partial);
   if (!merged.ok()) {
     return PrintError(sub, merged.error(),
                       o.merge_partial ? "pass shards I/N of one run at most once each"
                                       : "pass every shard I/N of one run exactly once "
                                         "(--partial: the results so far)");
   }
-  if (o.merge_partial && static_cast<int>(merged_shards.size()) != shard_count) {
-    std::string list;
-    for (int s : merged_shards) list += (list.empty() ? "" : ",") + std::to_string(s);
+  if (merged->partial_of > 0) {
     std::printf("partial: shards %s of %d (each the examples with index %% %d == I)\n",
-                list.c_str(), shard_count, shard_count);
+                ev::ShardList(merged->partial_shards).c_str(), merged->partial_of,
+                merged->partial_of);
   }
   const auto rows = ev::Aggregate(*merged);
   std::fputs(ev::FormatTable(*merged, rows).c_str(), stdout);
