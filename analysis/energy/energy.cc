@@ -97,7 +97,7 @@ double SavingPercent(double old_pj, double new_pj) { return 100.0 * (1.0 - new_p
 
 ModelShape ModelShape::SmolLM2_135M() {
   ModelShape m;
-  m.name = "SmolLM2-135M-Instruct (Q4_1)";
+  m.name = "SmolLM2-135M-Instruct";
   m.n_layer = 30;
   m.d_model = 576;
   m.n_head = 9;

@@ -40,6 +40,21 @@ ModelShape ShapeOf(const engine::ModelConfig& c, double weight_bits, double kv_b
   return m;
 }
 
+engine::ModelConfig ConfigOf(const ModelShape& m) {
+  engine::ModelConfig c;
+  c.arch = "llama";
+  c.name = m.name;
+  c.n_layer = m.n_layer;
+  c.d_model = m.d_model;
+  c.n_head = m.n_head;
+  c.n_kv_head = m.n_kv_head;
+  c.head_dim = m.head_dim;
+  c.d_ff = m.d_ff;
+  c.n_vocab = m.n_vocab;
+  c.rope_dim = m.head_dim;
+  return c;
+}
+
 SiteCounts AnalyticCounts(const engine::ModelConfig& c, int ctx) {
   SiteCounts s;
   const double d = c.d_model, L = c.n_layer;

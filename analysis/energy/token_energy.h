@@ -36,6 +36,9 @@ class OpCounter : public engine::ActivationObserver {
 };
 
 ModelShape ShapeOf(const engine::ModelConfig& c, double weight_bits, double kv_bits);
+// The inverse, for counting without the model file: a Llama config of that
+// shape (RoPE over the whole head).
+engine::ModelConfig ConfigOf(const ModelShape& m);
 
 // Analytic products of the token decoded at position ctx-1 (ctx tokens in the
 // KV cache including it).

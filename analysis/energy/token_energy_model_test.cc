@@ -27,5 +27,29 @@ TEST(TokenEnergyModel, AnalyticCountsMatchObserver) {
   }
 }
 
+// `lmul energy` without --model counts from the built-in shape: it must be the
+// default model's (a ModelShape -> ModelConfig round trip through the file).
+TEST(TokenEnergyModel, BuiltInShapeIsTheDefaultModels) {
+  const char* path = std::getenv("LMUL_MODEL");
+  if (path == nullptr || *path == '\0') GTEST_SKIP() << "LMUL_MODEL not set";
+  auto model = engine::Model::Load(path);
+  ASSERT_TRUE(model.ok()) << model.error();
+  const engine::ModelConfig& file = (*model)->config();
+  const engine::ModelConfig built_in = ConfigOf(ModelShape::SmolLM2_135M());
+  EXPECT_EQ(built_in.arch, file.arch);
+  EXPECT_EQ(built_in.n_layer, file.n_layer);
+  EXPECT_EQ(built_in.d_model, file.d_model);
+  EXPECT_EQ(built_in.n_head, file.n_head);
+  EXPECT_EQ(built_in.n_kv_head, file.n_kv_head);
+  EXPECT_EQ(built_in.head_dim, file.head_dim);
+  EXPECT_EQ(built_in.d_ff, file.d_ff);
+  EXPECT_EQ(built_in.n_vocab, file.n_vocab);
+  EXPECT_EQ(built_in.rope_dim, file.rope_dim);
+  const ModelShape round_trip = ShapeOf(built_in, 5, 32);
+  EXPECT_EQ(round_trip.name, ModelShape::SmolLM2_135M().name);
+  EXPECT_EQ(CountTokenOps(round_trip, 9).linear_macs,
+            CountTokenOps(ModelShape::SmolLM2_135M(), 9).linear_macs);
+}
+
 }  // namespace
 }  // namespace lmul::energy

@@ -121,16 +121,7 @@ int RunEnergy(const Options& o) {
       model = std::move(*m);
       cfg = model->config();
     } else {
-      cfg.arch = "llama";
-      cfg.name = "SmolLM2-135M-Instruct";
-      cfg.n_vocab = 49152;
-      cfg.d_model = 576;
-      cfg.n_layer = 30;
-      cfg.n_head = 9;
-      cfg.n_kv_head = 3;
-      cfg.head_dim = 64;
-      cfg.d_ff = 1536;
-      cfg.rope_dim = 64;
+      cfg = lmul::energy::ConfigOf(lmul::energy::ModelShape::SmolLM2_135M());
     }
     lmul::energy::SiteCounts counts = lmul::energy::AnalyticCounts(cfg, o.ctx);
     if (model) {
