@@ -19,13 +19,16 @@ tokenizer as lm-eval's _encode_pair (context tokens = tok(context); continuation
 tok(context + continuation)[len(context tokens):]; no BOS), checked against lmul's
 continuation token count, and each choice's loglik is computed from one llama.cpp forward
 pass over context + continuation. Prints per choice lmul vs llama.cpp and the predictions.
+HellaSwag (--hellaswag F3, e.g. a shard JSON of scripts/eval_full.sh): the same, with the
+context line of DIR/hellaswag/hellaswag_val_full.txt and continuations " {ending}".
+--limit N checks only the first N questions of F2/F3.
 
-  python eval/llamacpp_check.py MODEL.gguf F.json [--arc F2.json --data-dir DIR]
-      [--threads 2] [--kv f16|f32] [--flash-attn] [--reference N]
+  python eval/llamacpp_check.py MODEL.gguf [F.json] [--arc F2.json] [--hellaswag F3.json]
+      [--data-dir DIR] [--limit N] [--threads 2] [--kv f16|f32] [--flash-attn] [--reference N]
 --reference N also runs scripts/engine_reference.py (NumPy float64 forward, needs gguf) on the
 first N wikitext2 windows (per-token |delta log p|, KL, top-1 agreement of llama.cpp against
-float64, by 256-token block) and the first N ARC questions (each choice's float64 loglik), to
-show which of lmul and llama.cpp is closer to exact arithmetic.
+float64, by 256-token block) and the first N multiple-choice questions (each choice's float64
+loglik), to show which of lmul and llama.cpp is closer to exact arithmetic.
 Needs llama-cpp-python and numpy (e.g. a venv with `pip install llama-cpp-python numpy`).
 llama.cpp's CPU matmuls quantize the activations (Q8_1 for Q4_1 weights) and its KV cache is
 f16 by default, so a small nonzero difference to lmul's fp32 arithmetic is expected.
@@ -152,42 +155,76 @@ def check_wikitext(args):
         print(f"(lmul's reported token_perplexity for these articles: {res[0]['value']:.6f})")
 
 
-def check_arc(args):
-    j = json.load(open(args.arc))
+def arc_questions(data_dir):
+    """ARC-Easy test questions: (id, context, [(continuation, norm_len)], gold) per line."""
+    path = os.path.join(data_dir, "arc-easy", "ARC-Easy-Test.jsonl")
+    out = []
+    for line in open(path, encoding="utf-8"):
+        if not line.strip():
+            continue
+        q = json.loads(line)
+        labels = [c["label"] for c in q["question"]["choices"]]
+        out.append((q["id"], "Question: " + q["question"]["stem"] + "\nAnswer:",
+                    [(" " + c["text"], len(c["text"])) for c in q["question"]["choices"]],
+                    labels.index(q["answerKey"]) if q["answerKey"] in labels else -1))
+    return out
+
+
+def hellaswag_questions(data_dir):
+    """HellaSwag (llama.cpp's 6-lines-per-item file): context line, gold, 4 endings."""
+    path = os.path.join(data_dir, "hellaswag", "hellaswag_val_full.txt")
+    lines = open(path, encoding="utf-8").read().split("\n")
+    out = []
+    for i in range(0, len(lines) - 5, 6):
+        out.append((str(i // 6), lines[i], [(" " + e, len(e)) for e in lines[i + 2:i + 6]],
+                    int(lines[i + 1])))
+    return out
+
+
+MC_TASKS = {"arc_easy": arc_questions, "hellaswag": hellaswag_questions}
+
+
+def check_choices(args, task, json_path):
+    """Each choice's loglik from one llama.cpp forward over context + continuation, beside
+    lmul's, for the first --limit questions of the JSON (prompts rebuilt from the data as
+    lm-eval does: continuation tokens = tok(context + continuation)[len(tok(context)):],
+    no BOS; acc_norm divides by the choice's length in characters)."""
+    j = json.load(open(json_path))
     arith = j["arith"][0]
-    exs = [e for e in j["examples"] if e["task"] == "arc_easy"]
-    path = os.path.join(args.data_dir, "arc-easy", "ARC-Easy-Test.jsonl")
-    lines = [json.loads(l) for l in open(path, encoding="utf-8") if l.strip()]
+    exs = [e for e in j["examples"] if e["task"] == task][:args.limit or None]
+    if not exs:
+        sys.exit(f"{json_path}: no {task} examples")
+    questions = MC_TASKS[task](args.data_dir)
     llm = make_llama(args.model, j["ctx"], args)
     ref = reference(args.model) if args.reference else None
-    print(f"arc_easy: {len(exs)} questions, lmul arith {arith}, llama.cpp KV {args.kv}, "
+    print(f"{task}: {len(exs)} questions, lmul arith {arith}, llama.cpp KV {args.kv}, "
           f"flash_attn {args.flash_attn}")
     diffs, agree_acc, agree_norm = [], 0, 0
-    right_l = right_c = 0
-    for e in exs:
-        q = lines[e["index"]]
-        assert q["id"] == e["id"], (q["id"], e["id"])
-        ctx_text = "Question: " + q["question"]["stem"] + "\nAnswer:"
+    right_l = right_c = norm_right_l = norm_right_c = 0
+    for k, e in enumerate(exs):
+        qid, ctx_text, choices, gold = questions[e["index"]]
+        assert qid == e["id"] and gold == e["gold"], (qid, e["id"], gold, e["gold"])
         ctx_tok = llm.tokenize(ctx_text.encode("utf-8"), add_bos=False, special=False)
         nc = len(ctx_tok)
         lmul_ll = e["scores"][arith]["loglik"]
         ll_c, norm = [], []
-        for i, ch in enumerate(q["question"]["choices"]):
-            cont = " " + ch["text"]
+        for i, (cont, norm_len) in enumerate(choices):
             whole = llm.tokenize((ctx_text + cont).encode("utf-8"), add_bos=False, special=False)
             cont_tok = whole[nc:]
-            if len(cont_tok) != e["cont_tokens"][i]:
-                print(f"  !! {e['id']} choice {i}: {len(cont_tok)} continuation tokens, lmul "
-                      f"{e['cont_tokens'][i]}")
+            if whole[:nc] != ctx_tok or len(cont_tok) != e["cont_tokens"][i]:
+                print(f"  !! {qid} choice {i}: {len(cont_tok)} continuation tokens, lmul "
+                      f"{e['cont_tokens'][i]} (context tokens kept: {whole[:nc] == ctx_tok})")
+            if norm_len != e["norm_len"][i]:
+                print(f"  !! {qid} choice {i}: length {norm_len}, lmul {e['norm_len'][i]}")
             toks = ctx_tok + cont_tok
             lp = log_softmax_rows(run_logits(llm, toks[:-1]))
             ll = float(sum(lp[nc - 1 + t, cont_tok[t]] for t in range(len(cont_tok))))
             ll_c.append(ll)
-            norm.append(len(ch["text"]))
+            norm.append(norm_len)
             diffs.append(lmul_ll[i] - ll)
-            print(f"  {e['id']} choice {i}{'*' if i == e['gold'] else ' '} ({len(cont_tok)} tok): "
+            print(f"  {qid} choice {i}{'*' if i == gold else ' '} ({len(cont_tok)} tok): "
                   f"lmul {lmul_ll[i]:.5f}  llama.cpp {ll:.5f}  diff {lmul_ll[i] - ll:+.5f}")
-            if ref is not None and e["index"] < args.reference:
+            if ref is not None and k < args.reference:
                 lr = log_softmax_rows(ref.forward(toks[:-1]))
                 r = float(sum(lr[nc - 1 + t, cont_tok[t]] for t in range(len(cont_tok))))
                 print(f"    float64 reference {r:.5f}: lmul - ref {lmul_ll[i] - r:+.1e}, "
@@ -197,12 +234,15 @@ def check_arc(args):
         pn_c = int(np.argmax([a / b for a, b in zip(ll_c, norm)]))
         agree_acc += pred_l == pred_c
         agree_norm += pn_l == pn_c
-        right_l += pred_l == e["gold"]
-        right_c += pred_c == e["gold"]
+        right_l += pred_l == gold
+        right_c += pred_c == gold
+        norm_right_l += pn_l == gold
+        norm_right_c += pn_c == gold
     d = np.abs(np.array(diffs))
-    print(f"arc_easy: {len(diffs)} choices, |lmul - llama.cpp| loglik mean {d.mean():.3e}, max "
+    print(f"{task}: {len(diffs)} choices, |lmul - llama.cpp| loglik mean {d.mean():.3e}, max "
           f"{d.max():.3e} nats; acc predictions agree {agree_acc}/{len(exs)}, acc_norm "
-          f"{agree_norm}/{len(exs)}; acc correct lmul {right_l}, llama.cpp {right_c}")
+          f"{agree_norm}/{len(exs)}; correct lmul / llama.cpp: acc {right_l} / {right_c}, "
+          f"acc_norm {norm_right_l} / {norm_right_c}")
 
 
 def main():
@@ -210,6 +250,9 @@ def main():
     ap.add_argument("model")
     ap.add_argument("json", nargs="?", help="lmul eval --save-tokens JSON with wikitext2")
     ap.add_argument("--arc", help="lmul eval JSON with arc_easy")
+    ap.add_argument("--hellaswag", help="lmul eval JSON with hellaswag (e.g. a shard's)")
+    ap.add_argument("--limit", type=int, default=0,
+                    help="multiple choice: only the JSON's first N questions")
     ap.add_argument("--data-dir", default=os.environ.get("LMUL_DATA", ""))
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--kv", choices=["f16", "f32"], default="f16", help="llama.cpp KV cache type")
@@ -222,7 +265,9 @@ def main():
     if args.json:
         check_wikitext(args)
     if args.arc:
-        check_arc(args)
+        check_choices(args, "arc_easy", args.arc)
+    if args.hellaswag:
+        check_choices(args, "hellaswag", args.hellaswag)
 
 
 if __name__ == "__main__":
