@@ -3,7 +3,8 @@
 # Idempotent: packages already present are not reinstalled; apt runs only when
 # something is missing.
 set -euo pipefail
-PKGS=(build-essential cmake ninja-build pkg-config python3 unzip ca-certificates
+PKGS=(build-essential cmake ninja-build pkg-config python3 python3-pip python3-venv python3-dev
+      unzip ca-certificates ccache
       libgtest-dev libgmock-dev libbenchmark-dev libhwy-dev libopenblas-dev libcli11-dev
       nlohmann-json3-dev libfmt-dev iverilog yosys)
 missing=()
