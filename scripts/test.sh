@@ -22,3 +22,12 @@ ctest --test-dir build/release --output-on-failure -j"$JOBS" --timeout 1500
 cmake -S . -B build/asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLMUL_SANITIZE=ON -DLMUL_CORE_ONLY=ON >/dev/null
 cmake --build build/asan -j"$JOBS"
 ctest --test-dir build/asan --output-on-failure -j"$JOBS" --timeout 1500
+# --- python (issue 18: the lmul package; docs/python.md) ---
+# The pinned venv (scripts/venv.sh: created once, cached), the package built by pip through
+# scikit-build-core (incremental in build/python/) and installed into build/python/site (not into
+# the shared venv), then pytest, bit-exact against the CLI built above.
+VENV="$(scripts/venv.sh)"
+"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-build-isolation \
+  --no-deps --upgrade --target build/python/site .
+LMUL_CLI="$PWD/build/release/lmul" PYTHONPATH="$PWD/build/python/site" \
+  "$VENV/bin/python" -m pytest -q -p no:cacheprovider python/tests

@@ -1,0 +1,348 @@
+"""PyTorch custom ops over lmul's kernels (torch.library), with fake kernels and autograd.
+
+Ops (CPU; float32, bfloat16, float16 or float64 tensors, computed on the fp32 carrier and
+returned in the input dtype):
+
+    torch.ops.lmul.mul(x, y, arith, backward)            same shapes, elementwise
+    torch.ops.lmul.matmul(a, b, arith, accum, backward)  (M, K) . (K, N)
+    torch.ops.lmul.bmm(a, b, arith, accum, backward)     (B, M, K) . (B, K, N)
+    torch.ops.lmul.reduce(x, fmt, rounding)              x reduced to a format
+
+Backward (docs/python.md, "Backward modes"), with xr = reduce(x) the operand as the forward
+used it (reduced to the arith's format with its rounding):
+    "ste":  gradients through exact fp32 products on the reduced operands, the reduction
+            straight-through: mul  dx = g * yr, dy = g * xr (fp32 multiply);
+            matmul dA = G . Br^T, dB = Ar^T . G (torch.matmul in fp32, BLAS order).
+    "same": every gradient product in the forward arithmetic (the paper's "all
+            multiplications"): mul dx = mul(g, y), matmul dA = matmul(G, B^T), dB =
+            matmul(A^T, G), the same arith and accumulation (G reduced like any operand).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from lmul import _lmul
+
+__all__ = ["bmm", "get_threads", "matmul", "mul", "reduce", "set_threads"]
+
+BACKWARDS = ("ste", "same")
+ACCUMS = ("fp32", "bf16", "bf16dot")
+_FLOAT_DTYPES = (torch.float32, torch.bfloat16, torch.float16, torch.float64)
+
+_threads: int | None = None  # None: torch.get_num_threads()
+
+
+def set_threads(n: int | None) -> None:
+    """Threads of the ops' GEMMs: n >= 1, 0 = all cores, None = torch.get_num_threads()
+    (the default). Results do not depend on it."""
+    global _threads
+    if n is not None and (not isinstance(n, int) or n < 0):
+        raise ValueError(f"lmul.torch.set_threads: expected an int >= 0 or None, got {n!r}")
+    _threads = n
+
+
+def get_threads() -> int:
+    return torch.get_num_threads() if _threads is None else _threads
+
+
+@functools.lru_cache(maxsize=256)
+def _info(arith: str) -> dict[str, Any]:
+    return dict(_lmul.arith_info(arith))  # ValueError with the CLI's message on a bad spec
+
+
+def _check_args(
+    fn: str, tensors: tuple[Tensor, ...], arith: str, backward: str, accum: str | None = None
+) -> None:
+    info = _info(arith)
+    if backward not in BACKWARDS:
+        raise ValueError(f"lmul.{fn}: backward must be 'ste' or 'same', got {backward!r}")
+    if accum is not None:
+        if accum not in ACCUMS:
+            raise ValueError(f"lmul.{fn}: bad accum {accum!r}: expected fp32, bf16 or bf16dot")
+        if accum == "bf16dot" and not info["supports_bf16dot"]:
+            raise ValueError(
+                f"lmul.{fn}: accum 'bf16dot' needs lmul or mitchell on a format that fits bf16 "
+                f"(bf16, e8m1..e8m7, e5m2, e4m3), got '{info['name']}'"
+            )
+    dtype = tensors[0].dtype
+    for t in tensors:
+        if t.dtype not in _FLOAT_DTYPES:
+            raise TypeError(f"lmul.{fn}: dtype {t.dtype} is not supported (float32, bfloat16, float16, float64)")
+        if t.dtype != dtype:
+            raise TypeError(f"lmul.{fn}: operands have dtypes {dtype} and {t.dtype}; expected equal dtypes")
+
+
+def _f32(t: Tensor) -> Tensor:
+    """t detached, as float32 (no copy when it already is)."""
+    t = t.detach()
+    return t if t.dtype == torch.float32 else t.to(torch.float32)
+
+
+def _back(out: Tensor, dtype: torch.dtype) -> Tensor:
+    return out if dtype == torch.float32 else out.to(dtype)
+
+
+def _check_cpu(fn: str, *tensors: Tensor) -> None:
+    for t in tensors:
+        if t.device.type != "cpu":
+            raise NotImplementedError(
+                f"lmul.{fn}: device {t.device} is not supported by this build (CPU only)"
+            )
+
+
+# ---- reduce ----
+
+
+@torch.library.custom_op("lmul::reduce", mutates_args=(), device_types="cpu")
+def _reduce_op(x: Tensor, fmt: str, rounding: str) -> Tensor:
+    out = torch.empty(x.shape, dtype=torch.float32)
+    _lmul.reduce(_f32(x).contiguous().numpy(), out.numpy(), fmt, rounding)
+    return _back(out, x.dtype)
+
+
+@_reduce_op.register_fake
+def _(x: Tensor, fmt: str, rounding: str) -> Tensor:
+    return x.new_empty(x.shape)
+
+
+def _reduce_setup(ctx: Any, inputs: tuple[Any, ...], output: Tensor) -> None:
+    pass
+
+
+def _reduce_backward(ctx: Any, g: Tensor) -> tuple[Tensor, None, None]:
+    return g, None, None  # straight-through
+
+
+_reduce_op.register_autograd(_reduce_backward, setup_context=_reduce_setup)
+
+
+# ---- mul ----
+
+
+@torch.library.custom_op("lmul::mul", mutates_args=(), device_types="cpu")
+def _mul_op(x: Tensor, y: Tensor, arith: str, backward: str) -> Tensor:
+    _check_args("mul", (x, y), arith, backward)
+    if x.shape != y.shape:
+        raise ValueError(
+            f"lmul.mul: shapes {tuple(x.shape)} and {tuple(y.shape)} differ "
+            "(torch.ops.lmul.mul takes equal shapes; lmul.torch.mul broadcasts)"
+        )
+    out = torch.empty(x.shape, dtype=torch.float32)
+    _lmul.mul(_f32(x).contiguous().numpy(), _f32(y).contiguous().numpy(), out.numpy(), arith)
+    return _back(out, x.dtype)
+
+
+@_mul_op.register_fake
+def _(x: Tensor, y: Tensor, arith: str, backward: str) -> Tensor:
+    _check_args("mul", (x, y), arith, backward)
+    torch._check(x.shape == y.shape, lambda: "lmul.mul: shapes differ")
+    return x.new_empty(x.shape)
+
+
+def _mul_setup(ctx: Any, inputs: tuple[Any, ...], output: Tensor) -> None:
+    x, y, arith, backward = inputs
+    ctx.arith, ctx.backward = arith, backward
+    ctx.save_for_backward(x, y)
+
+
+def _reduced(t: Tensor, arith: str) -> Tensor:
+    """t (as float32) reduced to the arith's operand format, as the forward saw it."""
+    info = _info(arith)
+    if info["format"] == "fp32":
+        return t.to(torch.float32)
+    return torch.ops.lmul.reduce(t.to(torch.float32), info["format"], info["rounding"])
+
+
+def _mul_backward(ctx: Any, g: Tensor) -> tuple[Tensor | None, Tensor | None, None, None]:
+    x, y = ctx.saved_tensors
+    gx = gy = None
+    if ctx.backward == "ste":
+        g32 = g.to(torch.float32)
+        if ctx.needs_input_grad[0]:
+            gx = (g32 * _reduced(y, ctx.arith)).to(x.dtype)
+        if ctx.needs_input_grad[1]:
+            gy = (g32 * _reduced(x, ctx.arith)).to(y.dtype)
+    else:
+        g = g.to(x.dtype)
+        if ctx.needs_input_grad[0]:
+            gx = torch.ops.lmul.mul(g, y, ctx.arith, ctx.backward)
+        if ctx.needs_input_grad[1]:
+            gy = torch.ops.lmul.mul(g, x, ctx.arith, ctx.backward)
+    return gx, gy, None, None
+
+
+_mul_op.register_autograd(_mul_backward, setup_context=_mul_setup)
+
+
+# ---- matmul (2-D) and bmm (3-D) ----
+
+
+def _matmul_impl(fn: str, a: Tensor, b: Tensor, arith: str, accum: str, backward: str) -> Tensor:
+    nd = 2 if fn == "matmul" else 3
+    _check_args(fn, (a, b), arith, backward, accum)
+    _check_cpu(fn, a, b)
+    _check_shapes(fn, nd, a, b)
+    shape = (*a.shape[:-1], b.shape[-1])
+    out = torch.empty(shape, dtype=torch.float32)
+    _lmul.matmul(_f32(a).numpy(), _f32(b).numpy(), out.numpy(), arith, accum, get_threads())
+    return _back(out, a.dtype)
+
+
+def _check_shapes(fn: str, nd: int, a: Tensor, b: Tensor) -> None:
+    what = "(M, K) . (K, N)" if nd == 2 else "(B, M, K) . (B, K, N)"
+    ok = a.dim() == nd and b.dim() == nd and a.shape[-1] == b.shape[-2]
+    if ok and nd == 3:
+        ok = a.shape[0] == b.shape[0]
+    if not ok:
+        raise ValueError(
+            f"lmul.{fn}: shapes {tuple(a.shape)} and {tuple(b.shape)} do not match: expected {what}"
+        )
+
+
+@torch.library.custom_op("lmul::matmul", mutates_args=(), device_types="cpu")
+def _matmul_op(a: Tensor, b: Tensor, arith: str, accum: str, backward: str) -> Tensor:
+    return _matmul_impl("matmul", a, b, arith, accum, backward)
+
+
+@torch.library.custom_op("lmul::bmm", mutates_args=(), device_types="cpu")
+def _bmm_op(a: Tensor, b: Tensor, arith: str, accum: str, backward: str) -> Tensor:
+    return _matmul_impl("bmm", a, b, arith, accum, backward)
+
+
+def _matmul_fake(fn: str, nd: int) -> Any:
+    def fake(a: Tensor, b: Tensor, arith: str, accum: str, backward: str) -> Tensor:
+        _check_args(fn, (a, b), arith, backward, accum)
+        torch._check(a.dim() == nd and b.dim() == nd, lambda: f"lmul.{fn}: expected {nd}-D operands")
+        torch._check(a.shape[-1] == b.shape[-2], lambda: f"lmul.{fn}: inner dimensions differ")
+        if nd == 3:
+            torch._check(a.shape[0] == b.shape[0], lambda: f"lmul.{fn}: batch sizes differ")
+        return a.new_empty((*a.shape[:-1], b.shape[-1]))
+
+    return fake
+
+
+_matmul_op.register_fake(_matmul_fake("matmul", 2))
+_bmm_op.register_fake(_matmul_fake("bmm", 3))
+
+
+def _matmul_setup(ctx: Any, inputs: tuple[Any, ...], output: Tensor) -> None:
+    a, b, arith, accum, backward = inputs
+    ctx.arith, ctx.accum, ctx.backward = arith, accum, backward
+    ctx.save_for_backward(a, b)
+
+
+def _matmul_backward_fn(op_name: str) -> Any:
+    def backward_fn(ctx: Any, g: Tensor) -> tuple[Tensor | None, Tensor | None, None, None, None]:
+        a, b = ctx.saved_tensors
+        ga = gb = None
+        if ctx.backward == "ste":
+            g32 = g.to(torch.float32)
+            if ctx.needs_input_grad[0]:
+                ga = torch.matmul(g32, _reduced(b, ctx.arith).mT).to(a.dtype)
+            if ctx.needs_input_grad[1]:
+                gb = torch.matmul(_reduced(a, ctx.arith).mT, g32).to(b.dtype)
+        else:
+            op = getattr(torch.ops.lmul, op_name)
+            g = g.to(a.dtype)
+            if ctx.needs_input_grad[0]:
+                ga = op(g, b.mT, ctx.arith, ctx.accum, ctx.backward)
+            if ctx.needs_input_grad[1]:
+                gb = op(a.mT, g, ctx.arith, ctx.accum, ctx.backward)
+        return ga, gb, None, None, None
+
+    return backward_fn
+
+
+_matmul_op.register_autograd(_matmul_backward_fn("matmul"), setup_context=_matmul_setup)
+_bmm_op.register_autograd(_matmul_backward_fn("bmm"), setup_context=_matmul_setup)
+
+
+# ---- Python wrappers (broadcasting, batch dims, dtypes) ----
+
+
+def _promote(fn: str, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+    if not isinstance(x, Tensor) or not isinstance(y, Tensor):
+        raise TypeError(f"lmul.torch.{fn}: expected tensors, got {type(x).__name__} and {type(y).__name__}")
+    dtype = torch.promote_types(x.dtype, y.dtype)
+    if dtype not in _FLOAT_DTYPES:
+        raise TypeError(f"lmul.torch.{fn}: dtype {dtype} is not supported (float32, bfloat16, float16, float64)")
+    return x.to(dtype), y.to(dtype)
+
+
+def mul(x: Tensor, y: Tensor, arith: str, backward: str = "ste") -> Tensor:
+    """Elementwise ``arith`` products of broadcastable tensors (dtypes promoted; computed in
+    fp32, returned in the promoted dtype). Bit-exact with ``lmul.mul`` / ``lmul mul``."""
+    x, y = _promote("mul", x, y)
+    if x.shape != y.shape:
+        try:
+            x, y = torch.broadcast_tensors(x, y)
+        except RuntimeError:
+            raise ValueError(
+                f"lmul.torch.mul: shapes {tuple(x.shape)} and {tuple(y.shape)} are not broadcastable"
+            ) from None
+    return torch.ops.lmul.mul(x, y, arith, backward)
+
+
+def matmul(
+    a: Tensor, b: Tensor, arith: str, accum: str = "fp32", backward: str = "ste"
+) -> Tensor:
+    """``torch.matmul`` semantics (1-D operands, batch dims broadcast) with every product in
+    ``arith`` and sums in the canonical order (accum "fp32", "bf16" or "bf16dot").
+
+    b 2-D (e.g. ``x @ W.T`` of a linear layer): a's leading dims are flattened into one
+    (M, K) . (K, N) GEMM (torch.ops.lmul.matmul; W.T is used in place, not copied);
+    otherwise the broadcast batch runs as torch.ops.lmul.bmm.
+    """
+    a, b = _promote("matmul", a, b)
+    if a.dim() == 0 or b.dim() == 0:
+        raise ValueError("lmul.torch.matmul: both operands need at least one dimension")
+    squeeze_a = a.dim() == 1
+    squeeze_b = b.dim() == 1
+    if squeeze_a:
+        a = a.unsqueeze(0)
+    if squeeze_b:
+        b = b.unsqueeze(-1)
+    if a.shape[-1] != b.shape[-2]:
+        raise ValueError(
+            f"lmul.torch.matmul: shapes {tuple(a.shape)} and {tuple(b.shape)} do not match "
+            "(inner dimensions differ)"
+        )
+    M, K, N = a.shape[-2], a.shape[-1], b.shape[-1]
+    if b.dim() == 2:
+        lead = a.shape[:-2]
+        out = torch.ops.lmul.matmul(a.reshape(-1, K), b, arith, accum, backward)
+        out = out.reshape(*lead, M, N)
+    else:
+        try:
+            batch = torch.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+        except RuntimeError:
+            raise ValueError(
+                f"lmul.torch.matmul: batch dims {tuple(a.shape[:-2])} and {tuple(b.shape[:-2])} "
+                "are not broadcastable"
+            ) from None
+        a3 = a.expand(*batch, M, K).reshape(-1, M, K)
+        b3 = b.expand(*batch, K, N).reshape(-1, K, N)
+        out = torch.ops.lmul.bmm(a3, b3, arith, accum, backward).reshape(*batch, M, N)
+    if squeeze_a:
+        out = out.squeeze(-2)
+    if squeeze_b:
+        out = out.squeeze(-1)
+    return out
+
+
+def bmm(a: Tensor, b: Tensor, arith: str, accum: str = "fp32", backward: str = "ste") -> Tensor:
+    """(B, M, K) . (B, K, N) with every product in ``arith`` (torch.ops.lmul.bmm)."""
+    a, b = _promote("bmm", a, b)
+    return torch.ops.lmul.bmm(a, b, arith, accum, backward)
+
+
+def reduce(x: Tensor, fmt: str, rounding: str = "rne") -> Tensor:
+    """x reduced to format ``fmt`` (lmul.reduce); gradient straight-through."""
+    if not isinstance(x, Tensor) or x.dtype not in _FLOAT_DTYPES:
+        raise TypeError("lmul.torch.reduce: expected a floating-point tensor")
+    return torch.ops.lmul.reduce(x, fmt, rounding)
