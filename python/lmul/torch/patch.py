@@ -1,0 +1,521 @@
+"""lmul.torch.patch / unpatch: an engine arithmetic policy put into a Hugging Face model.
+
+    model = AutoModelForCausalLM.from_pretrained(...)
+    lmul.torch.patch(model, "lmul-attn")      # same policy names as `lmul run --arith`
+    out = model(**batch)                      # Q.K^T and P.V in lmul/bf16
+    lmul.torch.unpatch(model)                 # bit-identical to before patch()
+
+Sites (docs/python.md, "How policies map to sites"):
+
+- attn.qk, attn.av: attention modules (class name ending in "Attention" with no attention
+  module inside) call the attention function registered as "lmul" with transformers'
+  ``AttentionInterface``; Q.K^T and P.V go through ``lmul.torch.matmul``, the softmax runs
+  in fp32 as the engine's (scale 1/sqrt(head_dim) after Q.K^T, max, exp, sum in float64,
+  multiply by the fp32 reciprocal; masked keys are exact zeros).
+- attn.proj, mlp, lm_head: ``nn.Linear`` modules: the model's output embeddings -> lm_head,
+  a Linear with "attn"/"attention" in a component of its name -> attn.proj, every other
+  Linear -> mlp. Their class is swapped for a subclass whose forward is an L-Matmul.
+- elementwise (only when the policy's elementwise site is not exact/fp32, whose products
+  equal PyTorch's fp32 multiply): RMSNorm's x * (1/rms) and * gamma (rms from a float64
+  sum of fp32 squares, as the engine), RoPE's x * cos and rotate_half(x) * sin (sums in
+  fp32), SwiGLU's silu(gate) * up (silu as g / (1 + exp(-g))), and nn.LayerNorm's
+  (x - mean) * rstd and * gamma (not an engine site: the analogue for encoders such as BERT).
+
+Modules are swapped in place (``module.__class__`` becomes a subclass of its own class), so
+parameters, tied weights, hooks, state_dict keys and ``isinstance`` checks are unchanged;
+``unpatch`` restores every class and the model's attention implementation.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import dataclasses
+import sys
+import types
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+import lmul
+from lmul.torch.ops import BACKWARDS
+from lmul.torch.ops import matmul as _lmatmul
+from lmul.torch.ops import mul as _lmul_mul
+
+__all__ = ["ATTN_IMPLEMENTATION", "patch", "patched_sites", "unpatch"]
+
+# The name of lmul's attention function in transformers' AttentionInterface.
+ATTN_IMPLEMENTATION = "lmul"
+_EXACT_FP32 = "exact/fp32"
+
+Filter = Callable[[str, nn.Module], bool]
+
+
+@dataclasses.dataclass
+class _State:
+    """What patch() changed on one model (kept on the model as ``_lmul_patch``)."""
+
+    policy: str
+    sites: dict[str, str]
+    backward: str
+    attn_impl: str | None  # the implementation before patch (None: attention not switched)
+    swapped: list[tuple[nn.Module, type]]  # (module, its original class)
+    tagged: list[nn.Module]  # attention modules that know the original implementation
+    rope_modules: list[types.ModuleType]
+    counts: dict[str, int]
+
+
+# ---------------------------------------------------------------------------------------
+# Swapped module classes. Each is mixed into a dynamic subclass of the module's own class;
+# the per-module configuration is the instance attribute ``_lmul`` (a dict).
+
+
+class _LinearMixin:
+    """nn.Linear whose y = x . W^T is one L-Matmul (attn.proj, mlp or lm_head)."""
+
+    _lmul: dict[str, Any]
+    weight: Tensor
+    bias: Tensor | None
+
+    def forward(self, x: Tensor) -> Tensor:
+        c = self._lmul
+        y = _lmatmul(x, self.weight.t(), c["arith"], accum=c["accum"], backward=c["backward"])
+        if self.bias is not None:
+            y = y + self.bias
+        return y
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, lmul={self._lmul['site']}:{self._lmul['arith']}"  # type: ignore[misc]
+
+
+def _ew(x: Tensor, y: Tensor, c: dict[str, Any]) -> Tensor:
+    """Elementwise site products x * y (broadcast) in the policy's elementwise arithmetic."""
+    return _lmul_mul(x, y, c["arith"], backward=c["backward"])
+
+
+class _RMSNormMixin:
+    """Llama-family RMSNorm (weight, variance_epsilon): the engine's RmsNorm."""
+
+    _lmul: dict[str, Any]
+    weight: Tensor
+    variance_epsilon: float
+
+    def forward(self, x: Tensor) -> Tensor:
+        c = self._lmul
+        x32 = x.to(torch.float32)
+        # Squares in fp32, their sum in float64, the mean rounded to fp32, 1/sqrtf(mean + eps).
+        mean = ((x32 * x32).to(torch.float64).sum(-1, keepdim=True) / x32.shape[-1]).to(torch.float32)
+        scale = 1.0 / torch.sqrt(mean + self.variance_epsilon)
+        h = _ew(x32, scale, c)
+        return _ew(h, self.weight.to(torch.float32), c).to(x.dtype)
+
+
+class _LayerNormMixin:
+    """nn.LayerNorm with its two products (x - mean) * rstd and * gamma as elementwise sites."""
+
+    _lmul: dict[str, Any]
+    weight: Tensor | None
+    bias: Tensor | None
+    eps: float
+    normalized_shape: tuple[int, ...]
+
+    def forward(self, x: Tensor) -> Tensor:
+        c = self._lmul
+        dims = tuple(range(-len(self.normalized_shape), 0))
+        x32 = x.to(torch.float32)
+        centered = x32 - x32.mean(dims, keepdim=True)
+        var = (centered * centered).mean(dims, keepdim=True)
+        h = _ew(centered, 1.0 / torch.sqrt(var + self.eps), c)
+        if self.weight is not None:
+            h = _ew(h, self.weight.to(torch.float32), c)
+        if self.bias is not None:
+            h = h + self.bias.to(torch.float32)
+        return h.to(x.dtype)
+
+
+class _GatedMlpMixin:
+    """Gated MLP (gate_proj, up_proj, down_proj, act_fn): act(gate) * up as an elementwise site;
+    SiLU computed as the engine does, g / (1 + exp(-g)) in fp32."""
+
+    _lmul: dict[str, Any]
+    gate_proj: nn.Module
+    up_proj: nn.Module
+    down_proj: nn.Module
+    act_fn: nn.Module
+
+    def forward(self, x: Tensor) -> Tensor:
+        c = self._lmul
+        g = self.gate_proj(x)
+        u = self.up_proj(x)
+        if isinstance(self.act_fn, nn.SiLU) or type(self.act_fn).__name__ == "SiLUActivation":
+            g32 = g.to(torch.float32)
+            a = g32 / (1.0 + torch.exp(-g32))
+        else:
+            a = self.act_fn(g).to(torch.float32)
+        h = _ew(a, u.to(torch.float32), c).to(u.dtype)
+        return self.down_proj(h)
+
+
+# The RoPE products of the attention module being run (None: not patched). Attention
+# modules with an elementwise site set it around their forward; the modeling module's
+# apply_rotary_pos_emb is replaced by a dispatcher that reads it.
+_ROPE: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("lmul_rope", default=None)
+
+
+class _AttentionMixin:
+    """Attention module: attn.qk / attn.av through the "lmul" attention function (which reads
+    ``_lmul``); with an elementwise site also its RoPE products."""
+
+    _lmul: dict[str, Any]
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        rope = self._lmul.get("rope")
+        token = _ROPE.set(rope)
+        try:
+            return self._lmul["orig_class"].forward(self, *args, **kwargs)
+        finally:
+            _ROPE.reset(token)
+
+
+_MIXINS: dict[str, type] = {
+    "linear": _LinearMixin,
+    "rmsnorm": _RMSNormMixin,
+    "layernorm": _LayerNormMixin,
+    "mlp": _GatedMlpMixin,
+    "attention": _AttentionMixin,
+}
+_SUBCLASSES: dict[tuple[type, str], type] = {}
+
+
+def _swap(module: nn.Module, kind: str, config: dict[str, Any], state: _State) -> None:
+    cls = type(module)
+    sub = _SUBCLASSES.get((cls, kind))
+    if sub is None:
+        sub = type(f"LMul{cls.__name__}", (_MIXINS[kind], cls), {"__module__": __name__})
+        _SUBCLASSES[(cls, kind)] = sub
+    config = dict(config, orig_class=cls)
+    module._lmul = config  # type: ignore[assignment]
+    module.__class__ = sub
+    state.swapped.append((module, cls))
+
+
+# ---------------------------------------------------------------------------------------
+# Attention function and mask.
+
+
+def _causal_mask(q_len: int, kv_len: int, device: torch.device) -> Tensor:
+    """(1, 1, q_len, kv_len) bool, True = visible: query i sees keys j <= i + kv_len - q_len."""
+    i = torch.arange(q_len, device=device)[:, None] + (kv_len - q_len)
+    j = torch.arange(kv_len, device=device)[None, :]
+    return (j <= i)[None, None]
+
+
+def _engine_softmax(s: Tensor) -> Tensor:
+    """Softmax over the last dim as the engine: max, exp(s - max), sum in float64, multiply by
+    (float)(1 / sum). -inf entries (masked keys) give exact zeros; fully masked rows give 0."""
+    mx = s.amax(-1, keepdim=True)
+    mx = torch.where(torch.isfinite(mx), mx, torch.zeros_like(mx))
+    e = torch.exp(s - mx)
+    total = e.sum(-1, keepdim=True, dtype=torch.float64)
+    inv = torch.where(total > 0, 1.0 / total, torch.zeros_like(total)).to(torch.float32)
+    return e * inv
+
+
+def lmul_attention_forward(
+    module: nn.Module,
+    query: Tensor,
+    key: Tensor,
+    value: Tensor,
+    attention_mask: Tensor | None,
+    scaling: float | None = None,
+    dropout: float = 0.0,
+    **kwargs: Any,
+) -> tuple[Tensor, Tensor]:
+    """The "lmul" attention function: query (batch, n_head, q_len, head_dim), key/value
+    (batch, n_kv_head, kv_len, head_dim) -> (output (batch, q_len, n_head, head_dim),
+    probabilities (batch, n_head, q_len, kv_len)). Modules patch() did not select run the
+    model's original attention implementation."""
+    c: dict[str, Any] | None = getattr(module, "_lmul", None)
+    if c is None or "qk" not in c:
+        return _original_attention(module, query, key, value, attention_mask, scaling, dropout, **kwargs)
+    n_rep = query.shape[1] // key.shape[1]
+    if n_rep > 1:  # grouped-query attention: head h reads kv head h // n_rep
+        key = key.repeat_interleave(n_rep, dim=1)
+        value = value.repeat_interleave(n_rep, dim=1)
+    dtype = query.dtype
+    q, k, v = (t.to(torch.float32) for t in (query, key, value))
+    # scores (batch, n_head, q_len, kv_len) = q . k^T in attn.qk, then the fp32 scale.
+    s = _lmatmul(q, k.transpose(-1, -2), c["qk"], accum=c["accum"], backward=c["backward"])
+    s = s * (scaling if scaling is not None else q.shape[-1] ** -0.5)
+    mask = attention_mask
+    if mask is None and kwargs.get("is_causal", getattr(module, "is_causal", False)) and q.shape[2] > 1:
+        mask = _causal_mask(q.shape[2], k.shape[2], q.device)
+    if mask is not None:
+        mask = mask[..., : k.shape[2]]
+        if mask.dtype == torch.bool:
+            s = s.masked_fill(~mask, float("-inf"))
+        else:  # an additive float mask (0 / large negative), as eager attention takes it
+            s = s + mask.to(torch.float32)
+    p = _engine_softmax(s)
+    if dropout > 0.0 and module.training:
+        p = nn.functional.dropout(p, p=dropout, training=True)
+    o = _lmatmul(p, v, c["av"], accum=c["accum"], backward=c["backward"])
+    return o.transpose(1, 2).contiguous().to(dtype), p.to(dtype)
+
+
+def _original_attention(
+    module: nn.Module,
+    query: Tensor,
+    key: Tensor,
+    value: Tensor,
+    attention_mask: Tensor | None,
+    scaling: float | None,
+    dropout: float,
+    **kwargs: Any,
+) -> tuple[Tensor, Tensor]:
+    """A module patch() left alone: the implementation the model had before (the mask is the
+    "lmul" mask, boolean, converted for eager attention)."""
+    from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+
+    impl = getattr(module, "_lmul_orig_attn", None) or "sdpa"
+    if impl == "eager":
+        fn = getattr(sys.modules[type(module).__module__], "eager_attention_forward", None)
+        if fn is None:
+            raise RuntimeError(f"lmul: {type(module).__name__} has no eager_attention_forward")
+        if attention_mask is not None and attention_mask.dtype == torch.bool:
+            zero = torch.zeros((), dtype=query.dtype, device=query.device)
+            attention_mask = torch.where(attention_mask, zero, torch.finfo(query.dtype).min)
+    else:
+        fn = ALL_ATTENTION_FUNCTIONS[impl]
+    return fn(module, query, key, value, attention_mask, scaling=scaling, dropout=dropout, **kwargs)
+
+
+def _lmul_mask(*args: Any, **kwargs: Any) -> Tensor | None:
+    """Boolean masks (True = visible) that are never skipped for causal attention: the
+    "lmul" attention function applies them itself."""
+    from transformers.masking_utils import sdpa_mask
+
+    kwargs.pop("dtype", None)
+    kwargs.pop("config", None)
+    kwargs["allow_is_causal_skip"] = False
+    return sdpa_mask(*args, **kwargs)
+
+
+_registered = False
+
+
+def _register() -> None:
+    global _registered
+    if _registered:
+        return
+    from transformers import AttentionInterface
+    from transformers.masking_utils import AttentionMaskInterface
+
+    AttentionInterface.register(ATTN_IMPLEMENTATION, lmul_attention_forward)
+    AttentionMaskInterface.register(ATTN_IMPLEMENTATION, _lmul_mask)
+    _registered = True
+
+
+# ---------------------------------------------------------------------------------------
+# RoPE: the modeling module's apply_rotary_pos_emb, dispatched while a patched attention
+# module runs. Installed once per modeling module; unpatch of the last model restores it.
+
+_rope_users: dict[str, int] = {}
+_rope_originals: dict[str, Callable[..., Any]] = {}
+
+
+def _install_rope(mod: types.ModuleType) -> bool:
+    name = mod.__name__
+    if name in _rope_originals:
+        _rope_users[name] += 1
+        return True
+    orig = getattr(mod, "apply_rotary_pos_emb", None)
+    rotate_half = getattr(mod, "rotate_half", None)
+    if orig is None or rotate_half is None:
+        return False
+
+    def apply_rotary_pos_emb(q: Tensor, k: Tensor, cos: Tensor, sin: Tensor, *args: Any, **kwargs: Any) -> Any:
+        c = _ROPE.get()
+        if c is None:
+            return orig(q, k, cos, sin, *args, **kwargs)
+        unsqueeze_dim = kwargs.get("unsqueeze_dim", args[-1] if args else 1)
+        cos32 = cos.to(torch.float32).unsqueeze(unsqueeze_dim)
+        sin32 = sin.to(torch.float32).unsqueeze(unsqueeze_dim)
+
+        def rotate(x: Tensor) -> Tensor:
+            # x * cos + rotate_half(x) * sin: two products in the elementwise arithmetic,
+            # their sum in fp32 (the engine's x*C + swap(x)*S; (-a)*b == a*(-b) in every arith).
+            x32 = x.to(torch.float32)
+            return (_ew(x32, cos32, c) + _ew(rotate_half(x32), sin32, c)).to(x.dtype)
+
+        return rotate(q), rotate(k)
+
+    apply_rotary_pos_emb.__wrapped__ = orig  # type: ignore[attr-defined]
+    _rope_originals[name] = orig
+    _rope_users[name] = 1
+    mod.apply_rotary_pos_emb = apply_rotary_pos_emb  # type: ignore[attr-defined]
+    return True
+
+
+def _release_rope(mod: types.ModuleType) -> None:
+    name = mod.__name__
+    _rope_users[name] -= 1
+    if _rope_users[name] == 0:
+        mod.apply_rotary_pos_emb = _rope_originals.pop(name)  # type: ignore[attr-defined]
+        del _rope_users[name]
+
+
+# ---------------------------------------------------------------------------------------
+# Site discovery.
+
+def _is_attention_module(m: nn.Module) -> bool:
+    """A leaf attention module: class name ends in "Attention" and no such module inside."""
+    if not type(m).__name__.endswith("Attention"):
+        return False
+    return not any(type(c).__name__.endswith("Attention") for c in m.modules() if c is not m)
+
+
+def _linear_site(name: str, module: nn.Module, lm_head: nn.Module | None) -> str:
+    if module is lm_head:
+        return "lm_head"
+    if any("attn" in part.lower() or "attention" in part.lower() for part in name.split(".")):
+        return "attn.proj"
+    return "mlp"
+
+
+def _is_rmsnorm(m: nn.Module) -> bool:
+    return (
+        type(m).__name__.endswith("RMSNorm")
+        and isinstance(getattr(m, "weight", None), Tensor)
+        and hasattr(m, "variance_epsilon")
+    )
+
+
+def _is_gated_mlp(m: nn.Module) -> bool:
+    return all(isinstance(getattr(m, a, None), nn.Module) for a in ("gate_proj", "up_proj", "down_proj", "act_fn"))
+
+
+def patch(
+    model: nn.Module,
+    policy: str,
+    backward: str = "ste",
+    filter: Filter | None = None,  # noqa: A002  (the issue's name)
+) -> nn.Module:
+    """Puts an arithmetic policy (a preset such as "lmul-attn", or an inline
+    "attn=lmul/e8m4,*=exact/fp32", exactly as ``lmul run --arith``) into a Hugging Face
+    transformers model, in place; returns the model.
+
+    backward: "ste" or "same" (the ops' backward modes). filter(name, module) -> bool
+    selects sites by qualified module name (Linear, attention, norm and MLP modules); the
+    rest keep their original computation. A model patched before is unpatched first.
+    """
+    if backward not in BACKWARDS:
+        raise ValueError(f"lmul.torch.patch: backward must be 'ste' or 'same', got {backward!r}")
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"lmul.torch.patch: expected a torch.nn.Module, got {type(model).__name__}")
+    sites = lmul.policy_sites(policy)  # ValueError with the engine's message on a bad policy
+    if getattr(model, "_lmul_patch", None) is not None:
+        unpatch(model)
+    accum = sites["accum"]
+    ew = sites["elementwise"]
+    do_ew = ew != _EXACT_FP32
+    state = _State(policy=sites["name"], sites=sites, backward=backward, attn_impl=None,
+                   swapped=[], tagged=[], rope_modules=[], counts={})
+
+    def count(site: str) -> None:
+        state.counts[site] = state.counts.get(site, 0) + 1
+
+    lm_head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    ew_cfg = {"arith": ew, "backward": backward, "site": "elementwise"}
+    attention: list[nn.Module] = []
+    targets: list[tuple[str, nn.Module, str, dict[str, Any]]] = []
+    all_attention: list[nn.Module] = []
+    for name, m in model.named_modules():
+        if _is_attention_module(m):
+            all_attention.append(m)
+        if filter is not None and not filter(name, m):
+            continue
+        if isinstance(m, nn.Linear):
+            site = _linear_site(name, m, lm_head)
+            targets.append((name, m, "linear", {"site": site, "arith": sites[site], "accum": accum,
+                                               "backward": backward}))
+        elif _is_attention_module(m):
+            attention.append(m)
+            targets.append((name, m, "attention", {"qk": sites["attn.qk"], "av": sites["attn.av"],
+                                                  "accum": accum, "backward": backward}))
+        elif do_ew and _is_rmsnorm(m):
+            targets.append((name, m, "rmsnorm", ew_cfg))
+        elif do_ew and type(m) is nn.LayerNorm:
+            targets.append((name, m, "layernorm", ew_cfg))
+        elif do_ew and _is_gated_mlp(m):
+            targets.append((name, m, "mlp", ew_cfg))
+
+    config = getattr(model, "config", None)
+    if attention:
+        if config is None or not hasattr(model, "set_attn_implementation"):
+            raise ValueError(
+                f"lmul.torch.patch: {type(model).__name__} is not a transformers PreTrainedModel "
+                "(attention needs its AttentionInterface; hint: filter out attention modules)"
+            )
+        if hasattr(model, "_can_set_attn_implementation") and not model._can_set_attn_implementation():
+            raise ValueError(
+                f"lmul.torch.patch: {type(model).__name__} does not dispatch attention through "
+                "transformers' AttentionInterface, so attn.qk/attn.av cannot be patched "
+                "(hint: filter=lambda name, m: not name.endswith('attn'))"
+            )
+        _register()
+        state.attn_impl = config._attn_implementation
+    try:
+        if attention:
+            for m in all_attention:  # filtered-out ones run this implementation
+                m._lmul_orig_attn = state.attn_impl  # type: ignore[assignment]
+                state.tagged.append(m)
+        for name, m, kind, cfg in targets:
+            cfg = dict(cfg)
+            if kind == "attention":
+                if do_ew and _install_rope(sys.modules[type(m).__module__]):
+                    state.rope_modules.append(sys.modules[type(m).__module__])
+                    cfg["rope"] = ew_cfg
+                    count("elementwise:rope")
+                count("attn.qk")
+                count("attn.av")
+            elif kind == "linear":
+                count(cfg["site"])
+            else:
+                count(f"elementwise:{kind}")
+            _swap(m, kind, cfg, state)
+        if attention:
+            model.set_attn_implementation(ATTN_IMPLEMENTATION)
+    except Exception:
+        model._lmul_patch = state  # type: ignore[assignment]
+        unpatch(model)
+        raise
+    model._lmul_patch = state  # type: ignore[assignment]
+    return model
+
+
+def unpatch(model: nn.Module) -> nn.Module:
+    """Undoes :func:`patch`: original module classes and attention implementation; the
+    model's outputs are bit-identical to before patch(). A no-op on an unpatched model."""
+    state: _State | None = getattr(model, "_lmul_patch", None)
+    if state is None:
+        return model
+    for m, cls in reversed(state.swapped):
+        m.__class__ = cls
+        m.__dict__.pop("_lmul", None)
+    for m in state.tagged:
+        m.__dict__.pop("_lmul_orig_attn", None)
+    for mod in state.rope_modules:
+        _release_rope(mod)
+    if state.attn_impl is not None and model.config._attn_implementation != state.attn_impl:
+        model.set_attn_implementation(state.attn_impl)
+    del model._lmul_patch
+    return model
+
+
+def patched_sites(model: nn.Module) -> dict[str, int]:
+    """How many modules patch() put on each site ({} for an unpatched model), e.g.
+    {"attn.qk": 30, "attn.av": 30, "attn.proj": 120, "mlp": 90, "lm_head": 1}."""
+    state: _State | None = getattr(model, "_lmul_patch", None)
+    return dict(state.counts) if state is not None else {}
