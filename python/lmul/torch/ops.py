@@ -274,17 +274,29 @@ def _promote(fn: str, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
     return x.to(dtype), y.to(dtype)
 
 
+def _broadcast(s1: tuple[int, ...], s2: tuple[int, ...]) -> tuple[int, ...] | None:
+    """The broadcast of two shapes, or None (no try/except: traceable by torch.compile)."""
+    out = []
+    for i in range(1, max(len(s1), len(s2)) + 1):
+        d1 = s1[-i] if i <= len(s1) else 1
+        d2 = s2[-i] if i <= len(s2) else 1
+        if d1 != d2 and d1 != 1 and d2 != 1:
+            return None
+        out.append(d2 if d1 == 1 else d1)
+    return tuple(reversed(out))
+
+
 def mul(x: Tensor, y: Tensor, arith: str, backward: str = "ste") -> Tensor:
     """Elementwise ``arith`` products of broadcastable tensors (dtypes promoted; computed in
     fp32, returned in the promoted dtype). Bit-exact with ``lmul.mul`` / ``lmul mul``."""
     x, y = _promote("mul", x, y)
     if x.shape != y.shape:
-        try:
-            x, y = torch.broadcast_tensors(x, y)
-        except RuntimeError:
+        shape = _broadcast(tuple(x.shape), tuple(y.shape))
+        if shape is None:
             raise ValueError(
                 f"lmul.torch.mul: shapes {tuple(x.shape)} and {tuple(y.shape)} are not broadcastable"
-            ) from None
+            )
+        x, y = x.expand(shape), y.expand(shape)
     return torch.ops.lmul.mul(x, y, arith, backward)
 
 
@@ -318,13 +330,12 @@ def matmul(
         out = torch.ops.lmul.matmul(a.reshape(-1, K), b, arith, accum, backward)
         out = out.reshape(*lead, M, N)
     else:
-        try:
-            batch = torch.broadcast_shapes(a.shape[:-2], b.shape[:-2])
-        except RuntimeError:
+        batch = _broadcast(tuple(a.shape[:-2]), tuple(b.shape[:-2]))
+        if batch is None:
             raise ValueError(
                 f"lmul.torch.matmul: batch dims {tuple(a.shape[:-2])} and {tuple(b.shape[:-2])} "
                 "are not broadcastable"
-            ) from None
+            )
         a3 = a.expand(*batch, M, K).reshape(-1, M, K)
         b3 = b.expand(*batch, K, N).reshape(-1, K, N)
         out = torch.ops.lmul.bmm(a3, b3, arith, accum, backward).reshape(*batch, M, N)
