@@ -485,31 +485,82 @@ bool Tokenizer::IsEndOfGeneration(int32_t token) const {
          end_of_generation_.end();
 }
 
-std::string Tokenizer::ApplyChatTemplate(std::string_view user_message) const {
+namespace {
+
+// Jinja's `trim` on the ASCII whitespace characters.
+std::string_view TrimSpace(std::string_view s) {
+  constexpr std::string_view kSpace = " \t\n\r\f\v";
+  const size_t b = s.find_first_not_of(kSpace);
+  if (b == std::string_view::npos) return {};
+  return s.substr(b, s.find_last_not_of(kSpace) - b + 1);
+}
+
+}  // namespace
+
+std::string Tokenizer::ApplyChatTemplate(std::span<const ChatMessage> messages,
+                                         bool add_generation_prompt) const {
   const std::string& t = chat_template_;
-  const std::string msg(user_message);
+  std::string out;
   if (t.find("<start_of_turn>") != std::string::npos) {
-    return "<start_of_turn>user\n" + msg + "<end_of_turn>\n<start_of_turn>model\n";
+    // Gemma 3: a first system message becomes a prefix of the first remaining turn.
+    std::string prefix;
+    size_t first = 0;
+    if (!messages.empty() && messages[0].role == "system") {
+      prefix = messages[0].content + "\n\n";
+      first = 1;
+    }
+    for (size_t i = first; i < messages.size(); ++i) {
+      const ChatMessage& m = messages[i];
+      out += "<start_of_turn>";
+      out += m.role == "assistant" ? "model" : m.role;
+      out += '\n';
+      if (i == first) out += prefix;
+      out += TrimSpace(m.content);
+      out += "<end_of_turn>\n";
+    }
+    if (add_generation_prompt) out += "<start_of_turn>model\n";
+    return out;
   }
   if (t.find("<|start_header_id|>") != std::string::npos) {
-    return "<|start_header_id|>user<|end_header_id|>\n\n" + msg +
-           "<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n";
+    for (const ChatMessage& m : messages) {
+      out += "<|start_header_id|>" + m.role + "<|end_header_id|>\n\n";
+      out += TrimSpace(m.content);
+      out += "<|eot_id|>";
+    }
+    if (add_generation_prompt) out += "<|start_header_id|>assistant<|end_header_id|>\n\n";
+    return out;
   }
   const bool chatml = t.find("<|im_start|>") != std::string::npos ||
                       (t.empty() && token_id_.count("<|im_start|>") != 0);
-  if (!chatml) return msg;
-  std::string out;
+  if (!chatml) {
+    for (size_t i = 0; i < messages.size(); ++i) {
+      if (i > 0) out += '\n';
+      out += messages[i].content;
+    }
+    return out;
+  }
   // A default system turn written literally in the template, e.g. SmolLM2's
   // {% if loop.first and messages[0]['role'] != 'system' %}{{ '<|im_start|>system\n...
-  // <|im_end|>\n' }}{% endif %}: rendered before a lone user message.
-  const std::string sys_open = "<|im_start|>system\n";
-  const size_t s = t.find(sys_open);
-  if (s != std::string::npos) {
-    const size_t e = t.find("<|im_end|>", s + sys_open.size());
-    if (e != std::string::npos) out = t.substr(s, e - s) + "<|im_end|>\n";
+  // <|im_end|>\n' }}{% endif %}: rendered before the first message unless that is a system
+  // one (inside the loop, so not for an empty conversation).
+  if (!messages.empty() && messages[0].role != "system") {
+    const std::string sys_open = "<|im_start|>system\n";
+    const size_t s = t.find(sys_open);
+    if (s != std::string::npos) {
+      const size_t e = t.find("<|im_end|>", s + sys_open.size());
+      if (e != std::string::npos) out = t.substr(s, e - s) + "<|im_end|>\n";
+    }
   }
-  out += "<|im_start|>user\n" + msg + "<|im_end|>\n<|im_start|>assistant\n";
+  for (const ChatMessage& m : messages) {
+    out += "<|im_start|>" + m.role + "\n" + m.content + "<|im_end|>\n";
+  }
+  if (add_generation_prompt) out += "<|im_start|>assistant\n";
   return out;
+}
+
+std::string Tokenizer::ApplyChatTemplate(std::string_view user_message) const {
+  const ChatMessage m{"user", std::string(user_message)};
+  return ApplyChatTemplate(std::span<const ChatMessage>(&m, 1), true);
 }
 
 }  // namespace lmul::engine

@@ -43,6 +43,14 @@ enum class TokenType : int32_t {
   kByte = 6,
 };
 
+// One turn of a conversation for Tokenizer::ApplyChatTemplate. role: "system", "user" or
+// "assistant" (other roles are rendered verbatim, as the Jinja templates do; callers that take
+// roles from untrusted input refuse them first, e.g. serve/).
+struct ChatMessage {
+  std::string role;
+  std::string content;
+};
+
 // Everything the tokenizer is built from (the GGUF metadata, or a hand-made vocabulary).
 struct TokenizerSpec {
   std::string model = "gpt2";                      // tokenizer.ggml.model
@@ -84,12 +92,25 @@ class Tokenizer {
   bool IsEndOfGeneration(int32_t token) const;
   PreTokenizer pre_tokenizer() const { return pre_; }
 
-  // Chat template: formats one user message, with the generation prompt, the way the model's
-  // tokenizer.chat_template renders [{"role": "user", "content": msg}] with
-  // add_generation_prompt=true. Recognised template families: ChatML (<|im_start|>, including
-  // a default system message the template inserts when the first message is not a system
-  // one, as SmolLM2's does), Gemma (<start_of_turn>), Llama 3 (<|start_header_id|>). Without
-  // a recognised template: ChatML if the vocabulary has <|im_start|>, else the message as is.
+  // Chat template: formats `messages` the way the model's tokenizer.chat_template (Jinja)
+  // renders them, with the assistant's opening when add_generation_prompt. The template's
+  // leading {{ bos_token }} is not rendered: Encode(add_bos) adds BOS as a token. Recognised
+  // template families (tested against jinja2 renderings, scripts/make_chat_template_goldens.py):
+  //  - ChatML (<|im_start|>role\ncontent<|im_end|>\n): contents verbatim; a default system turn
+  //    written literally in the template (SmolLM2's "You are a helpful AI assistant named
+  //    SmolLM...") is rendered first when the first message is not a system one.
+  //  - Gemma (<start_of_turn>): "assistant" becomes "model"; contents trimmed; a first system
+  //    message is folded into the first turn as "<system content>\n\n" (untrimmed), as
+  //    Gemma 3's template does. Gemma's template refuses roles that do not alternate
+  //    user/assistant; this renders them anyway (as llama.cpp does).
+  //  - Llama 3 (<|start_header_id|>role<|end_header_id|>\n\ncontent<|eot_id|>): contents
+  //    trimmed (the Meta-Llama-3-Instruct template; not 3.1's tool/date preamble).
+  // Without a recognised template: ChatML if the vocabulary has <|im_start|>, else the
+  // contents joined by "\n" (no generation prompt). Roles other than system/user/assistant
+  // are rendered verbatim (all three templates insert message['role'] as is).
+  std::string ApplyChatTemplate(std::span<const ChatMessage> messages,
+                                bool add_generation_prompt = true) const;
+  // One user message with the generation prompt: ApplyChatTemplate({{"user", msg}}).
   std::string ApplyChatTemplate(std::string_view user_message) const;
 
  private:
