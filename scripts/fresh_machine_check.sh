@@ -48,7 +48,7 @@ cleanup() {
     if grep -q " $ROOT/" /proc/mounts; then
       echo "fresh_machine_check: $ROOT still has mounts; left in place" >&2
     else
-      rm -rf "$ROOT"
+      rm -rf "$ROOT" "$ROOT.repo"
     fi
   else
     echo "fresh_machine_check: root kept in $ROOT" >&2
@@ -64,12 +64,21 @@ bind() {  # SRC DST [ro]
 t0=$(date +%s)
 stamp() { echo "== fresh_machine_check: $* ($(( $(date +%s) - t0 )) s)" >&2; }
 
+stamp "copying the checkout (moved to /lmul/repo after debootstrap)"
+mkdir -p "$ROOT.repo"
+git ls-files -z --cached --others --exclude-standard |
+  while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done |
+  tar --null -T - -cf - | tar -xf - -C "$ROOT.repo"
+echo "   $(find "$ROOT.repo" -type f | wc -l) files, from $(git rev-parse --short HEAD)$(
+  git diff --quiet HEAD && echo '' || echo ' + uncommitted edits')" >&2
 stamp "debootstrap $SUITE (minbase) from $MIRROR into $ROOT"
 debootstrap --variant=minbase "$SUITE" "$ROOT" "$MIRROR" > "$ROOT.debootstrap.log" 2>&1 || {
   tail -n 20 "$ROOT.debootstrap.log" >&2
   exit 1
 }
 rm -f "$ROOT.debootstrap.log"
+mkdir -p "$ROOT/lmul"
+mv "$ROOT.repo" "$ROOT/lmul/repo"
 echo "deb $MIRROR $SUITE main" > "$ROOT/etc/apt/sources.list"
 cp /etc/resolv.conf "$ROOT/etc/resolv.conf"
 # This network's trust settings, as a new machine in it would need them too (a TLS-inspecting
@@ -83,13 +92,6 @@ if [ "${SITE_NET:-1}" != 0 ]; then
   if [ -f /etc/pip.conf ]; then cp /etc/pip.conf "$ROOT/etc/pip.conf"; fi
 fi
 
-stamp "copying the checkout to /lmul/repo"
-mkdir -p "$ROOT/lmul/repo"
-git ls-files -z --cached --others --exclude-standard |
-  while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done |
-  tar --null -T - -cf - | tar -xf - -C "$ROOT/lmul/repo"
-echo "   $(find "$ROOT/lmul/repo" -type f | wc -l) files, from $(git rev-parse --short HEAD)$(
-  git diff --quiet HEAD && echo '' || echo ' + uncommitted edits')" >&2
 if [ "$DATA" = bind ]; then
   src="$(scripts/data_dir.sh)"
   if [ -z "$src" ]; then
