@@ -88,6 +88,34 @@ Result<GemmShape> ParseShape(const std::string& text) {
   return s;
 }
 
+Result<size_t> ParseCount(const std::string& text, size_t max) {
+  const auto bad = [&] {
+    return MakeError("bad count '" + text + "': expected 1.." + std::to_string(max) +
+                     " as digits with an optional K, M or G (x1024, x1024^2, x1024^3) suffix, "
+                     "e.g. 16K");
+  };
+  size_t i = 0, value = 0;
+  for (; i < text.size() && text[i] >= '0' && text[i] <= '9'; ++i) {
+    const size_t digit = static_cast<size_t>(text[i] - '0');
+    if (value > (max - digit) / 10) return bad();  // value * 10 + digit > max
+    value = value * 10 + digit;
+  }
+  if (i == 0) return bad();
+  int shift = 0;
+  if (i + 1 == text.size()) {
+    switch (text[i]) {
+      case 'K': case 'k': shift = 10; break;
+      case 'M': case 'm': shift = 20; break;
+      case 'G': case 'g': shift = 30; break;
+      default: return bad();
+    }
+  } else if (i != text.size()) {
+    return bad();
+  }
+  if (value == 0 || value > (max >> shift)) return bad();
+  return value << shift;
+}
+
 std::vector<std::string> DefaultGemmAriths() {
   // Bare lmul/bf16 is the 16-bit-lane path where it runs natively (elsewhere its
   // portable model is slow and lmul/bf16 is the fp32-order kernel).

@@ -20,6 +20,10 @@ struct GemmShape {
 // "MxNxK" -> shape (each 1 .. 65536).
 Result<GemmShape> ParseShape(const std::string& text);
 
+// An element count: decimal digits with an optional binary suffix K (2^10), M (2^20) or
+// G (2^30), e.g. "2048", "16K", "16M"; 1 .. max, else an error naming the text and the range.
+Result<size_t> ParseCount(const std::string& text, size_t max);
+
 struct GemmBenchOptions {
   std::vector<std::string> ariths;  // Arith specs
   std::vector<GemmShape> shapes;

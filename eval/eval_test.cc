@@ -570,5 +570,20 @@ TEST(EvalEvaluator, TooLongRequestStopsBeforeWork) {
       << r.error();
 }
 
+TEST(DescribeSelection, SaysWhichPartOfTheSplit) {
+  TaskInput in;
+  in.n_total = 2376;
+  in.n_selected = 200;
+  in.examples.resize(200);
+  EXPECT_EQ(DescribeSelection(in, 0, 1), "first 200 of 2376");
+  in.n_selected = 2376;
+  EXPECT_EQ(DescribeSelection(in, 0, 1), "all 2376");
+  in.n_selected = 200;
+  in.examples.resize(50);
+  EXPECT_EQ(DescribeSelection(in, 1, 4), "first 200 of 2376, shard 1/4: 50");
+  in.n_total = 0;
+  EXPECT_EQ(DescribeSelection(in, 0, 1), "first 200");
+}
+
 }  // namespace
 }  // namespace lmul::eval

@@ -385,4 +385,20 @@ Result<std::vector<ExampleResult>> Evaluate(const engine::Model& model, const En
   return results;
 }
 
+std::string DescribeSelection(const TaskInput& in, int shard_i, int shard_n) {
+  std::string out;
+  if (in.n_total > 0 && in.n_selected >= in.n_total) {
+    out = "all " + std::to_string(in.n_total);
+  } else if (in.n_total > 0) {
+    out = "first " + std::to_string(in.n_selected) + " of " + std::to_string(in.n_total);
+  } else {
+    out = "first " + std::to_string(in.n_selected);
+  }
+  if (shard_n > 1) {
+    out += ", shard " + std::to_string(shard_i) + "/" + std::to_string(shard_n) + ": " +
+           std::to_string(in.examples.size());
+  }
+  return out;
+}
+
 }  // namespace lmul::eval

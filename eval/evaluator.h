@@ -52,7 +52,12 @@ struct TaskInput {
   const TaskSpec* spec = nullptr;
   std::vector<Example> examples;  // this shard's examples
   int n_selected = 0;             // examples after --limit, before --shard
+  int n_total = 0;                // examples in the task's split (0: unknown)
 };
+
+// For banners: which examples of the split run, e.g. "all 2376", "first 200 of 2376",
+// "first 200 of 2376, shard 1/4: 50" (never "200 of 200", which reads as the whole split).
+std::string DescribeSelection(const TaskInput& in, int shard_i, int shard_n);
 
 struct EvalOptions {
   std::vector<engine::Policy> policies;  // [0] is the reference

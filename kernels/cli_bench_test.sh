@@ -55,4 +55,13 @@ out="$("$LMUL" bench elementwise --arith lmul/bf16 --n 100 --repeats 1 --json 2>
 for key in arith n gelems gbps baseline baseline_gelems ratio; do
   [[ "$out" == *"\"$key\":"* ]] || fail "elementwise record lacks \"$key\": $out"
 done
+# --n takes the K/M suffixes its --help documents (16K = 16384); bad counts are usage errors.
+out="$("$LMUL" bench elementwise --arith lmul/bf16 --n 1K --repeats 1 --json 2>/dev/null)"
+[[ "$out" == *'"n": 1024'* || "$out" == *'"n":1024'* ]] || fail "--n 1K is not 1024: $out"
+"$LMUL" bench elementwise --help | grep -q -- "--n 16K" || fail "help lacks the 16K example"
+for bad in 16Q 2G 0 99999999999999999999999K; do
+  if "$LMUL" bench elementwise --n "$bad" >/dev/null 2>err.txt; then fail "--n $bad accepted"; fi
+  grep -q "bad count '$bad'" err.txt || fail "--n $bad message: $(cat err.txt)"
+done
+rm -f err.txt
 echo "PASS"

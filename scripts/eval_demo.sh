@@ -10,13 +10,15 @@
 # build included).
 #
 #   scripts/eval_demo.sh                 # LMUL_BUILD_DIR (default build/release),
-#                                        # LMUL_DATA (default ../shared/data)
+#                                        # LMUL_DATA (default ../shared/data, else
+#                                        # downloaded by scripts/fetch_data.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 MODEL="$(scripts/fetch_model.sh)"
-LMUL_DATA="$(scripts/data_dir.sh)"
-export LMUL_DATA="${LMUL_DATA:?set LMUL_DATA to the folder with arc-easy/ and wikitext-2-raw/}"
+# The datasets: a local copy ($LMUL_DATA, ../shared/data) or downloaded (scripts/fetch_data.sh).
+LMUL_DATA="$(scripts/fetch_data.sh)"
+export LMUL_DATA
 BUILD="${LMUL_BUILD_DIR:-build/release}"
 JOBS="$(nproc)"
 cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null

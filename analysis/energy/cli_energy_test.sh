@@ -24,4 +24,14 @@ echo '{"pj": {}}' >"$tmp/bad.json"
 if "$lmul" energy --table "$tmp/bad.json" 2>"$tmp/err"; then fail "bad table accepted"; fi
 grep -q "bad.json: field 'pj.fp32_mul'" "$tmp/err" || fail "error names file and field"
 grep -q 'hint:' "$tmp/err" || fail "hint"
+# One --policy: compared with the fp32 baseline (printed first), not with itself (was 0.0 %).
+"$lmul" energy --policy lmul-all --json "$tmp/p.json" >"$tmp/pol"
+grep -q '^fp32 .* 0.0% *0.0%$' "$tmp/pol" || fail "baseline row"
+grep '^lmul-all ' "$tmp/pol" | grep -q ' 0.0%' && fail "lmul-all saving is 0.0%"
+grep -q 'relative to the baseline policy, fp32' "$tmp/pol" || fail "baseline named"
+python3 -c "import json,sys; j=json.load(open(sys.argv[1]))['token']; assert j['baseline']=='fp32'; assert [p['policy'] for p in j['policies']]==['fp32','lmul-all']; assert j['policies'][1]['arith_saving_pct_vs_baseline']>10" "$tmp/p.json" || fail "baseline json"
+"$lmul" energy --baseline bf16 --policy lmul-all >"$tmp/pol16"
+grep -q '^bf16 ' "$tmp/pol16" || fail "--baseline bf16"
+if "$lmul" energy --baseline nope 2>"$tmp/err"; then fail "bad baseline accepted"; fi
+grep -q "baseline policy 'nope'" "$tmp/err" || fail "bad baseline message"
 echo ok

@@ -104,4 +104,27 @@ PolicyEnergy EnergyOf(const SiteCounts& counts, const engine::Policy& policy, co
   return e;
 }
 
+Result<std::vector<PolicyComparison>> ComparePolicies(const SiteCounts& counts,
+                                                      const std::string& baseline,
+                                                      const std::vector<std::string>& policies,
+                                                      const EnergyTable& t, const TokenOps& memory,
+                                                      const std::string& mem_key) {
+  auto base = engine::Policy::Parse(baseline);
+  if (!base.ok()) return Error{"baseline policy '" + baseline + "': " + base.error()};
+  std::vector<PolicyComparison> rows;
+  rows.push_back({baseline, EnergyOf(counts, *base, t, memory, mem_key)});
+  const double base_arith = rows[0].energy.arith_pj;
+  const double base_total = base_arith + rows[0].energy.memory_pj;
+  for (const std::string& name : policies) {
+    auto p = engine::Policy::Parse(name);
+    if (!p.ok()) return Error{"policy '" + name + "': " + p.error()};
+    if (*p == *base) continue;
+    PolicyComparison row{name, EnergyOf(counts, *p, t, memory, mem_key)};
+    row.arith_saving_pct = SavingPercent(base_arith, row.energy.arith_pj);
+    row.total_saving_pct = SavingPercent(base_total, row.energy.arith_pj + row.energy.memory_pj);
+    rows.push_back(row);
+  }
+  return rows;
+}
+
 }  // namespace lmul::energy

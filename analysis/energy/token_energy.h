@@ -9,6 +9,7 @@
 
 #include <array>
 #include <string>
+#include <vector>
 
 #include "analysis/energy/energy.h"
 #include "engine/model/model.h"
@@ -58,6 +59,21 @@ struct PolicyEnergy {
 // token) + KV bytes, at `mem_key` (dram_byte or sram_byte).
 PolicyEnergy EnergyOf(const SiteCounts& counts, const engine::Policy& policy, const EnergyTable& t,
                       const TokenOps& memory, const std::string& mem_key = "dram_byte");
+
+// One row of a policy comparison: a policy's energy and its savings against the baseline.
+struct PolicyComparison {
+  std::string policy;  // as given
+  PolicyEnergy energy;
+  double arith_saving_pct = 0, total_saving_pct = 0;  // 100 * (1 - this / baseline)
+};
+// The baseline first (its savings 0 %), then each policy not equal to it (a policy that parses
+// to the baseline's is not repeated), savings always against the baseline: a single policy is
+// compared with the baseline, never with itself. Errors: a policy that does not parse.
+Result<std::vector<PolicyComparison>> ComparePolicies(const SiteCounts& counts,
+                                                      const std::string& baseline,
+                                                      const std::vector<std::string>& policies,
+                                                      const EnergyTable& t, const TokenOps& memory,
+                                                      const std::string& mem_key = "dram_byte");
 
 }  // namespace lmul::energy
 

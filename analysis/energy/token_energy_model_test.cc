@@ -51,5 +51,37 @@ TEST(TokenEnergyModel, BuiltInShapeIsTheDefaultModels) {
             CountTokenOps(ModelShape::SmolLM2_135M(), 9).linear_macs);
 }
 
+// No model file needed: the analytic counts of the built-in shape.
+TEST(TokenEnergy, ComparePoliciesIsAgainstTheBaselineNeverItself) {
+  const auto cfg = ConfigOf(ModelShape::SmolLM2_135M());
+  const SiteCounts counts = AnalyticCounts(cfg, 512);
+  const auto ops = CountTokenOps(ShapeOf(cfg, 5.0, 32), 512);
+  const EnergyTable t = EnergyTable::Horowitz45nm();
+  // A single policy: compared with the fp32 baseline (the bug was 0.0 %: itself).
+  auto rows = ComparePolicies(counts, "fp32", {"lmul-all"}, t, ops);
+  ASSERT_TRUE(rows.ok()) << rows.error();
+  ASSERT_EQ(rows->size(), 2u);
+  EXPECT_EQ((*rows)[0].policy, "fp32");
+  EXPECT_EQ((*rows)[0].arith_saving_pct, 0.0);
+  EXPECT_EQ((*rows)[1].policy, "lmul-all");
+  const auto fp32 = EnergyOf(counts, *lmul::engine::Policy::Parse("fp32"), t, ops);
+  const auto all = EnergyOf(counts, *lmul::engine::Policy::Parse("lmul-all"), t, ops);
+  EXPECT_DOUBLE_EQ((*rows)[1].arith_saving_pct, SavingPercent(fp32.arith_pj, all.arith_pj));
+  EXPECT_DOUBLE_EQ((*rows)[1].total_saving_pct,
+                   SavingPercent(fp32.arith_pj + fp32.memory_pj, all.arith_pj + all.memory_pj));
+  EXPECT_GT((*rows)[1].arith_saving_pct, 10.0);  // L-Mul GEMMs cost less than fp32 ones
+  EXPECT_LT((*rows)[1].arith_saving_pct, 100.0);
+  // The baseline listed again is not repeated; another baseline changes the reference.
+  rows = ComparePolicies(counts, "bf16", {"bf16", "fp32", "lmul-all"}, t, ops);
+  ASSERT_TRUE(rows.ok());
+  ASSERT_EQ(rows->size(), 3u);
+  EXPECT_EQ((*rows)[0].policy, "bf16");
+  EXPECT_LT((*rows)[1].arith_saving_pct, 0.0);  // fp32 costs more than bf16
+  auto bad = ComparePolicies(counts, "fp32", {"nonsense"}, t, ops);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().find("policy 'nonsense'"), std::string::npos);
+  EXPECT_FALSE(ComparePolicies(counts, "nope", {}, t, ops).ok());
+}
+
 }  // namespace
 }  // namespace lmul::energy

@@ -250,8 +250,22 @@ std::string PlotSvg(const StudyResult& r) {
       refs.push_back({s.arith, s.mean_rel});
     }
   }
-  const double W = 820, H = 520, L = 80, R = 250, T = 60, B = 70;
-  const double pw = W - L - R, ph = H - T - B;
+  // Plot area 490 x 390; the legend sits right of it, and the canvas is widened (and made
+  // taller) to hold the legend's longest line, so no label is clipped. Text extents are
+  // estimated at kEm em per character (DejaVu Sans averages ~0.55 em; kEm errs wide).
+  constexpr double kEm = 0.62;
+  const double L = 80, T = 60, B = 70, pw = 490, ph = 390;
+  const std::vector<std::string> notes = {"dotted lines + squares:", "uniform-mantissa theory",
+                                          "fp8 lines: exact product", "rounded to fp8",
+                                          "(,wide: kept in fp32)"};
+  size_t longest = std::string("L-Mul, trunc operands (measured)").size();
+  for (const auto& [name, v] : refs) longest = std::max(longest, name.size() + 10);
+  double legend_w = 36 + kEm * 12 * static_cast<double>(longest);
+  for (const std::string& n : notes) legend_w = std::max(legend_w, kEm * 11 * n.size());
+  const double R = 15 + legend_w + 15;
+  const double W = L + pw + R;
+  const double legend_h = 10 + 22 * (4 + std::min<size_t>(refs.size(), 4)) + 16 * notes.size() + 10;
+  const double H = std::max(T + ph + B, T + legend_h);
   int kmin = 1, kmax = 10;
   if (!trunc.empty() || !rne.empty()) {
     kmin = 99;
@@ -442,15 +456,13 @@ std::string PlotSvg(const StudyResult& r) {
     ly += 22;
   }
   if (legend.size() > 0) {
-    std::snprintf(buf, sizeof buf,
-                  "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\" fill=\"#555\">dotted lines + "
-                  "squares: uniform-mantissa theory</text>\n"
-                  "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\" fill=\"#555\">fp8 lines: exact "
-                  "product rounded to fp8</text>\n"
-                  "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\" fill=\"#555\">(,wide: kept in "
-                  "fp32)</text>\n",
-                  L + pw + 15, ly + 6, L + pw + 15, ly + 22, L + pw + 15, ly + 36);
-    s += buf;
+    for (const std::string& n : notes) {
+      std::snprintf(buf, sizeof buf,
+                    "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\" fill=\"#555\">%s</text>\n",
+                    L + pw + 15, ly + 6, n.c_str());
+      s += buf;
+      ly += 16;
+    }
   }
   s += "</svg>\n";
   return s;

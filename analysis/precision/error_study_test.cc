@@ -8,11 +8,15 @@
 #include <cmath>
 #include <cstdio>
 #include <limits>
+#include <regex>
+#include <string>
 
 #include "numeric/testing/value_oracle.h"
 
 namespace lmul::precision {
 namespace {
+
+void ExpectTextInsideCanvas(const std::string& svg);
 
 std::vector<Arith> Ops(const std::string& list) {
   auto r = ParseOpsList(list);
@@ -280,6 +284,46 @@ TEST(Output, CsvHeaderAndQuoting) {
   const std::string svg = PlotSvg(*r);
   EXPECT_EQ(svg.rfind("<svg", 0), 0u);
   EXPECT_NE(svg.find("</svg>"), std::string::npos);
+  ExpectTextInsideCanvas(svg);
+}
+
+TEST(Output, PlotLegendInsideTheCanvas) {
+  StudyOptions o;  // the legend's widest case: both reductions, theory, four fp8 references
+  o.ops = Ops("lmul/e8m1;lmul/e8m1,rne;lmul/e8m10;lmul/e8m10,rne;exact/e4m3;exact/e4m3,wide;"
+              "exact/e5m2;exact/e5m2,wide");
+  o.samples = 1000;
+  auto r = RunErrorStudy(o);
+  ASSERT_TRUE(r.ok());
+  ExpectTextInsideCanvas(PlotSvg(*r));
+}
+
+// Every label fits the canvas (the legend was clipped at the right edge): its extent,
+// estimated at 0.6 em per character (DejaVu Sans averages ~0.55 em), lies inside the width
+// and height of the <svg>.
+void ExpectTextInsideCanvas(const std::string& svg) {
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(svg, m, std::regex(R"re(width="([0-9.]+)" height="([0-9.]+)")re")));
+  const double w = std::stod(m[1]), h = std::stod(m[2]);
+  const std::regex text(
+      R"re(<text x="([0-9.]+)" y="([0-9.]+)" font-size="([0-9.]+)"([^>]*)>([^<]*)</text>)re");
+  int n = 0;
+  for (auto it = std::sregex_iterator(svg.begin(), svg.end(), text); it != std::sregex_iterator();
+       ++it, ++n) {
+    const double x = std::stod((*it)[1]), y = std::stod((*it)[2]), size = std::stod((*it)[3]);
+    const std::string attrs = (*it)[4], label = (*it)[5];
+    const double len = 0.6 * size * static_cast<double>(label.size());
+    double left = x, right = x + len;
+    if (attrs.find("text-anchor=\"middle\"") != std::string::npos) {
+      left = x - len / 2, right = x + len / 2;
+    } else if (attrs.find("text-anchor=\"end\"") != std::string::npos) {
+      left = x - len, right = x;
+    }
+    if (attrs.find("rotate") != std::string::npos) continue;  // the y-axis title
+    EXPECT_GE(left, 0) << label;
+    EXPECT_LE(right, w) << label << " ends at " << right << ", canvas width " << w;
+    EXPECT_LE(y, h) << label;
+  }
+  EXPECT_GT(n, 10);
 }
 
 // Wide Gaussian operands underflow e4m3 (zero results) and overflow it

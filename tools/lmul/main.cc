@@ -1,13 +1,17 @@
 // lmul: command-line front end. Subcommands live in tools/lmul/cmd_*.cc.
 #include <algorithm>
 #include <map>
+#include <string>
 
+#include "lmul_version.h"  // generated: LMUL_VERSION, LMUL_GIT_DESCRIBE
 #include "tools/lmul/command.h"
 
 int main(int argc, char** argv) {
   CLI::App app{
       "lmul: bit-exact L-Mul arithmetic (Luo & Sun, arXiv 2410.00907), kernels, a transformer "
       "engine, evaluation and analysis"};
+  app.set_version_flag("--version", std::string("lmul ") + LMUL_VERSION +
+                                        (*LMUL_GIT_DESCRIBE ? " (git " LMUL_GIT_DESCRIBE ")" : ""));
   app.require_subcommand(1);
   auto& registry = lmul::cli::Registry();
   std::sort(registry.begin(), registry.end(),

@@ -25,8 +25,9 @@ using lmul::energy::SavingPercent;
 
 struct Options {
   std::string table, json, model, gates_report = LMUL_GATES_REPORT;
-  std::vector<std::string> policies = {"fp32",      "bf16",     "fp8-e4m3-attn",
-                                       "lmul-attn", "lmul-all", "*=lmul/e4m3"};
+  std::string baseline = "fp32";  // every --policy is compared with it
+  std::vector<std::string> policies = {"bf16", "fp8-e4m3-attn", "lmul-attn", "lmul-all",
+                                       "*=lmul/e4m3"};
   int ctx = 512;
   double weight_bits = 5.0;  // Q4_1
   double kv_bits = 32;
@@ -155,27 +156,23 @@ int RunEnergy(const Options& o) {
     }
     std::printf("%-16s %14s %14s %14s %10s %10s\n", "policy", "arith uJ", "memory uJ", "total uJ",
                 "arith sav", "total sav");
-    double base_a = 0, base_t = 0;
-    for (size_t i = 0; i < o.policies.size(); ++i) {
-      auto p = lmul::engine::Policy::Parse(o.policies[i]);
-      if (!p.ok()) return lmul::cli::PrintError("energy", p.error(), "see lmul run --help");
-      const auto e = lmul::energy::EnergyOf(counts, *p, t, ops, o.memory + "_byte");
-      const double tot = e.arith_pj + e.memory_pj;
-      if (i == 0) {
-        base_a = e.arith_pj;
-        base_t = tot;
-      }
-      std::printf("%-16s %14.3f %14.3f %14.3f %9.1f%% %9.1f%%\n", o.policies[i].c_str(),
-                  e.arith_pj * 1e-6, e.memory_pj * 1e-6, tot * 1e-6,
-                  SavingPercent(base_a, e.arith_pj), SavingPercent(base_t, tot));
-      js["token"]["policies"].push_back(
-          {{"policy", o.policies[i]},
-           {"arith_pj", e.arith_pj},
-           {"memory_pj", e.memory_pj},
-           {"arith_saving_pct_vs_first", SavingPercent(base_a, e.arith_pj)},
-           {"total_saving_pct_vs_first", SavingPercent(base_t, tot)}});
+    auto rows = lmul::energy::ComparePolicies(counts, o.baseline, o.policies, t, ops,
+                                              o.memory + "_byte");
+    if (!rows.ok()) return lmul::cli::PrintError("energy", rows.error(), "see lmul run --help");
+    js["token"]["baseline"] = o.baseline;
+    for (const auto& r : *rows) {
+      const double tot = r.energy.arith_pj + r.energy.memory_pj;
+      std::printf("%-16s %14.3f %14.3f %14.3f %9.1f%% %9.1f%%\n", r.policy.c_str(),
+                  r.energy.arith_pj * 1e-6, r.energy.memory_pj * 1e-6, tot * 1e-6,
+                  r.arith_saving_pct, r.total_saving_pct);
+      js["token"]["policies"].push_back({{"policy", r.policy},
+                                         {"arith_pj", r.energy.arith_pj},
+                                         {"memory_pj", r.energy.memory_pj},
+                                         {"arith_saving_pct_vs_baseline", r.arith_saving_pct},
+                                         {"total_saving_pct_vs_baseline", r.total_saving_pct}});
     }
-    std::printf("  (savings relative to the first policy, %s)\n", o.policies[0].c_str());
+    std::printf("  (savings relative to the baseline policy, %s: --baseline)\n",
+                o.baseline.c_str());
   }
 #endif
 
@@ -220,7 +217,11 @@ lmul::cli::Registrar reg(
                       "GGUF model: count products per token with the engine (default: analytic "
                       "SmolLM2-135M)");
       app->add_option("--policy", o->policies,
-                      "engine policies (presets or inline), the first is the baseline")
+                      "engine policies (presets or inline) to compare with --baseline")
+          ->capture_default_str();
+      app->add_option("--baseline", o->baseline,
+                      "the reference policy every --policy's saving is relative to (printed "
+                      "first)")
           ->capture_default_str();
       app->add_option("--ctx", o->ctx, "context position of the decoded token")
           ->capture_default_str()

@@ -171,6 +171,7 @@ int RunEval(const EvalOptions& o) {
     const int n_sel = limit >= 0 ? std::min<int>(limit, static_cast<int>(ex->size()))
                                  : static_cast<int>(ex->size());
     in.n_selected = n_sel;
+    in.n_total = static_cast<int>(ex->size());
     for (int i = 0; i < n_sel; ++i) {
       if (i % shard_n == shard_i) in.examples.push_back(std::move((*ex)[i]));
     }
@@ -198,8 +199,8 @@ int RunEval(const EvalOptions& o) {
   if (!o.quiet) {
     std::fprintf(stderr, "lmul eval: %s\n  tasks:", o.model.c_str());
     for (size_t t = 0; t < inputs.size(); ++t) {
-      std::fprintf(stderr, " %s (%zu of %d)", rep.tasks[t].c_str(), inputs[t].examples.size(),
-                   inputs[t].n_selected);
+      std::fprintf(stderr, " %s (%s)", rep.tasks[t].c_str(),
+                   ev::DescribeSelection(inputs[t], shard_i, shard_n).c_str());
     }
     std::fprintf(stderr, "\n  arith (first = reference):");
     for (const auto& n : names) std::fprintf(stderr, " %s", n.c_str());

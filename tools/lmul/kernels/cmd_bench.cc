@@ -39,7 +39,7 @@ std::vector<std::string> SplitList(const std::vector<std::string>& items) {
 struct Options {
   std::vector<std::string> ariths;
   std::vector<std::string> shapes;
-  std::vector<size_t> sizes;
+  std::vector<std::string> sizes;  // --n: counts like 2048 or 16K (bench::ParseCount)
   int threads = -1;
   int repeats = 5;
   bool json = false;
@@ -87,14 +87,14 @@ int RunElementwise(const Options& o) {
                           ? std::vector<std::string>{"lmul/fp32", "lmul/bf16",  "lmul/e8m4",
                                                      "lmul/e4m3", "exact/fp32", "exact/bf16"}
                           : SplitList(o.ariths);
-  const auto sizes =
-      o.sizes.empty() ? std::vector<size_t>{2048, 16384, 262144, size_t{1} << 24} : o.sizes;
-  if (o.repeats < 1) return lmul::cli::PrintError("bench elementwise", "--repeats must be >= 1");
-  for (size_t n : sizes) {
-    if (n == 0 || n > (size_t{1} << 30)) {
-      return lmul::cli::PrintError("bench elementwise", "--n must be in 1..2^30");
-    }
+  std::vector<size_t> sizes = {2048, 16384, 262144, size_t{1} << 24};
+  if (!o.sizes.empty()) sizes.clear();
+  for (const std::string& text : o.sizes) {
+    auto n = lmul::bench::ParseCount(text, size_t{1} << 30);
+    if (!n.ok()) return lmul::cli::PrintError("bench elementwise", "--n: " + n.error());
+    sizes.push_back(*n);
   }
+  if (o.repeats < 1) return lmul::cli::PrintError("bench elementwise", "--repeats must be >= 1");
   auto records = lmul::bench::RunElementwiseBench(ariths, sizes, o.repeats);
   if (!records.ok()) return lmul::cli::PrintError("bench elementwise", records.error());
   const std::string text = o.json ? lmul::bench::ElementwiseRecordsJson(*records)
@@ -127,7 +127,8 @@ lmul::cli::Registrar reg(
       CLI::App* elem = app->add_subcommand(
           "elementwise", "elementwise L-Mul elements/s and GB/s vs a plain multiply loop");
       elem->add_option("--arith", o->ariths, "comma-separated arithmetics");
-      elem->add_option("--n", o->sizes, "array lengths, repeatable (default 2K,16K,256K,16M)");
+      elem->add_option("--n", o->sizes, "array lengths, repeatable; K/M/G = x1024^1/2/3, e.g. --n 16K "
+                     "(default 2K,16K,256K,16M; at most 1G)");
       elem->add_option("--repeats", o->repeats, "best of R timed runs (default 5)");
       elem->add_flag("--json", o->json, "print one JSON array of records");
       elem->add_option("--isa", o->isa, "native (default) or avx2 (Highway AVX2 target)");
