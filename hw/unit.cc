@@ -709,4 +709,47 @@ std::string UnitTestbench(const UnitSpec& s, const std::string& name, uint64_t c
   return t.str();
 }
 
+Result<PairError> MeanRelativeError(const Arith& arith) {
+  const Format& f = arith.format;
+  if (f.Width() != 8 || arith.wide) {
+    return MakeError("mean relative error over all pairs is computed for 8-bit formats (got " +
+                     arith.Name() + ")");
+  }
+  PairError r;
+  const int m = f.man_bits;
+  const double c = arith.op == Op::kLMul ? std::ldexp(1.0, -LMulOffsetShift(m)) : 0.0;
+  for (int i = 0; i < (1 << m); ++i) {
+    for (int j = 0; j < (1 << m); ++j) {
+      const double x = std::ldexp(i, -m), y = std::ldexp(j, -m);
+      const double ex = (1 + x) * (1 + y);
+      const double ap = arith.op == Op::kExact ? ex : 1 + x + y + c;
+      r.formula += std::fabs(ap - ex) / ex;
+      ++r.n_formula;
+    }
+  }
+  const double max_finite = Decode(f, f.MaxFiniteField());
+  const double min_normal = std::ldexp(1.0, f.MinNormalExp());
+  for (uint32_t a = 0; a < 256; ++a) {
+    for (uint32_t b = 0; b < 256; ++b) {
+      const double x = Decode(f, a), y = Decode(f, b);
+      if (!std::isfinite(x) || !std::isfinite(y) || x == 0 || y == 0) continue;
+      const double ex = x * y;  // exact in double
+      double ap = Decode(f, arith.MulCodes(a, b));
+      if (std::isinf(ap)) ap = std::copysign(max_finite, ap);
+      const double rel = std::fabs(ap - ex) / std::fabs(ex);
+      r.all += rel;
+      ++r.n_all;
+      if (std::fabs(x) >= min_normal && std::fabs(y) >= min_normal &&
+          std::fabs(ex) >= min_normal && std::fabs(ex) <= max_finite) {
+        r.normal += rel;
+        ++r.n_normal;
+      }
+    }
+  }
+  r.formula /= static_cast<double>(r.n_formula);
+  r.normal /= static_cast<double>(r.n_normal);
+  r.all /= static_cast<double>(r.n_all);
+  return r;
+}
+
 }  // namespace lmul::hw

@@ -135,6 +135,28 @@ TEST(UnitSpecCheck, Errors) {
   EXPECT_FALSE(MakeUnitVectors(Spec("dot", "lmul/e4m3", "fp32", 2), true, 0, 1).ok());
 }
 
+// FP8ApproxLib (J. Sys. Arch. 2026) reports L-Mul MRE E4M3 0.068, E5M2 0.111;
+// the significand formula gives 0.0689 / 0.1111 (hand-computed: for M = 1 the
+// four pairs give (0.5 + 1/3 + 1/3 + 1/9) / 4 = 0.3194, their E6M1 0.319).
+TEST(PairErrorTest, FormulaDefinitionAndUnit) {
+  auto e4 = MeanRelativeError(*Arith::Parse("lmul/e4m3"));
+  auto e5 = MeanRelativeError(*Arith::Parse("lmul/e5m2"));
+  auto ex = MeanRelativeError(*Arith::Parse("exact/e4m3"));
+  ASSERT_TRUE(e4.ok() && e5.ok() && ex.ok());
+  EXPECT_NEAR(e4->formula, 0.0689, 5e-4);
+  EXPECT_NEAR(e5->formula, 0.1111, 5e-4);
+  EXPECT_EQ(e4->n_formula, 64u);
+  EXPECT_EQ(ex->formula, 0.0);
+  // The unit: relative errors are bounded (L-Mul of normals in range < 1/8 + carry effects).
+  EXPECT_GT(e4->normal, 0.01);
+  EXPECT_LT(e4->normal, 0.2);
+  EXPECT_GT(e4->all, e4->normal);  // flushing subnormals and saturation add error
+  // exact/e4m3 rounds to nearest: relative error <= 2^-4 per pair, far below L-Mul.
+  EXPECT_LT(ex->normal, 1.0 / 16);
+  EXPECT_LT(ex->normal, e4->normal);
+  EXPECT_FALSE(MeanRelativeError(*Arith::Parse("lmul/bf16")).ok());
+}
+
 // ---- simulation --------------------------------------------------------------
 
 std::string RunCapture(const std::string& cmd) {
