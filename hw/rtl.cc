@@ -107,7 +107,8 @@ std::string Exact(const Arith& arith, const std::string& name) {
     << "  wire [" << m << ":0] sa = {ea != 0, ma};\n"
     << "  wire [" << m << ":0] sb = {eb != 0, mb};\n"
     << "  wire [" << pw - 1 << ":0] p = sa * sb;\n"
-    << "  integer i, pos, xa, xb, er, sh, field;\n"
+    << "  integer i, pos, xa, xb, er, sh;\n"
+    << "  reg [" << n + 2 << ":0] field;  // up to (er - 1) * 2^M + q < 2^(N+3)\n"
     << "  reg [" << pw + m << ":0] q;\n"
     << "  reg guard, sticky;\n"
     << "  always @* begin\n"
@@ -129,7 +130,8 @@ std::string Exact(const Arith& arith, const std::string& name) {
     << "      end\n"
     << "    end\n"
     << "    q = q + (guard && (sticky || q[0]));\n"
-    << "    field = (((er >= 1) ? er : 1) - 1) * " << (1u << m) << " + q;\n"
+    << "    field = ((er >= 1) ? er : 1) - 1;\n"
+    << "    field = (field << " << m << ") + q;\n"
     << "    if (a_nan || b_nan) r = NAN_F;\n"
     << "    else if (a_inf || b_inf) r = (a_zero || b_zero) ? NAN_F : OVF_F;\n"
     << "    else if (a_zero || b_zero) r = ZERO_F;\n"
@@ -148,10 +150,8 @@ Status CheckRtlArith(const Arith& arith) {
                      "': 'wide' (exact product into fp32) has no RTL generator; the module's "
                      "result is a code of the operand format");
   }
-  if (arith.format.Width() > 31) {
-    return MakeError("arithmetic '" + arith.Name() +
-                     "': formats wider than 31 bits (fp32, e8m23) are not generated; use e8mK "
-                     "with K <= 22");
+  if (arith.format.Width() > 32) {
+    return MakeError("arithmetic '" + arith.Name() + "': formats wider than 32 bits");
   }
   return Status::Ok();
 }

@@ -1,5 +1,6 @@
 #include "analysis/energy/energy.h"
 
+#include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -155,15 +156,112 @@ Result<GateReport> LoadGateReport(const std::string& path) {
   }
   for (size_t i = 0; i < j["modules"].size(); ++i) {
     const auto& m = j["modules"][i];
-    if (!m.is_object() || !m.contains("arith") || !m["arith"].is_string() || !m.contains("cells") ||
-        !m["cells"].is_number_integer() || !m.contains("nand2_eq") || !m["nand2_eq"].is_number()) {
-      return MakeError(path + ": modules[" + std::to_string(i) +
-                       "]: expected {\"arith\": string, \"cells\": integer, \"nand2_eq\": number}");
+    const std::string at = path + ": modules[" + std::to_string(i) + "]";
+    if (!m.is_object() || !m.contains("arith") || !m["arith"].is_string()) {
+      return MakeError(at + ": expected an object with \"arith\": string");
     }
-    r.modules.push_back(
-        {m["arith"].get<std::string>(), m["cells"].get<int>(), m["nand2_eq"].get<double>()});
+    GateEntry e;
+    e.arith = m["arith"].get<std::string>();
+    if (m.contains("cells") || m.contains("nand2_eq")) {
+      if (!m.contains("cells") || !m["cells"].is_number_integer() || m["cells"].get<int>() < 0 ||
+          !m.contains("nand2_eq") || !m["nand2_eq"].is_number() ||
+          m["nand2_eq"].get<double>() < 0) {
+        return MakeError(at + ": expected \"cells\": integer >= 0 and \"nand2_eq\": number >= 0");
+      }
+      e.cells = m["cells"].get<int>();
+      e.nand2_eq = m["nand2_eq"].get<double>();
+    }
+    auto str = [&](const char* k, std::string* v) {
+      if (m.contains(k) && m[k].is_string()) *v = m[k].get<std::string>();
+    };
+    auto num = [&](const nlohmann::json& o, const char* k, int* v) {
+      if (o.contains(k) && o[k].is_number_integer() && o[k].get<int>() >= 0) *v = o[k].get<int>();
+    };
+    str("name", &e.name);
+    str("unit", &e.unit);
+    str("acc", &e.acc);
+    num(m, "lanes", &e.lanes);
+    num(m, "stages", &e.stages);
+    if (m.contains("fused") && m["fused"].is_boolean()) e.fused = m["fused"].get<bool>();
+    if (m.contains("xilinx")) {
+      if (!m["xilinx"].is_object()) return MakeError(at + ": field 'xilinx': expected an object");
+      num(m["xilinx"], "lut", &e.lut);
+      num(m["xilinx"], "carry", &e.carry);
+      num(m["xilinx"], "ff", &e.ff);
+    }
+    r.modules.push_back(e);
   }
   return r;
+}
+
+const GateEntry* GateReport::Find(const std::string& name) const {
+  for (const auto& m : modules) {
+    if (m.name == name) return &m;
+  }
+  return nullptr;
+}
+
+Result<GateEnergy> GateEnergyOf(const GateReport& r) {
+  const GateEntry* ref = r.Find("mac_exact_fp32_fp32");
+  if (ref == nullptr || ref->nand2_eq <= 0) {
+    return MakeError("gate report has no synthesized 'mac_exact_fp32_fp32' (the calibration unit)");
+  }
+  GateEnergy g;
+  g.pj_per_nand2 = 4.6 / ref->nand2_eq;  // Horowitz fp32 mult 3.7 + add 0.9 pJ
+  const GateEntry* d8 = r.Find("dot8_lmul_e4m3_fp32");
+  const GateEntry* m1 = r.Find("mac_lmul_e4m3_fp32");
+  if (d8 && m1 && d8->nand2_eq > 0 && m1->nand2_eq > 0) g.dot8_over_8mac = d8->nand2_eq / (8 * m1->nand2_eq);
+  for (const char* op : {"fp32", "bf16", "e4m3"}) {
+    for (const char* acc : {"fp32", "bf16"}) {
+      const std::string tail = std::string(op) + "_" + acc;
+      const GateEntry* l = r.Find("mac_lmul_" + tail);
+      const GateEntry* e = r.Find("mac_exact_" + tail);
+      const GateEntry* f = r.Find("mac_fused_" + tail);
+      if (!l || !e || l->nand2_eq <= 0 || e->nand2_eq <= 0) continue;
+      MacRow row;
+      row.operands = op;
+      row.acc = acc;
+      row.lmul_nand2 = l->nand2_eq;
+      row.exact_nand2 = e->nand2_eq;
+      row.lmul_lut = l->lut;
+      row.exact_lut = e->lut;
+      row.saving_vs_exact_pct = SavingPercent(e->nand2_eq, l->nand2_eq);
+      row.saving_vs_fused_pct = std::nan("");
+      if (f && f->nand2_eq > 0) {
+        row.fused_nand2 = f->nand2_eq;
+        row.fused_lut = f->lut;
+        row.saving_vs_fused_pct = SavingPercent(f->nand2_eq, l->nand2_eq);
+      }
+      row.lut_saving_vs_exact_pct =
+          (l->lut > 0 && e->lut > 0) ? SavingPercent(e->lut, l->lut) : std::nan("");
+      row.lmul_pj = l->nand2_eq * g.pj_per_nand2;
+      row.exact_pj = e->nand2_eq * g.pj_per_nand2;
+      g.rows.push_back(row);
+    }
+  }
+  return g;
+}
+
+const std::vector<PublishedFigure>& PublishedFigures() {
+  static const std::vector<PublishedFigure> f = {
+      {"Luo & Sun, arXiv 2410.00907 (the paper)", "dot-product energy saving (derived, fp32)",
+       "80 %"},
+      {"Luo & Sun, arXiv 2410.00907 (the paper)", "elementwise multiply energy saving", "95 %"},
+      {"Chen et al. (VUB), FCCM 2025 / arXiv 2412.18948", "FP8 E4M3 multiplier LUTs, L-Mul vs AMD exact FP8 IP (UltraScale+)",
+       "22 vs 69 (-68 %)"},
+      {"Chen et al. (VUB), FCCM 2025 / arXiv 2412.18948", "FP8 multiplier power (measured)",
+       "1.34 vs 2.32 mW (-42 %)"},
+      {"Chen et al. (VUB), FCCM 2025 / arXiv 2412.18948", "CNN accelerator power, system level",
+       "9.46 -> 8.08 W (-14.6 %)"},
+      {"UCSD capstone (Yosys/OpenROAD, Nangate45)", "BF16 multiplier area, L-Mul (Mitchell offset) vs IEEE",
+       "180.88 vs 545.03 um^2 (-66.8 %)"},
+      {"LogFlex, IEEE Micro 2026 (8-bit LNS)", "accelerator energy vs FP8-E4M3", "-33 %"},
+      {"H-FA, arXiv 2511.00295 (28 nm)", "log-domain FlashAttention unit area / power",
+       "-26.5 % / -23.4 %"},
+      {"FP8ApproxLib, J. Sys. Arch. 2026 (VUB)", "mean relative error of L-Mul, all fp8 pairs",
+       "E4M3 0.068, E5M2 0.111"},
+  };
+  return f;
 }
 
 }  // namespace lmul::energy

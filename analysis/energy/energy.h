@@ -69,16 +69,52 @@ TokenEnergy TokenEnergyOf(const TokenOps& ops, const Arith& linear, const Arith&
                           const EnergyTable& t);
 
 // One synthesized module of scripts/synth_report.sh (analysis/energy/gates_report.json).
+// Fields of a flow that was not run are -1.
 struct GateEntry {
   std::string arith;
-  int cells = 0;
-  double nand2_eq = 0;
+  int cells = -1;
+  double nand2_eq = -1;
+  std::string name;  // module name, e.g. "mac_lmul_e4m3_fp32" (older reports: empty)
+  std::string unit;  // "" (a bare multiplier), "mac" or "dot"
+  std::string acc;
+  int lanes = 1, stages = 0;
+  bool fused = false;
+  int lut = -1, carry = -1, ff = -1;  // synth_xilinx (UltraScale+)
 };
 struct GateReport {
   std::string provenance;  // tool, yosys version, commit, date, flow, weights
   std::vector<GateEntry> modules;
+  const GateEntry* Find(const std::string& name) const;
 };
 Result<GateReport> LoadGateReport(const std::string& path);
+
+// Energy of the synthesized MAC units, calibrated so that the exact fp32 MAC
+// (exact/fp32 product + fp32 adder) costs Horowitz' fp32 mult + add (4.6 pJ):
+// pJ = NAND2-eq * pj_per_nand2. Energy is taken proportional to NAND2-eq area
+// (equal switching activity per gate: an assumption, docs/energy.md §7).
+struct MacRow {
+  std::string operands, acc;      // "e4m3", "bf16", "fp32"; "fp32", "bf16"
+  double lmul_nand2 = -1, exact_nand2 = -1, fused_nand2 = -1;
+  int lmul_lut = -1, exact_lut = -1, fused_lut = -1;
+  double saving_vs_exact_pct = 0;  // NAND2-eq, L-Mul MAC vs exact-product MAC
+  double saving_vs_fused_pct = 0;  // vs the fused (FMA-style) exact MAC; NaN if absent
+  double lut_saving_vs_exact_pct = 0;
+  double lmul_pj = 0, exact_pj = 0;  // per MAC step (one product + one add)
+};
+struct GateEnergy {
+  double pj_per_nand2 = 0;
+  double dot8_over_8mac = 0;  // synthesized dot8 / (8 x MAC), NAND2-eq (0 if absent)
+  std::vector<MacRow> rows;
+};
+// Needs mac_exact_fp32_fp32 in the report; rows for operands e4m3, bf16, fp32
+// x accumulators fp32, bf16 where both L-Mul and exact MACs were synthesized.
+Result<GateEnergy> GateEnergyOf(const GateReport& r);
+
+// Published figures (docs/energy.md §7) with their sources.
+struct PublishedFigure {
+  std::string source, what, value;
+};
+const std::vector<PublishedFigure>& PublishedFigures();
 
 }  // namespace lmul::energy
 

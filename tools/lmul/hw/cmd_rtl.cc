@@ -1,27 +1,52 @@
 // lmul rtl --arith SPEC --module NAME --out FILE.v: writes one combinational
 // Verilog module NAME(input [W-1:0] a, input [W-1:0] b, output [W-1:0] y),
 // W = 1+E+M, for lmul/, mitchell/ or exact/ of a format (hw/rtl.h).
+// With --unit mac|dot: a multiply-accumulate or N-lane dot-product unit
+// (--lanes N, --acc fp32|bf16|fp16, --order seq|tree, --fused, --stages S;
+// hw/unit.h).
 #include <fstream>
 #include <memory>
 #include <string>
 
 #include "hw/rtl.h"
+#include "hw/unit.h"
 #include "tools/lmul/command.h"
 
 namespace {
 
 struct Options {
   std::string arith, module, out;
+  std::string unit, acc = "fp32", order = "seq";
+  int lanes = 0;  // 0: not given (mac: 1, dot: 8)
+  int stages = 0;
+  bool fused = false;
 };
 
 int RunRtl(const Options& o) {
   auto arith = lmul::Arith::Parse(o.arith);
   if (!arith.ok()) return lmul::cli::PrintError("rtl", arith.error(), "e.g. --arith lmul/e4m3");
-  auto v = lmul::hw::GenerateRtl(*arith, o.module);
+  lmul::Result<std::string> v = std::string();
+  if (o.unit.empty()) {
+    if (o.fused || o.stages != 0 || o.lanes != 0) {
+      return lmul::cli::PrintError("rtl", "--lanes/--stages/--fused need --unit mac|dot",
+                                   "e.g. --unit dot --lanes 8 --acc fp32");
+    }
+    v = lmul::hw::GenerateRtl(*arith, o.module);
+  } else {
+    const int lanes = o.lanes != 0 ? o.lanes : (o.unit == "dot" ? 8 : 1);
+    auto spec = lmul::hw::MakeUnitSpec(o.unit, o.arith, o.acc, lanes, o.order, o.fused, o.stages);
+    if (!spec.ok()) {
+      return lmul::cli::PrintError("rtl", spec.error(),
+                                   "e.g. --unit dot --arith lmul/e4m3 --lanes 8 --acc fp32 "
+                                   "[--order tree] [--stages 2]; exact/FMT --fused for an FMA-style "
+                                   "unit");
+    }
+    v = lmul::hw::GenerateUnitRtl(*spec, o.module);
+  }
   if (!v.ok()) {
     return lmul::cli::PrintError("rtl", v.error(),
                                  "lmul/<fmt>, mitchell/<fmt>, exact/<fmt> for e4m3, e5m2, bf16, "
-                                 "fp16, e8mK (K <= 22); --module a Verilog identifier");
+                                 "fp16, e8mK, fp32; --module a Verilog identifier");
   }
   std::ofstream f(o.out);
   f << *v;
@@ -39,6 +64,26 @@ lmul::cli::Registrar reg("rtl", "Write a Verilog module for an L-Mul/Mitchell/ex
                                ->required();
                            app->add_option("--module", o->module, "module name")->required();
                            app->add_option("--out", o->out, "output .v file")->required();
+                           app->add_option("--unit", o->unit,
+                                           "mac or dot: a multiply-accumulate / N-lane "
+                                           "dot-product unit instead of a bare multiplier")
+                               ->check(CLI::IsMember({"mac", "dot"}));
+                           app->add_option("--lanes", o->lanes, "dot: lanes N (default 8)")
+                               ->check(CLI::Range(1, 64));
+                           app->add_option("--acc", o->acc, "accumulator format: fp32, bf16, fp16")
+                               ->capture_default_str()
+                               ->check(CLI::IsMember({"fp32", "bf16", "fp16"}));
+                           app->add_option("--order", o->order,
+                                           "dot: seq (canonical, docs/kernels.md) or tree")
+                               ->capture_default_str()
+                               ->check(CLI::IsMember({"seq", "tree"}));
+                           app->add_flag("--fused", o->fused,
+                                         "exact/ only: FMA-style, unrounded products, one rounding "
+                                         "per add");
+                           app->add_option("--stages", o->stages,
+                                           "register ranks (latency in cycles); 0 = combinational")
+                               ->capture_default_str()
+                               ->check(CLI::Range(0, 64));
                            return [o] { return RunRtl(*o); };
                          });
 

@@ -1,6 +1,9 @@
 // lmul vectors --arith SPEC [--count N | --exhaustive] [--out FILE]: golden test
 // vectors for hardware teams, one "a b y" line of hex codes per pair after a
 // header comment naming the tool, version and arithmetic (hw/rtl.h).
+// With --unit mac|dot (and --lanes/--acc/--order/--fused/--stages as for lmul
+// rtl): vectors of the unit (hw/unit.h), and --testbench FILE.v writes a
+// self-checking testbench for the module --module NAME.
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -8,6 +11,7 @@
 #include <string>
 
 #include "hw/rtl.h"
+#include "hw/unit.h"
 #include "tools/lmul/command.h"
 
 namespace {
@@ -17,9 +21,51 @@ struct Options {
   uint64_t count = 10000;
   uint64_t seed = 1;
   bool exhaustive = false;
+  std::string unit, acc = "fp32", order = "seq", testbench, module = "dut";
+  int lanes = 0, stages = 0;
+  bool fused = false;
 };
 
+int WriteText(const std::string& path, const std::string& text) {
+  if (path.empty() || path == "-") {
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    return 0;
+  }
+  std::ofstream f(path);
+  f << text;
+  f.close();
+  if (!f) return lmul::cli::PrintError("vectors", "cannot write '" + path + "'", "check the path");
+  return 0;
+}
+
+int RunUnitVectors(const Options& o) {
+  const int lanes = o.lanes != 0 ? o.lanes : (o.unit == "dot" ? 8 : 1);
+  auto spec = lmul::hw::MakeUnitSpec(o.unit, o.arith, o.acc, lanes, o.order, o.fused, o.stages);
+  if (!spec.ok()) {
+    return lmul::cli::PrintError("vectors", spec.error(),
+                                 "the same --unit/--arith/--lanes/--acc/--order/--fused as lmul rtl");
+  }
+  auto v = lmul::hw::MakeUnitVectors(*spec, o.exhaustive, o.count, o.seed);
+  if (!v.ok()) return lmul::cli::PrintError("vectors", v.error(), "see lmul vectors --help");
+  const std::string provenance =
+      o.exhaustive ? std::string("exhaustive operand pairs x accumulator test values")
+                   : "mt19937_64 seed " + std::to_string(o.seed) +
+                         " (random, special and cancelling operands)";
+  if (!o.testbench.empty()) {
+    auto name = lmul::hw::GenerateUnitRtl(*spec, o.module);  // validates the module name
+    if (!name.ok()) return lmul::cli::PrintError("vectors", name.error(), "--module NAME");
+    if (int rc = WriteText(o.testbench, lmul::hw::UnitTestbench(*spec, o.module, v->size())))
+      return rc;
+  }
+  return WriteText(o.out, lmul::hw::FormatUnitVectors(*spec, *v, provenance));
+}
+
 int RunVectors(const Options& o) {
+  if (!o.unit.empty()) return RunUnitVectors(o);
+  if (!o.testbench.empty()) {
+    return lmul::cli::PrintError("vectors", "--testbench needs --unit mac|dot",
+                                 "e.g. --unit mac --arith lmul/e4m3 --testbench tb.v");
+  }
   auto arith = lmul::Arith::Parse(o.arith);
   if (!arith.ok()) {
     return lmul::cli::PrintError("vectors", arith.error(), "e.g. --arith lmul/e4m3");
@@ -51,6 +97,23 @@ lmul::cli::Registrar reg(
       app->add_flag("--exhaustive", o->exhaustive, "every pair (8-bit formats)")->excludes(c);
       app->add_option("--seed", o->seed, "random seed");
       app->add_option("--out", o->out, "output file (default stdout)");
+      app->add_option("--unit", o->unit, "mac or dot: vectors of a unit (as lmul rtl --unit)")
+          ->check(CLI::IsMember({"mac", "dot"}));
+      app->add_option("--lanes", o->lanes, "dot: lanes N (default 8)")->check(CLI::Range(1, 64));
+      app->add_option("--acc", o->acc, "accumulator format: fp32, bf16, fp16")
+          ->capture_default_str()
+          ->check(CLI::IsMember({"fp32", "bf16", "fp16"}));
+      app->add_option("--order", o->order, "dot: seq or tree")
+          ->capture_default_str()
+          ->check(CLI::IsMember({"seq", "tree"}));
+      app->add_flag("--fused", o->fused, "exact/ only: FMA-style unit");
+      app->add_option("--stages", o->stages, "register ranks of the unit (for the testbench)")
+          ->capture_default_str()
+          ->check(CLI::Range(0, 64));
+      app->add_option("--testbench", o->testbench,
+                      "also write a self-checking testbench (.v) for the unit's module");
+      app->add_option("--module", o->module, "module name the testbench instantiates")
+          ->capture_default_str();
       return [o] { return RunVectors(*o); };
     });
 
