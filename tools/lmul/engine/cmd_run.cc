@@ -7,13 +7,13 @@
 #include <cmath>
 #include <cstdio>
 #include <memory>
-#include <random>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "engine/model/model.h"
 #include "engine/model/policy.h"
+#include "engine/model/sampler.h"
 #include "engine/model/session.h"
 #ifdef LMUL_HAVE_TOKENIZER
 #include "engine/tokenizer/tokenizer.h"
@@ -41,24 +41,6 @@ struct RunOptions {
   int threads = 1;
   int n_ctx = 0;
 };
-
-// Greedy (temp <= 0) or softmax(logits / temp) sampling.
-int32_t Sample(const float* logits, int n, double temp, std::mt19937_64* rng) {
-  int best = 0;
-  for (int i = 1; i < n; ++i) {
-    if (logits[i] > logits[best]) best = i;
-  }
-  if (temp <= 0) return best;
-  std::vector<double> p(n);
-  double sum = 0;
-  for (int i = 0; i < n; ++i) sum += p[i] = std::exp((logits[i] - logits[best]) / temp);
-  double r = std::uniform_real_distribution<double>(0.0, sum)(*rng);
-  for (int i = 0; i < n; ++i) {
-    r -= p[i];
-    if (r <= 0) return i;
-  }
-  return best;
-}
 
 int RunRun(const RunOptions& o) {
   const char* sub = "run";
@@ -108,14 +90,19 @@ int RunRun(const RunOptions& o) {
   std::fprintf(stderr, "loaded and packed in %.2f s; prompt: %zu tokens\n",
                Seconds(t_load, t_ready), prompt.size());
 
-  std::mt19937_64 rng(o.seed);
+  lmul::engine::SamplingParams sp;  // llama.cpp's filters; greedy unless --temp > 0
+  sp.temp = o.temp;
+  sp.seed = o.seed;
+  lmul::engine::Sampler sampler(sp);
+  for (int32_t t : prompt) sampler.Accept(t);  // repetition history, as llama-cli
   std::vector<float> logits;
   const auto t0 = Clock::now();
   lmul::Status st = session.ForwardLast(prompt, &logits);
   if (!st.ok()) return lmul::cli::PrintError(sub, st.error());
   const auto t1 = Clock::now();
   const int V = cfg.n_vocab;
-  int32_t next = Sample(logits.data(), V, o.temp, &rng);
+  int32_t next = sampler.Sample({logits.data(), static_cast<size_t>(V)});
+  sampler.Accept(next);
   int generated = 0;
   auto t_decode0 = Clock::now();
   for (int i = 0; i < o.n; ++i) {
@@ -136,7 +123,8 @@ int RunRun(const RunOptions& o) {
     if (i == 0) t_decode0 = Clock::now();
     st = session.Forward({&next, 1}, &logits);
     if (!st.ok()) return lmul::cli::PrintError(sub, st.error());
-    next = Sample(logits.data(), V, o.temp, &rng);
+    next = sampler.Sample({logits.data(), static_cast<size_t>(V)});
+    sampler.Accept(next);
   }
   const auto t2 = Clock::now();
   if (text && !o.ids) std::printf("\n");
