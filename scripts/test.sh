@@ -20,6 +20,14 @@ if ! LMUL_DATA="$(scripts/fetch_data.sh)"; then
 fi
 export LMUL_DATA
 echo "test: LMUL_MODEL=$LMUL_MODEL LMUL_GEMMA3=$LMUL_GEMMA3 LMUL_DATA=${LMUL_DATA:-<none: data tests skip>}" >&2
+# --- serve ---
+# lmul_serve_e2e_test (the OpenAI-compatible server end to end, ~4.5 min on 2 cores) runs with
+# the shared venv (openai, lm-eval) plus lm-eval's API extra tenacity; lmul_slurm_eval_test
+# (~25 s) needs root and slurm-wlm + munge from setup.sh. Both skip when what they need is absent.
+LMUL_VENV="$(scripts/venv.sh)"
+"$LMUL_VENV/bin/python" -c "import tenacity" 2>/dev/null \
+  || "$LMUL_VENV/bin/python" -m pip install --quiet --disable-pip-version-check tenacity >&2
+export LMUL_VENV
 JOBS="$(nproc)"
 cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build/release -j"$JOBS"

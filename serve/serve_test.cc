@@ -367,6 +367,23 @@ TEST_F(ServeServiceTest, StopStringsCutTheText) {
   EXPECT_EQ(j["choices"][0]["finish_reason"], "stop");
 }
 
+TEST_F(ServeServiceTest, SeededSamplingIsReproducible) {
+  auto svc = Make();
+  std::shared_ptr<Service::Job> job;
+  auto text = [&](int seed) {
+    const json body = {{"prompt", {5, 6, 7}}, {"max_tokens", 20}, {"temperature", 1.5},
+                       {"top_k", 0},          {"top_p", 1.0},     {"min_p", 0.0},
+                       {"seed", seed}};
+    const Reply r = svc->Completions(body.dump(), &job);
+    EXPECT_EQ(r.status, 200) << r.body;
+    return json::parse(r.body)["choices"][0]["text"].get<std::string>();
+  };
+  EXPECT_EQ(text(1), text(1));
+  // Different seeds at temperature 1.5 over 20 tokens of a 64-token vocabulary: some differ.
+  EXPECT_TRUE(text(1) != text(2) || text(1) != text(3));
+  EXPECT_NE(text(1), Ids(Greedy({5, 6, 7}, 20, "fp32")));
+}
+
 TEST_F(ServeServiceTest, OptionsAreChecked) {
   ServiceOptions o;
   o.arith = "bogus";

@@ -250,9 +250,7 @@ std::variant<std::vector<int32_t>, ApiError> Service::TokenizePrompt(const Promp
     if (!model_.has_tokenizer()) {
       return ApiError{400, "prompt: this model has no tokenizer; send token ids", "prompt"};
     }
-    // A cheap bound before tokenizing: a token has at least one byte... and BPE input of
-    // far more bytes than the context holds cannot fit (>= 1 token per 64 bytes is not
-    // guaranteed, so only absurd sizes are cut here; the token count is checked below).
+    // The text is at most --max-body bytes; its token count is checked below.
     const engine::Tokenizer& tok = model_.tokenizer();
     ids = tok.Encode(*text, tok.add_bos_default(), parse_special);
   } else {
