@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "engine/model/session.h"
+#include "eval/lm_eval.h"
 #include "eval/progress.h"
 #ifdef LMUL_HAVE_TOKENIZER
 #include "engine/tokenizer/tokenizer.h"
@@ -29,6 +30,8 @@ Result<Encoder> EncoderForModel(const engine::Model& model) {
   e.prefix_token = tok->bos() >= 0 ? tok->bos() : tok->eos();
   if (e.prefix_token < 0) return MakeError("the model's vocabulary has neither BOS nor EOS");
   e.add_bos = tok->add_bos_default() && tok->bos() >= 0;
+  e.decode = [tok](std::span<const int32_t> t) { return tok->Decode(t); };
+  e.is_end_of_generation = [tok](int32_t t) { return tok->IsEndOfGeneration(t); };
   return e;
 #else
   (void)model;
@@ -97,6 +100,20 @@ Result<Prepared> Prepare(const TaskSpec& spec, const Example& ex, const Encoder&
     p.work = static_cast<int64_t>(t.size());
     return p;
   }
+  if (spec.kind == TaskKind::kGenerate) {
+    const int budget = ctx - spec.max_gen_toks;
+    if (budget < 1) {
+      return MakeError(where + ": --ctx " + std::to_string(ctx) + " leaves no room for a prompt " +
+                       "and " + std::to_string(spec.max_gen_toks) + " generated tokens");
+    }
+    if (!enc.decode) return MakeError(where + ": generation needs the model's tokenizer");
+    std::vector<int32_t> ce = enc.encode(ex.prompt);
+    if (ce.empty() || enc.add_bos) ce.insert(ce.begin(), enc.prefix_token);
+    if (static_cast<int>(ce.size()) > budget) ce.erase(ce.begin(), ce.end() - budget);
+    p.work = static_cast<int64_t>(ce.size()) + spec.max_gen_toks;
+    p.ctx.push_back(std::move(ce));
+    return p;
+  }
   for (const Choice& c : ex.choices) {
     std::string context = c.context, cont = c.continuation;
     size_t keep = context.size();
@@ -129,8 +146,9 @@ Result<Prepared> Prepare(const TaskSpec& spec, const Example& ex, const Encoder&
 
 class Worker {
  public:
-  Worker(const engine::Model& model, const EvalOptions& o, Progress* progress)
-      : o_(o), V_(model.config().n_vocab), progress_(progress) {
+  Worker(const engine::Model& model, const Encoder& encoder, const EvalOptions& o,
+         Progress* progress)
+      : o_(o), encoder_(&encoder), V_(model.config().n_vocab), progress_(progress) {
     for (const engine::Policy& pol : o.policies) {
       sessions_.push_back(std::make_unique<Session>(model, pol, o.ctx + 1, /*threads=*/1));
     }
@@ -151,6 +169,8 @@ class Worker {
     r.arith.resize(o_.policies.size());
     if (p.spec->kind == TaskKind::kRolling) {
       LMUL_RETURN_IF_ERROR(Rolling(p, &r));
+    } else if (p.spec->kind == TaskKind::kGenerate) {
+      LMUL_RETURN_IF_ERROR(Generate(p, &r));
     } else {
       LMUL_RETURN_IF_ERROR(Choices(p, &r));
     }
@@ -245,6 +265,53 @@ class Worker {
     return Status::Ok();
   }
 
+  // Greedy generation per arithmetic (one after the other: the sequences differ).
+  Status Generate(const Prepared& p, ExampleResult* r) {
+    const int A = static_cast<int>(o_.policies.size());
+    const TaskSpec& spec = *p.spec;
+    const std::vector<int32_t>& ctx = p.ctx[0];
+    r->target = p.ex->target;
+    std::vector<float> last;
+    for (int a = 0; a < A; ++a) {
+      const auto t0 = Clock::now();
+      Session& s = *sessions_[a];
+      s.Rewind(0);
+      LMUL_RETURN_IF_ERROR(s.ForwardLast(ctx, &last));
+      tokens_[a] += static_cast<int64_t>(ctx.size());
+      std::vector<int32_t> out;
+      bool eog = false;
+      while (true) {
+        int32_t next = 0;
+        for (int v = 1; v < V_; ++v) {
+          if (last[v] > last[next]) next = v;
+        }
+        if (encoder_is_eog(next)) {
+          eog = true;
+          break;
+        }
+        out.push_back(next);
+        if (static_cast<int>(out.size()) >= spec.max_gen_toks || s.pos() >= s.n_ctx()) break;
+        const std::string text = encoder_->decode(out);
+        bool stop = false;
+        for (const std::string& term : spec.until) {
+          if (!term.empty() && text.find(term) != std::string::npos) stop = true;
+        }
+        if (stop) break;
+        LMUL_RETURN_IF_ERROR(s.Forward({&next, 1}, &last));
+        tokens_[a] += 1;
+      }
+      ArithScore& sc = r->arith[a];
+      sc.generated_tokens = static_cast<int64_t>(out.size()) + (eog ? 1 : 0);
+      sc.generation = CutAtStopSequences(encoder_->decode(out), spec.until);
+      seconds_[a] += std::chrono::duration<double>(Clock::now() - t0).count();
+    }
+    return Status::Ok();
+  }
+
+  bool encoder_is_eog(int32_t t) const {
+    return encoder_->is_end_of_generation && encoder_->is_end_of_generation(t);
+  }
+
   Status Rolling(const Prepared& p, ExampleResult* r) {
     const int A = static_cast<int>(o_.policies.size());
     const std::vector<int32_t>& u = p.doc;  // [prefix] + tokens
@@ -300,6 +367,7 @@ class Worker {
   }
 
   const EvalOptions& o_;
+  const Encoder* encoder_;
   const int V_;
   Progress* progress_;
   int64_t reported_ = 0;  // work of the running example already given to AddWork
@@ -336,7 +404,7 @@ Result<std::vector<ExampleResult>> Evaluate(const engine::Model& model, const En
                     static_cast<int>(o.policies.size()), o.progress);
   std::vector<std::unique_ptr<Worker>> workers;
   for (int w = 0; w < n_workers; ++w) {
-    workers.push_back(std::make_unique<Worker>(model, o, &progress));
+    workers.push_back(std::make_unique<Worker>(model, encoder, o, &progress));
   }
 
   std::vector<ExampleResult> results(work.size());

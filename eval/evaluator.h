@@ -9,6 +9,11 @@
 //     (ForwardLast: its last row predicts the first continuation token); every choice
 //     rewinds the session to the end of the context (Session::Rewind) and runs its
 //     continuation without its last token. Choices with another context are prefilled anew.
+//   generate_until(prompt): encode(prompt) (prefix token as for contexts), left-truncated to
+//     ctx - max_gen_toks tokens (lm-eval); greedy tokens (first argmax) until an
+//     end-of-generation token, a stop sequence in the decoded text, max_gen_toks, or the
+//     KV cache is full; the text is cut at the stop sequences. Arithmetics run one after
+//     the other (their sequences differ), each example alone.
 //   loglikelihood_rolling(document): u = [prefix] + encode(document); windows of at most
 //     `ctx` input tokens; each window scores the next `stride` not-yet-scored tokens with
 //     as much preceding context as fits (stride == ctx: lm-eval's disjoint windows).
@@ -26,6 +31,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -41,6 +47,9 @@ struct Encoder {
   std::function<std::vector<int32_t>(std::string_view)> encode;  // no special tokens
   int32_t prefix_token = 0;  // starts rolling windows and empty contexts (lm-eval: BOS, else EOT)
   bool add_bos = false;      // multiple choice: every context starts with prefix_token
+  // Generation: token ids to text, and the model's end-of-generation tokens.
+  std::function<std::string(std::span<const int32_t>)> decode;
+  std::function<bool(int32_t)> is_end_of_generation;
 };
 // The model's tokenizer. BOS is prepended to multiple-choice contexts only when the GGUF
 // asks for it (tokenizer.ggml.add_bos_token = true, e.g. Gemma; lm-eval's HF backend does the
@@ -76,6 +85,8 @@ struct ArithScore {
   double abs_dlogp_sum = 0, abs_dlogp_sq_sum = 0;  // |delta log p(target)| per token
   int64_t top1_agree = 0;
   std::vector<double> window_loglik;  // rolling: per window
+  std::string generation;             // generate: the text, cut at the stop sequences
+  int64_t generated_tokens = 0;       // generate: tokens produced (stop tokens included)
 };
 
 struct ExampleResult {
@@ -88,6 +99,7 @@ struct ExampleResult {
   int64_t n_positions = 0;           // scored positions (all choices)
   int64_t n_words = 0, n_bytes = 0;  // rolling
   std::vector<int32_t> tokens;       // rolling with save_tokens
+  std::string target;                // generate: the reference answer
   std::vector<ArithScore> arith;     // one per policy
 };
 

@@ -13,14 +13,16 @@ const char* TaskKindName(TaskKind k) {
       return "last_word";
     case TaskKind::kRolling:
       return "rolling";
+    case TaskKind::kGenerate:
+      return "generate_until";
   }
   return "?";
 }
 
 const std::vector<TaskSpec>& Tasks() {
   static const std::vector<TaskSpec> tasks = {
-      WikiText2Task(), ArcEasyTask(), ArcChallengeTask(), PiqaTask(),
-      HellaSwagTask(), LambadaTask(), WinograndeTask(),   BoolqTask(),
+      WikiText2Task(), ArcEasyTask(),    ArcChallengeTask(), PiqaTask(),  HellaSwagTask(),
+      LambadaTask(),   WinograndeTask(), BoolqTask(),        Gsm8kTask(),
   };
   return tasks;
 }

@@ -6,6 +6,8 @@
 #include <map>
 #include <set>
 
+#include "eval/lm_eval.h"
+
 namespace lmul::eval {
 
 namespace {
@@ -21,6 +23,10 @@ int ArgMax(const std::vector<double>& v) {
 // Whether example e is right under arithmetic a (acc; norm: acc_norm).
 bool Correct(const TaskSpec& spec, const ExampleResult& e, int a, bool norm) {
   const ArithScore& s = e.arith[a];
+  if (spec.kind == TaskKind::kGenerate) {
+    return Gsm8kExactMatch(
+        norm ? Gsm8kFlexibleExtract(s.generation) : Gsm8kStrictMatch(s.generation), e.target);
+  }
   if (spec.kind == TaskKind::kLastWord) return s.greedy[0] != 0;
   if (!norm) return ArgMax(s.loglik) == e.gold;
   std::vector<double> v(s.loglik.size());
@@ -75,6 +81,31 @@ std::vector<MetricRow> Aggregate(const Report& rep) {
       };
       int64_t positions = 0;
       for (const ExampleResult* e : ex) positions += e->n_positions;
+      if (spec->kind == TaskKind::kGenerate) {
+        // norm = false: strict-match, true: flexible-extract.
+        int64_t right[2] = {0, 0}, to_wrong = 0, to_right = 0, same = 0;
+        for (const ExampleResult* e : ex) {
+          for (int norm = 0; norm < 2; ++norm) right[norm] += Correct(*spec, *e, a, norm);
+          if (a > 0) {
+            const bool r0 = Correct(*spec, *e, 0, false), ra = Correct(*spec, *e, a, false);
+            to_wrong += r0 && !ra;
+            to_right += !r0 && ra;
+            same += e->arith[a].generation == e->arith[0].generation;
+          }
+        }
+        for (int norm = 0; norm < 2; ++norm) {
+          const double em = static_cast<double>(right[norm]) / n;
+          add(norm ? "exact_match_flexible" : "exact_match_strict", em, BinomialStderr(em, n), n);
+        }
+        if (a > 0) {
+          const double st = static_cast<double>(same) / n;
+          add("same_text", st, BinomialStderr(st, n), n);
+          add("flips_to_wrong", static_cast<double>(to_wrong), std::nullopt, n);
+          add("flips_to_right", static_cast<double>(to_right), std::nullopt, n);
+          add("mcnemar_p", McNemarExactP(to_right, to_wrong), std::nullopt, n);
+        }
+        continue;
+      }
       if (spec->kind == TaskKind::kRolling) {
         double ll = 0;
         int64_t words = 0, bytes = 0;
@@ -254,6 +285,13 @@ nlohmann::ordered_json ToJson(const Report& rep, const std::vector<MetricRow>& r
   J sel = J::object();
   for (size_t t = 0; t < rep.tasks.size(); ++t) sel[rep.tasks[t]] = rep.n_selected[t];
   j["n_selected"] = sel;
+  J total = J::object(), shots = J::object();
+  for (size_t t = 0; t < rep.tasks.size(); ++t) {
+    if (t < rep.n_total.size()) total[rep.tasks[t]] = rep.n_total[t];
+    shots[rep.tasks[t]] = t < rep.n_shot.size() ? rep.n_shot[t] : 0;
+  }
+  j["n_total"] = total;
+  j["n_shot"] = shots;
   j["limit"] = rep.limit.empty() ? J(nullptr) : J(rep.limit);
   j["ctx"] = rep.ctx;
   j["stride"] = rep.stride;
@@ -284,6 +322,7 @@ nlohmann::ordered_json ToJson(const Report& rep, const std::vector<MetricRow>& r
     x["n_words"] = e.n_words;
     x["n_bytes"] = e.n_bytes;
     if (!e.tokens.empty()) x["tokens"] = e.tokens;
+    if (!e.target.empty()) x["target"] = e.target;
     J scores = J::object();
     for (size_t a = 0; a < rep.arith.size() && a < e.arith.size(); ++a) {
       const ArithScore& s = e.arith[a];
@@ -297,6 +336,12 @@ nlohmann::ordered_json ToJson(const Report& rep, const std::vector<MetricRow>& r
       y["abs_dlogp_sum"] = s.abs_dlogp_sum;
       y["abs_dlogp_sq_sum"] = s.abs_dlogp_sq_sum;
       if (!s.window_loglik.empty()) y["window_loglik"] = s.window_loglik;
+      if (!e.target.empty()) {
+        y["generation"] = s.generation;
+        y["generated_tokens"] = s.generated_tokens;
+        y["filtered"] = {{"strict-match", Gsm8kStrictMatch(s.generation)},
+                         {"flexible-extract", Gsm8kFlexibleExtract(s.generation)}};
+      }
       scores[rep.arith[a]] = y;
     }
     x["scores"] = scores;
@@ -335,6 +380,15 @@ Result<Report> ReportFromJson(const std::string& path, const nlohmann::json& j) 
     field = "n_selected";
     for (const std::string& t : r.tasks)
       r.n_selected.push_back(j.at("n_selected").at(t).get<int>());
+    // n_total, n_shot: absent in files from before --num_fewshot (zero-shot, totals unknown).
+    field = "n_total";
+    if (j.contains("n_total")) {
+      for (const std::string& t : r.tasks) r.n_total.push_back(j.at("n_total").at(t).get<int>());
+    }
+    field = "n_shot";
+    for (const std::string& t : r.tasks) {
+      r.n_shot.push_back(j.contains("n_shot") ? j.at("n_shot").at(t).get<int>() : 0);
+    }
     field = "limit";
     if (j.at("limit").is_number_integer()) {
       r.limit = std::to_string(j.at("limit").get<int64_t>());
@@ -386,7 +440,11 @@ Result<Report> ReportFromJson(const std::string& path, const nlohmann::json& j) 
       e.n_words = x.at("n_words").get<int64_t>();
       e.n_bytes = x.at("n_bytes").get<int64_t>();
       if (x.contains("tokens")) e.tokens = x.at("tokens").get<std::vector<int32_t>>();
+      if (x.contains("target")) e.target = x.at("target").get<std::string>();
       const TaskSpec* spec = FindTask(e.task);
+      if (spec->kind == TaskKind::kGenerate && !x.contains("target")) {
+        return MakeError(path + ": " + field + ": a generative task's example needs 'target'");
+      }
       const size_t n_choices = spec->kind == TaskKind::kRolling ? 1 : e.cont_tokens.size();
       if (spec->kind != TaskKind::kRolling && e.norm_len.size() != n_choices) {
         return MakeError(path + ": " + field + ": norm_len and cont_tokens differ in length");
@@ -412,6 +470,10 @@ Result<Report> ReportFromJson(const std::string& path, const nlohmann::json& j) 
         s.abs_dlogp_sq_sum = y.at("abs_dlogp_sq_sum").get<double>();
         if (y.contains("window_loglik")) {
           s.window_loglik = y.at("window_loglik").get<std::vector<double>>();
+        }
+        if (spec->kind == TaskKind::kGenerate) {
+          s.generation = y.at("generation").get<std::string>();
+          s.generated_tokens = y.at("generated_tokens").get<int64_t>();
         }
         e.arith.push_back(std::move(s));
       }
@@ -465,6 +527,7 @@ Result<Report> MergeReports(std::vector<Report> shards, const std::vector<std::s
     if (s.arith != shards[0].arith) return differs("arith");
     if (s.tasks != shards[0].tasks) return differs("tasks");
     if (s.n_selected != shards[0].n_selected) return differs("n_selected");
+    if (s.n_shot != shards[0].n_shot) return differs("n_shot");
     if (s.limit != shards[0].limit) return differs("limit");
     if (s.ctx != shards[0].ctx || s.stride != shards[0].stride) return differs("ctx/stride");
     if (s.shard_count != shards[0].shard_count) return differs("the shard count");

@@ -7,6 +7,8 @@
 //   last word        acc (greedy), perplexity = exp(-mean loglik)
 //   rolling          word_perplexity = exp(-sum ll / words), byte_perplexity,
 //                    bits_per_byte = -sum ll / bytes / ln 2, token_perplexity
+//   generate         exact_match_strict, exact_match_flexible (gsm8k's strict-match and
+//                    flexible-extract filters, eval/lm_eval.h); stderr as acc
 //   pair             kl (mean per scored token), top1_agree (fraction of scored tokens),
 //                    mean_abs_dloglik (per answer choice / target; rolling: per token),
 //                    flips_to_wrong / flips_to_right (acc: examples right under the
@@ -14,6 +16,9 @@
 //                    mcnemar_p (exact two-sided binomial test of the flips); where
 //                    acc_norm exists, the same for it: acc_norm_flips_to_wrong,
 //                    acc_norm_flips_to_right, acc_norm_mcnemar_p
+//   pair, generate   same_text (fraction of examples whose generation equals the
+//                    reference's), flips_to_wrong / flips_to_right / mcnemar_p on
+//                    exact_match_strict (no kl / top1_agree: the sequences differ)
 // Sums run in (task order, example index) order, so a merge of shards gives the same bits.
 #ifndef LMUL_EVAL_REPORT_H_
 #define LMUL_EVAL_REPORT_H_
@@ -41,6 +46,8 @@ struct Report {
   std::vector<std::string> arith;  // [0] = reference
   std::vector<std::string> tasks;  // in run order
   std::vector<int> n_selected;     // per task, after --limit
+  std::vector<int> n_total;        // per task: examples in the split (before --limit)
+  std::vector<int> n_shot;         // per task: few-shot examples per prompt (--num_fewshot)
   std::string limit;               // the --limit text ("": none)
   int ctx = 2048, stride = 2048;
   int shard_index = 0, shard_count = 1;  // merged: 0/1

@@ -208,12 +208,15 @@ Result<std::vector<Example>> LoadWikiText(const std::string& dir) {
 }  // namespace
 
 TaskSpec WikiText2Task() {
-  return {"wikitext2",
-          TaskKind::kRolling,
-          false,
-          "wikitext-2-raw",
-          "wikitext-2-raw/wiki.test.raw (raw WikiText-2 test split)",
-          LoadWikiText};
+  TaskSpec t{"wikitext2",
+             TaskKind::kRolling,
+             false,
+             "wikitext-2-raw",
+             "wikitext-2-raw/wiki.test.raw (raw WikiText-2 test split)",
+             LoadWikiText};
+  t.lm_eval_name = "wikitext";
+  t.lm_eval_version = 2.0;
+  return t;
 }
 
 }  // namespace lmul::eval

@@ -63,7 +63,7 @@ void Sampler::Accept(int32_t token) {
 }
 
 int32_t Sampler::Sample(std::span<const float> logits) {
-  LMUL_CHECK(!logits.empty());
+  LMUL_CHECK(!logits.empty(), "Sample: empty logits");
   const int n = static_cast<int>(logits.size());
   const float penalty = static_cast<float>(params_.repeat_penalty);
   const bool penalize = penalty != 1.0f && !counts_.empty();

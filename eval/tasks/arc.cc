@@ -1,5 +1,7 @@
-// ARC-Easy / ARC-Challenge (AI2 JSONL). lm-eval arc_easy/arc_challenge, zero-shot:
+// ARC-Easy / ARC-Challenge (AI2 JSONL). lm-eval arc_easy/arc_challenge:
 // context "Question: {stem}\nAnswer:", continuations " {choice text}"; acc, acc_norm.
+// Few-shot (--num_fewshot) from the train split (lm-eval's training_split), each shot
+// "Question: {stem}\nAnswer: {gold choice text}".
 // The gold index is the position of answerKey among the labels (A-E or 1-4).
 #include "eval/data_file.h"
 #include "eval/task.h"
@@ -46,6 +48,7 @@ Result<std::vector<Example>> LoadArc(const std::string& path) {
           return LineError(path, line.number,
                            "answerKey '" + *key + "' is not one of the labels [" + labels + "]");
         }
+        ex.shot_text = context + ex.choices[ex.gold].continuation;
         out.push_back(std::move(ex));
         return Status::Ok();
       }));
@@ -55,21 +58,29 @@ Result<std::vector<Example>> LoadArc(const std::string& path) {
 }  // namespace
 
 TaskSpec ArcEasyTask() {
-  return {"arc_easy",
-          TaskKind::kMultipleChoice,
-          true,
-          "arc-easy",
-          "arc-easy/ARC-Easy-Test.jsonl (AI2 JSONL)",
-          [](const std::string& dir) { return LoadArc(dir + "/ARC-Easy-Test.jsonl"); }};
+  TaskSpec t{"arc_easy",
+             TaskKind::kMultipleChoice,
+             true,
+             "arc-easy",
+             "arc-easy/ARC-Easy-Test.jsonl (AI2 JSONL)",
+             [](const std::string& dir) { return LoadArc(dir + "/ARC-Easy-Test.jsonl"); }};
+  t.load_fewshot = [](const std::string& dir) { return LoadArc(dir + "/ARC-Easy-Train.jsonl"); };
+  t.fewshot_files = "arc-easy/ARC-Easy-Train.jsonl";
+  return t;
 }
 
 TaskSpec ArcChallengeTask() {
-  return {"arc_challenge",
-          TaskKind::kMultipleChoice,
-          true,
-          "arc-challenge",
-          "arc-challenge/ARC-Challenge-Test.jsonl (AI2 JSONL)",
-          [](const std::string& dir) { return LoadArc(dir + "/ARC-Challenge-Test.jsonl"); }};
+  TaskSpec t{"arc_challenge",
+             TaskKind::kMultipleChoice,
+             true,
+             "arc-challenge",
+             "arc-challenge/ARC-Challenge-Test.jsonl (AI2 JSONL)",
+             [](const std::string& dir) { return LoadArc(dir + "/ARC-Challenge-Test.jsonl"); }};
+  t.load_fewshot = [](const std::string& dir) {
+    return LoadArc(dir + "/ARC-Challenge-Train.jsonl");
+  };
+  t.fewshot_files = "arc-challenge/ARC-Challenge-Train.jsonl";
+  return t;
 }
 
 }  // namespace lmul::eval

@@ -48,7 +48,9 @@ Result<std::vector<Example>> LoadBoolq(const std::string& dir) {
 }  // namespace
 
 TaskSpec BoolqTask() {
-  return {"boolq", TaskKind::kMultipleChoice, false, "boolq", "boolq/val.jsonl", LoadBoolq};
+  TaskSpec t{"boolq", TaskKind::kMultipleChoice, false, "boolq", "boolq/val.jsonl", LoadBoolq};
+  t.lm_eval_version = 2.0;
+  return t;
 }
 
 }  // namespace lmul::eval

@@ -33,12 +33,14 @@ Result<std::vector<Example>> LoadLambada(const std::string& dir) {
 }  // namespace
 
 TaskSpec LambadaTask() {
-  return {"lambada",
-          TaskKind::kLastWord,
-          false,
-          "lambada-openai",
-          "lambada-openai/lambada_test.jsonl ({\"text\": ...} per line)",
-          LoadLambada};
+  TaskSpec t{"lambada",
+             TaskKind::kLastWord,
+             false,
+             "lambada-openai",
+             "lambada-openai/lambada_test.jsonl ({\"text\": ...} per line)",
+             LoadLambada};
+  t.lm_eval_name = "lambada_openai";
+  return t;
 }
 
 }  // namespace lmul::eval

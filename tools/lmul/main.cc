@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "lmul_version.h"  // generated: LMUL_VERSION, LMUL_GIT_DESCRIBE
 #include "tools/lmul/command.h"
@@ -21,8 +22,17 @@ int main(int argc, char** argv) {
     CLI::App* sub = app.add_subcommand(cmd.name, cmd.help);
     runners[sub] = cmd.setup(sub);
   }
+  // llama.cpp's single-dash long options of `lmul run` (CLI11 would read "-cnv" as -c nv):
+  // -cnv is --conversation, -sys is --system-prompt.
+  std::vector<std::string> args(argv, argv + argc);
+  for (size_t i = 2; i < args.size() && args[1] == "run"; ++i) {
+    if (args[i] == "-cnv") args[i] = "--conversation";
+    if (args[i] == "-sys") args[i] = "--system-prompt";
+  }
+  std::vector<char*> argp;
+  for (std::string& a : args) argp.push_back(a.data());
   try {
-    app.parse(argc, argv);
+    app.parse(static_cast<int>(argp.size()), argp.data());
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }

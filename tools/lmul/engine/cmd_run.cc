@@ -1,14 +1,26 @@
-// lmul run -m MODEL.gguf -p PROMPT [--arith POLICY] [-n TOKENS] [--temp T] [--seed S]
-//          [--chat] [--threads T] [--tokens IDS] [--ids]
-// Streams the continuation of PROMPT on stdout (greedy at --temp 0); the model, the
-// policy and prefill/decode tokens/s go to stderr. --tokens runs raw token ids instead
-// of a text prompt; --ids prints generated token ids instead of text.
+// lmul run -m MODEL.gguf (-p PROMPT | -f FILE | --tokens IDS) [--arith POLICY] [-n TOKENS]
+//          [--temp T] [--top-k K] [--top-p P] [--min-p P] [--repeat-penalty X]
+//          [--repeat-last-n N] [-s SEED] [--chat] [-cnv [-sys TEXT]] [-t THREADS] [-c CTX]
+//          [--ids]
+// llama.cpp's llama-cli conventions. Streams the continuation of the prompt on stdout
+// (greedy at --temp 0, lmul's default; sampling as engine/model/sampler.h otherwise); the
+// model, the policy and prefill/decode tokens/s go to stderr. --tokens runs raw token ids
+// instead of a text prompt; --ids prints generated token ids instead of text.
+// -cnv: a multi-turn chat through the model's chat template: the -sys system prompt, then
+// -p (if given) and each line of stdin as a user turn, until EOF; the KV cache is kept
+// across turns, so each turn runs only the tokens after the longest common prefix of the
+// rendered conversation with the cache (the new turn).
+#include <unistd.h>
+
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <fstream>
+#include <iostream>
 #include <memory>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "engine/model/model.h"
@@ -23,6 +35,7 @@
 namespace {
 
 using Clock = std::chrono::steady_clock;
+using lmul::cli::PrintError;
 
 double Seconds(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double>(b - a).count();
@@ -31,35 +44,154 @@ double Seconds(Clock::time_point a, Clock::time_point b) {
 struct RunOptions {
   std::string model;
   std::string prompt;
+  std::string file;
   std::string tokens;
   std::string arith = "fp32";
   int n = 64;
-  double temp = 0.0;
-  uint64_t seed = 0;
+  lmul::engine::SamplingParams sampling;  // temp set to 0 below: greedy by default
+  int64_t seed = -1;                      // -1: random (llama.cpp)
   bool chat = false;
+  bool conversation = false;
+  std::string system_prompt;
   bool ids = false;
-  int threads = 1;
+  int threads = 0;  // all cores (llama.cpp)
   int n_ctx = 0;
 };
+
+constexpr size_t kMaxPromptFile = size_t{64} << 20;
+
+#ifdef LMUL_HAVE_TOKENIZER
+// -cnv: reads user turns from stdin until EOF.
+int RunConversation(const RunOptions& o, const lmul::engine::Model& model,
+                    const lmul::engine::Policy& policy, lmul::engine::Sampler* sampler) {
+  const char* sub = "run";
+  const lmul::engine::Tokenizer& tok = model.tokenizer();
+  lmul::engine::Session session(model, policy, o.n_ctx, o.threads);
+  std::fprintf(stderr, "conversation: KV cache of %d tokens; one user turn per stdin line\n",
+               session.n_ctx());
+  std::vector<lmul::engine::ChatMessage> messages;
+  if (!o.system_prompt.empty()) messages.push_back({"system", o.system_prompt});
+  std::vector<int32_t> cache;  // tokens in the KV cache
+  std::vector<float> logits;
+  const bool tty = isatty(0);
+  bool first = true;
+  while (true) {
+    std::string line;
+    if (first && !o.prompt.empty()) {
+      line = o.prompt;
+    } else {
+      if (tty) std::fprintf(stderr, "> ");
+      if (!std::getline(std::cin, line)) break;
+    }
+    first = false;
+    messages.push_back({"user", line});
+    const std::string text = tok.ApplyChatTemplate(messages, /*add_generation_prompt=*/true);
+    const std::vector<int32_t> all = tok.Encode(text, tok.add_bos_default(), true);
+    size_t keep = 0;
+    while (keep < cache.size() && keep < all.size() && cache[keep] == all[keep]) ++keep;
+    if (keep == all.size()) --keep;  // run at least one token for the next logits
+    session.Rewind(static_cast<int>(keep));
+    cache.resize(keep);
+    const std::span<const int32_t> fresh(all.data() + keep, all.size() - keep);
+    if (static_cast<int>(all.size()) + 1 > session.n_ctx()) {
+      return PrintError(sub,
+                        "conversation of " + std::to_string(all.size()) +
+                            " tokens exceeds the KV cache (" + std::to_string(session.n_ctx()) +
+                            ")",
+                        "raise -c/--ctx");
+    }
+    const auto t0 = Clock::now();
+    lmul::Status st = session.ForwardLast(fresh, &logits);
+    if (!st.ok()) return PrintError(sub, st.error());
+    for (int32_t t : fresh) sampler->Accept(t);
+    cache.insert(cache.end(), fresh.begin(), fresh.end());
+    std::vector<int32_t> reply;
+    for (int i = 0; i < o.n && session.pos() < session.n_ctx(); ++i) {
+      const int32_t next = sampler->Sample(logits);
+      sampler->Accept(next);
+      if (tok.IsEndOfGeneration(next)) break;
+      reply.push_back(next);
+      const std::string piece = tok.TokenPiece(next);
+      std::fwrite(piece.data(), 1, piece.size(), stdout);
+      std::fflush(stdout);
+      if (session.pos() + 1 > session.n_ctx()) break;
+      st = session.Forward({&next, 1}, &logits);
+      if (!st.ok()) return PrintError(sub, st.error());
+      cache.push_back(next);
+    }
+    std::printf("\n");
+    std::fflush(stdout);
+    std::fprintf(stderr, "turn: %zu new prompt tokens (%zu reused), %zu generated, %.2f s\n",
+                 fresh.size(), keep, reply.size(), Seconds(t0, Clock::now()));
+    messages.push_back({"assistant", tok.Decode(reply)});
+  }
+  return 0;
+}
+#endif
 
 int RunRun(const RunOptions& o) {
   const char* sub = "run";
   auto policy = lmul::engine::Policy::Parse(o.arith);
   if (!policy.ok()) {
-    return lmul::cli::PrintError(sub, policy.error(),
-                                 "--arith takes a preset (fp32, lmul-attn, ...) or an inline "
-                                 "policy like attn.qk=lmul/e8m4,attn.av=lmul/e8m4,*=exact/fp32");
+    return PrintError(sub, policy.error(),
+                      "--arith takes a preset (fp32, lmul-attn, ...) or an inline "
+                      "policy like attn.qk=lmul/e8m4,attn.av=lmul/e8m4,*=exact/fp32");
   }
-  if (o.n < 0) return lmul::cli::PrintError(sub, "-n must be >= 0");
+  if (o.n < 0) return PrintError(sub, "-n must be >= 0");
+  lmul::engine::SamplingParams sp = o.sampling;
+  sp.seed = o.seed < 0 ? lmul::engine::kRandomSeed : static_cast<uint64_t>(o.seed);
+  if (auto st = lmul::engine::ValidateSamplingParams(sp); !st.ok()) {
+    return PrintError(sub, st.error(), "see lmul run --help for the sampling flags' ranges");
+  }
+  std::string prompt_text = o.prompt;
+  if (!o.file.empty()) {
+    std::ifstream in(o.file, std::ios::binary);
+    if (!in) return PrintError(sub, "-f " + o.file + ": cannot open", "give a readable text file");
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    prompt_text = ss.str();
+    if (prompt_text.size() > kMaxPromptFile) {
+      return PrintError(sub,
+                        "-f " + o.file + ": " + std::to_string(prompt_text.size()) +
+                            " bytes, expected at most 64 MiB",
+                        "give a shorter prompt file");
+    }
+  }
   const auto t_load = Clock::now();
   auto model = lmul::engine::Model::Load(o.model);
   if (!model.ok()) {
-    return lmul::cli::PrintError(sub, model.error(),
-                                 "scripts/fetch_model.sh downloads the default model");
+    return PrintError(sub, model.error(), "scripts/fetch_model.sh downloads the default model");
   }
   const lmul::engine::ModelConfig& cfg = (*model)->config();
+  const int threads = o.threads > 0
+                          ? o.threads
+                          : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  lmul::engine::Sampler sampler(sp);
   std::fprintf(stderr, "model: %s\n  %s\n", o.model.c_str(), cfg.Summary().c_str());
-  std::fprintf(stderr, "%s\nthreads: %d\n", policy->Describe().c_str(), o.threads);
+  std::fprintf(stderr, "%s\nthreads: %d\n", policy->Describe().c_str(), threads);
+  if (sp.temp > 0) {
+    std::fprintf(stderr,
+                 "sampling: temp %g, top_k %d, top_p %g, min_p %g, repeat_penalty %g "
+                 "(last %d), seed %llu\n",
+                 sp.temp, sp.top_k, sp.top_p, sp.min_p, sp.repeat_penalty, sp.repeat_last_n,
+                 static_cast<unsigned long long>(sampler.seed()));
+  }
+
+  RunOptions eff = o;
+  eff.threads = threads;
+#ifdef LMUL_HAVE_TOKENIZER
+  if (o.conversation) {
+    if (!(*model)->has_tokenizer()) {
+      return PrintError(sub, o.model + ": no tokenizer metadata", "-cnv needs a chat model");
+    }
+    eff.prompt = prompt_text;
+    return RunConversation(eff, **model, *policy, &sampler);
+  }
+#else
+  if (o.conversation) {
+    return PrintError(sub, "this build has no tokenizer (engine/tokenizer/)", "drop -cnv");
+  }
+#endif
 
   std::vector<int32_t> prompt;
   const bool text = o.tokens.empty();
@@ -67,38 +199,42 @@ int RunRun(const RunOptions& o) {
     std::istringstream in(o.tokens);
     long v;
     while (in >> v) prompt.push_back(static_cast<int32_t>(v));
-    if (!in.eof())
-      return lmul::cli::PrintError(sub, "--tokens: expected integers, got '" + o.tokens + "'");
+    if (!in.eof()) return PrintError(sub, "--tokens: expected integers, got '" + o.tokens + "'");
   } else {
 #ifdef LMUL_HAVE_TOKENIZER
     if (!(*model)->has_tokenizer()) {
-      return lmul::cli::PrintError(sub, o.model + ": no tokenizer metadata", "use --tokens IDS");
+      return PrintError(sub, o.model + ": no tokenizer metadata", "use --tokens IDS");
     }
     const lmul::engine::Tokenizer& tok = (*model)->tokenizer();
-    const std::string input = o.chat ? tok.ApplyChatTemplate(o.prompt) : o.prompt;
-    prompt = tok.Encode(input, tok.add_bos_default(), /*parse_special=*/o.chat);
+    std::vector<lmul::engine::ChatMessage> msgs;
+    if (!o.system_prompt.empty()) msgs.push_back({"system", o.system_prompt});
+    msgs.push_back({"user", prompt_text});
+    const bool chat = o.chat || !o.system_prompt.empty();
+    const std::string input = chat ? tok.ApplyChatTemplate(msgs) : prompt_text;
+    prompt = tok.Encode(input, tok.add_bos_default(), /*parse_special=*/chat);
 #else
-    return lmul::cli::PrintError(sub, "this build has no tokenizer (engine/tokenizer/)",
-                                 "use --tokens IDS");
+    return PrintError(sub, "this build has no tokenizer (engine/tokenizer/)", "use --tokens IDS");
 #endif
   }
-  if (prompt.empty()) return lmul::cli::PrintError(sub, "empty prompt");
+  if (prompt.empty()) return PrintError(sub, "empty prompt");
 
   const int n_ctx = o.n_ctx > 0 ? o.n_ctx : static_cast<int>(prompt.size()) + o.n + 1;
-  lmul::engine::Session session(**model, *policy, n_ctx, o.threads);
+  if (static_cast<int>(prompt.size()) >= n_ctx) {
+    return PrintError(sub,
+                      "prompt of " + std::to_string(prompt.size()) + " tokens does not fit -c " +
+                          std::to_string(n_ctx),
+                      "raise -c/--ctx");
+  }
+  lmul::engine::Session session(**model, *policy, n_ctx, threads);
   const auto t_ready = Clock::now();
   std::fprintf(stderr, "loaded and packed in %.2f s; prompt: %zu tokens\n",
                Seconds(t_load, t_ready), prompt.size());
 
-  lmul::engine::SamplingParams sp;  // llama.cpp's filters; greedy unless --temp > 0
-  sp.temp = o.temp;
-  sp.seed = o.seed;
-  lmul::engine::Sampler sampler(sp);
   for (int32_t t : prompt) sampler.Accept(t);  // repetition history, as llama-cli
   std::vector<float> logits;
   const auto t0 = Clock::now();
   lmul::Status st = session.ForwardLast(prompt, &logits);
-  if (!st.ok()) return lmul::cli::PrintError(sub, st.error());
+  if (!st.ok()) return PrintError(sub, st.error());
   const auto t1 = Clock::now();
   const int V = cfg.n_vocab;
   int32_t next = sampler.Sample({logits.data(), static_cast<size_t>(V)});
@@ -119,10 +255,10 @@ int RunRun(const RunOptions& o) {
 #endif
     std::fflush(stdout);
     ++generated;
-    if (i + 1 == o.n) break;
+    if (i + 1 == o.n || session.pos() >= session.n_ctx()) break;
     if (i == 0) t_decode0 = Clock::now();
     st = session.Forward({&next, 1}, &logits);
-    if (!st.ok()) return lmul::cli::PrintError(sub, st.error());
+    if (!st.ok()) return PrintError(sub, st.error());
     next = sampler.Sample({logits.data(), static_cast<size_t>(V)});
     sampler.Accept(next);
   }
@@ -143,26 +279,64 @@ int RunRun(const RunOptions& o) {
 lmul::cli::Registrar reg(
     "run", "Generate text with a GGUF model under an arithmetic policy", [](CLI::App* app) {
       auto o = std::make_shared<RunOptions>();
+      o->sampling.temp = 0.0;  // greedy unless --temp > 0 (llama.cpp's default is 0.8)
       app->add_option("-m,--model", o->model, "GGUF model file")->required();
-      app->add_option("-p,--prompt", o->prompt, "prompt text");
+      app->add_option("-p,--prompt", o->prompt, "prompt text (-cnv: the first user turn)");
+      app->add_option("-f,--file", o->file, "read the prompt from FILE");
       app->add_option("--tokens", o->tokens, "prompt as token ids (space separated) instead of -p");
       app->add_option("--arith", o->arith,
                       "policy: preset (fp32, bf16, fp8-e4m3-attn, "
                       "fp8-e5m2-attn, lmul-attn, lmul-attn-k3, lmul-attn-k4, "
                       "lmul-all) or inline SITE=ARITH,...")
           ->capture_default_str();
-      app->add_option("-n,--n-tokens", o->n, "tokens to generate")->capture_default_str();
-      app->add_option("--temp", o->temp, "sampling temperature (0 = greedy)")
-          ->capture_default_str();
-      app->add_option("--seed", o->seed, "sampling seed")->capture_default_str();
+      app->add_option("-n,--n-predict,--n-tokens", o->n, "tokens to generate (-cnv: per turn)")
+          ->capture_default_str()
+          ->check(CLI::Range(0, 1 << 24));
+      app->add_option("--temp", o->sampling.temp,
+                      "sampling temperature (0 = greedy, lmul's default; llama.cpp's is 0.8)")
+          ->capture_default_str()
+          ->check(CLI::Range(0.0, 1e6));
+      app->add_option("--top-k", o->sampling.top_k, "top-k sampling (0 = off)")
+          ->capture_default_str()
+          ->check(CLI::Range(0, 1 << 30));
+      app->add_option("--top-p", o->sampling.top_p, "top-p sampling (1.0 = off)")
+          ->capture_default_str()
+          ->check(CLI::Range(0.0, 1.0));
+      app->add_option("--min-p", o->sampling.min_p, "min-p sampling (0.0 = off)")
+          ->capture_default_str()
+          ->check(CLI::Range(0.0, 1.0));
+      app->add_option("--repeat-penalty", o->sampling.repeat_penalty,
+                      "penalize repeated tokens (1.0 = off)")
+          ->capture_default_str()
+          ->check(CLI::Range(1e-6, 1e6));
+      app->add_option("--repeat-last-n", o->sampling.repeat_last_n,
+                      "last N tokens penalized (0 = off, -1 = all, i.e. the context)")
+          ->capture_default_str()
+          ->check(CLI::Range(-1, 1 << 30));
+      app->add_option("-s,--seed", o->seed, "sampling seed (-1 = random)")
+          ->capture_default_str()
+          ->check(CLI::Range(int64_t{-1}, int64_t{0xFFFFFFFE}));
       app->add_flag("--chat", o->chat, "wrap the prompt in the model's chat template");
+      app->add_flag("--conversation", o->conversation,
+                    "-cnv: multi-turn chat, user turns from stdin until EOF (llama-cli -cnv)");
+      app->add_option("--system-prompt", o->system_prompt,
+                      "-sys: system prompt (implies the chat template)");
       app->add_flag("--ids", o->ids, "print generated token ids, one a line");
-      app->add_option("--threads", o->threads, "GEMM threads (0 = all cores)")
-          ->capture_default_str();
-      app->add_option("--ctx", o->n_ctx, "KV cache size (default: prompt + n + 1)");
+      app->add_option("-t,--threads", o->threads, "GEMM threads (0 = all cores, the default)")
+          ->capture_default_str()
+          ->check(CLI::Range(0, 4096));
+      app->add_option("-c,--ctx-size,--ctx", o->n_ctx,
+                      "KV cache size (default: prompt + n + 1; -cnv: the model's context)")
+          ->check(CLI::Range(0, 1 << 24));
       return [o] {
-        if (o->prompt.empty() == o->tokens.empty()) {
-          return lmul::cli::PrintError("run", "give exactly one of -p and --tokens");
+        const int sources = !o->prompt.empty() + !o->file.empty() + !o->tokens.empty();
+        if (o->conversation) {
+          if (!o->tokens.empty() || !o->file.empty() + !o->prompt.empty() > 1) {
+            return PrintError("run", "-cnv takes at most one of -p and -f (no --tokens)");
+          }
+          if (o->ids) return PrintError("run", "-cnv prints text; drop --ids");
+        } else if (sources != 1) {
+          return PrintError("run", "give exactly one of -p, -f and --tokens");
         }
         return RunRun(*o);
       };

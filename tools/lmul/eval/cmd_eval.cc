@@ -1,6 +1,9 @@
-// lmul eval -m MODEL.gguf --tasks LIST --arith PRESET[,PRESET...] [--limit N] [--shard I/N]
-//           [--json FILE] [--threads T] [--data-dir DIR] [--ctx N] [--stride N] [--quiet]
-// lmul eval merge SHARD.json... [--json FILE]
+// lmul eval -m MODEL.gguf --tasks LIST --arith PRESET[,PRESET...] [--limit N|X] [--shard I/N]
+//           [--num_fewshot K] [--output_path PATH] [--json FILE] [--threads T]
+//           [--data-dir DIR] [--ctx N] [--stride N] [--quiet]
+// lmul eval merge SHARD.json... [--json FILE] [--output_path PATH]
+// Parsing of --arith, --limit, --shard, task names and few-shot sampling live in
+// eval/selection.h; lm-eval's results JSON in eval/lm_eval.h.
 //
 // --arith lists arithmetics, the first being the reference: presets separated by commas
 // ("fp32,bf16,lmul-attn"); an inline policy contains '=' and its own commas, so policies
@@ -11,6 +14,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <string>
@@ -21,7 +25,9 @@
 #include "eval/data_dir.h"
 #include "eval/data_file.h"
 #include "eval/evaluator.h"
+#include "eval/lm_eval.h"
 #include "eval/report.h"
+#include "eval/selection.h"
 #include "eval/task.h"
 #include "tools/lmul/command.h"
 
@@ -43,10 +49,13 @@ struct EvalOptions {
   int stride = 0;
   bool quiet = false;
   bool save_tokens = false;
+  std::string output_path;
+  int num_fewshot = -1;  // < 0: the task's default (lm-eval's yaml: gsm8k 5, others 0)
   // merge
   std::vector<std::string> merge_files;
   std::string merge_json;
   bool merge_partial = false;
+  std::string merge_output_path;
 };
 
 std::vector<std::string> Split(const std::string& s, char sep) {
@@ -69,6 +78,27 @@ int WriteJson(const std::string& sub, const std::string& path, const std::string
   return 0;
 }
 
+// --output_path: lm-eval's results JSON per arithmetic, lmul's own JSON beside.
+int WriteLmEval(const std::string& sub, const std::string& output_path, const ev::Report& rep,
+                const std::vector<ev::MetricRow>& rows) {
+  if (output_path.empty()) return 0;
+  if (output_path.size() <= 5 || output_path.compare(output_path.size() - 5, 5, ".json") != 0) {
+    std::error_code ec;
+    std::filesystem::create_directories(output_path, ec);
+    if (ec) {
+      return PrintError(sub, "--output_path " + output_path + ": " + ec.message(),
+                        "give a writable directory or a FILE.json");
+    }
+  }
+  const auto paths = ev::LmEvalResultPaths(output_path, rep.arith);
+  for (size_t a = 0; a < paths.size(); ++a) {
+    const int rc =
+        WriteJson(sub, paths[a], ev::ToLmEvalJson(rep, rows, static_cast<int>(a)).dump(2));
+    if (rc != 0) return rc;
+  }
+  return WriteJson(sub, ev::LmulResultPath(output_path), ev::ToJson(rep, rows).dump(1));
+}
+
 int RunEval(const EvalOptions& o) {
   const std::string sub = "eval";
   if (o.model.empty())
@@ -77,82 +107,49 @@ int RunEval(const EvalOptions& o) {
   if (o.tasks.empty()) {
     return PrintError(sub, "--tasks is required", "tasks: " + ev::TaskNames());
   }
-  // Arithmetics.
-  std::vector<lmul::engine::Policy> policies;
-  std::vector<std::string> names;
-  const std::vector<std::string> arith_args =
-      o.arith.empty() ? std::vector<std::string>{"fp32"} : o.arith;
-  for (const std::string& arg : arith_args) {
-    for (const std::string& piece : Split(arg, ';')) {
-      std::vector<std::string> specs = piece.find('=') != std::string::npos
-                                           ? std::vector<std::string>{piece}
-                                           : Split(piece, ',');
-      for (const std::string& spec : specs) {
-        if (spec.empty()) {
-          return PrintError(sub, "--arith '" + arg + "': empty arithmetic",
-                            "e.g. --arith fp32,lmul-attn");
-        }
-        auto p = lmul::engine::Policy::Parse(spec);
-        if (!p.ok()) {
-          return PrintError(sub, "--arith '" + spec + "': " + p.error(),
-                            "presets are separated by ',', inline policies (SITE=ARITH,...) by "
-                            "';' or a repeated --arith");
-        }
-        const std::string name = p->Name();
-        if (std::find(names.begin(), names.end(), name) != names.end()) {
-          return PrintError(sub, "--arith: '" + name + "' given twice",
-                            "each arithmetic is one column; give it once");
-        }
-        names.push_back(name);
-        policies.push_back(*p);
-      }
-    }
+  auto arith = ev::ParseArithList(o.arith);
+  if (!arith.ok()) {
+    return PrintError(sub, arith.error(),
+                      "presets are separated by ',', inline policies (SITE=ARITH,...) by ';' or "
+                      "a repeated --arith; each arithmetic once");
   }
-  int shard_i = 0, shard_n = 1;
-  {
-    char extra;
-    if (std::sscanf(o.shard.c_str(), "%d/%d%c", &shard_i, &shard_n, &extra) != 2 || shard_n < 1 ||
-        shard_i < 0 || shard_i >= shard_n) {
-      return PrintError(sub, "--shard '" + o.shard + "': expected I/N with 0 <= I < N",
-                        "e.g. --shard 0/4 ... --shard 3/4, then lmul eval merge");
-    }
+  const std::vector<lmul::engine::Policy>& policies = arith->policies;
+  const std::vector<std::string>& names = arith->names;
+  auto shard = ev::ParseShard(o.shard);
+  if (!shard.ok()) {
+    return PrintError(sub, shard.error(), "e.g. --shard 0/4 ... --shard 3/4, then lmul eval merge");
   }
+  const auto [shard_i, shard_n] = *shard;
   if (o.threads < 1) return PrintError(sub, "--threads must be >= 1", "e.g. --threads $(nproc)");
   const int stride = o.stride > 0 ? o.stride : o.ctx;
-  // --limit N | TASK=N | N,TASK=N,...: first N examples (the default N applies to tasks
-  // not named).
-  int default_limit = -1;
-  std::vector<std::pair<std::string, int>> task_limits;
-  if (!o.limit.empty()) {
-    for (const std::string& item : Split(o.limit, ',')) {
-      const size_t eq = item.find('=');
-      const std::string num = eq == std::string::npos ? item : item.substr(eq + 1);
-      char* end = nullptr;
-      const long v = std::strtol(num.c_str(), &end, 10);
-      if (num.empty() || *end != '\0' || v < 0 || v > 1000000000) {
-        return PrintError(sub, "--limit '" + o.limit + "': expected N or TASK=N items",
-                          "e.g. --limit 200 or --limit 200,wikitext2=2");
-      }
-      if (eq == std::string::npos) {
-        default_limit = static_cast<int>(v);
-      } else {
-        if (ev::FindTask(item.substr(0, eq)) == nullptr) {
-          return PrintError(sub, "--limit: unknown task '" + item.substr(0, eq) + "'",
-                            "tasks: " + ev::TaskNames());
-        }
-        task_limits.emplace_back(item.substr(0, eq), static_cast<int>(v));
-      }
+  auto limit = ev::ParseLimit(o.limit);
+  if (!limit.ok()) {
+    return PrintError(sub, limit.error(),
+                      "e.g. --limit 200, --limit 0.1 or --limit 200,wikitext2=2");
+  }
+  if (!o.output_path.empty() &&
+      (o.output_path.size() <= 5 ||
+       o.output_path.compare(o.output_path.size() - 5, 5, ".json") != 0)) {
+    std::error_code ec;
+    std::filesystem::create_directories(o.output_path, ec);
+    if (ec) {
+      return PrintError(sub, "--output_path " + o.output_path + ": " + ec.message(),
+                        "give a writable directory or a FILE.json");
     }
   }
   // Tasks and data: everything is loaded and checked before the model runs.
   const std::string data_dir = o.data_dir.empty() ? ev::DefaultDataDir() : o.data_dir;
   std::vector<ev::TaskInput> inputs;
   ev::Report rep;
-  for (const std::string& name : Split(o.tasks, ',')) {
-    const ev::TaskSpec* spec = ev::FindTask(name);
+  for (const std::string& given : Split(o.tasks, ',')) {
+    const ev::TaskSpec* spec = ev::FindTaskOrAlias(given);
     if (spec == nullptr) {
-      return PrintError(sub, "unknown task '" + name + "'", "tasks: " + ev::TaskNames());
+      return PrintError(sub, "unknown task '" + given + "'",
+                        "tasks: " + ev::TaskNames() +
+                            " (lm-eval names wikitext, lambada_openai "
+                            "also work)");
     }
+    const std::string& name = spec->name;
     if (std::find(rep.tasks.begin(), rep.tasks.end(), name) != rep.tasks.end()) {
       return PrintError(sub, "--tasks: '" + name + "' given twice", "give each task once");
     }
@@ -162,14 +159,27 @@ int RunEval(const EvalOptions& o) {
                         "--data-dir DIR (or $LMUL_DATA) holds one folder per task; see "
                         "docs/eval.md");
     }
+    const int n_total = static_cast<int>(ex->size());
+    const int n_sel = ev::LimitFor(*limit, name, n_total);
+    ex->resize(n_sel);
+    const int shots = o.num_fewshot >= 0 ? o.num_fewshot : spec->default_fewshot;
+    if (shots > 0) {
+      if (!spec->load_fewshot) {
+        return PrintError(
+            sub,
+            "--num_fewshot " + std::to_string(shots) + ": task " + name + " has no few-shot split",
+            "few-shot tasks: arc_easy, arc_challenge, gsm8k; --num_fewshot 0");
+      }
+      auto pool = spec->load_fewshot(data_dir + "/" + spec->folder);
+      if (!pool.ok()) {
+        return PrintError(sub, "task " + name + " few-shot split: " + pool.error(),
+                          "expected " + spec->fewshot_files + " under the data dir");
+      }
+      auto applied = ev::ApplyFewshot(*spec, *pool, shots, ev::kFewshotSeed, &*ex);
+      if (!applied.ok()) return PrintError(sub, applied.error(), "lower --num_fewshot");
+    }
     ev::TaskInput in;
     in.spec = spec;
-    int limit = default_limit;
-    for (const auto& [t, v] : task_limits) {
-      if (t == name) limit = v;
-    }
-    const int n_sel = limit >= 0 ? std::min<int>(limit, static_cast<int>(ex->size()))
-                                 : static_cast<int>(ex->size());
     in.n_selected = n_sel;
     in.n_total = static_cast<int>(ex->size());
     for (int i = 0; i < n_sel; ++i) {
@@ -177,6 +187,8 @@ int RunEval(const EvalOptions& o) {
     }
     rep.tasks.push_back(name);
     rep.n_selected.push_back(n_sel);
+    rep.n_total.push_back(n_total);
+    rep.n_shot.push_back(shots);
     inputs.push_back(std::move(in));
   }
   auto model = lmul::engine::Model::Load(o.model);
@@ -232,8 +244,10 @@ int RunEval(const EvalOptions& o) {
     }
     std::fprintf(stderr, "\n");
   }
-  if (!o.json.empty()) return WriteJson(sub, o.json, ev::ToJson(rep, rows).dump(1));
-  return 0;
+  if (!o.json.empty()) {
+    if (int rc = WriteJson(sub, o.json, ev::ToJson(rep, rows).dump(1)); rc != 0) return rc;
+  }
+  return WriteLmEval(sub, o.output_path, rep, rows);
 }
 
 int RunMerge(const EvalOptions& o) {
@@ -269,9 +283,15 @@ int RunMerge(const EvalOptions& o) {
   const auto rows = ev::Aggregate(*merged);
   std::fputs(ev::FormatTable(*merged, rows).c_str(), stdout);
   if (!o.merge_json.empty()) {
-    return WriteJson(sub, o.merge_json, ev::ToJson(*merged, rows).dump(1));
+    if (int rc = WriteJson(sub, o.merge_json, ev::ToJson(*merged, rows).dump(1)); rc != 0) {
+      return rc;
+    }
   }
-  return 0;
+  if (!o.merge_output_path.empty() && merged->partial_of > 0) {
+    return PrintError(sub, "--output_path: a partial merge is not a complete lm-eval result",
+                      "merge every shard, or drop --output_path");
+  }
+  return WriteLmEval(sub, o.merge_output_path, *merged, rows);
 }
 
 lmul::cli::Registrar reg(
@@ -279,15 +299,25 @@ lmul::cli::Registrar reg(
     [](CLI::App* app) {
       auto o = std::make_shared<EvalOptions>();
       app->add_option("-m,--model", o->model, "GGUF model file");
-      app->add_option("--tasks", o->tasks, "comma-separated tasks: " + ev::TaskNames());
+      app->add_option("--tasks", o->tasks,
+                      "comma-separated tasks: " + ev::TaskNames() +
+                          " (lm-eval's names wikitext, lambada_openai are aliases)");
       app->add_option("--arith", o->arith,
                       "arithmetics, the first is the reference: presets separated by ',' "
                       "(fp32,bf16,fp8-e4m3-attn,fp8-e5m2-attn,lmul-attn,lmul-attn-k3,"
                       "lmul-attn-k4,lmul-all); inline policies SITE=ARITH,... separated by ';' "
                       "or a repeated --arith (default fp32)");
       app->add_option("--limit", o->limit,
-                      "first N examples (wikitext2: documents) of each task; per task: "
-                      "N,TASK=N,... (e.g. 200,wikitext2=2)");
+                      "first N examples (wikitext2: documents) of each task, or a fraction "
+                      "0 < X < 1 of each (ceil, as lm-eval); per task: N,TASK=N,... "
+                      "(e.g. 200,wikitext2=2)");
+      app->add_option("--num_fewshot,--num-fewshot", o->num_fewshot,
+                      "few-shot examples per prompt, sampled as lm-eval does (seed 1234) from "
+                      "the task's train split (default: lm-eval's, gsm8k 5, others 0)")
+          ->check(CLI::Range(0, 100000));
+      app->add_option("--output_path,--output-path", o->output_path,
+                      "write lm-eval's results JSON: FILE.json (one arithmetic) or a directory "
+                      "(results_<arith>.json each), with lmul's own JSON beside");
       app->add_option("--shard", o->shard,
                       "I/N: evaluate the examples with index % N == I (0-based; merge with "
                       "lmul eval merge)")
@@ -309,6 +339,8 @@ lmul::cli::Registrar reg(
       CLI::App* merge = app->add_subcommand("merge", "combine shard JSON files into one table");
       merge->add_option("files", o->merge_files, "shard JSON files of one run")->required();
       merge->add_option("--json", o->merge_json, "write the merged JSON to FILE");
+      merge->add_option("--output_path,--output-path", o->merge_output_path,
+                        "write lm-eval's results JSON of the merged run (as lmul eval)");
       merge->add_flag("--partial", o->merge_partial,
                       "allow missing shards: the table of the examples so far (no --json)");
       return [o, merge] { return merge->parsed() ? RunMerge(*o) : RunEval(*o); };

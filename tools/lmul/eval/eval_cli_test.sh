@@ -19,7 +19,9 @@ check() {  # name, expected substring, args...
   [ $rc -ne 0 ] && [[ "$err" == *"$want"* ]] && [[ "$err" == *"hint:"* || "$name" == nohint* ]] \
     && ok "$name" || bad "$name: rc=$rc $err"
 }
-mkdir -p "$TMP/data/arc-easy"
+mkdir -p "$TMP/data/arc-easy" "$TMP/data2/piqa"
+printf '%s\n' '{"goal":"g","sol1":"a","sol2":"b"}' > "$TMP/data2/piqa/valid.jsonl"
+echo 0 > "$TMP/data2/piqa/valid-labels.lst"
 printf '%s\n' '{"id":"a","question":{"stem":"s","choices":[{"text":"x","label":"A"},{"text":"y","label":"B"}]},"answerKey":"A"}' \
   '{"id":"b","question":{"stem":"s","choices":[{"text":"x","label":"A"}]},"answerKey":"Z"' > "$TMP/data/arc-easy/ARC-Easy-Test.jsonl"
 check "unknown task" "unknown task 'arc'" -m /nonexistent.gguf --tasks arc --arith fp32
@@ -28,6 +30,10 @@ check "bad inline" "--arith 'attn=lmul/zz9" -m /nonexistent.gguf --tasks arc_eas
 check "duplicate arith" "'fp32' given twice" -m /nonexistent.gguf --tasks arc_easy --arith fp32 --arith fp32
 check "bad shard" "--shard '2/2'" -m /nonexistent.gguf --tasks arc_easy --shard 2/2
 check "bad limit" "--limit 'x'" -m /nonexistent.gguf --tasks arc_easy --limit x
+check "limit 1.5" "--limit '1.5'" -m /nonexistent.gguf --tasks arc_easy --limit 1.5
+check "bad num_fewshot" "--num_fewshot" -m /nonexistent.gguf --tasks arc_easy --num_fewshot -1
+check "num_fewshot without split" "task piqa has no few-shot split" -m /nonexistent.gguf --tasks piqa \
+  --num_fewshot 2 --data-dir "$TMP/data2"
 check "hostile line" "ARC-Easy-Test.jsonl:2: expected a JSON object, found invalid JSON" \
   -m /nonexistent.gguf --tasks arc_easy --data-dir "$TMP/data"
 check "missing folder" "no folder $TMP/data/piqa" -m /nonexistent.gguf --tasks piqa --data-dir "$TMP/data"
@@ -62,4 +68,42 @@ PY
 [ "$same" == "True" ] && ok "merged JSON results and examples == unsharded" || bad "merged JSON differs"
 err=$("$LMUL" eval merge "$TMP/s0.json" 2>&1 >/dev/null); rc=$?
 [ $rc -ne 0 ] && [[ "$err" == *"missing shard(s) 1 of 2"* ]] && ok "merge missing shard" || bad "merge missing shard: $err"
+
+# lm-eval conventions: its task names, a fractional --limit, --num_fewshot, gsm8k
+# (generative), and --output_path files checked with lm-eval's own code.
+"$LMUL" eval -m "$LMUL_MODEL" --tasks gsm8k,arc_easy --limit 1,arc_easy=0.001 --num_fewshot 1 \
+  --arith fp32,lmul-attn --threads 2 --quiet --output_path "$TMP/lm" > "$TMP/lm.txt" 2>&1 \
+  && ok "fractional limit, few-shot, gsm8k" || bad "lm-eval run: $(cat "$TMP/lm.txt")"
+"$LMUL" eval -m "$LMUL_MODEL" --tasks lambada_openai,wikitext --limit 0.0002,wikitext=1 --quiet \
+  --output_path "$TMP/lm2/r.json" > "$TMP/lm2.txt" 2>&1 && [ -f "$TMP/lm2/r.json" ] \
+  && [ -f "$TMP/lm2/r.lmul.json" ] && ok "lm-eval task names, FILE.json output" \
+  || bad "lm-eval names run: $(cat "$TMP/lm2.txt")"
+for f in results_fp32.json results_lmul-attn.json lmul_results.json; do
+  [ -f "$TMP/lm/$f" ] || bad "--output_path: no $f"
+done
+grep -q "gsm8k  *exact_match_strict" "$TMP/lm.txt" && grep -q "arc_easy  *acc_norm" "$TMP/lm.txt" \
+  && ok "gsm8k and arc_easy rows" || bad "table: $(cat "$TMP/lm.txt")"
+PY="${LMUL_PYTHON:-}"
+if [ -z "$PY" ] && [ -x "$(dirname "$0")/../../../scripts/venv.sh" ]; then
+  PY="$("$(dirname "$0")/../../../scripts/venv.sh" 2>/dev/null)/bin/python"
+fi
+if [ -x "$PY" ] && "$PY" -c "import lm_eval" 2>/dev/null; then
+  "$PY" "$(dirname "$0")/../../../eval/lm_eval_results_check.py" "$TMP/lm/lmul_results.json" \
+    "$TMP/lm/results_fp32.json" "$TMP/lm/results_lmul-attn.json" > "$TMP/check.txt" 2>&1 \
+    && "$PY" "$(dirname "$0")/../../../eval/lm_eval_results_check.py" "$TMP/lm2/r.lmul.json" \
+    "$TMP/lm2/r.json" >> "$TMP/check.txt" 2>&1 \
+    && ok "lm-eval's make_table and schema accept --output_path" \
+    || bad "lm_eval_results_check: $(cat "$TMP/check.txt")"
+else
+  echo "skip lm-eval check: no Python with lm_eval (scripts/venv.sh)"
+fi
+# 3 ARC questions (ceil(2376 * 0.001)), 1-shot; gsm8k 1-shot: the JSON says so.
+python3 - "$TMP/lm/lmul_results.json" <<'PY' && ok "n_selected and n_shot in the JSON" || bad "n_selected/n_shot"
+import json, sys
+j = json.load(open(sys.argv[1]))
+assert j["n_selected"] == {"gsm8k": 1, "arc_easy": 3}, j["n_selected"]
+assert j["n_shot"] == {"gsm8k": 1, "arc_easy": 1}, j["n_shot"]
+g = [e for e in j["examples"] if e["task"] == "gsm8k"][0]
+assert "#### " in g["target"] and "generation" in g["scores"]["fp32"], g
+PY
 exit $fail
