@@ -19,7 +19,7 @@ the default model (scripts/fetch_model.sh or $LMUL_MODEL), $G and `G.gguf` Gemma
     scripts/doc_test.py --build build/release [FILE.md ...]   # default: README.md docs/*.md
     scripts/doc_test.py --list                                # the blocks and what happens
 Exit 0 when every block ran green, 1 when one failed (its file, line and output are printed),
-2 for a malformed directive.
+2 for a malformed directive, 77 (ctest: skipped) without the model or the datasets.
 """
 
 from __future__ import annotations
@@ -196,6 +196,10 @@ def main() -> int:
     model = fetch("fetch_model.sh", "LMUL_MODEL")
     gemma = os.environ.get("LMUL_GEMMA3", "")
     data = fetch("fetch_data.sh", "LMUL_DATA")
+    if not model or not data:
+        print(f"doc_test: no {'model' if not model else 'datasets'} (scripts/fetch_model.sh, "
+              "scripts/fetch_data.sh failed): skipped, as the other model and data tests are")
+        return 77
     failed = 0
     total = sum(len(b) for _, b in per_file)
     print(f"doc_test: {total} sh blocks in {len(files)} files (model {model or '-'}, "
