@@ -76,7 +76,9 @@ function(lmul_install_libraries)
 
   # pkg-config: one module with every installed library (static: dependencies after users).
   list(REMOVE_DUPLICATES defs)
-  list(FILTER defs EXCLUDE REGEX "${PROJECT_SOURCE_DIR}")  # in-tree data paths: not for consumers
+  # Left out: in-tree data paths, and string values (pkg-config drops their quotes); both are
+  # only read by the libraries' own .cc files, never by an installed header.
+  list(FILTER defs EXCLUDE REGEX "${PROJECT_SOURCE_DIR}|\"")
   list(TRANSFORM defs PREPEND "-D")
   string(JOIN " " LMUL_PC_CFLAGS ${defs})
   string(JOIN " " LMUL_PC_LIBS ${installed})

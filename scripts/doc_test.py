@@ -19,7 +19,7 @@ the default model (scripts/fetch_model.sh or $LMUL_MODEL), $G and `G.gguf` Gemma
     scripts/doc_test.py --build build/release [FILE.md ...]   # default: README.md docs/*.md
     scripts/doc_test.py --list                                # the blocks and what happens
 Exit 0 when every block ran green, 1 when one failed (its file, line and output are printed),
-2 for a malformed directive.
+2 for a malformed directive, 77 (ctest: skipped) without the model or the datasets.
 """
 
 from __future__ import annotations
@@ -96,6 +96,10 @@ def parse(path: Path) -> list[Block]:
     return blocks
 
 
+def rel(p: Path) -> str:
+    return str(p.relative_to(REPO)) if p.is_relative_to(REPO) else str(p)
+
+
 def fetch(script: str, env_name: str) -> str:
     if os.environ.get(env_name):
         return os.environ[env_name]
@@ -135,7 +139,7 @@ def run_file(blocks: list[Block], root: Path, env: dict[str, str], timeout: floa
     parts.append(f"echo done > {root}/.doc_test_current")
     for b in blocks:
         if b.action == "skip":
-            print(f"  SKIP {b.file.relative_to(REPO)}:{b.line}: {b.arg}")
+            print(f"  SKIP {rel(b.file)}:{b.line}: {b.arg}")
     if not runnable:
         return True
     t0 = time.monotonic()
@@ -149,7 +153,7 @@ def run_file(blocks: list[Block], root: Path, env: dict[str, str], timeout: floa
         if (root / ".doc_test_current").exists() else "0"
     done = len(runnable) if state == "done" else int(state)
     for k, b in enumerate(runnable[:done]):
-        print(f"  ok   {b.file.relative_to(REPO)}:{b.line}"
+        print(f"  ok   {rel(b.file)}:{b.line}"
               + (" (instead: " + b.arg.splitlines()[0][:70] + ")" if b.action == "instead" else ""))
     if state == "done" and rc == 0:
         print(f"  ({time.monotonic() - t0:.0f} s)")
@@ -157,7 +161,7 @@ def run_file(blocks: list[Block], root: Path, env: dict[str, str], timeout: floa
     b = runnable[done] if done < len(runnable) else runnable[-1]
     out = root / f".doc_test_out_{done}"
     why = "timed out" if rc == -1 else f"exit status {rc}"
-    print(f"  FAIL {b.file.relative_to(REPO)}:{b.line}: {why}; the block:")
+    print(f"  FAIL {rel(b.file)}:{b.line}: {why}; the block:")
     print("    " + (b.arg if b.action == "instead" else b.code).replace("\n", "\n    "))
     if out.exists():
         tail = out.read_text(errors="replace").splitlines()[-30:]
@@ -182,7 +186,7 @@ def main() -> int:
     if a.list:
         for f, blocks in per_file:
             for b in blocks:
-                print(f"{f.relative_to(REPO)}:{b.line}: {b.action}" + (f": {b.arg}" if b.arg else ""))
+                print(f"{rel(f)}:{b.line}: {b.action}" + (f": {b.arg}" if b.arg else ""))
         return 0
     build = a.build.resolve()
     if not (build / "lmul").exists():
@@ -192,6 +196,10 @@ def main() -> int:
     model = fetch("fetch_model.sh", "LMUL_MODEL")
     gemma = os.environ.get("LMUL_GEMMA3", "")
     data = fetch("fetch_data.sh", "LMUL_DATA")
+    if not model or not data:
+        print(f"doc_test: no {'model' if not model else 'datasets'} (scripts/fetch_model.sh, "
+              "scripts/fetch_data.sh failed): skipped, as the other model and data tests are")
+        return 77
     failed = 0
     total = sum(len(b) for _, b in per_file)
     print(f"doc_test: {total} sh blocks in {len(files)} files (model {model or '-'}, "
@@ -199,7 +207,7 @@ def main() -> int:
     for f, blocks in per_file:
         if not blocks:
             continue
-        print(f"{f.relative_to(REPO)}:")
+        print(f"{rel(f)}:")
         root = scratch(build, model, gemma)
         env = dict(os.environ, PATH=f"{root / 'bin'}:{os.environ.get('PATH', '')}",
                    M=model, G=gemma, LMUL_MODEL=model, LMUL_DATA=data, LMUL_BUILD_DIR=str(build))

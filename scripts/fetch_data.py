@@ -2,7 +2,7 @@
 """Gets the evaluation datasets (the 11 files of ../shared/data/README.md) and prints their folder.
 
 Sources, in order (see scripts/fetch_data.sh for the command-line contract):
-  1. a local copy: $LMUL_DATA if set, else ../shared/data beside the checkout. Every file is
+  1. a local copy: $LMUL_DATA if set, else scripts/data_dir.sh's folder (../shared/data). Every file is
      checked against its sha256; a complete, verified copy is used as it is (nothing copied).
   2. the upstream source each folder's PROVENANCE.md names (pinned commits), downloaded into
      the cache ($LMUL_CACHE/data, default ~/.cache/lmul/data), converted where PROVENANCE says
@@ -20,6 +20,7 @@ import io
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import urllib.request
@@ -138,19 +139,17 @@ def sha256_file(path: Path) -> str:
 
 
 def local_copy() -> Path | None:
-    """$LMUL_DATA if set (it must exist), else ../shared/data beside the checkout (or ../../)."""
+    """$LMUL_DATA if set (it must exist), else the folder scripts/data_dir.sh finds (../shared/data
+    beside the checkout, or the developers' shared copy), else None."""
     env = os.environ.get("LMUL_DATA", "")
     if env:
         p = Path(env)
         if not p.is_dir():
             raise FetchError(f"LMUL_DATA={env}: not a folder; hint: unset it to download the data")
         return p.resolve()
-    repo = Path(__file__).resolve().parent.parent
-    # Beside the checkout, or beside the folder of worktrees (a worktree of a checkout).
-    for p in (repo.parent / "shared" / "data", repo.parent.parent / "shared" / "data"):
-        if p.is_dir():
-            return p
-    return None
+    script = Path(__file__).resolve().parent / "data_dir.sh"
+    out = subprocess.run([str(script)], capture_output=True, text=True, check=False).stdout.strip()
+    return Path(out) if out and Path(out).is_dir() else None
 
 
 def check_local(folder: Path, f: DataFile) -> bool:
