@@ -58,30 +58,31 @@ int PrintGateEnergy(const lmul::energy::GateReport& r, const Options& o, nlohman
       "Per token: %s, ctx %d, %.4g products, all through the row's MAC.\n",
       g->dot8_over_8mac, g->pj_per_nand2, shape.name.c_str(), o.ctx, products);
   std::printf("%-9s %-5s %10s %10s %10s %9s %9s %8s %9s %9s %11s %11s\n", "operands", "acc",
-              "L-Mul NE", "exact NE", "fused NE", "sav/exact", "sav/fused", "LUT sav",
-              "L-Mul pJ", "exact pJ", "L-Mul uJ/tok", "exact uJ/tok");
+              "L-Mul NE", "exact NE", "fused NE", "sav/exact", "sav/fused", "LUT sav", "L-Mul pJ",
+              "exact pJ", "L-Mul uJ/tok", "exact uJ/tok");
   js["gate_energy"]["pj_per_nand2"] = g->pj_per_nand2;
   js["gate_energy"]["dot8_over_8mac"] = g->dot8_over_8mac;
   js["gate_energy"]["products_per_token"] = products;
   for (const auto& row : g->rows) {
-    std::printf("%-9s %-5s %10.1f %10.1f %10.1f %8.1f%% %8.1f%% %7.1f%% %9.3f %9.3f %11.1f %11.1f\n",
-                row.operands.c_str(), row.acc.c_str(), row.lmul_nand2, row.exact_nand2,
-                row.fused_nand2, row.saving_vs_exact_pct, row.saving_vs_fused_pct,
-                row.lut_saving_vs_exact_pct, row.lmul_pj, row.exact_pj,
-                row.lmul_pj * products * 1e-6, row.exact_pj * products * 1e-6);
+    std::printf(
+        "%-9s %-5s %10.1f %10.1f %10.1f %8.1f%% %8.1f%% %7.1f%% %9.3f %9.3f %11.1f %11.1f\n",
+        row.operands.c_str(), row.acc.c_str(), row.lmul_nand2, row.exact_nand2, row.fused_nand2,
+        row.saving_vs_exact_pct, row.saving_vs_fused_pct, row.lut_saving_vs_exact_pct, row.lmul_pj,
+        row.exact_pj, row.lmul_pj * products * 1e-6, row.exact_pj * products * 1e-6);
     auto num = [](double v) { return std::isnan(v) ? nlohmann::json(nullptr) : nlohmann::json(v); };
-    js["gate_energy"]["rows"].push_back({{"operands", row.operands},
-                                         {"acc", row.acc},
-                                         {"lmul_nand2_eq", row.lmul_nand2},
-                                         {"exact_nand2_eq", row.exact_nand2},
-                                         {"fused_nand2_eq", num(row.fused_nand2)},
-                                         {"saving_vs_exact_pct", row.saving_vs_exact_pct},
-                                         {"saving_vs_fused_pct", num(row.saving_vs_fused_pct)},
-                                         {"lut_saving_vs_exact_pct", num(row.lut_saving_vs_exact_pct)},
-                                         {"lmul_pj_per_step", row.lmul_pj},
-                                         {"exact_pj_per_step", row.exact_pj},
-                                         {"lmul_uj_per_token", row.lmul_pj * products * 1e-6},
-                                         {"exact_uj_per_token", row.exact_pj * products * 1e-6}});
+    js["gate_energy"]["rows"].push_back(
+        {{"operands", row.operands},
+         {"acc", row.acc},
+         {"lmul_nand2_eq", row.lmul_nand2},
+         {"exact_nand2_eq", row.exact_nand2},
+         {"fused_nand2_eq", num(row.fused_nand2)},
+         {"saving_vs_exact_pct", row.saving_vs_exact_pct},
+         {"saving_vs_fused_pct", num(row.saving_vs_fused_pct)},
+         {"lut_saving_vs_exact_pct", num(row.lut_saving_vs_exact_pct)},
+         {"lmul_pj_per_step", row.lmul_pj},
+         {"exact_pj_per_step", row.exact_pj},
+         {"lmul_uj_per_token", row.lmul_pj * products * 1e-6},
+         {"exact_uj_per_token", row.exact_pj * products * 1e-6}});
   }
   std::printf(
       "  (NE = NAND2-eq of one MAC; sav = 1 - L-Mul/exact; fused = FMA-style exact MAC, one\n"
@@ -89,8 +90,8 @@ int PrintGateEnergy(const lmul::energy::GateReport& r, const Options& o, nlohman
 #ifdef LMUL_HAVE_HW
   std::printf("\nMean relative error over all fp8 pairs (hw::MeanRelativeError):\n");
   std::printf("%-14s %10s %10s %10s\n", "arith", "formula", "unit,norm", "unit,all");
-  for (const char* s : {"lmul/e4m3", "lmul/e5m2", "mitchell/e4m3", "mitchell/e5m2", "exact/e4m3",
-                        "exact/e5m2"}) {
+  for (const char* s :
+       {"lmul/e4m3", "lmul/e5m2", "mitchell/e4m3", "mitchell/e5m2", "exact/e4m3", "exact/e5m2"}) {
     auto e = lmul::hw::MeanRelativeError(A(s));
     if (!e.ok()) return lmul::cli::PrintError("energy", e.error(), "");
     std::printf("%-14s %10.4f %10.4f %10.4f\n", s, e->formula, e->normal, e->all);
