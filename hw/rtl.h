@@ -19,8 +19,8 @@
 
 namespace lmul::hw {
 
-// Checks that `arith` can be generated (fp32/e8m23 and `wide` are refused:
-// the product would need more than 48 bits of internal width / an fp32 port).
+// Checks that `arith` can be generated (`wide` is refused: the module's result
+// is a code of the operand format; every format incl. fp32 is generated).
 Status CheckRtlArith(const Arith& arith);
 
 // Verilog-2001 source of the module `name` (a Verilog identifier).

@@ -105,7 +105,7 @@ TEST_P(RtlSim, MatchesScalarReference) {
   auto arith = Arith::Parse(spec);
   ASSERT_TRUE(arith.ok());
   const bool exhaustive = arith->format.Width() == 8;
-  const uint64_t count = exhaustive ? 65536 : 60000;
+  const uint64_t count = exhaustive ? 65536 : (arith->format.Width() == 32 ? 20000 : 60000);
   std::string log;
   const long bad = Simulate(spec, exhaustive, count, &log);
   EXPECT_EQ(bad, 0) << spec << ": simulator output:\n" << log;
@@ -118,7 +118,8 @@ INSTANTIATE_TEST_SUITE_P(All, RtlSim,
                                          "mitchell/e5m2", "exact/e5m2", "lmul/bf16",
                                          "mitchell/bf16", "exact/bf16", "lmul/fp16",
                                          "mitchell/fp16", "exact/fp16", "lmul/e8m3", "exact/e8m3",
-                                         "lmul/e8m4", "exact/e8m4", "lmul/e8m10", "exact/e8m10"),
+                                         "lmul/e8m4", "exact/e8m4", "lmul/e8m10", "exact/e8m10",
+                                         "lmul/fp32", "exact/fp32"),
                          [](const testing::TestParamInfo<const char*>& info) {
                            std::string s = info.param;
                            for (char& c : s) {

@@ -128,10 +128,10 @@ std::string AdderModule(const UnitSpec& s, const Widths& w, const std::string& n
     << "// frame of " << W << " bits below the higher top (e + width) with a sticky bit below it;\n"
     << "// the sum is normalised (leading-one search) and rounded to the format's quantum.\n"
     << "module " << name << " (\n"
-    << "    input xn, input xi, input xs, input signed [" << ew - 1 << ":0] xe, input ["
-    << w.xw - 1 << ":0] xm,\n"
-    << "    input yn, input yi, input ys, input signed [" << ew - 1 << ":0] ye, input ["
-    << w.yw - 1 << ":0] ym,\n"
+    << "    input xn, input xi, input xs, input signed [" << ew - 1 << ":0] xe, input [" << w.xw - 1
+    << ":0] xm,\n"
+    << "    input yn, input yi, input ys, input signed [" << ew - 1 << ":0] ye, input [" << w.yw - 1
+    << ":0] ym,\n"
     << "    output reg [" << w.wa - 1 << ":0] r\n"
     << ");\n"
     << "  reg signed [" << ew - 1 << ":0] tx, ty, f, dx, dy, er, qe, sh, eb;\n"
@@ -195,8 +195,8 @@ std::string AdderModule(const UnitSpec& s, const Widths& w, const std::string& n
     << "    eb = (er >= 1) ? er - 1 : 0;\n"
     << "    field = eb;\n"
     << "    field = (field << " << ma << ") + q;\n"
-    << "    if (xn || yn || (xi && yi && (xs != ys))) r = " << w.wa << "'h" << Hex(a.NanField(), w.wa)
-    << ";\n"
+    << "    if (xn || yn || (xi && yi && (xs != ys))) r = " << w.wa << "'h"
+    << Hex(a.NanField(), w.wa) << ";\n"
     << "    else if (xi) r = {xs, " << w.wa - 1 << "'h" << Hex(a.InfField(), w.wa - 1) << "};\n"
     << "    else if (yi) r = {ys, " << w.wa - 1 << "'h" << Hex(a.InfField(), w.wa - 1) << "};\n"
     << "    else if (sum == 0) r = {xz && yz && xs && ys, " << w.wa - 1 << "'h0};\n"
@@ -240,7 +240,8 @@ Status CheckUnit(const UnitSpec& s) {
     return MakeError("lanes " + std::to_string(s.lanes) + ": expected 1..64");
   }
   if (s.kind == UnitKind::kMac && s.lanes != 1) {
-    return MakeError("a MAC unit has one lane (got " + std::to_string(s.lanes) + "); use --unit dot");
+    return MakeError("a MAC unit has one lane (got " + std::to_string(s.lanes) +
+                     "); use --unit dot");
   }
   if (s.fused) {
     if (s.arith.op != Op::kExact) {
@@ -316,7 +317,8 @@ uint32_t UnitReference(const UnitSpec& s, const uint32_t* a, const uint32_t* b, 
     return FloatBits(acc);
   }
   std::vector<float> p(s.lanes);
-  for (int k = 0; k < s.lanes; ++k) p[k] = Decode(s.arith.OutputFormat(), s.arith.MulCodes(a[k], b[k]));
+  for (int k = 0; k < s.lanes; ++k)
+    p[k] = Decode(s.arith.OutputFormat(), s.arith.MulCodes(a[k], b[k]));
   if (s.order == DotOrder::kSequential || s.lanes == 1) {
     uint32_t acc = acc_in;
     for (int k = 0; k < s.lanes; ++k) acc = AddRef(s.acc, acc, p[k]);
@@ -327,7 +329,8 @@ uint32_t UnitReference(const UnitSpec& s, const uint32_t* a, const uint32_t* b, 
   for (int k = 0; k < s.lanes; ++k) l[k] = Encode(s.acc, p[k], Rounding::kRne);  // exact
   while (l.size() > 1) {
     std::vector<uint32_t> next;
-    for (size_t i = 0; i + 1 < l.size(); i += 2) next.push_back(AddRef(s.acc, l[i], Decode(s.acc, l[i + 1])));
+    for (size_t i = 0; i + 1 < l.size(); i += 2)
+      next.push_back(AddRef(s.acc, l[i], Decode(s.acc, l[i + 1])));
     if (l.size() % 2) next.push_back(l.back());
     l.swap(next);
   }
@@ -357,10 +360,12 @@ Result<std::string> GenerateUnitRtl(const UnitSpec& s, const std::string& name) 
   // Logical signals and their parts.
   std::map<std::string, std::vector<Part>> parts;
   const std::vector<Part> code_a = {{"", w.wa, false}};
-  const std::vector<Part> prod =
-      s.fused ? std::vector<Part>{{"_n", 1, false}, {"_i", 1, false}, {"_s", 1, false},
-                                  {"_e", w.ew, true}, {"_m", w.yw, false}}
-              : std::vector<Part>{{"", w.wp, false}};
+  const std::vector<Part> prod = s.fused ? std::vector<Part>{{"_n", 1, false},
+                                                             {"_i", 1, false},
+                                                             {"_s", 1, false},
+                                                             {"_e", w.ew, true},
+                                                             {"_m", w.yw, false}}
+                                         : std::vector<Part>{{"", w.wp, false}};
   parts["acc_in"] = code_a;
   std::vector<LevelOp> ops;
   // op 0: the products
@@ -498,10 +503,10 @@ Result<std::string> GenerateUnitRtl(const UnitSpec& s, const std::string& name) 
         const std::string xp = unpack_operand(a[0], "ux_" + out, w.xw);
         const std::string yp = unpack_operand(a[1], "uy_" + out, w.yw);
         v << "  wire [" << wa - 1 << ":0] " << out << ";\n"
-          << "  " << name << "_add u_" << out << " (.xn(" << xp << "_n), .xi(" << xp
-          << "_i), .xs(" << xp << "_s), .xe(" << xp << "_e), .xm(" << xp << "_m), .yn(" << yp
-          << "_n), .yi(" << yp << "_i), .ys(" << yp << "_s), .ye(" << yp << "_e), .ym(" << yp
-          << "_m), .r(" << out << "));\n";
+          << "  " << name << "_add u_" << out << " (.xn(" << xp << "_n), .xi(" << xp << "_i), .xs("
+          << xp << "_s), .xe(" << xp << "_e), .xm(" << xp << "_m), .yn(" << yp << "_n), .yi(" << yp
+          << "_i), .ys(" << yp << "_s), .ye(" << yp << "_e), .ym(" << yp << "_m), .r(" << out
+          << "));\n";
         cur[out] = out;
       }
     }
@@ -513,8 +518,7 @@ Result<std::string> GenerateUnitRtl(const UnitSpec& s, const std::string& name) 
         for (const Part& p : parts.at(sig)) {
           v << "  reg " << (p.is_signed ? "signed " : "") << "[" << p.width - 1 << ":0] " << r
             << p.suffix << ";\n"
-            << "  always @(posedge clk) " << r << p.suffix << " <= " << prefix << p.suffix
-            << ";\n";
+            << "  always @(posedge clk) " << r << p.suffix << " <= " << prefix << p.suffix << ";\n";
         }
         cur[sig] = r;
       }
@@ -527,11 +531,22 @@ Result<std::string> GenerateUnitRtl(const UnitSpec& s, const std::string& name) 
 
 std::vector<uint32_t> AccTestValues(const Format& acc) {
   auto enc = [&](float x) { return Encode(acc, x, Rounding::kRne); };
-  return {enc(0.0f),        enc(-0.0f),   enc(1.0f),         enc(-1.0f),
-          acc.InfField(),   acc.InfField() | acc.SignBit(),    acc.NanField(),
-          acc.MaxFiniteField(), acc.MaxFiniteField() | acc.SignBit(), 1u,
-          enc(0.3f),        enc(-2.75f),  enc(448.0f),       enc(-0.0078125f),
-          enc(1.0e-3f),     enc(-96.5f)};
+  return {enc(0.0f),
+          enc(-0.0f),
+          enc(1.0f),
+          enc(-1.0f),
+          acc.InfField(),
+          acc.InfField() | acc.SignBit(),
+          acc.NanField(),
+          acc.MaxFiniteField(),
+          acc.MaxFiniteField() | acc.SignBit(),
+          1u,
+          enc(0.3f),
+          enc(-2.75f),
+          enc(448.0f),
+          enc(-0.0078125f),
+          enc(1.0e-3f),
+          enc(-96.5f)};
 }
 
 namespace {
@@ -572,8 +587,9 @@ Result<std::vector<UnitVector>> MakeUnitVectors(const UnitSpec& s, bool exhausti
   std::vector<UnitVector> out;
   if (exhaustive) {
     if (s.lanes != 1 || pf.Width() > 8) {
-      return MakeError("--exhaustive is for MAC units of 8-bit formats (every operand pair "
-                       "crossed with the accumulator test values); use --count N");
+      return MakeError(
+          "--exhaustive is for MAC units of 8-bit formats (every operand pair "
+          "crossed with the accumulator test values); use --count N");
     }
     std::vector<uint32_t> accs = AccTestValues(s.acc);
     if (n_acc >= 0 && static_cast<size_t>(n_acc) < accs.size()) accs.resize(n_acc);
@@ -616,7 +632,9 @@ Result<std::vector<UnitVector>> MakeUnitVectors(const UnitSpec& s, bool exhausti
     } else {  // the size of a product, either sign (cancellation with p0 possible)
       const float x = Decode(pf, RandomCode(pf, rng, sp)) * Decode(pf, RandomCode(pf, rng, sp));
       u.acc = Encode(s.acc, (rng() & 1) ? -x : x, Rounding::kRne);
-      if (rng() % 4 == 0) u.acc = Encode(s.acc, -Decode(s.arith.OutputFormat(), s.arith.MulCodes(u.a[0], u.b[0])), Rounding::kRne);
+      if (rng() % 4 == 0)
+        u.acc = Encode(s.acc, -Decode(s.arith.OutputFormat(), s.arith.MulCodes(u.a[0], u.b[0])),
+                       Rounding::kRne);
     }
     u.y = UnitReference(s, u.a.data(), u.b.data(), u.acc);
     out.push_back(std::move(u));
@@ -628,10 +646,9 @@ std::string FormatUnitVectors(const UnitSpec& s, const std::vector<UnitVector>& 
                               const std::string& provenance) {
   const int wp = s.arith.format.Width(), wa = s.acc.Width();
   std::string out = "// lmul vectors (lmul " LMUL_VERSION_STRING "): " + s.Name() + ", " +
-                    std::to_string(v.size()) + " vectors; " + provenance +
-                    "\n// columns: a[0.." + std::to_string(s.lanes - 1) + "] b[0.." +
-                    std::to_string(s.lanes - 1) + "] acc_in y (hex codes of " +
-                    s.arith.format.Name() + " / " + s.acc.Name() +
+                    std::to_string(v.size()) + " vectors; " + provenance + "\n// columns: a[0.." +
+                    std::to_string(s.lanes - 1) + "] b[0.." + std::to_string(s.lanes - 1) +
+                    "] acc_in y (hex codes of " + s.arith.format.Name() + " / " + s.acc.Name() +
                     "), y = lmul::hw::UnitReference (NaN: any NaN)\n";
   for (const auto& u : v) {
     for (uint32_t x : u.a) (out += Hex(x, wp)) += ' ';
@@ -660,7 +677,8 @@ std::string UnitTestbench(const UnitSpec& s, const std::string& name, uint64_t c
     << "  reg [8*1024-1:0] file;\n"
     << "  integer i, j, bad;\n";
   if (st > 0) {
-    t << "  reg clk;\n  " << name << " dut(.clk(clk), .a(a), .b(b), .acc_in(acc_in), .acc_out(acc_out));\n";
+    t << "  reg clk;\n  " << name
+      << " dut(.clk(clk), .a(a), .b(b), .acc_in(acc_in), .acc_out(acc_out));\n";
   } else {
     t << "  " << name << " dut(.a(a), .b(b), .acc_in(acc_in), .acc_out(acc_out));\n";
   }
@@ -671,7 +689,8 @@ std::string UnitTestbench(const UnitSpec& s, const std::string& name, uint64_t c
     << "    begin\n"
     << "      want = mem[v * " << per << " + " << per - 1 << "];\n"
     << "      if (is_nan(want) ? !is_nan(acc_out) : (acc_out !== want)) begin\n"
-    << "        if (bad < 10) $display(\"MISMATCH vector %0d: got %h want %h\", v, acc_out, want);\n"
+    << "        if (bad < 10) $display(\"MISMATCH vector %0d: got %h want %h\", v, acc_out, "
+       "want);\n"
     << "        bad = bad + 1;\n"
     << "      end\n"
     << "    end\n"
@@ -680,18 +699,16 @@ std::string UnitTestbench(const UnitSpec& s, const std::string& name, uint64_t c
     << "    if (!$value$plusargs(\"vectors=%s\", file)) file = \"vectors.hex\";\n"
     << "    $readmemh(file, mem);\n"
     << "    bad = 0;\n"
-    << (st > 0 ? "    clk = 0;\n" : "")
-    << "    for (i = 0; i < " << count + (st > 0 ? st - 1 : 0) << "; i = i + 1) begin\n"
-    << "      if (i < " << count << ") begin\n"
-    ;
+    << (st > 0 ? "    clk = 0;\n" : "") << "    for (i = 0; i < " << count + (st > 0 ? st - 1 : 0)
+    << "; i = i + 1) begin\n"
+    << "      if (i < " << count << ") begin\n";
   for (int k = 0; k < n; ++k) {  // unrolled: constant part-selects
     t << "        a[" << (k + 1) * wp - 1 << ":" << k * wp << "] = mem[i * " << per << " + " << k
       << "];\n"
       << "        b[" << (k + 1) * wp - 1 << ":" << k * wp << "] = mem[i * " << per << " + "
       << n + k << "];\n";
   }
-  t
-    << "        acc_in = mem[i * " << per << " + " << 2 * n << "];\n"
+  t << "        acc_in = mem[i * " << per << " + " << 2 * n << "];\n"
     << "      end\n";
   if (st > 0) {
     t << "      #1 clk = 1;\n"
@@ -739,8 +756,8 @@ Result<PairError> MeanRelativeError(const Arith& arith) {
       const double rel = std::fabs(ap - ex) / std::fabs(ex);
       r.all += rel;
       ++r.n_all;
-      if (std::fabs(x) >= min_normal && std::fabs(y) >= min_normal &&
-          std::fabs(ex) >= min_normal && std::fabs(ex) <= max_finite) {
+      if (std::fabs(x) >= min_normal && std::fabs(y) >= min_normal && std::fabs(ex) >= min_normal &&
+          std::fabs(ex) <= max_finite) {
         r.normal += rel;
         ++r.n_normal;
       }

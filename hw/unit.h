@@ -53,9 +53,9 @@ enum class DotOrder { kSequential, kTree };
 
 struct UnitSpec {
   UnitKind kind = UnitKind::kMac;
-  Arith arith;                 // the products (lmul/, mitchell/, exact/)
+  Arith arith;                  // the products (lmul/, mitchell/, exact/)
   Format acc = Format::Fp32();  // accumulator format: fp32, bf16 or fp16
-  int lanes = 1;               // N (MAC: 1)
+  int lanes = 1;                // N (MAC: 1)
   DotOrder order = DotOrder::kSequential;
   bool fused = false;  // exact only: unrounded products, one rounding per add
   int stages = 0;      // register ranks (0: combinational)

@@ -21,8 +21,7 @@ namespace lmul::hw {
 namespace {
 
 UnitSpec Spec(const std::string& unit, const std::string& arith, const std::string& acc,
-              int lanes = 1, const std::string& order = "seq", bool fused = false,
-              int stages = 0) {
+              int lanes = 1, const std::string& order = "seq", bool fused = false, int stages = 0) {
   auto s = MakeUnitSpec(unit, arith, acc, lanes, order, fused, stages);
   EXPECT_TRUE(s.ok()) << s.error();
   return s.ok() ? *s : UnitSpec{};
@@ -86,13 +85,15 @@ TEST(UnitReference, NarrowAccumulatorIsSingleRounding) {
       const double x = Decode(s.acc, acc);
       const double p = Decode(s.arith.format, s.arith.MulCodes(a, b));
       if (!std::isfinite(x) || !std::isfinite(p)) continue;
-      const double sum = x + p;  // exact: both are multiples of 2^-24..2^-133, < 2^128
+      const double sum = x + p;    // exact: both are multiples of 2^-24..2^-133, < 2^128
       if (sum - x != p) continue;  // (not exact: skip)
       int e2 = 0;
       const double fr = std::frexp(std::fabs(sum), &e2);
       const uint64_t sig = static_cast<uint64_t>(std::ldexp(fr, 53));
-      const uint32_t want = sum == 0 ? (std::signbit(sum) ? s.acc.SignBit() : 0u) : RoundToCode(s.acc, sum < 0, sig, e2 - 53, Rounding::kRne);
-      ASSERT_EQ(UnitReference(s, &a, &b, acc), want) << accn << " acc " << acc << " a " << a << " b " << b;
+      const uint32_t want = sum == 0 ? (std::signbit(sum) ? s.acc.SignBit() : 0u)
+                                     : RoundToCode(s.acc, sum < 0, sig, e2 - 53, Rounding::kRne);
+      ASSERT_EQ(UnitReference(s, &a, &b, acc), want)
+          << accn << " acc " << acc << " a " << a << " b " << b;
       ++checked;
     }
     EXPECT_GT(checked, 100000);
@@ -241,7 +242,8 @@ INSTANTIATE_TEST_SUITE_P(
     testing::Values(
         SimCase{"L_mac_lmul_e4m3_fp32", "mac", "lmul/e4m3", "fp32", 1, "seq", false, 0, true, 16},
         SimCase{"L_mac_lmul_e5m2_fp32", "mac", "lmul/e5m2", "fp32", 1, "seq", false, 0, true, 16},
-        SimCase{"L_mac_mitchell_e4m3_fp32", "mac", "mitchell/e4m3", "fp32", 1, "seq", false, 0, true, 16},
+        SimCase{"L_mac_mitchell_e4m3_fp32", "mac", "mitchell/e4m3", "fp32", 1, "seq", false, 0,
+                true, 16},
         SimCase{"L_mac_exact_e4m3_fp32", "mac", "exact/e4m3", "fp32", 1, "seq", false, 0, true, 16},
         SimCase{"L_mac_exact_e5m2_fp32", "mac", "exact/e5m2", "fp32", 1, "seq", false, 0, true, 16},
         SimCase{"L_mac_exact_e4m3_fused", "mac", "exact/e4m3", "fp32", 1, "seq", true, 0, true, 16},
@@ -249,14 +251,20 @@ INSTANTIATE_TEST_SUITE_P(
         SimCase{"L_mac_lmul_e4m3_bf16", "mac", "lmul/e4m3", "bf16", 1, "seq", false, 0, true, 16},
         SimCase{"L_mac_lmul_e5m2_fp16", "mac", "lmul/e5m2", "fp16", 1, "seq", false, 0, true, 16},
         SimCase{"L_mac_exact_e4m3_bf16", "mac", "exact/e4m3", "bf16", 1, "seq", false, 1, true, 16},
-        SimCase{"L_dot8_lmul_e4m3_fp32", "dot", "lmul/e4m3", "fp32", 8, "seq", false, 4, false, 40000},
-        SimCase{"L_dot8_exact_e4m3_fp32", "dot", "exact/e4m3", "fp32", 8, "seq", false, 0, false, 40000},
-        SimCase{"L_dot8_exact_e4m3_fused", "dot", "exact/e4m3", "fp32", 8, "seq", true, 0, false, 40000},
-        SimCase{"L_dot8_lmul_bf16_tree", "dot", "lmul/bf16", "fp32", 8, "tree", false, 2, false, 40000},
-        SimCase{"L_dot8_exact_bf16_fused", "dot", "exact/bf16", "fp32", 8, "seq", true, 0, false, 40000},
+        SimCase{"L_dot8_lmul_e4m3_fp32", "dot", "lmul/e4m3", "fp32", 8, "seq", false, 4, false,
+                40000},
+        SimCase{"L_dot8_exact_e4m3_fp32", "dot", "exact/e4m3", "fp32", 8, "seq", false, 0, false,
+                40000},
+        SimCase{"L_dot8_exact_e4m3_fused", "dot", "exact/e4m3", "fp32", 8, "seq", true, 0, false,
+                40000},
+        SimCase{"L_dot8_lmul_bf16_tree", "dot", "lmul/bf16", "fp32", 8, "tree", false, 2, false,
+                40000},
+        SimCase{"L_dot8_exact_bf16_fused", "dot", "exact/bf16", "fp32", 8, "seq", true, 0, false,
+                40000},
         SimCase{"L_dot8_lmul_fp32", "dot", "lmul/fp32", "fp32", 8, "seq", false, 0, false, 40000},
         SimCase{"L_dot8_exact_fp32", "dot", "exact/fp32", "fp32", 8, "seq", false, 0, false, 40000},
-        SimCase{"L_dot8_lmul_e4m3_bf16", "dot", "lmul/e4m3", "bf16", 8, "tree", false, 0, false, 40000}),
+        SimCase{"L_dot8_lmul_e4m3_bf16", "dot", "lmul/e4m3", "bf16", 8, "tree", false, 0, false,
+                40000}),
     CaseName);
 #else
 // Default label: every fp8 pair with 2 accumulator values (+0 and -0, the first
@@ -268,12 +276,17 @@ INSTANTIATE_TEST_SUITE_P(
         SimCase{"mac_exact_e4m3_fused", "mac", "exact/e4m3", "fp32", 1, "seq", true, 0, true, 2},
         SimCase{"mac_lmul_e5m2_bf16", "mac", "lmul/e5m2", "bf16", 1, "seq", false, 0, false, 3000},
         SimCase{"dot4_lmul_e4m3_fp32", "dot", "lmul/e4m3", "fp32", 4, "seq", false, 0, false, 3000},
-        SimCase{"dot4_lmul_e4m3_fp32_s3", "dot", "lmul/e4m3", "fp32", 4, "seq", false, 3, false, 3000},
-        SimCase{"dot5_exact_e4m3_tree", "dot", "exact/e4m3", "fp32", 5, "tree", false, 2, false, 3000},
-        SimCase{"dot4_exact_bf16_fused", "dot", "exact/bf16", "fp32", 4, "seq", true, 0, false, 3000},
+        SimCase{"dot4_lmul_e4m3_fp32_s3", "dot", "lmul/e4m3", "fp32", 4, "seq", false, 3, false,
+                3000},
+        SimCase{"dot5_exact_e4m3_tree", "dot", "exact/e4m3", "fp32", 5, "tree", false, 2, false,
+                3000},
+        SimCase{"dot4_exact_bf16_fused", "dot", "exact/bf16", "fp32", 4, "seq", true, 0, false,
+                3000},
         SimCase{"dot4_lmul_bf16_bf16", "dot", "lmul/bf16", "bf16", 4, "seq", false, 0, false, 3000},
-        SimCase{"dot4_lmul_fp32_fp32", "dot", "lmul/fp32", "fp32", 4, "tree", false, 0, false, 2000},
-        SimCase{"dot4_exact_fp32_fp32", "dot", "exact/fp32", "fp32", 4, "seq", false, 0, false, 2000}),
+        SimCase{"dot4_lmul_fp32_fp32", "dot", "lmul/fp32", "fp32", 4, "tree", false, 0, false,
+                2000},
+        SimCase{"dot4_exact_fp32_fp32", "dot", "exact/fp32", "fp32", 4, "seq", false, 0, false,
+                2000}),
     CaseName);
 #endif
 

@@ -9,7 +9,12 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 grep -q 'fp32 mult vs int32 add = 97.3%' "$tmp/out" || fail "97.3%"
 grep -q '(int32 add + fp32 add) = 78.3%' "$tmp/out" || fail "78.3%"
 grep -q 'fp8 multiplication 325 gate operations, L-Mul 157' "$tmp/out" || fail "gates claim"
-grep -q '^exact/e4m3 ' "$tmp/out" || fail "gate rows"
+grep -q ' exact/e4m3 ' "$tmp/out" || fail "gate rows"
+grep -q '^e4m3 *fp32 ' "$tmp/out" || fail "MAC energy row e4m3/fp32"
+grep -q '^fp32 *fp32 ' "$tmp/out" || fail "MAC energy row fp32/fp32"
+grep -q 'VUB' "$tmp/out" || fail "published figures"
+grep -q '^lmul/e4m3 *0.0689 ' "$tmp/out" || fail "MRE formula e4m3"
+python3 -c "import json,sys; j=json.load(open(sys.argv[1])); r=[x for x in j['gate_energy']['rows'] if x['operands']=='fp32' and x['acc']=='fp32'][0]; assert abs(r['exact_pj_per_step']-4.6)<1e-9 and 0<r['saving_vs_exact_pct']<100" "$tmp/e.json" || fail "gate energy json"
 python3 -c "import json,sys; j=json.load(open(sys.argv[1])); assert abs(j['paper_claims']['dot_80_fp32']-78.26)<0.01" "$tmp/e.json" || fail "json"
 # A user table where every operation costs 1 pJ: every saving of a step is 0.
 python3 - "$tmp/t.json" <<'PY'

@@ -210,7 +210,8 @@ Result<GateEnergy> GateEnergyOf(const GateReport& r) {
   g.pj_per_nand2 = 4.6 / ref->nand2_eq;  // Horowitz fp32 mult 3.7 + add 0.9 pJ
   const GateEntry* d8 = r.Find("dot8_lmul_e4m3_fp32");
   const GateEntry* m1 = r.Find("mac_lmul_e4m3_fp32");
-  if (d8 && m1 && d8->nand2_eq > 0 && m1->nand2_eq > 0) g.dot8_over_8mac = d8->nand2_eq / (8 * m1->nand2_eq);
+  if (d8 && m1 && d8->nand2_eq > 0 && m1->nand2_eq > 0)
+    g.dot8_over_8mac = d8->nand2_eq / (8 * m1->nand2_eq);
   for (const char* op : {"fp32", "bf16", "e4m3"}) {
     for (const char* acc : {"fp32", "bf16"}) {
       const std::string tail = std::string(op) + "_" + acc;
@@ -247,14 +248,14 @@ const std::vector<PublishedFigure>& PublishedFigures() {
       {"Luo & Sun, arXiv 2410.00907 (the paper)", "dot-product energy saving (derived, fp32)",
        "80 %"},
       {"Luo & Sun, arXiv 2410.00907 (the paper)", "elementwise multiply energy saving", "95 %"},
-      {"Chen et al. (VUB), FCCM 2025 / arXiv 2412.18948", "FP8 E4M3 multiplier LUTs, L-Mul vs AMD exact FP8 IP (UltraScale+)",
-       "22 vs 69 (-68 %)"},
+      {"Chen et al. (VUB), FCCM 2025 / arXiv 2412.18948",
+       "FP8 E4M3 multiplier LUTs, L-Mul vs AMD exact FP8 IP (UltraScale+)", "22 vs 69 (-68 %)"},
       {"Chen et al. (VUB), FCCM 2025 / arXiv 2412.18948", "FP8 multiplier power (measured)",
        "1.34 vs 2.32 mW (-42 %)"},
       {"Chen et al. (VUB), FCCM 2025 / arXiv 2412.18948", "CNN accelerator power, system level",
        "9.46 -> 8.08 W (-14.6 %)"},
-      {"UCSD capstone (Yosys/OpenROAD, Nangate45)", "BF16 multiplier area, L-Mul (Mitchell offset) vs IEEE",
-       "180.88 vs 545.03 um^2 (-66.8 %)"},
+      {"UCSD capstone (Yosys/OpenROAD, Nangate45)",
+       "BF16 multiplier area, L-Mul (Mitchell offset) vs IEEE", "180.88 vs 545.03 um^2 (-66.8 %)"},
       {"LogFlex, IEEE Micro 2026 (8-bit LNS)", "accelerator energy vs FP8-E4M3", "-33 %"},
       {"H-FA, arXiv 2511.00295 (28 nm)", "log-domain FlashAttention unit area / power",
        "-26.5 % / -23.4 %"},

@@ -93,7 +93,7 @@ Result<GateReport> LoadGateReport(const std::string& path);
 // pJ = NAND2-eq * pj_per_nand2. Energy is taken proportional to NAND2-eq area
 // (equal switching activity per gate: an assumption, docs/energy.md §7).
 struct MacRow {
-  std::string operands, acc;      // "e4m3", "bf16", "fp32"; "fp32", "bf16"
+  std::string operands, acc;  // "e4m3", "bf16", "fp32"; "fp32", "bf16"
   double lmul_nand2 = -1, exact_nand2 = -1, fused_nand2 = -1;
   int lmul_lut = -1, exact_lut = -1, fused_lut = -1;
   double saving_vs_exact_pct = 0;  // NAND2-eq, L-Mul MAC vs exact-product MAC

@@ -3,6 +3,10 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
 namespace lmul::energy {
 namespace {
 
@@ -67,6 +71,49 @@ TEST(Energy, JsonTable) {
   ASSERT_TRUE(t.ok()) << t.error();
   EXPECT_EQ(t->name, "n7");
   EXPECT_DOUBLE_EQ(CostOf(A("lmul/bf16"), *t).step_pj, 4.0);
+}
+
+// GateEnergyOf on a hand-made report: calibration on the exact fp32 MAC, savings
+// by NAND2-eq and LUTs, a missing fused unit is NaN.
+TEST(Energy, GateEnergyFromReport) {
+  const auto path = std::filesystem::path(testing::TempDir()) / "gates_test.json";
+  std::ofstream(path) << R"({"tool": "t", "modules": [
+    {"name": "mac_exact_fp32_fp32", "arith": "exact/fp32", "cells": 10, "nand2_eq": 1000},
+    {"name": "mac_lmul_fp32_fp32", "arith": "lmul/fp32", "cells": 5, "nand2_eq": 400,
+     "xilinx": {"lut": 30, "carry": 2, "ff": 0}},
+    {"name": "mac_exact_e4m3_fp32", "arith": "exact/e4m3", "cells": 5, "nand2_eq": 500,
+     "xilinx": {"lut": 100, "carry": 2, "ff": 0}},
+    {"name": "mac_lmul_e4m3_fp32", "arith": "lmul/e4m3", "cells": 5, "nand2_eq": 450,
+     "xilinx": {"lut": 80, "carry": 2, "ff": 0}},
+    {"name": "mac_fused_e4m3_fp32", "arith": "exact/e4m3", "cells": 5, "nand2_eq": 600},
+    {"name": "dot8_lmul_e4m3_fp32", "arith": "lmul/e4m3", "cells": 5, "nand2_eq": 3600},
+    {"name": "lut_only", "arith": "lmul/e4m3", "xilinx": {"lut": 7}}]})";
+  auto r = LoadGateReport(path.string());
+  ASSERT_TRUE(r.ok()) << r.error();
+  EXPECT_EQ(r->Find("lut_only")->cells, -1);
+  EXPECT_EQ(r->Find("lut_only")->lut, 7);
+  auto g = GateEnergyOf(*r);
+  ASSERT_TRUE(g.ok()) << g.error();
+  EXPECT_DOUBLE_EQ(g->pj_per_nand2, 4.6 / 1000);
+  EXPECT_DOUBLE_EQ(g->dot8_over_8mac, 3600.0 / (8 * 450));
+  ASSERT_EQ(g->rows.size(), 2u);  // fp32/fp32 and e4m3/fp32
+  EXPECT_EQ(g->rows[0].operands, "fp32");
+  EXPECT_NEAR(g->rows[0].saving_vs_exact_pct, 60.0, 1e-12);
+  EXPECT_TRUE(std::isnan(g->rows[0].saving_vs_fused_pct));
+  EXPECT_NEAR(g->rows[0].exact_pj, 4.6, 1e-12);
+  EXPECT_EQ(g->rows[1].operands, "e4m3");
+  EXPECT_NEAR(g->rows[1].saving_vs_exact_pct, 10.0, 1e-12);
+  EXPECT_NEAR(g->rows[1].saving_vs_fused_pct, 25.0, 1e-12);
+  EXPECT_NEAR(g->rows[1].lut_saving_vs_exact_pct, 20.0, 1e-12);
+  std::ofstream(path) << R"({"modules": [{"name": "x", "arith": "lmul/e4m3", "cells": 3}]})";
+  auto bad = LoadGateReport(path.string());
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().find("modules[0]"), std::string::npos) << bad.error();
+  std::ofstream(path) << R"({"modules": []})";
+  auto empty = LoadGateReport(path.string());
+  ASSERT_TRUE(empty.ok());
+  EXPECT_FALSE(GateEnergyOf(*empty).ok());
+  EXPECT_FALSE(PublishedFigures().empty());
 }
 
 }  // namespace

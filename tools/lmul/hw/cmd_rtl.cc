@@ -36,10 +36,11 @@ int RunRtl(const Options& o) {
     const int lanes = o.lanes != 0 ? o.lanes : (o.unit == "dot" ? 8 : 1);
     auto spec = lmul::hw::MakeUnitSpec(o.unit, o.arith, o.acc, lanes, o.order, o.fused, o.stages);
     if (!spec.ok()) {
-      return lmul::cli::PrintError("rtl", spec.error(),
-                                   "e.g. --unit dot --arith lmul/e4m3 --lanes 8 --acc fp32 "
-                                   "[--order tree] [--stages 2]; exact/FMT --fused for an FMA-style "
-                                   "unit");
+      return lmul::cli::PrintError(
+          "rtl", spec.error(),
+          "e.g. --unit dot --arith lmul/e4m3 --lanes 8 --acc fp32 "
+          "[--order tree] [--stages 2]; exact/FMT --fused for an FMA-style "
+          "unit");
     }
     v = lmul::hw::GenerateUnitRtl(*spec, o.module);
   }
@@ -55,36 +56,34 @@ int RunRtl(const Options& o) {
   return 0;
 }
 
-lmul::cli::Registrar reg("rtl", "Write a Verilog module for an L-Mul/Mitchell/exact multiplier",
-                         [](CLI::App* app) {
-                           auto o = std::make_shared<Options>();
-                           app->add_option("--arith", o->arith,
-                                           "lmul/FMT, mitchell/FMT or exact/FMT (operands are "
-                                           "codes of FMT: rne/trunc reduction does not apply)")
-                               ->required();
-                           app->add_option("--module", o->module, "module name")->required();
-                           app->add_option("--out", o->out, "output .v file")->required();
-                           app->add_option("--unit", o->unit,
-                                           "mac or dot: a multiply-accumulate / N-lane "
-                                           "dot-product unit instead of a bare multiplier")
-                               ->check(CLI::IsMember({"mac", "dot"}));
-                           app->add_option("--lanes", o->lanes, "dot: lanes N (default 8)")
-                               ->check(CLI::Range(1, 64));
-                           app->add_option("--acc", o->acc, "accumulator format: fp32, bf16, fp16")
-                               ->capture_default_str()
-                               ->check(CLI::IsMember({"fp32", "bf16", "fp16"}));
-                           app->add_option("--order", o->order,
-                                           "dot: seq (canonical, docs/kernels.md) or tree")
-                               ->capture_default_str()
-                               ->check(CLI::IsMember({"seq", "tree"}));
-                           app->add_flag("--fused", o->fused,
-                                         "exact/ only: FMA-style, unrounded products, one rounding "
-                                         "per add");
-                           app->add_option("--stages", o->stages,
-                                           "register ranks (latency in cycles); 0 = combinational")
-                               ->capture_default_str()
-                               ->check(CLI::Range(0, 64));
-                           return [o] { return RunRtl(*o); };
-                         });
+lmul::cli::Registrar reg(
+    "rtl", "Write a Verilog module for an L-Mul/Mitchell/exact multiplier", [](CLI::App* app) {
+      auto o = std::make_shared<Options>();
+      app->add_option("--arith", o->arith,
+                      "lmul/FMT, mitchell/FMT or exact/FMT (operands are "
+                      "codes of FMT: rne/trunc reduction does not apply)")
+          ->required();
+      app->add_option("--module", o->module, "module name")->required();
+      app->add_option("--out", o->out, "output .v file")->required();
+      app->add_option("--unit", o->unit,
+                      "mac or dot: a multiply-accumulate / N-lane "
+                      "dot-product unit instead of a bare multiplier")
+          ->check(CLI::IsMember({"mac", "dot"}));
+      app->add_option("--lanes", o->lanes, "dot: lanes N (default 8)")->check(CLI::Range(1, 64));
+      app->add_option("--acc", o->acc, "accumulator format: fp32, bf16, fp16")
+          ->capture_default_str()
+          ->check(CLI::IsMember({"fp32", "bf16", "fp16"}));
+      app->add_option("--order", o->order, "dot: seq (canonical, docs/kernels.md) or tree")
+          ->capture_default_str()
+          ->check(CLI::IsMember({"seq", "tree"}));
+      app->add_flag("--fused", o->fused,
+                    "exact/ only: FMA-style, unrounded products, one rounding "
+                    "per add");
+      app->add_option("--stages", o->stages,
+                      "register ranks (latency in cycles); 0 = combinational")
+          ->capture_default_str()
+          ->check(CLI::Range(0, 64));
+      return [o] { return RunRtl(*o); };
+    });
 
 }  // namespace

@@ -42,8 +42,9 @@ int RunUnitVectors(const Options& o) {
   const int lanes = o.lanes != 0 ? o.lanes : (o.unit == "dot" ? 8 : 1);
   auto spec = lmul::hw::MakeUnitSpec(o.unit, o.arith, o.acc, lanes, o.order, o.fused, o.stages);
   if (!spec.ok()) {
-    return lmul::cli::PrintError("vectors", spec.error(),
-                                 "the same --unit/--arith/--lanes/--acc/--order/--fused as lmul rtl");
+    return lmul::cli::PrintError(
+        "vectors", spec.error(),
+        "the same --unit/--arith/--lanes/--acc/--order/--fused as lmul rtl");
   }
   auto v = lmul::hw::MakeUnitVectors(*spec, o.exhaustive, o.count, o.seed);
   if (!v.ok()) return lmul::cli::PrintError("vectors", v.error(), "see lmul vectors --help");
