@@ -111,6 +111,7 @@ def mistral_keys(c: Any, w: gguf.GGUFWriter) -> None:
 FAMILIES = [
     Family("llama3", "llama", llama3_config, transformers.LlamaForCausalLM, True, False,
            llama3_keys),
+    Family("qwen2", "qwen2", qwen2_config, transformers.Qwen2ForCausalLM, False, False),
     Family("mistral", "llama", mistral_config, transformers.MistralForCausalLM, True, False,
            mistral_keys),
 ]

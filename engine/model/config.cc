@@ -28,6 +28,8 @@ const Family kFamilies[] = {
     // Llama 1/2/3.x, SmolLM2, Mistral (converted as "llama"; a sliding window applies to
     // every layer when attention.sliding_window is set).
     {"llama", {}, false, false, 0, 0.0f},
+    // Qwen2 / Qwen2.5: NEOX RoPE, q/k/v biases.
+    {"qwen2", {.rope_mode = RopeMode::kNeox}, false, true, 0, 0.0f},
     // Gemma 3: as Gemma 2 plus per-head q/k RMSNorm; 5 sliding layers per global one, the
     // sliding layers with RoPE base 10000.
     {"gemma3",

@@ -66,6 +66,8 @@ struct Expected {
 const Expected kFamilies[] = {
     {"llama3", "llama", RopeMode::kNormal, RopeScaling::kFreqFactors, Activation::kSilu, false,
      false, 0, 0, 0.0f, 0.0f, 1.0f},
+    {"qwen2", "qwen2", RopeMode::kNeox, RopeScaling::kNone, Activation::kSilu, true, false, 0, 0,
+     0.0f, 0.0f, 1.0f},
     {"mistral", "llama", RopeMode::kNormal, RopeScaling::kNone, Activation::kSilu, false, false,
      32, 2, 0.0f, 0.0f, 1.0f},
 };
