@@ -112,6 +112,8 @@ FAMILIES = [
     Family("llama3", "llama", llama3_config, transformers.LlamaForCausalLM, True, False,
            llama3_keys),
     Family("qwen2", "qwen2", qwen2_config, transformers.Qwen2ForCausalLM, False, False),
+    Family("gemma2", "gemma2", gemma2_config, transformers.Gemma2ForCausalLM, False, True,
+           gemma2_keys),
     Family("mistral", "llama", mistral_config, transformers.MistralForCausalLM, True, False,
            mistral_keys),
 ]

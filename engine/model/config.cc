@@ -30,6 +30,11 @@ const Family kFamilies[] = {
     {"llama", {}, false, false, 0, 0.0f},
     // Qwen2 / Qwen2.5: NEOX RoPE, q/k/v biases.
     {"qwen2", {.rope_mode = RopeMode::kNeox}, false, true, 0, 0.0f},
+    // Gemma 2: GeGLU, pre+post norms, NEOX RoPE, sqrt(d) embedding scale, logit soft-capping
+    // (metadata), sliding window on every other layer (layer l global when (l+1) % 2 == 0).
+    {"gemma2",
+     {.activation = Activation::kGeluTanh, .post_norms = true, .rope_mode = RopeMode::kNeox},
+     true, false, 2, 0.0f},
     // Gemma 3: as Gemma 2 plus per-head q/k RMSNorm; 5 sliding layers per global one, the
     // sliding layers with RoPE base 10000.
     {"gemma3",

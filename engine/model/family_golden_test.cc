@@ -68,6 +68,8 @@ const Expected kFamilies[] = {
      false, 0, 0, 0.0f, 0.0f, 1.0f},
     {"qwen2", "qwen2", RopeMode::kNeox, RopeScaling::kNone, Activation::kSilu, true, false, 0, 0,
      0.0f, 0.0f, 1.0f},
+    {"gemma2", "gemma2", RopeMode::kNeox, RopeScaling::kNone, Activation::kGeluTanh, false, true,
+     32, 2, 5.0f, 3.0f, 8.0f},
     {"mistral", "llama", RopeMode::kNormal, RopeScaling::kNone, Activation::kSilu, false, false,
      32, 2, 0.0f, 0.0f, 1.0f},
 };
