@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -62,6 +63,8 @@ struct Expected {
   float attn_softcap, final_softcap;
   float embed_scale;
 };
+
+void PrintTo(const Expected& e, std::ostream* os) { *os << e.family; }  // test names
 
 const Expected kFamilies[] = {
     {"llama3", "llama", RopeMode::kNormal, RopeScaling::kFreqFactors, Activation::kSilu, false,
