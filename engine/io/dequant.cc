@@ -237,9 +237,9 @@ const Decoder* FindDecoder(GgmlType type) {
     if (d.type == type) {
       // The decoder's block geometry must be the reader's (which validated the sizes).
       const GgmlTypeInfo* info = GetGgmlTypeInfo(static_cast<uint32_t>(type));
-      LMUL_CHECK(info != nullptr && info->block_size == d.block_size &&
-                     info->type_size == d.type_size,
-                 "dequant: block geometry of %s", GgmlTypeName(type));
+      LMUL_CHECK(
+          info != nullptr && info->block_size == d.block_size && info->type_size == d.type_size,
+          "dequant: block geometry of %s", GgmlTypeName(type));
       return &d;
     }
   }

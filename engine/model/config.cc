@@ -34,7 +34,10 @@ const Family kFamilies[] = {
     // (metadata), sliding window on every other layer (layer l global when (l+1) % 2 == 0).
     {"gemma2",
      {.activation = Activation::kGeluTanh, .post_norms = true, .rope_mode = RopeMode::kNeox},
-     true, false, 2, 0.0f},
+     true,
+     false,
+     2,
+     0.0f},
     // Gemma 3: as Gemma 2 plus per-head q/k RMSNorm; 5 sliding layers per global one, the
     // sliding layers with RoPE base 10000.
     {"gemma3",
@@ -42,7 +45,10 @@ const Family kFamilies[] = {
       .post_norms = true,
       .qk_norm = true,
       .rope_mode = RopeMode::kNeox},
-     true, false, 6, 10000.0f},
+     true,
+     false,
+     6,
+     10000.0f},
 };
 
 const Family* FindFamily(const std::string& arch) {
@@ -69,8 +75,7 @@ Status GetOptionalFloat(const GgufFile& g, const std::string& key, bool positive
   if (!g.Has(key)) return Status::Ok();
   auto v = g.GetFloat(key);
   if (!v.ok()) return MakeError(v.error());
-  if (!std::isfinite(*v) || (positive ? !(*v > 0) : !(*v >= 0)) ||
-      std::fabs(*v) > 3.0e38) {
+  if (!std::isfinite(*v) || (positive ? !(*v > 0) : !(*v >= 0)) || std::fabs(*v) > 3.0e38) {
     return MakeError(g.path() + ": metadata '" + key + "': expected a finite value " +
                      (positive ? "> 0" : ">= 0") + ", found " + std::to_string(*v));
   }
@@ -141,8 +146,7 @@ Result<ModelConfig> ModelConfig::FromGguf(const GgufFile& g) {
     LMUL_RETURN_IF_ERROR(GetDim(g, a + "attention.value_length", kMaxDim, &vl));
     if (vl != c.head_dim) {
       return MakeError(g.path() + ": metadata '" + a + "attention.value_length': expected " +
-                       std::to_string(c.head_dim) + " (= key_length), found " +
-                       std::to_string(vl));
+                       std::to_string(c.head_dim) + " (= key_length), found " + std::to_string(vl));
     }
   }
   // GEMM dimensions must fit int comfortably (the kernels take int sizes).
@@ -186,8 +190,10 @@ Result<ModelConfig> ModelConfig::FromGguf(const GgufFile& g) {
   }
   if (g.FindTensor("rope_freqs.weight") != nullptr) {
     if (s.rope_scaling != RopeScaling::kNone) {
-      return MakeError(g.path() + ": tensor 'rope_freqs.weight': not supported together with "
-                       "metadata '" + a + "rope.scaling.type' linear");
+      return MakeError(g.path() +
+                       ": tensor 'rope_freqs.weight': not supported together with "
+                       "metadata '" +
+                       a + "rope.scaling.type' linear");
     }
     s.rope_scaling = RopeScaling::kFreqFactors;  // shape and values checked by Model::Load
   }
@@ -215,8 +221,7 @@ Result<ModelConfig> ModelConfig::FromGguf(const GgufFile& g) {
   }
   s.attn_scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
   LMUL_RETURN_IF_ERROR(GetOptionalFloat(g, a + "attn_logit_softcapping", false, &s.attn_softcap));
-  LMUL_RETURN_IF_ERROR(
-      GetOptionalFloat(g, a + "final_logit_softcapping", false, &s.final_softcap));
+  LMUL_RETURN_IF_ERROR(GetOptionalFloat(g, a + "final_logit_softcapping", false, &s.final_softcap));
 
   // Attention biases: present in the file (checked per layer by Model::Load).
   s.qkv_bias = g.FindTensor("blk.0.attn_q.bias") != nullptr;
@@ -251,8 +256,8 @@ std::string ModelConfig::Summary() const {
       " rope_dim=" + std::to_string(rope_dim) + " rope_base=" + std::to_string(rope_freq_base) +
       " rms_eps=" + std::to_string(rms_eps) + (tied_output ? " tied-output" : "");
   if (sliding_window > 0) {
-    out += " sliding_window=" + std::to_string(sliding_window) + "/" +
-           std::to_string(swa_pattern) + " rope_base_swa=" + std::to_string(rope_freq_base_swa);
+    out += " sliding_window=" + std::to_string(sliding_window) + "/" + std::to_string(swa_pattern) +
+           " rope_base_swa=" + std::to_string(rope_freq_base_swa);
   }
   if (s.rope_mode == RopeMode::kNeox) out += " rope=neox";
   if (s.rope_scaling == RopeScaling::kLinear) {

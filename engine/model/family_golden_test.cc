@@ -73,8 +73,8 @@ const Expected kFamilies[] = {
      0.0f, 0.0f, 1.0f},
     {"gemma2", "gemma2", RopeMode::kNeox, RopeScaling::kNone, Activation::kGeluTanh, false, true,
      32, 2, 5.0f, 3.0f, 8.0f},
-    {"mistral", "llama", RopeMode::kNormal, RopeScaling::kNone, Activation::kSilu, false, false,
-     32, 2, 0.0f, 0.0f, 1.0f},
+    {"mistral", "llama", RopeMode::kNormal, RopeScaling::kNone, Activation::kSilu, false, false, 32,
+     2, 0.0f, 0.0f, 1.0f},
 };
 
 class FamilyGoldenTest : public ::testing::TestWithParam<Expected> {
@@ -144,10 +144,11 @@ TEST_P(FamilyGoldenTest, Fp32MatchesTransformers) {
     }
     argmax_agree += std::max_element(got, got + V) - got == std::max_element(want, want + V) - want;
   }
-  std::printf("%s fp32 vs transformers: max |dlogit| %.3g over %zu rows x %d (|logit| <= %.2f), "
-              "argmax %d/%zu\n",
-              GetParam().family, max_diff, golden_.positions.size(), V, range, argmax_agree,
-              golden_.positions.size());
+  std::printf(
+      "%s fp32 vs transformers: max |dlogit| %.3g over %zu rows x %d (|logit| <= %.2f), "
+      "argmax %d/%zu\n",
+      GetParam().family, max_diff, golden_.positions.size(), V, range, argmax_agree,
+      golden_.positions.size());
   EXPECT_LE(max_diff, 1e-3);
   EXPECT_GT(range, 1.0);  // the golden is not trivially small
   EXPECT_EQ(argmax_agree, static_cast<int>(golden_.positions.size()));
@@ -179,8 +180,8 @@ TEST_P(FamilyGoldenTest, EveryPresetRunsPrefillEqualsDecode) {
     std::vector<float> step;
     for (int t = 0; t < 48; ++t) {
       ASSERT_TRUE(s.Forward({golden_.tokens.data() + t, 1}, &step).ok());
-      ASSERT_EQ(0, std::memcmp(step.data(), all.data() + static_cast<size_t>(t) * V,
-                               V * sizeof(float)))
+      ASSERT_EQ(
+          0, std::memcmp(step.data(), all.data() + static_cast<size_t>(t) * V, V * sizeof(float)))
           << "position " << t;
     }
   }
@@ -206,13 +207,19 @@ TEST(FamilyErrors, UnsupportedMetadataNamesTheKey) {
        [](GgufBuilder* b) { b->AddFloat32("llama.final_logit_softcapping", -1.0f); },
        "'llama.final_logit_softcapping': expected a finite value >= 0"},
       {"output bias",
-       [](GgufBuilder* b) { b->AddTensorF32("blk.0.attn_output.bias", {32}, std::vector<float>(32, 0.1f)); },
+       [](GgufBuilder* b) {
+         b->AddTensorF32("blk.0.attn_output.bias", {32}, std::vector<float>(32, 0.1f));
+       },
        "'blk.0.attn_output.bias' is not supported"},
       {"bias in layer 1 only",
-       [](GgufBuilder* b) { b->AddTensorF32("blk.1.attn_q.bias", {32}, std::vector<float>(32, 0.1f)); },
+       [](GgufBuilder* b) {
+         b->AddTensorF32("blk.1.attn_q.bias", {32}, std::vector<float>(32, 0.1f));
+       },
        "'blk.1.attn_q.bias' is not used by llama"},
       {"rope_freqs shape",
-       [](GgufBuilder* b) { b->AddTensorF32("rope_freqs.weight", {3}, std::vector<float>(3, 1.0f)); },
+       [](GgufBuilder* b) {
+         b->AddTensorF32("rope_freqs.weight", {3}, std::vector<float>(3, 1.0f));
+       },
        "'rope_freqs.weight': expected shape"},
   };
   for (const Case& c : cases) {

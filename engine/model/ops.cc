@@ -24,8 +24,8 @@ void Report(const ElementwiseContext& ctx, SiteOp op, const MatrixView& a, const
 
 void RmsNorm(const ElementwiseContext& ctx, int rows, int width, float eps, const float* x,
              std::span<const float> gamma, float* out) {
-  LMUL_CHECK(static_cast<int>(gamma.size()) == width, "RmsNorm: gamma %zu, width %d",
-             gamma.size(), width);
+  LMUL_CHECK(static_cast<int>(gamma.size()) == width, "RmsNorm: gamma %zu, width %d", gamma.size(),
+             width);
   const size_t total = static_cast<size_t>(rows) * width;
   std::vector<float> scale(total), gammas(total);
   for (int i = 0; i < rows; ++i) {
@@ -39,8 +39,7 @@ void RmsNorm(const ElementwiseContext& ctx, int rows, int width, float eps, cons
   }
   Report(ctx, SiteOp::kNormScale, RowMajor(x, rows, width), RowMajor(scale.data(), rows, width));
   kernels::MulElementwise(*ctx.arith, x, scale.data(), out, total);
-  Report(ctx, SiteOp::kNormGamma, RowMajor(out, rows, width),
-         RowMajor(gammas.data(), rows, width));
+  Report(ctx, SiteOp::kNormGamma, RowMajor(out, rows, width), RowMajor(gammas.data(), rows, width));
   kernels::MulElementwise(*ctx.arith, out, gammas.data(), out, total);
 }
 
@@ -149,8 +148,8 @@ void GatedActivation(Activation act, int n, int d_ff, const float* gu, float* ga
 
 void AddBias(int n, int width, std::span<const float> bias, float* x, ptrdiff_t ld) {
   if (bias.empty()) return;
-  LMUL_CHECK(static_cast<int>(bias.size()) == width, "AddBias: %zu values, width %d",
-             bias.size(), width);
+  LMUL_CHECK(static_cast<int>(bias.size()) == width, "AddBias: %zu values, width %d", bias.size(),
+             width);
   for (int i = 0; i < n; ++i) {
     float* row = x + static_cast<ptrdiff_t>(i) * ld;
     for (int j = 0; j < width; ++j) row[j] += bias[j];

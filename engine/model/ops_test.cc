@@ -121,8 +121,7 @@ TEST(OpsTest, GatedActivation) {
   EXPECT_FLOAT_EQ(gate[0], -1.0f / (1.0f + std::exp(1.0f)));
   EXPECT_EQ(up, (std::vector<float>{2.0f, 3.0f}));
   GatedActivation(Activation::kGeluTanh, 1, 2, gu.data(), gate.data(), up.data());
-  EXPECT_NEAR(gate[1], 0.5 * 0.5 * (1 + std::tanh(0.7978845608 * (0.5 + 0.044715 * 0.125))),
-              1e-6);
+  EXPECT_NEAR(gate[1], 0.5 * 0.5 * (1 + std::tanh(0.7978845608 * (0.5 + 0.044715 * 0.125))), 1e-6);
 }
 
 }  // namespace
