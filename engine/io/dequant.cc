@@ -3,6 +3,8 @@
 #include <cstring>
 #include <string>
 
+#include "base/check.h"
+
 namespace lmul::engine {
 namespace {
 
@@ -190,87 +192,88 @@ float Bf16ToFloat(uint16_t b) {
   return f;
 }
 
-bool CanDequantize(GgmlType type) {
-  switch (type) {
-    case GgmlType::kF32:
-    case GgmlType::kF16:
-    case GgmlType::kBF16:
-    case GgmlType::kQ8_0:
-    case GgmlType::kQ4_0:
-    case GgmlType::kQ4_1:
-    case GgmlType::kQ5_0:
-    case GgmlType::kQ5_1:
-    case GgmlType::kQ4_K:
-    case GgmlType::kQ5_K:
-    case GgmlType::kQ6_K:
-      return true;
-    default:
-      return false;
+namespace {
+
+// Row decoders: n elements of one row from src (n a multiple of the block size).
+void RowF32(const uint8_t* src, int64_t n, float* y) {
+  std::memcpy(y, src, static_cast<size_t>(n) * 4);
+}
+void RowF16(const uint8_t* src, int64_t n, float* y) {
+  for (int64_t i = 0; i < n; ++i) y[i] = HalfToFloat(Load16(src + 2 * i));
+}
+void RowBF16(const uint8_t* src, int64_t n, float* y) {
+  for (int64_t i = 0; i < n; ++i) y[i] = Bf16ToFloat(Load16(src + 2 * i));
+}
+// A block format: Block decodes kElems elements from kBytes bytes.
+template <void (*Block)(const uint8_t*, float*), int kElems, int kBytes>
+void RowBlocks(const uint8_t* src, int64_t n, float* y) {
+  for (int64_t bi = 0; bi < n / kElems; ++bi) Block(src + bi * kBytes, y + bi * kElems);
+}
+
+// The dequantizable types, one row each (ggml's block sizes: 32 elements in 34 / 18 / 20 /
+// 22 / 24 bytes for Q8_0 / Q4_0 / Q4_1 / Q5_0 / Q5_1; 256 in 144 / 176 / 210 for Q4_K /
+// Q5_K / Q6_K; checked against the GGUF reader's type table below).
+struct Decoder {
+  GgmlType type;
+  int block_size, type_size;
+  void (*row)(const uint8_t* src, int64_t n, float* y);
+};
+constexpr Decoder kDecoders[] = {
+    {GgmlType::kF32, 1, 4, RowF32},
+    {GgmlType::kF16, 1, 2, RowF16},
+    {GgmlType::kBF16, 1, 2, RowBF16},
+    {GgmlType::kQ8_0, 32, 34, RowBlocks<BlockQ8_0, 32, 34>},
+    {GgmlType::kQ4_0, 32, 18, RowBlocks<BlockQ4_0, 32, 18>},
+    {GgmlType::kQ4_1, 32, 20, RowBlocks<BlockQ4_1, 32, 20>},
+    {GgmlType::kQ5_0, 32, 22, RowBlocks<BlockQ5_0, 32, 22>},
+    {GgmlType::kQ5_1, 32, 24, RowBlocks<BlockQ5_1, 32, 24>},
+    {GgmlType::kQ4_K, 256, 144, RowBlocks<BlockQ4_K, 256, 144>},
+    {GgmlType::kQ5_K, 256, 176, RowBlocks<BlockQ5_K, 256, 176>},
+    {GgmlType::kQ6_K, 256, 210, RowBlocks<BlockQ6_K, 256, 210>},
+};
+
+const Decoder* FindDecoder(GgmlType type) {
+  for (const Decoder& d : kDecoders) {
+    if (d.type == type) {
+      // The decoder's block geometry must be the reader's (which validated the sizes).
+      const GgmlTypeInfo* info = GetGgmlTypeInfo(static_cast<uint32_t>(type));
+      LMUL_CHECK(
+          info != nullptr && info->block_size == d.block_size && info->type_size == d.type_size,
+          "dequant: block geometry of %s", GgmlTypeName(type));
+      return &d;
+    }
   }
+  return nullptr;
+}
+
+}  // namespace
+
+bool CanDequantize(GgmlType type) { return FindDecoder(type) != nullptr; }
+
+std::string DequantizableTypes() {
+  std::string out;
+  for (const Decoder& d : kDecoders) {
+    if (!out.empty()) out += ' ';
+    out += GgmlTypeName(d.type);
+  }
+  return out;
 }
 
 Status DequantizeRows(const GgufTensor& t, int64_t row_begin, int64_t n_rows, float* out) {
-  if (!CanDequantize(t.type)) {
+  const Decoder* dec = FindDecoder(t.type);
+  if (dec == nullptr) {
     return MakeError("tensor '" + t.name + "': cannot dequantize type " + GgmlTypeName(t.type) +
-                     " (supported: F32 F16 BF16 Q8_0 Q4_0 Q4_1 Q5_0 Q5_1 Q4_K Q5_K Q6_K)");
+                     " (supported: " + DequantizableTypes() + ")");
   }
   if (row_begin < 0 || n_rows < 0 || row_begin > t.n_rows() || n_rows > t.n_rows() - row_begin) {
     return MakeError("tensor '" + t.name + "': rows [" + std::to_string(row_begin) + ", " +
                      std::to_string(row_begin + n_rows) + ") out of range (" +
                      std::to_string(t.n_rows()) + " rows)");
   }
-  const GgmlTypeInfo* info = GetGgmlTypeInfo(static_cast<uint32_t>(t.type));
   const int64_t n = t.row_length();
   const size_t row_bytes = t.row_bytes();
-  const int64_t blocks_per_row = n / info->block_size;
   for (int64_t r = 0; r < n_rows; ++r) {
-    const uint8_t* src = t.data.data() + static_cast<size_t>(row_begin + r) * row_bytes;
-    float* y = out + r * n;
-    switch (t.type) {
-      case GgmlType::kF32:
-        std::memcpy(y, src, static_cast<size_t>(n) * 4);
-        break;
-      case GgmlType::kF16:
-        for (int64_t i = 0; i < n; ++i) y[i] = HalfToFloat(Load16(src + 2 * i));
-        break;
-      case GgmlType::kBF16:
-        for (int64_t i = 0; i < n; ++i) y[i] = Bf16ToFloat(Load16(src + 2 * i));
-        break;
-      default: {
-        void (*block)(const uint8_t*, float*) = nullptr;
-        switch (t.type) {
-          case GgmlType::kQ8_0:
-            block = BlockQ8_0;
-            break;
-          case GgmlType::kQ4_0:
-            block = BlockQ4_0;
-            break;
-          case GgmlType::kQ4_1:
-            block = BlockQ4_1;
-            break;
-          case GgmlType::kQ5_0:
-            block = BlockQ5_0;
-            break;
-          case GgmlType::kQ5_1:
-            block = BlockQ5_1;
-            break;
-          case GgmlType::kQ4_K:
-            block = BlockQ4_K;
-            break;
-          case GgmlType::kQ5_K:
-            block = BlockQ5_K;
-            break;
-          case GgmlType::kQ6_K:
-            block = BlockQ6_K;
-            break;
-          default:
-            break;
-        }
-        for (int64_t bi = 0; bi < blocks_per_row; ++bi) {
-          block(src + bi * info->type_size, y + bi * info->block_size);
-        }
-      }
-    }
+    dec->row(t.data.data() + static_cast<size_t>(row_begin + r) * row_bytes, n, out + r * n);
   }
   return Status::Ok();
 }

@@ -17,6 +17,7 @@
 #define LMUL_ENGINE_IO_DEQUANT_H_
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "base/result.h"
@@ -24,8 +25,10 @@
 
 namespace lmul::engine {
 
-// True when DequantizeRows supports the type.
+// True when DequantizeRows supports the type (one row of the decoder table in dequant.cc).
 bool CanDequantize(GgmlType type);
+// The supported type names, space-separated ("F32 F16 BF16 Q8_0 ..."), for error messages.
+std::string DequantizableTypes();
 
 // IEEE half / bfloat16 bits -> fp32 (exact).
 float HalfToFloat(uint16_t h);

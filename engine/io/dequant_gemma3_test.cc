@@ -19,17 +19,14 @@
 #include "engine/io/gguf.h"
 #include "engine/io/gguf_builder.h"
 #include "engine/io/sha256.h"
+#include "engine/io/testing/tensor_goldens.h"
 
 namespace lmul::engine {
 namespace {
 
 const std::string kTestdata = LMUL_TESTDATA_DIR "/engine";
 
-uint32_t Bits(float f) {
-  uint32_t b;
-  std::memcpy(&b, &f, 4);
-  return b;
-}
+using testing_goldens::Bits;
 
 TEST(DequantQ5Test, RandomBlocksMatchGgufPython) {
   std::ifstream in(kTestdata + "/q5_blocks.txt");
@@ -87,36 +84,8 @@ TEST(DequantQ5Test, Gemma3TensorsMatchGgufPython) {
     GTEST_SKIP() << "LMUL_GEMMA3 not set (scripts/fetch_gemma3.sh prints the path)";
   auto f = GgufFile::Open(model);
   ASSERT_TRUE(f.ok()) << f.error();
-  std::ifstream in(kTestdata + "/gemma3_dequant.txt");
-  ASSERT_TRUE(in) << "missing gemma3_dequant.txt";
-  std::string line;
-  std::set<std::string> types;
-  while (std::getline(in, line)) {
-    if (line.empty() || line[0] == '#') continue;
-    std::istringstream ss(line);
-    std::string name, type, sha;
-    int64_t n = 0;
-    ss >> name >> type >> n >> sha;
-    const GgufTensor* t = (*f)->FindTensor(name);
-    ASSERT_NE(t, nullptr) << name;
-    EXPECT_EQ(GgmlTypeName(t->type), type);
-    ASSERT_EQ(t->n_elements, n);
-    auto v = DequantizeTensor(*t);
-    ASSERT_TRUE(v.ok()) << v.error();
-    Sha256 h;
-    h.Update(v->data(), v->size() * sizeof(float));
-    EXPECT_EQ(h.HexDigest(), sha) << name;
-    const size_t row = static_cast<size_t>(t->row_length());
-    for (int part = 0; part < 2; ++part) {
-      const size_t base = part == 0 ? 0 : v->size() - row;
-      for (int i = 0; i < 8; ++i) {
-        std::string hex;
-        ss >> hex;
-        EXPECT_EQ(Bits((*v)[base + i]), std::stoul(hex, nullptr, 16)) << name << " " << base + i;
-      }
-    }
-    types.insert(type);
-  }
+  const std::set<std::string> types =
+      testing_goldens::CheckTensorShaGoldens(**f, kTestdata + "/gemma3_dequant.txt").types;
   // F32 Q8_0 Q5_0 Q4_K Q6_K: every type in the file.
   EXPECT_EQ(types.size(), 5u);
   // Every tensor of the file dequantizes (types supported, no error).

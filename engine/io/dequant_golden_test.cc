@@ -8,23 +8,20 @@
 
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
-#include <sstream>
+#include <set>
+#include <string>
 
 #include "engine/io/dequant.h"
 #include "engine/io/gguf.h"
 #include "engine/io/sha256.h"
+#include "engine/io/testing/tensor_goldens.h"
 
 namespace lmul::engine {
 namespace {
 
 const std::string kTestdata = LMUL_TESTDATA_DIR "/engine";
 
-uint32_t Bits(float f) {
-  uint32_t b;
-  std::memcpy(&b, &f, 4);
-  return b;
-}
+using testing_goldens::Bits;
 
 TEST(Sha256Test, KnownVectors) {
   Sha256 a;
@@ -71,37 +68,9 @@ TEST(DequantGoldenTest, RealModelTensorsMatchGgufPython) {
     GTEST_SKIP() << "LMUL_MODEL not set (scripts/fetch_model.sh prints it)";
   auto f = GgufFile::Open(model);
   ASSERT_TRUE(f.ok()) << f.error();
-  std::ifstream in(kTestdata + "/smollm2_dequant.txt");
-  ASSERT_TRUE(in) << "missing smollm2_dequant.txt";
-  std::string line;
-  int checked = 0;
-  while (std::getline(in, line)) {
-    if (line.empty() || line[0] == '#') continue;
-    std::istringstream ss(line);
-    std::string name, type, sha;
-    int64_t n = 0;
-    ss >> name >> type >> n >> sha;
-    const GgufTensor* t = (*f)->FindTensor(name);
-    ASSERT_NE(t, nullptr) << name;
-    EXPECT_EQ(GgmlTypeName(t->type), type);
-    ASSERT_EQ(t->n_elements, n);
-    auto v = DequantizeTensor(*t);
-    ASSERT_TRUE(v.ok()) << v.error();
-    Sha256 h;
-    h.Update(v->data(), v->size() * sizeof(float));
-    EXPECT_EQ(h.HexDigest(), sha) << name;
-    const size_t row = static_cast<size_t>(t->row_length());
-    for (int part = 0; part < 2; ++part) {
-      const size_t base = part == 0 ? 0 : v->size() - row;
-      for (int i = 0; i < 8; ++i) {
-        std::string hex;
-        ss >> hex;
-        EXPECT_EQ(Bits((*v)[base + i]), std::stoul(hex, nullptr, 16)) << name << " " << base + i;
-      }
-    }
-    ++checked;
-  }
-  EXPECT_GE(checked, 5);
+  const testing_goldens::GoldenSummary checked =
+      testing_goldens::CheckTensorShaGoldens(**f, kTestdata + "/smollm2_dequant.txt");
+  EXPECT_GE(checked.tensors, 5);
 }
 
 }  // namespace

@@ -104,7 +104,10 @@ std::string Gemma3GoldenTest::skip_reason_;
 
 TEST_F(Gemma3GoldenTest, Config) {
   const ModelConfig& c = model_->config();
-  EXPECT_TRUE(c.gemma);
+  EXPECT_EQ(c.arch_settings.activation, Activation::kGeluTanh);
+  EXPECT_TRUE(c.arch_settings.qk_norm);
+  EXPECT_TRUE(c.arch_settings.post_norms);
+  EXPECT_EQ(c.arch_settings.rope_mode, RopeMode::kNeox);
   EXPECT_EQ(c.n_layer, 18);
   EXPECT_EQ(c.d_model, 640);
   EXPECT_EQ(c.head_dim, 256);

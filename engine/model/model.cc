@@ -1,6 +1,7 @@
 #include "engine/model/model.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <thread>
 
@@ -30,7 +31,7 @@ Result<const GgufTensor*> Expect(const GgufFile& g, const std::string& name,
   }
   if (!CanDequantize((*t)->type)) {
     return MakeError(g.path() + ": tensor '" + name + "': type " + GgmlTypeName((*t)->type) +
-                     " is not supported (F32 F16 BF16 Q8_0 Q4_0 Q4_1 Q5_0 Q5_1 Q4_K Q5_K Q6_K)");
+                     " is not supported (" + DequantizableTypes() + ")");
   }
   return t;
 }
@@ -71,15 +72,14 @@ Result<std::unique_ptr<Model>> Model::Load(const std::string& gguf_path) {
     if (!out.ok()) return std::move(out).TakeError();
     m->output_ = *out;
   }
-  for (const char* unsupported : {"rope_freqs.weight", "blk.0.attn_q.bias", "blk.0.attn_k.bias",
-                                  "blk.0.attn_v.bias", "blk.0.attn_output.bias"}) {
-    if (g.FindTensor(unsupported) != nullptr) {
-      return MakeError(g.path() + ": tensor '" + unsupported +
-                       "' is not supported by lmul's llama");
-    }
+  if (g.FindTensor("blk.0.attn_output.bias") != nullptr) {
+    return MakeError(g.path() + ": tensor 'blk.0.attn_output.bias' is not supported (lmul runs " +
+                     "q/k/v attention biases only)");
   }
+  const ArchSettings& s = c.arch_settings;
   m->attn_norm_.resize(c.n_layer);
   m->ffn_norm_.resize(c.n_layer);
+  m->layer_vectors_.resize(c.n_layer);
   for (int l = 0; l < c.n_layer; ++l) {
     const std::string p = "blk." + std::to_string(l) + ".";
     LayerTensors lt;
@@ -102,16 +102,47 @@ Result<std::unique_ptr<Model>> Model::Load(const std::string& gguf_path) {
     m->layers_.push_back(lt);
     LMUL_RETURN_IF_ERROR(LoadVector(g, p + "attn_norm.weight", c.d_model, &m->attn_norm_[l]));
     LMUL_RETURN_IF_ERROR(LoadVector(g, p + "ffn_norm.weight", c.d_model, &m->ffn_norm_[l]));
+    // The vectors the architecture settings call for (config.h); all layers or none.
+    LayerVectors& lv = m->layer_vectors_[l];
+    struct Vec {
+      bool wanted;
+      const char* name;
+      int n;
+      std::vector<float>* out;
+    };
+    std::vector<float> bq, bk, bv;
+    const Vec vecs[] = {
+        {s.qk_norm, "attn_q_norm.weight", c.head_dim, &lv.q_norm},
+        {s.qk_norm, "attn_k_norm.weight", c.head_dim, &lv.k_norm},
+        {s.post_norms, "post_attention_norm.weight", c.d_model, &lv.post_attn_norm},
+        {s.post_norms, "post_ffw_norm.weight", c.d_model, &lv.post_ffw_norm},
+        {s.qkv_bias, "attn_q.bias", static_cast<int>(qd), &bq},
+        {s.qkv_bias, "attn_k.bias", static_cast<int>(kvd), &bk},
+        {s.qkv_bias, "attn_v.bias", static_cast<int>(kvd), &bv},
+    };
+    for (const Vec& v : vecs) {
+      if (v.wanted) {
+        LMUL_RETURN_IF_ERROR(LoadVector(g, p + v.name, v.n, v.out));
+      } else if (g.FindTensor(p + v.name) != nullptr) {
+        return MakeError(g.path() + ": tensor '" + p + v.name + "' is not used by " + c.arch +
+                         (std::string(v.name).find("bias") != std::string::npos
+                              ? " (attention biases must be present in every layer from 0)"
+                              : ""));
+      }
+    }
+    if (s.qkv_bias) {
+      lv.qkv_bias = std::move(bq);
+      lv.qkv_bias.insert(lv.qkv_bias.end(), bk.begin(), bk.end());
+      lv.qkv_bias.insert(lv.qkv_bias.end(), bv.begin(), bv.end());
+    }
   }
-  m->gemma_norms_.resize(c.n_layer);
-  if (c.gemma) {
-    for (int l = 0; l < c.n_layer; ++l) {
-      const std::string p = "blk." + std::to_string(l) + ".";
-      auto& gn = m->gemma_norms_[l];
-      LMUL_RETURN_IF_ERROR(LoadVector(g, p + "attn_q_norm.weight", c.head_dim, &gn[0]));
-      LMUL_RETURN_IF_ERROR(LoadVector(g, p + "attn_k_norm.weight", c.head_dim, &gn[1]));
-      LMUL_RETURN_IF_ERROR(LoadVector(g, p + "post_attention_norm.weight", c.d_model, &gn[2]));
-      LMUL_RETURN_IF_ERROR(LoadVector(g, p + "post_ffw_norm.weight", c.d_model, &gn[3]));
+  if (s.rope_scaling == RopeScaling::kFreqFactors) {
+    LMUL_RETURN_IF_ERROR(LoadVector(g, "rope_freqs.weight", c.rope_dim / 2, &m->rope_freqs_));
+    for (float f : m->rope_freqs_) {
+      if (!(f > 0) || !std::isfinite(f)) {
+        return MakeError(g.path() + ": tensor 'rope_freqs.weight': expected finite factors > 0, " +
+                         "found " + std::to_string(f));
+      }
     }
   }
   LMUL_RETURN_IF_ERROR(LoadVector(g, "output_norm.weight", c.d_model, &m->output_norm_));

@@ -1,7 +1,7 @@
-// Model: a Llama-architecture transformer loaded from GGUF (weights stay in the
-// memory-mapped file; each GEMM weight is dequantized and packed once per
-// arithmetic, on first use, by kernels::PackB, and the packs are shared by all
-// sessions using that arithmetic).
+// Model: a decoder-only transformer loaded from GGUF (the families of ModelConfig: Llama,
+// Mistral, Qwen2, Gemma 2, Gemma 3). Weights stay in the memory-mapped file; each GEMM
+// weight is dequantized and packed once per arithmetic, on first use, by kernels::PackB,
+// and the packs are shared by all sessions using that arithmetic.
 //
 // Weight shapes (outermost first; GGUF stores ne innermost first):
 //   token_embd.weight        (n_vocab, d_model)
@@ -16,13 +16,14 @@
 //   blk.L.ffn_down.weight    (d_model, d_ff)
 //   output_norm.weight       (d_model)
 //   output.weight            (n_vocab, d_model)   absent when tied to token_embd
-// Gemma 3 adds per layer: attn_q_norm, attn_k_norm (head_dim), post_attention_norm,
-// post_ffw_norm (d_model); attn_q is (n_head * head_dim, d_model) with head_dim =
-// attention.key_length (not d_model / n_head).
+// As the architecture settings (config.h) require:
+//   blk.L.attn_{q,k,v}.bias  (n_head * head_dim), (n_kv_head * head_dim) x 2   qkv_bias
+//   blk.L.attn_q_norm.weight, blk.L.attn_k_norm.weight (head_dim)              qk_norm
+//   blk.L.post_attention_norm.weight, blk.L.post_ffw_norm.weight (d_model)     post_norms
+//   rope_freqs.weight        (rope_dim / 2)                                    kFreqFactors
 #ifndef LMUL_ENGINE_MODEL_MODEL_H_
 #define LMUL_ENGINE_MODEL_MODEL_H_
 
-#include <array>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -68,12 +69,20 @@ class Model {
   const std::vector<float>& attn_norm(int layer) const { return attn_norm_[layer]; }
   const std::vector<float>& ffn_norm(int layer) const { return ffn_norm_[layer]; }
   const std::vector<float>& output_norm() const { return output_norm_; }
-  // Gemma 3 only (config().gemma; empty vectors otherwise): per-head q and k norm weights
-  // (head_dim) and the post-attention / post-MLP norm weights (d_model).
-  const std::vector<float>& attn_q_norm(int layer) const { return gemma_norms_[layer][0]; }
-  const std::vector<float>& attn_k_norm(int layer) const { return gemma_norms_[layer][1]; }
-  const std::vector<float>& post_attn_norm(int layer) const { return gemma_norms_[layer][2]; }
-  const std::vector<float>& post_ffw_norm(int layer) const { return gemma_norms_[layer][3]; }
+  // Present as the architecture settings say (empty vectors otherwise): per-head q and k
+  // norm weights (head_dim; qk_norm), the post-attention / post-MLP norm weights (d_model;
+  // post_norms), the attention biases [bq; bk; bv] (GroupN(kQkv); qkv_bias) and the RoPE
+  // frequency factors (rope_dim / 2; RopeScaling::kFreqFactors).
+  const std::vector<float>& attn_q_norm(int layer) const { return layer_vectors_[layer].q_norm; }
+  const std::vector<float>& attn_k_norm(int layer) const { return layer_vectors_[layer].k_norm; }
+  const std::vector<float>& post_attn_norm(int layer) const {
+    return layer_vectors_[layer].post_attn_norm;
+  }
+  const std::vector<float>& post_ffw_norm(int layer) const {
+    return layer_vectors_[layer].post_ffw_norm;
+  }
+  const std::vector<float>& qkv_bias(int layer) const { return layer_vectors_[layer].qkv_bias; }
+  const std::vector<float>& rope_freqs() const { return rope_freqs_; }
 
   // The group's weights as fp32, row-major (N, K) (row n = output feature n). `layer`
   // is ignored for kLmHead.
@@ -102,7 +111,11 @@ class Model {
   std::vector<LayerTensors> layers_;
   std::vector<std::vector<float>> attn_norm_, ffn_norm_;
   std::vector<float> output_norm_;
-  std::vector<std::array<std::vector<float>, 4>> gemma_norms_;  // q, k, post-attn, post-ffw
+  struct LayerVectors {
+    std::vector<float> q_norm, k_norm, post_attn_norm, post_ffw_norm, qkv_bias;
+  };
+  std::vector<LayerVectors> layer_vectors_;
+  std::vector<float> rope_freqs_;
 
   mutable std::mutex pack_mu_;
   mutable std::map<std::pair<int, std::string>, std::shared_ptr<const Packs>> pack_cache_;

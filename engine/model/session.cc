@@ -70,6 +70,16 @@ Session::Session(const Model& model, const Policy& policy, int n_ctx, int thread
   lm_head_ = model.Packed(WeightGroup::kLmHead, policy.at(Site::kLmHead), threads);
   k_cache_.resize(c.n_layer);
   v_cache_.resize(c.n_layer);
+  const ArchSettings& a = c.arch_settings;
+  for (int l = 0; l < c.n_layer; ++l) {
+    const float base = c.RopeBase(l);
+    int t = 0;
+    while (t < static_cast<int>(rope_tables_.size()) && rope_tables_[t].base() != base) ++t;
+    if (t == static_cast<int>(rope_tables_.size())) {
+      rope_tables_.emplace_back(base, c.rope_dim, a.rope_freq_scale, model.rope_freqs());
+    }
+    rope_table_of_.push_back(t);
+  }
 }
 
 void Session::Rewind(int pos) {
@@ -88,226 +98,33 @@ MatrixView Session::WeightView(WeightGroup g, int layer) {
   return MatrixView{observer_weight_.data(), K, N, 1, K};  // B(k, n) = w[n * K + k]
 }
 
-// out (n, d_model) = x * 1/rms(x) * gamma: two elementwise products, as llama.cpp's
-// rms_norm (sum of squares in double, scale = 1/sqrtf(mean + eps)) followed by mul.
-void Session::RmsNorm(int layer, int n, const float* x, const std::vector<float>& gamma,
-                      float* out) {
-  const int d = model_.config().d_model;
-  const float eps = model_.config().rms_eps;
-  const Arith& ew = policy_.at(Site::kElementwise);
-  std::vector<float> scale(static_cast<size_t>(n) * d), gammas(static_cast<size_t>(n) * d);
-  for (int i = 0; i < n; ++i) {
-    const float* xi = x + static_cast<size_t>(i) * d;
-    double sum = 0.0;
-    for (int j = 0; j < d; ++j) sum += static_cast<double>(xi[j] * xi[j]);
-    const float mean = static_cast<float>(sum / d);
-    const float s = 1.0f / std::sqrt(mean + eps);
-    std::fill_n(scale.data() + static_cast<size_t>(i) * d, d, s);
-    std::copy(gamma.begin(), gamma.end(), gammas.begin() + static_cast<ptrdiff_t>(i) * d);
-  }
-  const size_t total = static_cast<size_t>(n) * d;
-  if (observer_) {
-    Observe(Site::kElementwise, SiteOp::kNormScale, layer, -1, RowMajor(x, n, d, d),
-            RowMajor(scale.data(), n, d, d));
-  }
-  kernels::MulElementwise(ew, x, scale.data(), out, total);
-  if (observer_) {
-    Observe(Site::kElementwise, SiteOp::kNormGamma, layer, -1, RowMajor(out, n, d, d),
-            RowMajor(gammas.data(), n, d, d));
-  }
-  kernels::MulElementwise(ew, out, gammas.data(), out, total);
+ops::ElementwiseContext Session::Ew(int layer) const {
+  return ops::ElementwiseContext{&policy_.at(Site::kElementwise), observer_, layer, batch_pos0_};
 }
 
-void Session::NormRows(int layer, int rows, int width, const float* x,
-                       const std::vector<float>& gamma, float* out) {
-  const float eps = model_.config().rms_eps;
-  const Arith& ew = policy_.at(Site::kElementwise);
-  const size_t total = static_cast<size_t>(rows) * width;
-  std::vector<float> scale(total), gammas(total);
-  for (int i = 0; i < rows; ++i) {
-    const float* xi = x + static_cast<size_t>(i) * width;
-    double sum = 0.0;
-    for (int j = 0; j < width; ++j) sum += static_cast<double>(xi[j] * xi[j]);
-    const float mean = static_cast<float>(sum / width);
-    const float s = 1.0f / std::sqrt(mean + eps);
-    std::fill_n(scale.data() + static_cast<size_t>(i) * width, width, s);
-    std::copy(gamma.begin(), gamma.end(), gammas.begin() + static_cast<ptrdiff_t>(i) * width);
-  }
-  if (observer_) {
-    Observe(Site::kElementwise, SiteOp::kNormScale, layer, -1, RowMajor(x, rows, width, width),
-            RowMajor(scale.data(), rows, width, width));
-  }
-  kernels::MulElementwise(ew, x, scale.data(), out, total);
-  if (observer_) {
-    Observe(Site::kElementwise, SiteOp::kNormGamma, layer, -1, RowMajor(out, rows, width, width),
-            RowMajor(gammas.data(), rows, width, width));
-  }
-  kernels::MulElementwise(ew, out, gammas.data(), out, total);
-}
-
-// Gemma 3: per-head RMSNorm of the q and k parts of qkv rows (n, qkv_width), then RoPE in
-// NEOX mode: (x_i, x_{i+h}) -> (x_i cos - x_{i+h} sin, x_{i+h} cos + x_i sin), h = rope_dim/2,
-// theta_i = pos * base^(-2i/rope_dim) built as ggml_rope_cache_init in fp32.
-void Session::GemmaQkNormRope(int layer, int n, float* qkv) {
+// Gathers the q heads (then the k heads) of every row as rows of head_dim, normalises them
+// with their weights (one ops::RmsNorm call per head kind) and scatters them back.
+void Session::QkNorm(int layer, int n, float* qkv) {
   const ModelConfig& c = model_.config();
-  const int hd = c.head_dim, rd = c.rope_dim, half = rd / 2;
-  const int heads = c.n_head + c.n_kv_head;
-  const int w = heads * hd;
+  const int hd = c.head_dim;
   const int qkv_w = model_.GroupN(WeightGroup::kQkv);
-  const size_t total = static_cast<size_t>(n) * w;
-  // Gather q and k heads as rows of head_dim, normalise, scatter back.
-  std::vector<float> rows(total);
-  for (int i = 0; i < n; ++i) {
-    std::memcpy(rows.data() + static_cast<size_t>(i) * w, qkv + static_cast<size_t>(i) * qkv_w,
-                static_cast<size_t>(w) * sizeof(float));
-  }
-  // rows are (n, heads, hd): q heads then k heads per token; norm q heads and k heads with
-  // their own weights (row-wise, so one call per head kind on a strided gather).
-  std::vector<float> qrows(static_cast<size_t>(n) * c.n_head * hd),
-      krows(static_cast<size_t>(n) * c.n_kv_head * hd);
-  for (int i = 0; i < n; ++i) {
-    const float* r = rows.data() + static_cast<size_t>(i) * w;
-    std::memcpy(qrows.data() + static_cast<size_t>(i) * c.n_head * hd, r,
-                static_cast<size_t>(c.n_head) * hd * sizeof(float));
-    std::memcpy(krows.data() + static_cast<size_t>(i) * c.n_kv_head * hd, r + c.n_head * hd,
-                static_cast<size_t>(c.n_kv_head) * hd * sizeof(float));
-  }
-  NormRows(layer, n * c.n_head, hd, qrows.data(), model_.attn_q_norm(layer), qrows.data());
-  NormRows(layer, n * c.n_kv_head, hd, krows.data(), model_.attn_k_norm(layer), krows.data());
-  for (int i = 0; i < n; ++i) {
-    float* r = rows.data() + static_cast<size_t>(i) * w;
-    std::memcpy(r, qrows.data() + static_cast<size_t>(i) * c.n_head * hd,
-                static_cast<size_t>(c.n_head) * hd * sizeof(float));
-    std::memcpy(r + c.n_head * hd, krows.data() + static_cast<size_t>(i) * c.n_kv_head * hd,
-                static_cast<size_t>(c.n_kv_head) * hd * sizeof(float));
-  }
-  // NEOX tables for this layer's base.
-  const int which = c.IsSlidingLayer(layer) ? 0 : 1;
-  std::vector<float>& tc = neox_cos_[which];
-  std::vector<float>& ts = neox_sin_[which];
-  int n_pos = 0;
-  for (int i = 0; i < n; ++i) n_pos = std::max(n_pos, rows_[i].pos + 1);
-  const int have = static_cast<int>(tc.size() / half);
-  if (have < n_pos) {
-    tc.resize(static_cast<size_t>(n_pos) * half);
-    ts.resize(static_cast<size_t>(n_pos) * half);
-    const float theta_scale = std::pow(c.RopeBase(layer), -2.0f / static_cast<float>(rd));
-    for (int p = have; p < n_pos; ++p) {
-      float theta = static_cast<float>(p);
-      for (int i = 0; i < half; ++i) {
-        tc[static_cast<size_t>(p) * half + i] = std::cos(theta);
-        ts[static_cast<size_t>(p) * half + i] = std::sin(theta);
-        theta *= theta_scale;
-      }
+  const int counts[2] = {c.n_head, c.n_kv_head};
+  const std::vector<float>* gammas[2] = {&model_.attn_q_norm(layer), &model_.attn_k_norm(layer)};
+  int col = 0;  // first column of the head kind in a qkv row
+  for (int kind = 0; kind < 2; ++kind) {
+    const size_t w = static_cast<size_t>(counts[kind]) * hd;
+    std::vector<float> rows(static_cast<size_t>(n) * w);
+    for (int i = 0; i < n; ++i) {
+      std::memcpy(rows.data() + i * w, qkv + static_cast<size_t>(i) * qkv_w + col,
+                  w * sizeof(float));
     }
-  }
-  std::vector<float> xs(total), cs(total), sn(total), t1(total), t2(total);
-  for (int i = 0; i < n; ++i) {
-    const float* pc = tc.data() + static_cast<size_t>(rows_[i].pos) * half;
-    const float* ps = ts.data() + static_cast<size_t>(rows_[i].pos) * half;
-    for (int h = 0; h < heads; ++h) {
-      const size_t o = static_cast<size_t>(i) * w + static_cast<size_t>(h) * hd;
-      for (int j = 0; j < hd; ++j) {
-        if (j < rd) {
-          const int pi = j < half ? j : j - half;
-          xs[o + j] = rows[o + (j < half ? j + half : j - half)];
-          cs[o + j] = pc[pi];
-          sn[o + j] = j < half ? -ps[pi] : ps[pi];
-        } else {
-          xs[o + j] = rows[o + j];
-          cs[o + j] = 1.0f;
-          sn[o + j] = 0.0f;
-        }
-      }
+    ops::RmsNorm(Ew(layer), n * counts[kind], hd, c.rms_eps, rows.data(), *gammas[kind],
+                 rows.data());
+    for (int i = 0; i < n; ++i) {
+      std::memcpy(qkv + static_cast<size_t>(i) * qkv_w + col, rows.data() + i * w,
+                  w * sizeof(float));
     }
-  }
-  const Arith& ew = policy_.at(Site::kElementwise);
-  if (observer_) {
-    Observe(Site::kElementwise, SiteOp::kRope, layer, -1, RowMajor(rows.data(), n, w, w),
-            RowMajor(cs.data(), n, w, w));
-    Observe(Site::kElementwise, SiteOp::kRope, layer, -1, RowMajor(xs.data(), n, w, w),
-            RowMajor(sn.data(), n, w, w));
-  }
-  kernels::MulElementwise(ew, rows.data(), cs.data(), t1.data(), total);
-  kernels::MulElementwise(ew, xs.data(), sn.data(), t2.data(), total);
-  for (int i = 0; i < n; ++i) {
-    float* row = qkv + static_cast<size_t>(i) * qkv_w;
-    const size_t o = static_cast<size_t>(i) * w;
-    for (int j = 0; j < w; ++j) {
-      row[j] = (j % hd) < rd ? t1[o + j] + t2[o + j] : rows[o + j];
-    }
-  }
-}
-
-void Session::EnsureRopeTable(int n_pos) {
-  const ModelConfig& c = model_.config();
-  const int rd = c.rope_dim;
-  const int have = static_cast<int>(rope_cos_.size() / rd);
-  if (have >= n_pos) return;
-  rope_cos_.resize(static_cast<size_t>(n_pos) * rd);
-  rope_sin_.resize(static_cast<size_t>(n_pos) * rd);
-  // As ggml_rope_cache_init (mode 0, no scaling): theta_0 = pos, theta_{i+1} = theta_i *
-  // powf(base, -2/rope_dim), all in fp32.
-  const float theta_scale = std::pow(c.rope_freq_base, -2.0f / static_cast<float>(rd));
-  for (int p = have; p < n_pos; ++p) {
-    float theta = static_cast<float>(p);
-    float* cs = rope_cos_.data() + static_cast<size_t>(p) * rd;
-    float* sn = rope_sin_.data() + static_cast<size_t>(p) * rd;
-    for (int i = 0; i < rd; i += 2) {
-      const float co = std::cos(theta), si = std::sin(theta);
-      cs[i] = co;
-      cs[i + 1] = co;
-      sn[i] = -si;
-      sn[i + 1] = si;
-      theta *= theta_scale;
-    }
-  }
-}
-
-// Rotates the q and k parts of qkv rows (n, qkv_width) in place:
-//   (x0, x1) -> (x0 cos - x1 sin, x1 cos + x0 sin)  == x * C + swap(x) * S
-// with the products through the elementwise arithmetic and the sums in fp32.
-void Session::Rope(int layer, int n, float* qkv) {
-  const ModelConfig& c = model_.config();
-  const int hd = c.head_dim, rd = c.rope_dim;
-  const int heads = c.n_head + c.n_kv_head;
-  const int w = heads * hd;  // q and k parts: the first w columns of each row
-  const int qkv_w = model_.GroupN(WeightGroup::kQkv);
-  int n_pos = 0;
-  for (int i = 0; i < n; ++i) n_pos = std::max(n_pos, rows_[i].pos + 1);
-  EnsureRopeTable(n_pos);
-  const size_t total = static_cast<size_t>(n) * w;
-  std::vector<float> x(total), xs(total), cs(total), sn(total), t1(total), t2(total);
-  for (int i = 0; i < n; ++i) {
-    const float* row = qkv + static_cast<size_t>(i) * qkv_w;
-    const float* pc = rope_cos_.data() + static_cast<size_t>(rows_[i].pos) * rd;
-    const float* ps = rope_sin_.data() + static_cast<size_t>(rows_[i].pos) * rd;
-    for (int h = 0; h < heads; ++h) {
-      const size_t o = static_cast<size_t>(i) * w + static_cast<size_t>(h) * hd;
-      for (int j = 0; j < hd; ++j) {
-        x[o + j] = row[h * hd + j];
-        xs[o + j] = row[h * hd + (j ^ 1)];
-        cs[o + j] = j < rd ? pc[j] : 1.0f;
-        sn[o + j] = j < rd ? ps[j] : 0.0f;
-      }
-    }
-  }
-  const Arith& ew = policy_.at(Site::kElementwise);
-  if (observer_) {
-    Observe(Site::kElementwise, SiteOp::kRope, layer, -1, RowMajor(x.data(), n, w, w),
-            RowMajor(cs.data(), n, w, w));
-    Observe(Site::kElementwise, SiteOp::kRope, layer, -1, RowMajor(xs.data(), n, w, w),
-            RowMajor(sn.data(), n, w, w));
-  }
-  kernels::MulElementwise(ew, x.data(), cs.data(), t1.data(), total);
-  kernels::MulElementwise(ew, xs.data(), sn.data(), t2.data(), total);
-  for (int i = 0; i < n; ++i) {
-    float* row = qkv + static_cast<size_t>(i) * qkv_w;
-    for (int h = 0; h < heads; ++h) {
-      const size_t o = static_cast<size_t>(i) * w + static_cast<size_t>(h) * hd;
-      for (int j = 0; j < rd; ++j) row[h * hd + j] = t1[o + j] + t2[o + j];
-      // Dimensions beyond rope_dim pass through unchanged.
-    }
+    col += static_cast<int>(w);
   }
 }
 
@@ -320,7 +137,8 @@ void Session::Attention(int layer, int n, const float* qkv, float* out) {
   const int group = c.n_head / c.n_kv_head;
   const float* kc = k_cache_[layer].data();  // (T, n_kv_head, head_dim)
   const float* vc = v_cache_[layer].data();
-  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  const float scale = c.arch_settings.attn_scale;  // 1/sqrtf(head_dim)
+  const float softcap = c.arch_settings.attn_softcap;
   const bool sliding = c.IsSlidingLayer(layer);
   std::vector<float> scores(static_cast<size_t>(n) * T);
   for (int h = 0; h < c.n_head; ++h) {
@@ -341,7 +159,7 @@ void Session::Attention(int layer, int n, const float* qkv, float* out) {
       float* s = scores.data() + static_cast<size_t>(i) * T;
       const RowMask& m = rows_[i];
       // Visible ranges [b0, e0) (context) and [b1, e1) (own tokens). Sliding-window
-      // layers (Gemma 3): keys at position kp with pos - kp >= window are masked.
+      // layers: keys at position kp with pos - kp >= window are masked.
       int b0 = 0, e0 = m.ctx_end, b1 = m.own_begin, e1 = m.own_end;
       if (sliding) {
         const int min_pos = m.pos + 1 - c.sliding_window;  // first visible key position
@@ -357,7 +175,7 @@ void Session::Attention(int layer, int n, const float* qkv, float* out) {
       };
       float mx = -INFINITY;
       for_visible([&](float& v) {
-        v *= scale;
+        v = ops::SoftCap(v * scale, softcap);
         mx = std::max(mx, v);
       });
       double sum = 0.0;
@@ -438,26 +256,30 @@ Status Session::Run(std::span<const int32_t> tokens, int first_logit_row,
   std::vector<float> qkv(static_cast<size_t>(n) * qkv_w), attn(static_cast<size_t>(n) * qd);
   std::vector<float> gu(static_cast<size_t>(n) * 2 * dff), gate(static_cast<size_t>(n) * dff),
       up(static_cast<size_t>(n) * dff);
+  const ArchSettings& arch = c.arch_settings;
   for (int i = 0; i < n; ++i) model_.Embed(tokens[i], x.data() + static_cast<size_t>(i) * d);
-  if (c.gemma) {  // llama.cpp: ggml_scale(inpL, sqrtf(n_embd)), fp32
-    const float es = std::sqrt(static_cast<float>(d));
-    for (size_t j = 0; j < nd; ++j) x[j] *= es;
+  for (size_t j = 0; j < nd; ++j) x[j] *= arch.embed_scale;  // fp32 (1: unchanged)
+  std::vector<int> positions(n);
+  int n_pos = 0;
+  for (int i = 0; i < n; ++i) {
+    positions[i] = rows_[i].pos;
+    n_pos = std::max(n_pos, rows_[i].pos + 1);
   }
+  for (ops::RopeTable& t : rope_tables_) t.Ensure(n_pos);
 
   const Arith& ew = policy_.at(Site::kElementwise);
   for (int l = 0; l < c.n_layer; ++l) {
     // --- attention block ---
-    RmsNorm(l, n, x.data(), model_.attn_norm(l), h.data());
+    ops::RmsNorm(Ew(l), n, d, c.rms_eps, x.data(), model_.attn_norm(l), h.data());
     if (observer_) {
       Observe(Site::kAttnProj, SiteOp::kQkv, l, -1, RowMajor(h.data(), n, d, d),
               WeightView(WeightGroup::kQkv, l));
     }
     kernels::GemmPacked(n, h.data(), d, (*qkv_)[l], qkv.data(), qkv_w, For(gemm_, n, qkv_w, d));
-    if (c.gemma) {
-      GemmaQkNormRope(l, n, qkv.data());
-    } else {
-      Rope(l, n, qkv.data());
-    }
+    ops::AddBias(n, qkv_w, model_.qkv_bias(l), qkv.data(), qkv_w);  // empty: none
+    if (arch.qk_norm) QkNorm(l, n, qkv.data());
+    ops::Rope(Ew(l), arch.rope_mode, rope_tables_[rope_table_of_[l]], hd, c.rope_dim,
+              c.n_head + c.n_kv_head, n, positions, qkv.data(), qkv_w);
     // Append k, v of the batch to the cache: (T, n_kv_head, head_dim).
     std::vector<float>& kc = k_cache_[l];
     std::vector<float>& vc = v_cache_[l];
@@ -475,32 +297,20 @@ Status Session::Run(std::span<const int32_t> tokens, int first_logit_row,
               WeightView(WeightGroup::kAttnOut, l));
     }
     kernels::GemmPacked(n, attn.data(), qd, (*attn_out_)[l], o.data(), d, For(gemm_, n, d, qd));
-    if (c.gemma) NormRows(l, n, d, o.data(), model_.post_attn_norm(l), o.data());
+    if (arch.post_norms) {
+      ops::RmsNorm(Ew(l), n, d, c.rms_eps, o.data(), model_.post_attn_norm(l), o.data());
+    }
     for (size_t j = 0; j < nd; ++j) x[j] += o[j];
 
     // --- MLP block ---
-    RmsNorm(l, n, x.data(), model_.ffn_norm(l), h.data());
+    ops::RmsNorm(Ew(l), n, d, c.rms_eps, x.data(), model_.ffn_norm(l), h.data());
     if (observer_) {
       Observe(Site::kMlp, SiteOp::kGateUp, l, -1, RowMajor(h.data(), n, d, d),
               WeightView(WeightGroup::kGateUp, l));
     }
     kernels::GemmPacked(n, h.data(), d, (*gate_up_)[l], gu.data(), 2 * dff,
                         For(gemm_, n, 2 * dff, d));
-    for (int i = 0; i < n; ++i) {
-      const float* row = gu.data() + static_cast<size_t>(i) * 2 * dff;
-      float* g = gate.data() + static_cast<size_t>(i) * dff;
-      if (c.gemma) {  // gelu, tanh approximation (ggml_gelu)
-        constexpr float kSqrt2OverPi = 0.79788456080286535587989211986876f;
-        constexpr float kCoefA = 0.044715f;
-        for (int j = 0; j < dff; ++j) {
-          const float v = row[j];
-          g[j] = 0.5f * v * (1.0f + std::tanh(kSqrt2OverPi * v * (1.0f + kCoefA * v * v)));
-        }
-      } else {
-        for (int j = 0; j < dff; ++j) g[j] = row[j] / (1.0f + std::exp(-row[j]));  // silu
-      }
-      std::memcpy(up.data() + static_cast<size_t>(i) * dff, row + dff, dff * sizeof(float));
-    }
+    ops::GatedActivation(arch.activation, n, dff, gu.data(), gate.data(), up.data());
     if (observer_) {
       Observe(Site::kElementwise, SiteOp::kSwiGlu, l, -1, RowMajor(gate.data(), n, dff, dff),
               RowMajor(up.data(), n, dff, dff));
@@ -511,7 +321,9 @@ Status Session::Run(std::span<const int32_t> tokens, int first_logit_row,
               WeightView(WeightGroup::kDown, l));
     }
     kernels::GemmPacked(n, gate.data(), dff, (*down_)[l], o.data(), d, For(gemm_, n, d, dff));
-    if (c.gemma) NormRows(l, n, d, o.data(), model_.post_ffw_norm(l), o.data());
+    if (arch.post_norms) {
+      ops::RmsNorm(Ew(l), n, d, c.rms_eps, o.data(), model_.post_ffw_norm(l), o.data());
+    }
     for (size_t j = 0; j < nd; ++j) x[j] += o[j];
     if (observer_) observer_->OnLayerOutput(l, batch_pos0_, RowMajor(x.data(), n, d, d));
   }
@@ -520,13 +332,16 @@ Status Session::Run(std::span<const int32_t> tokens, int first_logit_row,
   if (logits) {
     const int m = n_logit_rows;
     const float* xs = x.data() + static_cast<size_t>(first_logit_row) * d;
-    RmsNorm(-1, m, xs, model_.output_norm(), h.data());
+    ops::RmsNorm(Ew(-1), m, d, c.rms_eps, xs, model_.output_norm(), h.data());
     if (observer_) {
       Observe(Site::kLmHead, SiteOp::kLmHead, -1, -1, RowMajor(h.data(), m, d, d),
               WeightView(WeightGroup::kLmHead, 0));
     }
     kernels::GemmPacked(m, h.data(), d, (*lm_head_)[0], logits->data(), c.n_vocab,
                         For(gemm_, m, c.n_vocab, d));
+    if (arch.final_softcap > 0) {
+      for (float& z : *logits) z = ops::SoftCap(z, arch.final_softcap);
+    }
   }
   if (observer_) observer_weight_ = {};
   return Status::Ok();

@@ -6,23 +6,26 @@
 // Forward(all) equal those from token-by-token Forwards bit for bit, and results
 // are identical for any thread count (the kernels' canonical order).
 //
-// Per layer, x (n_tokens, d_model) the residual stream:
+// Per layer, x (n_tokens, d_model) the residual stream; the optional steps are the
+// architecture's settings (ModelConfig::arch_settings, config.h), never its name:
+//   x    = token_embd[t] * embed_scale                    fp32 (Gemma: sqrt(d_model))
 //   h    = RMSNorm(x) * attn_norm                         elementwise
-//   qkv  = h . [Wq; Wk; Wv]^T                             attn.proj
-//   q, k = RoPE(q), RoPE(k)  (llama "normal" pairs (2i, 2i+1), theta_i = pos * base^(-2i/rope_dim))
+//   qkv  = h . [Wq; Wk; Wv]^T (+ [bq; bk; bv])            attn.proj (bias: fp32 add)
+//   q, k = RMSNorm_head(q) * q_norm, ... (qk_norm)        elementwise
+//   q, k = RoPE(q), RoPE(k)  normal pairs (2i, 2i+1) or NEOX pairs (i, i + rope_dim/2);
+//          theta_i = freq_scale * pos * base_l^(-2i/rope_dim) / freq_factor_i
 //   per head h (kv head g = h / (n_head / n_kv_head)):
 //     s = q_h . K_g^T                                      attn.qk  (n_tokens, n_past)
-//     p = softmax(s / sqrt(head_dim) + causal mask)        fp32
+//     p = softmax(softcap(s * attn_scale) + mask)          fp32 (causal; sliding layers
+//                                                          also mask pos - j >= window)
 //     o_h = p . V_g                                        attn.av  (n_tokens, head_dim)
-//   x += o . Wo^T                                          attn.proj
+//   a    = o . Wo^T                                        attn.proj
+//   x   += a  or  RMSNorm(a) * post_attention_norm         (post_norms: elementwise)
 //   h    = RMSNorm(x) * ffn_norm                           elementwise
-//   x += (silu(h . Wgate^T) * (h . Wup^T)) . Wdown^T      mlp, elementwise, mlp
-// logits = (RMSNorm(x) * output_norm) . Wout^T            lm_head
-// Gemma 3 (config().gemma) differs: x = embedding * sqrt(d_model) (fp32, not a site);
-// q, k = RMSNorm_head(q) * q_norm, RMSNorm_head(k) * k_norm (elementwise) before RoPE in
-// NEOX mode with the layer's base; sliding-window layers mask keys j <= pos - window;
-// x += RMSNorm(o . Wo^T) * post_attention_norm; GeGLU gelu_tanh(gate) * up (reported as
-// SiteOp::kSwiGlu); x += RMSNorm(mlp) * post_ffw_norm.
+//   m    = (act(h . Wgate^T) * (h . Wup^T)) . Wdown^T      mlp, elementwise (the *), mlp;
+//                                                          act silu or gelu_tanh (fp32)
+//   x   += m  or  RMSNorm(m) * post_ffw_norm               (post_norms: elementwise)
+// logits = softcap((RMSNorm(x) * output_norm) . Wout^T)   lm_head (norm: elementwise)
 #ifndef LMUL_ENGINE_MODEL_SESSION_H_
 #define LMUL_ENGINE_MODEL_SESSION_H_
 
@@ -34,6 +37,7 @@
 #include "base/result.h"
 #include "engine/model/model.h"
 #include "engine/model/observer.h"
+#include "engine/model/ops.h"
 #include "engine/model/policy.h"
 
 namespace lmul::engine {
@@ -87,17 +91,12 @@ class Session {
   };
   Status Run(std::span<const int32_t> tokens, int first_logit_row, std::vector<float>* logits,
              std::vector<RowMask> rows = {});
-  void RmsNorm(int layer, int n, const float* x, const std::vector<float>& gamma, float* out);
-  void EnsureRopeTable(int n_pos);
-  void Rope(int layer, int n, float* qkv);
   void Attention(int layer, int n, const float* qkv, float* out);
   void Observe(Site site, SiteOp op, int layer, int head, const MatrixView& a, const MatrixView& b);
   MatrixView WeightView(WeightGroup g, int layer);
-  // Gemma 3 (model().config().gemma): RMSNorm of `rows` rows of `width` (as RmsNorm), the
-  // per-head q/k norm + NEOX RoPE with the layer's base, applied in place to qkv rows.
-  void NormRows(int layer, int rows, int width, const float* x, const std::vector<float>& gamma,
-                float* out);
-  void GemmaQkNormRope(int layer, int n, float* qkv);
+  ops::ElementwiseContext Ew(int layer) const;
+  // Per-head RMSNorm of the q and k parts of qkv rows (n, qkv_width), in place.
+  void QkNorm(int layer, int n, float* qkv);
 
   const Model& model_;
   Policy policy_;
@@ -113,12 +112,10 @@ class Session {
 
   // KV cache per layer: (pos, n_kv_head, head_dim), grown as tokens arrive.
   std::vector<std::vector<float>> k_cache_, v_cache_;
-  // RoPE tables for positions computed so far: (n_pos, rope_dim), cos and signed sin,
-  // each pair (2i, 2i+1) holding (cos_i, cos_i) and (-sin_i, +sin_i).
-  std::vector<float> rope_cos_, rope_sin_;
   std::vector<float> observer_weight_;  // dequantized weight for observer views
-  // Gemma 3 NEOX RoPE tables (n_pos, rope_dim / 2) per base: [0] sliding, [1] global layers.
-  std::vector<float> neox_cos_[2], neox_sin_[2];
+  // RoPE tables, one per distinct base; layer l uses rope_tables_[rope_table_of_[l]].
+  std::vector<ops::RopeTable> rope_tables_;
+  std::vector<int> rope_table_of_;
 };
 
 }  // namespace lmul::engine
