@@ -21,9 +21,9 @@ fi
 export LMUL_DATA
 echo "test: LMUL_MODEL=$LMUL_MODEL LMUL_GEMMA3=$LMUL_GEMMA3 LMUL_DATA=${LMUL_DATA:-<none: data tests skip>}" >&2
 # --- serve ---
-# lmul_serve_e2e_test (the OpenAI-compatible server end to end, ~4.5 min on 2 cores) runs with
+# lmul_serve_e2e_test (the OpenAI-compatible server end to end, ~4-5 min on 2 cores) runs with
 # the shared venv (openai, lm-eval) plus lm-eval's API extra tenacity; lmul_slurm_eval_test
-# (~25 s) needs root and slurm-wlm + munge from setup.sh. Both skip when what they need is absent.
+# (25-60 s) needs root and slurm-wlm + munge from setup.sh. Both skip when what they need is absent.
 LMUL_VENV="$(scripts/venv.sh)"
 "$LMUL_VENV/bin/python" -c "import tenacity" 2>/dev/null \
   || "$LMUL_VENV/bin/python" -m pip install --quiet --disable-pip-version-check tenacity >&2
