@@ -196,7 +196,8 @@ std::string Fmt(const std::string& metric, double v) {
   char buf[64];
   if (metric.find("flips_") != std::string::npos) {
     std::snprintf(buf, sizeof buf, "%.0f", v);
-  } else if (metric == "acc" || metric == "acc_norm" || metric == "top1_agree") {
+  } else if (metric == "acc" || metric == "acc_norm" || metric == "top1_agree" ||
+             metric.rfind("exact_match", 0) == 0 || metric == "same_text") {
     std::snprintf(buf, sizeof buf, "%.4f", v);
   } else if (metric.find("perplexity") != std::string::npos || metric == "bits_per_byte") {
     std::snprintf(buf, sizeof buf, "%.4f", v);

@@ -83,9 +83,13 @@ for f in results_fp32.json results_lmul-attn.json lmul_results.json; do
 done
 grep -q "gsm8k  *exact_match_strict" "$TMP/lm.txt" && grep -q "arc_easy  *acc_norm" "$TMP/lm.txt" \
   && ok "gsm8k and arc_easy rows" || bad "table: $(cat "$TMP/lm.txt")"
+# Python with lm-eval: $LMUL_PYTHON, else the shared venv if it exists (scripts/venv.sh's
+# folder; this test never creates it).
 PY="${LMUL_PYTHON:-}"
-if [ -z "$PY" ] && [ -x "$(dirname "$0")/../../../scripts/venv.sh" ]; then
-  PY="$("$(dirname "$0")/../../../scripts/venv.sh" 2>/dev/null)/bin/python"
+REQ="$(dirname "$0")/../../../scripts/requirements-test.txt"
+if [ -z "$PY" ] && [ -f "$REQ" ]; then
+  VENV="${LMUL_CACHE:-$HOME/.cache/lmul}/venv-$(sha256sum "$REQ" | cut -c1-12)"
+  [ -f "$VENV/.complete" ] && PY="$VENV/bin/python"
 fi
 if [ -x "$PY" ] && "$PY" -c "import lm_eval" 2>/dev/null; then
   "$PY" "$(dirname "$0")/../../../eval/lm_eval_results_check.py" "$TMP/lm/lmul_results.json" \
