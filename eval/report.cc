@@ -383,7 +383,7 @@ Result<Report> ReportFromJson(const std::string& path, const nlohmann::json& j) 
       r.n_selected.push_back(j.at("n_selected").at(t).get<int>());
     // n_total, n_shot: absent in files from before --num_fewshot (zero-shot, totals unknown).
     field = "n_total";
-    if (j.contains("n_total")) {
+    if (j.contains("n_total") && !j.at("n_total").empty()) {
       for (const std::string& t : r.tasks) r.n_total.push_back(j.at("n_total").at(t).get<int>());
     }
     field = "n_shot";
