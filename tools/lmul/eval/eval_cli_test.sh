@@ -31,7 +31,7 @@ check "duplicate arith" "'fp32' given twice" -m /nonexistent.gguf --tasks arc_ea
 check "bad shard" "--shard '2/2'" -m /nonexistent.gguf --tasks arc_easy --shard 2/2
 check "bad limit" "--limit 'x'" -m /nonexistent.gguf --tasks arc_easy --limit x
 check "limit 1.5" "--limit '1.5'" -m /nonexistent.gguf --tasks arc_easy --limit 1.5
-check "bad num_fewshot" "--num_fewshot" -m /nonexistent.gguf --tasks arc_easy --num_fewshot -1
+check "nohint num_fewshot range" "--num_fewshot" -m /nonexistent.gguf --tasks arc_easy --num_fewshot -1
 check "num_fewshot without split" "task piqa has no few-shot split" -m /nonexistent.gguf --tasks piqa \
   --num_fewshot 2 --data-dir "$TMP/data2"
 check "hostile line" "ARC-Easy-Test.jsonl:2: expected a JSON object, found invalid JSON" \
