@@ -196,7 +196,8 @@ std::string Fmt(const std::string& metric, double v) {
   char buf[64];
   if (metric.find("flips_") != std::string::npos) {
     std::snprintf(buf, sizeof buf, "%.0f", v);
-  } else if (metric == "acc" || metric == "acc_norm" || metric == "top1_agree") {
+  } else if (metric == "acc" || metric == "acc_norm" || metric == "top1_agree" ||
+             metric.rfind("exact_match", 0) == 0 || metric == "same_text") {
     std::snprintf(buf, sizeof buf, "%.4f", v);
   } else if (metric.find("perplexity") != std::string::npos || metric == "bits_per_byte") {
     std::snprintf(buf, sizeof buf, "%.4f", v);
@@ -382,7 +383,7 @@ Result<Report> ReportFromJson(const std::string& path, const nlohmann::json& j) 
       r.n_selected.push_back(j.at("n_selected").at(t).get<int>());
     // n_total, n_shot: absent in files from before --num_fewshot (zero-shot, totals unknown).
     field = "n_total";
-    if (j.contains("n_total")) {
+    if (j.contains("n_total") && !j.at("n_total").empty()) {
       for (const std::string& t : r.tasks) r.n_total.push_back(j.at("n_total").at(t).get<int>());
     }
     field = "n_shot";

@@ -78,18 +78,27 @@ int WriteJson(const std::string& sub, const std::string& path, const std::string
   return 0;
 }
 
+// The folder --output_path writes into (PATH, or the parent of PATH.json), created if missing.
+int MakeOutputDir(const std::string& sub, const std::string& output_path) {
+  const bool file =
+      output_path.size() > 5 && output_path.compare(output_path.size() - 5, 5, ".json") == 0;
+  const std::filesystem::path dir =
+      file ? std::filesystem::path(output_path).parent_path() : std::filesystem::path(output_path);
+  if (dir.empty()) return 0;
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) {
+    return PrintError(sub, "--output_path " + output_path + ": " + ec.message(),
+                      "give a writable directory or a FILE.json");
+  }
+  return 0;
+}
+
 // --output_path: lm-eval's results JSON per arithmetic, lmul's own JSON beside.
 int WriteLmEval(const std::string& sub, const std::string& output_path, const ev::Report& rep,
                 const std::vector<ev::MetricRow>& rows) {
   if (output_path.empty()) return 0;
-  if (output_path.size() <= 5 || output_path.compare(output_path.size() - 5, 5, ".json") != 0) {
-    std::error_code ec;
-    std::filesystem::create_directories(output_path, ec);
-    if (ec) {
-      return PrintError(sub, "--output_path " + output_path + ": " + ec.message(),
-                        "give a writable directory or a FILE.json");
-    }
-  }
+  if (int rc = MakeOutputDir(sub, output_path); rc != 0) return rc;
   const auto paths = ev::LmEvalResultPaths(output_path, rep.arith);
   for (size_t a = 0; a < paths.size(); ++a) {
     const int rc =
@@ -127,15 +136,8 @@ int RunEval(const EvalOptions& o) {
     return PrintError(sub, limit.error(),
                       "e.g. --limit 200, --limit 0.1 or --limit 200,wikitext2=2");
   }
-  if (!o.output_path.empty() &&
-      (o.output_path.size() <= 5 ||
-       o.output_path.compare(o.output_path.size() - 5, 5, ".json") != 0)) {
-    std::error_code ec;
-    std::filesystem::create_directories(o.output_path, ec);
-    if (ec) {
-      return PrintError(sub, "--output_path " + o.output_path + ": " + ec.message(),
-                        "give a writable directory or a FILE.json");
-    }
+  if (!o.output_path.empty()) {
+    if (int rc = MakeOutputDir(sub, o.output_path); rc != 0) return rc;
   }
   // Tasks and data: everything is loaded and checked before the model runs.
   const std::string data_dir = o.data_dir.empty() ? ev::DefaultDataDir() : o.data_dir;

@@ -31,7 +31,7 @@ check "duplicate arith" "'fp32' given twice" -m /nonexistent.gguf --tasks arc_ea
 check "bad shard" "--shard '2/2'" -m /nonexistent.gguf --tasks arc_easy --shard 2/2
 check "bad limit" "--limit 'x'" -m /nonexistent.gguf --tasks arc_easy --limit x
 check "limit 1.5" "--limit '1.5'" -m /nonexistent.gguf --tasks arc_easy --limit 1.5
-check "bad num_fewshot" "--num_fewshot" -m /nonexistent.gguf --tasks arc_easy --num_fewshot -1
+check "nohint num_fewshot range" "--num_fewshot" -m /nonexistent.gguf --tasks arc_easy --num_fewshot -1
 check "num_fewshot without split" "task piqa has no few-shot split" -m /nonexistent.gguf --tasks piqa \
   --num_fewshot 2 --data-dir "$TMP/data2"
 check "hostile line" "ARC-Easy-Test.jsonl:2: expected a JSON object, found invalid JSON" \
@@ -83,9 +83,13 @@ for f in results_fp32.json results_lmul-attn.json lmul_results.json; do
 done
 grep -q "gsm8k  *exact_match_strict" "$TMP/lm.txt" && grep -q "arc_easy  *acc_norm" "$TMP/lm.txt" \
   && ok "gsm8k and arc_easy rows" || bad "table: $(cat "$TMP/lm.txt")"
+# Python with lm-eval: $LMUL_PYTHON, else the shared venv if it exists (scripts/venv.sh's
+# folder; this test never creates it).
 PY="${LMUL_PYTHON:-}"
-if [ -z "$PY" ] && [ -x "$(dirname "$0")/../../../scripts/venv.sh" ]; then
-  PY="$("$(dirname "$0")/../../../scripts/venv.sh" 2>/dev/null)/bin/python"
+REQ="$(dirname "$0")/../../../scripts/requirements-test.txt"
+if [ -z "$PY" ] && [ -f "$REQ" ]; then
+  VENV="${LMUL_CACHE:-$HOME/.cache/lmul}/venv-$(sha256sum "$REQ" | cut -c1-12)"
+  [ -f "$VENV/.complete" ] && PY="$VENV/bin/python"
 fi
 if [ -x "$PY" ] && "$PY" -c "import lm_eval" 2>/dev/null; then
   "$PY" "$(dirname "$0")/../../../eval/lm_eval_results_check.py" "$TMP/lm/lmul_results.json" \
