@@ -6,6 +6,8 @@ loader, fp32), patched with lmul.torch.patch, against the lmul C++ engine
   vocabulary entry).
 - each L-Mul policy: the mean KL between the two engines is at least 10x smaller than the
   policy's own KL against fp32 (engine fp32 vs engine policy).
+- stronger, by design of lmul.torch.patch (every fp32 step outside the sites computed as the
+  engine computes it): the logits are bit-identical for every preset.
 
 Needs LMUL_MODEL (scripts/fetch_model.sh); marked slow (~1-3 min: the GGUF dequantization
 in transformers takes ~30-90 s, once per test session, shared with test_lm_eval.py).
@@ -43,7 +45,8 @@ TEXT = (
     "remember, struck the hour with great confidence. In the afternoon the crowd thinned. "
     "Merchants counted their coins, packed the unsold vegetables into wooden crates and "
     "began the long walk home along the river, where the ferry waited to carry them across "
-    "before the light was gone."
+    "before the light was gone. That evening the innkeeper lit a fire, and travellers who had "
+    "missed the last ferry sat together telling stories until the candles burned low."
 )
 
 # The L-Mul policies whose agreement the issue asks for; the others are reported too.
@@ -88,12 +91,12 @@ def setup(model_path: pathlib.Path) -> dict[str, object]:
     return {"hf": hf, "engine": engine_model, "ids": ids}
 
 
-def engine_log_probs(setup: dict[str, object], policy: str) -> np.ndarray:
+def engine_logits(setup: dict[str, object], policy: str) -> np.ndarray:
     session = lmul.engine.Session(setup["engine"], policy, n_ctx=len(setup["ids"]), threads=2)
-    return log_probs(session.forward(setup["ids"]))
+    return session.forward(setup["ids"])
 
 
-def hf_log_probs(setup: dict[str, object], policy: str | None) -> np.ndarray:
+def hf_logits(setup: dict[str, object], policy: str | None) -> np.ndarray:
     model = setup["hf"]
     ids = torch.tensor([setup["ids"]])
     if policy is not None:
@@ -103,37 +106,41 @@ def hf_log_probs(setup: dict[str, object], policy: str | None) -> np.ndarray:
             out = model(ids).logits[0]
     finally:
         lt.unpatch(model)
-    return log_probs(out)
+    return out.numpy()
 
 
 @pytest.fixture(scope="module")
 def measured(setup: dict[str, object]) -> dict[str, dict[str, float]]:
     """Both engines under every policy; the table printed (and written as JSON to
     $LMUL_CROSS_ENGINE_JSON when set)."""
-    engine_fp32 = engine_log_probs(setup, "fp32")
+    e_logits = {p: engine_logits(setup, p) for p in ("fp32", *LMUL_POLICIES, *OTHER_POLICIES)}
+    engine_fp32 = log_probs(e_logits["fp32"])
     rows: dict[str, dict[str, float]] = {}
-    for policy in ("fp32", *LMUL_POLICIES, *OTHER_POLICIES):
-        e = engine_fp32 if policy == "fp32" else engine_log_probs(setup, policy)
-        h = hf_log_probs(setup, policy)
+    for policy in e_logits:
+        e = log_probs(e_logits[policy])
+        h_logits = hf_logits(setup, policy)
+        h = log_probs(h_logits)
         rows[policy] = {
+            "bit_identical": bool(np.array_equal(e_logits[policy], h_logits)),
             "max_abs_dlogprob": float(np.abs(e - h).max()),
             "kl_engines": mean_kl(e, h),
             "kl_vs_fp32": mean_kl(engine_fp32, e),
             "argmax_agree": float((e.argmax(-1) == h.argmax(-1)).mean()),
         }
-    h_unpatched = hf_log_probs(setup, None)
+    h_unpatched = log_probs(hf_logits(setup, None))
     rows["transformers unpatched"] = {
+        "bit_identical": False,
         "max_abs_dlogprob": float(np.abs(engine_fp32 - h_unpatched).max()),
         "kl_engines": mean_kl(engine_fp32, h_unpatched),
         "kl_vs_fp32": 0.0,
         "argmax_agree": float((engine_fp32.argmax(-1) == h_unpatched.argmax(-1)).mean()),
     }
     print(f"\ncross-engine agreement, SmolLM2-135M-Instruct, {len(setup['ids'])} tokens")
-    print(f"{'policy':24} {'max|dlogp|':>11} {'KL engines':>11} {'KL vs fp32':>11} {'ratio':>8} {'argmax':>7}")
+    print(f"{'policy':24} {'bit-identical':>13} {'max|dlogp|':>11} {'KL engines':>11} {'KL vs fp32':>11} "
+          f"{'argmax':>7}")
     for policy, r in rows.items():
-        ratio = r["kl_vs_fp32"] / r["kl_engines"] if r["kl_engines"] > 0 else float("inf")
-        print(f"{policy:24} {r['max_abs_dlogprob']:11.3g} {r['kl_engines']:11.3g} "
-              f"{r['kl_vs_fp32']:11.3g} {ratio:8.1f} {r['argmax_agree']:7.3f}")
+        print(f"{policy:24} {str(r['bit_identical']):>13} {r['max_abs_dlogprob']:11.3g} "
+              f"{r['kl_engines']:11.3g} {r['kl_vs_fp32']:11.3g} {r['argmax_agree']:7.3f}")
     out = os.environ.get("LMUL_CROSS_ENGINE_JSON")
     if out:
         pathlib.Path(out).write_text(json.dumps({"n_tokens": len(setup["ids"]), "rows": rows}, indent=1))
@@ -151,6 +158,19 @@ def test_lmul_policy_agreement(measured: dict[str, dict[str, float]], policy: st
     r = measured[policy]
     assert r["kl_vs_fp32"] > 0, r
     assert r["kl_engines"] * 10 <= r["kl_vs_fp32"], r
+
+
+@pytest.mark.parametrize("policy", ("fp32", *LMUL_POLICIES, *OTHER_POLICIES))
+def test_logits_bit_identical(measured: dict[str, dict[str, float]], policy: str) -> None:
+    """Beyond the issue's bounds: the same bits as the engine (same kernels, same canonical
+    GEMM order, the engine's fp32 formulas for norms, RoPE, silu and softmax)."""
+    assert measured[policy]["bit_identical"], measured[policy]
+
+
+def test_unpatched_transformers_close_to_engine(measured: dict[str, dict[str, float]]) -> None:
+    """Unpatched transformers (its own fp32 arithmetic: BLAS, its RoPE and norms) is not
+    bit-identical but within the fp32 bound too."""
+    assert measured["transformers unpatched"]["max_abs_dlogprob"] <= 1e-3
 
 
 def test_unpatch_restores_smollm2(setup: dict[str, object]) -> None:

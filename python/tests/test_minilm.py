@@ -131,9 +131,17 @@ def test_fp32_policy_is_fp32(cosines: dict[str, torch.Tensor]) -> None:
 @pytest.mark.parametrize("policy", ["bf16", "fp8-e4m3-attn", "fp8-e5m2-attn", "lmul-attn",
                                     "lmul-attn-k3", "lmul-attn-k4", "lmul-all"])
 def test_policy_embeddings_close_but_not_equal(cosines: dict[str, torch.Tensor], policy: str) -> None:
+    # Measured (docs/python.md): mean cosine 0.9959 (lmul-all) .. 0.99995 (bf16), min 0.9944.
     c = cosines[policy]
-    assert float(c.max()) < 1.0 - 1e-9 or policy == "bf16", f"{policy}: no effect"
-    assert float(c.min()) > 0.95, f"{policy}: min cosine {float(c.min()):.4f}"
+    assert float(c.mean()) < 1.0 - 1e-6, f"{policy}: embeddings unchanged"
+    assert float(c.min()) > 0.99, f"{policy}: min cosine {float(c.min()):.4f}"
+
+
+def test_kbit_lmul_beats_fp8_of_the_same_width(cosines: dict[str, torch.Tensor]) -> None:
+    """The paper's claim in attention: L-Mul with a 4-bit (3-bit) mantissa is at least as
+    precise as fp8 e4m3 (e5m2) products."""
+    assert float(cosines["lmul-attn-k4"].mean()) > float(cosines["fp8-e4m3-attn"].mean())
+    assert float(cosines["lmul-attn-k3"].mean()) > float(cosines["fp8-e5m2-attn"].mean())
 
 
 def test_attention_only_policies_beat_lmul_all(cosines: dict[str, torch.Tensor]) -> None:

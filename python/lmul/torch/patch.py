@@ -90,8 +90,50 @@ class _LinearMixin:
 
 
 def _ew(x: Tensor, y: Tensor, c: dict[str, Any]) -> Tensor:
-    """Elementwise site products x * y (broadcast) in the policy's elementwise arithmetic."""
+    """Elementwise site products x * y (broadcast) in the policy's elementwise arithmetic
+    (exact/fp32 is PyTorch's fp32 multiply, bit for bit, so it is used directly)."""
+    if c["arith"] == _EXACT_FP32:
+        return x * y
     return _lmul_mul(x, y, c["arith"], backward=c["backward"])
+
+
+def _recip(x: Tensor) -> Tensor:
+    """1 / x correctly rounded, as C's 1.0f / x (PyTorch's `1.0 / x` is reciprocal() * 1.0,
+    which is not always correctly rounded)."""
+    return torch.div(torch.ones_like(x), x)
+
+
+def _sqrtf(x: Tensor) -> Tensor:
+    """Correctly rounded fp32 sqrt, as C's sqrtf (PyTorch's fp32 sqrt on CPU is not always
+    correctly rounded); via float64, where rounding twice is exact for sqrt."""
+    return torch.sqrt(x.to(torch.float64)).to(torch.float32)
+
+
+def _expf(x: Tensor) -> Tensor:
+    """exp of fp32 values, bit-identical to the C library's expf that the engine calls:
+    computed in float64 and rounded to fp32 (correct rounding), except where the float64
+    value lies within 1% of an fp32 ulp of a rounding midpoint (~2% of values), which are
+    recomputed by expf itself (glibc's expf is not correctly rounded there). The gradient
+    is exp's."""
+    e64 = torch.exp(x.to(torch.float64))
+    r = e64.to(torch.float32)
+    lib = _libm()
+    if lib is None:
+        return r
+    with torch.no_grad():
+        r64 = r.detach().to(torch.float64)
+        up = torch.nextafter(r.detach(), torch.full_like(r, float("inf"))).to(torch.float64)
+        down = torch.nextafter(r.detach(), torch.full_like(r, float("-inf"))).to(torch.float64)
+        mid = torch.where(e64 >= r64, (r64 + up) * 0.5, (r64 + down) * 0.5)
+        hard = (e64.detach() - mid).abs() < 0.01 * (up - down) * 0.5
+        if bool(hard.any()):
+            xs = x.detach()[hard].tolist()
+            exact = torch.tensor([lib.expf(v) for v in xs], dtype=torch.float32)
+            delta = torch.zeros_like(r)
+            delta[hard] = exact - r.detach()[hard]
+        else:
+            delta = None
+    return r if delta is None else r + delta
 
 
 class _RMSNormMixin:
@@ -106,7 +148,7 @@ class _RMSNormMixin:
         x32 = x.to(torch.float32)
         # Squares in fp32, their sum in float64, the mean rounded to fp32, 1/sqrtf(mean + eps).
         mean = ((x32 * x32).to(torch.float64).sum(-1, keepdim=True) / x32.shape[-1]).to(torch.float32)
-        scale = 1.0 / torch.sqrt(mean + self.variance_epsilon)
+        scale = _recip(_sqrtf(mean + self.variance_epsilon))
         h = _ew(x32, scale, c)
         return _ew(h, self.weight.to(torch.float32), c).to(x.dtype)
 
@@ -126,7 +168,7 @@ class _LayerNormMixin:
         x32 = x.to(torch.float32)
         centered = x32 - x32.mean(dims, keepdim=True)
         var = (centered * centered).mean(dims, keepdim=True)
-        h = _ew(centered, 1.0 / torch.sqrt(var + self.eps), c)
+        h = _ew(centered, _recip(_sqrtf(var + self.eps)), c)
         if self.weight is not None:
             h = _ew(h, self.weight.to(torch.float32), c)
         if self.bias is not None:
@@ -150,11 +192,83 @@ class _GatedMlpMixin:
         u = self.up_proj(x)
         if isinstance(self.act_fn, nn.SiLU) or type(self.act_fn).__name__ == "SiLUActivation":
             g32 = g.to(torch.float32)
-            a = g32 / (1.0 + torch.exp(-g32))
+            a = g32 / (1.0 + _expf(-g32))
         else:
             a = self.act_fn(g).to(torch.float32)
         h = _ew(a, u.to(torch.float32), c).to(u.dtype)
         return self.down_proj(h)
+
+
+def _libm() -> Any:
+    """The C library's cosf/sinf/powf (what the engine calls), or None where unavailable."""
+    global _LIBM
+    if _LIBM is False:
+        try:
+            import ctypes
+            import ctypes.util
+
+            lib = ctypes.CDLL(ctypes.util.find_library("m") or "libm.so.6")
+            for fn in ("cosf", "sinf", "powf", "expf"):
+                f = getattr(lib, fn)
+                f.restype = ctypes.c_float
+                f.argtypes = [ctypes.c_float] * (2 if fn == "powf" else 1)
+            _LIBM = lib
+        except (OSError, AttributeError):
+            _LIBM = None
+    return _LIBM
+
+
+_LIBM: Any = False
+
+
+def _rope_table(c: dict[str, Any], n_pos: int) -> tuple[Tensor, Tensor]:
+    """cos, sin (n_pos, dim/2) of the engine's RoPE angles (ggml_rope_cache_init): theta_0 =
+    pos, theta_{i+1} = theta_i * powf(base, -2/dim), all fp32; cosf/sinf of the C library.
+    Grown as positions arrive and kept (c["table"])."""
+    import math
+
+    import numpy as np
+
+    cos, sin = c.get("table", (None, None))
+    have = 0 if cos is None else cos.shape[0]
+    if have >= n_pos:
+        return cos, sin
+    half = c["dim"] // 2
+    lib = _libm()
+    base, expo = np.float32(c["base"]), np.float32(-2.0) / np.float32(c["dim"])
+    scale = np.float32(lib.powf(base, expo)) if lib else np.float32(math.pow(base, expo))
+    theta = np.empty((n_pos - have, half), np.float32)
+    t = np.arange(have, n_pos, dtype=np.float32)
+    for i in range(half):
+        theta[:, i] = t
+        t = t * scale  # fp32 multiply, rounded as the engine's `theta *= theta_scale`
+    flat = theta.ravel().tolist()
+    if lib:
+        cs = np.array([lib.cosf(v) for v in flat], np.float32)
+        sn = np.array([lib.sinf(v) for v in flat], np.float32)
+    else:
+        cs = np.cos(theta.astype(np.float64)).astype(np.float32).ravel()
+        sn = np.sin(theta.astype(np.float64)).astype(np.float32).ravel()
+    new_c = torch.from_numpy(cs.reshape(theta.shape))
+    new_s = torch.from_numpy(sn.reshape(theta.shape))
+    if cos is not None:
+        new_c, new_s = torch.cat([cos, new_c]), torch.cat([sin, new_s])
+    c["table"] = (new_c, new_s)
+    return new_c, new_s
+
+
+class _RotaryMixin:
+    """A default (unscaled) rotary embedding whose cos/sin are the engine's table (RoPE
+    angles built by repeated fp32 multiplication, as llama.cpp), in the Hugging Face
+    half-split layout: columns i and i + dim/2 hold pair i."""
+
+    _lmul: dict[str, Any]
+
+    def forward(self, x: Tensor, position_ids: Tensor) -> tuple[Tensor, Tensor]:
+        cos, sin = _rope_table(self._lmul, int(position_ids.max()) + 1)
+        idx = position_ids.to(torch.long).cpu()
+        c, s = cos[idx], sin[idx]
+        return torch.cat([c, c], -1).to(x.device, x.dtype), torch.cat([s, s], -1).to(x.device, x.dtype)
 
 
 # The RoPE products of the attention module being run (None: not patched). Attention
@@ -184,6 +298,7 @@ _MIXINS: dict[str, type] = {
     "layernorm": _LayerNormMixin,
     "mlp": _GatedMlpMixin,
     "attention": _AttentionMixin,
+    "rotary": _RotaryMixin,
 }
 _SUBCLASSES: dict[tuple[type, str], type] = {}
 
@@ -216,9 +331,9 @@ def _engine_softmax(s: Tensor) -> Tensor:
     (float)(1 / sum). -inf entries (masked keys) give exact zeros; fully masked rows give 0."""
     mx = s.amax(-1, keepdim=True)
     mx = torch.where(torch.isfinite(mx), mx, torch.zeros_like(mx))
-    e = torch.exp(s - mx)
+    e = _expf(s - mx)
     total = e.sum(-1, keepdim=True, dtype=torch.float64)
-    inv = torch.where(total > 0, 1.0 / total, torch.zeros_like(total)).to(torch.float32)
+    inv = torch.where(total > 0, _recip(total), torch.zeros_like(total)).to(torch.float32)
     return e * inv
 
 
@@ -245,6 +360,12 @@ def lmul_attention_forward(
         value = value.repeat_interleave(n_rep, dim=1)
     dtype = query.dtype
     q, k, v = (t.to(torch.float32) for t in (query, key, value))
+    if c.get("pair_order"):
+        # Sum q.k over the head dim in RoPE-pair order (i, i + d/2): the engine's order on
+        # the GGUF layout (llama.cpp's interleaved pairs), so fp32 sums round the same.
+        d = q.shape[-1]
+        perm = torch.arange(d, device=q.device).reshape(2, d // 2).t().reshape(-1)
+        q, k = q.index_select(-1, perm), k.index_select(-1, perm)
     # scores (batch, n_head, q_len, kv_len) = q . k^T in attn.qk, then the fp32 scale.
     s = _lmatmul(q, k.transpose(-1, -2), c["qk"], accum=c["accum"], backward=c["backward"])
     s = s * (scaling if scaling is not None else q.shape[-1] ** -0.5)
@@ -392,6 +513,21 @@ def _is_rmsnorm(m: nn.Module) -> bool:
     )
 
 
+def _default_rope(m: nn.Module) -> dict[str, Any] | None:
+    """{"base", "dim"} of an unscaled default rotary embedding module, else None."""
+    if not type(m).__name__.endswith("RotaryEmbedding") or getattr(m, "rope_type", None) != "default":
+        return None
+    if getattr(m, "attention_scaling", 1.0) != 1.0:
+        return None
+    cfg = getattr(m, "config", None)
+    params = getattr(cfg, "rope_parameters", None) or {}
+    base = params.get("rope_theta")
+    inv_freq = getattr(m, "inv_freq", None)
+    if base is None or not isinstance(inv_freq, Tensor) or params.get("partial_rotary_factor", 1.0) != 1.0:
+        return None
+    return {"base": float(base), "dim": 2 * inv_freq.shape[-1]}
+
+
 def _is_gated_mlp(m: nn.Module) -> bool:
     return all(isinstance(getattr(m, a, None), nn.Module) for a in ("gate_proj", "up_proj", "down_proj", "act_fn"))
 
@@ -444,12 +580,14 @@ def patch(
             attention.append(m)
             targets.append((name, m, "attention", {"qk": sites["attn.qk"], "av": sites["attn.av"],
                                                   "accum": accum, "backward": backward}))
-        elif do_ew and _is_rmsnorm(m):
+        elif _is_rmsnorm(m):  # the engine's formula; its products are sites when do_ew
             targets.append((name, m, "rmsnorm", ew_cfg))
         elif do_ew and type(m) is nn.LayerNorm:
             targets.append((name, m, "layernorm", ew_cfg))
-        elif do_ew and _is_gated_mlp(m):
+        elif _is_gated_mlp(m):  # the engine's silu; act * up a site when do_ew
             targets.append((name, m, "mlp", ew_cfg))
+        elif (rope := _default_rope(m)) is not None:
+            targets.append((name, m, "rotary", rope))
 
     config = getattr(model, "config", None)
     if attention:
@@ -474,15 +612,17 @@ def patch(
         for name, m, kind, cfg in targets:
             cfg = dict(cfg)
             if kind == "attention":
-                if do_ew and _install_rope(sys.modules[type(m).__module__]):
-                    state.rope_modules.append(sys.modules[type(m).__module__])
+                mod = sys.modules[type(m).__module__]
+                cfg["pair_order"] = callable(getattr(mod, "rotate_half", None))
+                if do_ew and _install_rope(mod):
+                    state.rope_modules.append(mod)
                     cfg["rope"] = ew_cfg
                     count("elementwise:rope")
                 count("attn.qk")
                 count("attn.av")
             elif kind == "linear":
                 count(cfg["site"])
-            else:
+            elif do_ew and kind != "rotary":
                 count(f"elementwise:{kind}")
             _swap(m, kind, cfg, state)
         if attention:
