@@ -1,9 +1,9 @@
 // bench::ParseCount: the --n sizes of `lmul bench elementwise` (16K as its help says).
+#include "bench/kernel_bench.h"
+
 #include <gtest/gtest.h>
 
 #include <cstdint>
-
-#include "bench/kernel_bench.h"
 
 namespace lmul::bench {
 namespace {

@@ -55,6 +55,7 @@ cleanup() {
   fi
 }
 trap cleanup EXIT
+trap 'exit 143' TERM INT  # a stopped check unmounts and removes its root too
 bind() {  # SRC DST [ro]
   mkdir -p "$2"
   mount --bind "$1" "$2"

@@ -289,8 +289,9 @@ TEST(Output, CsvHeaderAndQuoting) {
 
 TEST(Output, PlotLegendInsideTheCanvas) {
   StudyOptions o;  // the legend's widest case: both reductions, theory, four fp8 references
-  o.ops = Ops("lmul/e8m1;lmul/e8m1,rne;lmul/e8m10;lmul/e8m10,rne;exact/e4m3;exact/e4m3,wide;"
-              "exact/e5m2;exact/e5m2,wide");
+  o.ops =
+      Ops("lmul/e8m1;lmul/e8m1,rne;lmul/e8m10;lmul/e8m10,rne;exact/e4m3;exact/e4m3,wide;"
+          "exact/e5m2;exact/e5m2,wide");
   o.samples = 1000;
   auto r = RunErrorStudy(o);
   ASSERT_TRUE(r.ok());

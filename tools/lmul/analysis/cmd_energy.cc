@@ -230,8 +230,8 @@ int RunEnergy(const Options& o) {
     }
     std::printf("%-16s %14s %14s %14s %10s %10s\n", "policy", "arith uJ", "memory uJ", "total uJ",
                 "arith sav", "total sav");
-    auto rows = lmul::energy::ComparePolicies(counts, o.baseline, o.policies, t, ops,
-                                              o.memory + "_byte");
+    auto rows =
+        lmul::energy::ComparePolicies(counts, o.baseline, o.policies, t, ops, o.memory + "_byte");
     if (!rows.ok()) return lmul::cli::PrintError("energy", rows.error(), "see lmul run --help");
     js["token"]["baseline"] = o.baseline;
     for (const auto& r : *rows) {

@@ -127,8 +127,9 @@ lmul::cli::Registrar reg(
       CLI::App* elem = app->add_subcommand(
           "elementwise", "elementwise L-Mul elements/s and GB/s vs a plain multiply loop");
       elem->add_option("--arith", o->ariths, "comma-separated arithmetics");
-      elem->add_option("--n", o->sizes, "array lengths, repeatable; K/M/G = x1024^1/2/3, e.g. --n 16K "
-                     "(default 2K,16K,256K,16M; at most 1G)");
+      elem->add_option("--n", o->sizes,
+                       "array lengths, repeatable; K/M/G = x1024^1/2/3, e.g. --n 16K "
+                       "(default 2K,16K,256K,16M; at most 1G)");
       elem->add_option("--repeats", o->repeats, "best of R timed runs (default 5)");
       elem->add_flag("--json", o->json, "print one JSON array of records");
       elem->add_option("--isa", o->isa, "native (default) or avx2 (Highway AVX2 target)");
