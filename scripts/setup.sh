@@ -6,7 +6,8 @@ set -euo pipefail
 PKGS=(build-essential cmake ninja-build pkg-config python3 python3-pip python3-venv python3-dev
       unzip ca-certificates ccache
       libgtest-dev libgmock-dev libbenchmark-dev libhwy-dev libopenblas-dev libcli11-dev
-      nlohmann-json3-dev libfmt-dev iverilog yosys)
+      nlohmann-json3-dev libfmt-dev iverilog yosys
+      clang libclang-rt-dev)  # libFuzzer + sanitizer runtimes for scripts/fuzz.sh
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "analysis/energy/energy.h"
+#include "tools/lmul/args.h"
 #include "tools/lmul/command.h"
 #ifdef LMUL_HAVE_TOKEN_ENERGY
 #include "analysis/energy/token_energy.h"
@@ -158,7 +159,7 @@ int RunEnergy(const Options& o) {
     double base_a = 0, base_t = 0;
     for (size_t i = 0; i < o.policies.size(); ++i) {
       auto p = lmul::engine::Policy::Parse(o.policies[i]);
-      if (!p.ok()) return lmul::cli::PrintError("energy", p.error(), "see lmul run --help");
+      if (!p.ok()) return lmul::cli::UsageError("energy", p.error(), "see lmul run --help");
       const auto e = lmul::energy::EnergyOf(counts, *p, t, ops, o.memory + "_byte");
       const double tot = e.arith_pj + e.memory_pj;
       if (i == 0) {
@@ -215,20 +216,19 @@ lmul::cli::Registrar reg(
       auto o = std::make_shared<Options>();
       app->add_option("--table", o->table,
                       "JSON energy table replacing the built-in Horowitz 45 nm one");
-      app->add_option("--json", o->json, "also write the results as JSON");
+      lmul::cli::AddOutputPath(app, "--json", &o->json, "also write the results as JSON");
       app->add_option("--model", o->model,
                       "GGUF model: count products per token with the engine (default: analytic "
                       "SmolLM2-135M)");
       app->add_option("--policy", o->policies,
                       "engine policies (presets or inline), the first is the baseline")
           ->capture_default_str();
-      app->add_option("--ctx", o->ctx, "context position of the decoded token")
-          ->capture_default_str()
-          ->check(CLI::Range(1, 1 << 20));
-      app->add_option("--weight-bits", o->weight_bits, "bits per stored weight (Q4_1: 5)")
-          ->capture_default_str();
-      app->add_option("--kv-bits", o->kv_bits, "bits per cached K/V element")
-          ->capture_default_str();
+      lmul::cli::AddInt(app, "--ctx", &o->ctx, 1, 1 << 20, "context position of the decoded token");
+      lmul::cli::AddReal(app, "--weight-bits", &o->weight_bits, 1.0, 64.0,
+                         "bits per stored weight (Q4_1: 5)")
+          ->default_str("5");
+      lmul::cli::AddReal(app, "--kv-bits", &o->kv_bits, 1.0, 64.0, "bits per cached K/V element")
+          ->default_str("32");
       app->add_option("--memory", o->memory,
                       "where weights and KV are read from: dram (off-chip) or sram (all on chip, "
                       "a lower bound on traffic energy)")

@@ -18,6 +18,8 @@
 #ifdef LMUL_HAVE_TOKENIZER
 #include "engine/tokenizer/tokenizer.h"
 #endif
+#include "base/escape.h"
+#include "tools/lmul/args.h"
 #include "tools/lmul/command.h"
 
 namespace {
@@ -64,11 +66,11 @@ int RunRun(const RunOptions& o) {
   const char* sub = "run";
   auto policy = lmul::engine::Policy::Parse(o.arith);
   if (!policy.ok()) {
-    return lmul::cli::PrintError(sub, policy.error(),
+    return lmul::cli::UsageError(sub, policy.error(),
                                  "--arith takes a preset (fp32, lmul-attn, ...) or an inline "
                                  "policy like attn.qk=lmul/e8m4,attn.av=lmul/e8m4,*=exact/fp32");
   }
-  if (o.n < 0) return lmul::cli::PrintError(sub, "-n must be >= 0");
+  if (o.n < 0) return lmul::cli::UsageError(sub, "-n must be >= 0");
   const auto t_load = Clock::now();
   auto model = lmul::engine::Model::Load(o.model);
   if (!model.ok()) {
@@ -76,17 +78,20 @@ int RunRun(const RunOptions& o) {
                                  "scripts/fetch_model.sh downloads the default model");
   }
   const lmul::engine::ModelConfig& cfg = (*model)->config();
-  std::fprintf(stderr, "model: %s\n  %s\n", o.model.c_str(), cfg.Summary().c_str());
+  std::fprintf(stderr, "model: %s\n  %s\n", lmul::EscapeUntrusted(o.model).c_str(),
+               lmul::EscapeUntrusted(cfg.Summary(), 400).c_str());
   std::fprintf(stderr, "%s\nthreads: %d\n", policy->Describe().c_str(), o.threads);
 
   std::vector<int32_t> prompt;
   const bool text = o.tokens.empty();
   if (!text) {
     std::istringstream in(o.tokens);
-    long v;
-    while (in >> v) prompt.push_back(static_cast<int32_t>(v));
-    if (!in.eof())
-      return lmul::cli::PrintError(sub, "--tokens: expected integers, got '" + o.tokens + "'");
+    std::string item;
+    while (in >> item) {
+      auto v = lmul::cli::ParseInt("--tokens", item, 0, cfg.n_vocab - 1);
+      if (!v.ok()) return lmul::cli::UsageError(sub, v.error(), "token ids of this model's vocab");
+      prompt.push_back(static_cast<int32_t>(*v));
+    }
   } else {
 #ifdef LMUL_HAVE_TOKENIZER
     if (!(*model)->has_tokenizer()) {
@@ -100,9 +105,23 @@ int RunRun(const RunOptions& o) {
                                  "use --tokens IDS");
 #endif
   }
-  if (prompt.empty()) return lmul::cli::PrintError(sub, "empty prompt");
+  if (prompt.empty()) return lmul::cli::UsageError(sub, "empty prompt");
 
   const int n_ctx = o.n_ctx > 0 ? o.n_ctx : static_cast<int>(prompt.size()) + o.n + 1;
+  if (n_ctx < static_cast<int>(prompt.size()) + 1) {
+    return lmul::cli::UsageError(sub,
+                                 "--ctx " + std::to_string(n_ctx) + ": the prompt has " +
+                                     std::to_string(prompt.size()) + " tokens",
+                                 "raise --ctx or shorten the prompt");
+  }
+  // K and V caches: n_ctx x n_layer x 2 x n_kv_head x head_dim fp32.
+  if (auto mem = lmul::cli::CheckMemory(
+          "--ctx", std::to_string(n_ctx),
+          8.0L * n_ctx * cfg.n_layer * static_cast<long double>(cfg.n_kv_head) * cfg.head_dim,
+          "the KV cache");
+      !mem.ok()) {
+    return lmul::cli::UsageError(sub, mem.error(), "use a smaller --ctx");
+  }
   lmul::engine::Session session(**model, *policy, n_ctx, o.threads);
   const auto t_ready = Clock::now();
   std::fprintf(stderr, "loaded and packed in %.2f s; prompt: %zu tokens\n",
@@ -163,18 +182,18 @@ lmul::cli::Registrar reg(
                       "fp8-e5m2-attn, lmul-attn, lmul-attn-k3, lmul-attn-k4, "
                       "lmul-all) or inline SITE=ARITH,...")
           ->capture_default_str();
-      app->add_option("-n,--n-tokens", o->n, "tokens to generate")->capture_default_str();
-      app->add_option("--temp", o->temp, "sampling temperature (0 = greedy)")
-          ->capture_default_str();
-      app->add_option("--seed", o->seed, "sampling seed")->capture_default_str();
+      lmul::cli::AddInt(app, "-n,--n-tokens", &o->n, 0, 1 << 20, "tokens to generate");
+      lmul::cli::AddReal(app, "--temp", &o->temp, 0.0, 100.0, "sampling temperature (0 = greedy)")
+          ->default_str("0");
+      lmul::cli::AddInt(app, "--seed", &o->seed, 0, INT64_MAX, "sampling seed");
       app->add_flag("--chat", o->chat, "wrap the prompt in the model's chat template");
       app->add_flag("--ids", o->ids, "print generated token ids, one a line");
-      app->add_option("--threads", o->threads, "GEMM threads (0 = all cores)")
-          ->capture_default_str();
-      app->add_option("--ctx", o->n_ctx, "KV cache size (default: prompt + n + 1)");
+      lmul::cli::AddInt(app, "--threads", &o->threads, 0, 1024, "GEMM threads (0 = all cores)");
+      lmul::cli::AddInt(app, "--ctx", &o->n_ctx, 0, 1 << 24,
+                        "KV cache size (default 0: prompt + n + 1)");
       return [o] {
         if (o->prompt.empty() == o->tokens.empty()) {
-          return lmul::cli::PrintError("run", "give exactly one of -p and --tokens");
+          return lmul::cli::UsageError("run", "give exactly one of -p and --tokens");
         }
         return RunRun(*o);
       };

@@ -23,6 +23,7 @@
 #include "eval/evaluator.h"
 #include "eval/report.h"
 #include "eval/task.h"
+#include "tools/lmul/args.h"
 #include "tools/lmul/command.h"
 
 namespace {
@@ -72,10 +73,10 @@ int WriteJson(const std::string& sub, const std::string& path, const std::string
 int RunEval(const EvalOptions& o) {
   const std::string sub = "eval";
   if (o.model.empty())
-    return PrintError(sub, "-m MODEL.gguf is required",
+    return lmul::cli::UsageError(sub, "-m MODEL.gguf is required",
                       "scripts/fetch_model.sh prints the default model's path");
   if (o.tasks.empty()) {
-    return PrintError(sub, "--tasks is required", "tasks: " + ev::TaskNames());
+    return lmul::cli::UsageError(sub, "--tasks is required", "tasks: " + ev::TaskNames());
   }
   // Arithmetics.
   std::vector<lmul::engine::Policy> policies;
@@ -89,18 +90,18 @@ int RunEval(const EvalOptions& o) {
                                            : Split(piece, ',');
       for (const std::string& spec : specs) {
         if (spec.empty()) {
-          return PrintError(sub, "--arith '" + arg + "': empty arithmetic",
+          return lmul::cli::UsageError(sub, "--arith '" + arg + "': empty arithmetic",
                             "e.g. --arith fp32,lmul-attn");
         }
         auto p = lmul::engine::Policy::Parse(spec);
         if (!p.ok()) {
-          return PrintError(sub, "--arith '" + spec + "': " + p.error(),
+          return lmul::cli::UsageError(sub, "--arith '" + spec + "': " + p.error(),
                             "presets are separated by ',', inline policies (SITE=ARITH,...) by "
                             "';' or a repeated --arith");
         }
         const std::string name = p->Name();
         if (std::find(names.begin(), names.end(), name) != names.end()) {
-          return PrintError(sub, "--arith: '" + name + "' given twice",
+          return lmul::cli::UsageError(sub, "--arith: '" + name + "' given twice",
                             "each arithmetic is one column; give it once");
         }
         names.push_back(name);
@@ -110,14 +111,19 @@ int RunEval(const EvalOptions& o) {
   }
   int shard_i = 0, shard_n = 1;
   {
-    char extra;
-    if (std::sscanf(o.shard.c_str(), "%d/%d%c", &shard_i, &shard_n, &extra) != 2 || shard_n < 1 ||
-        shard_i < 0 || shard_i >= shard_n) {
-      return PrintError(sub, "--shard '" + o.shard + "': expected I/N with 0 <= I < N",
+    auto shard = lmul::cli::ParseShard("--shard", o.shard);
+    if (!shard.ok()) {
+      return lmul::cli::UsageError(sub, shard.error(),
                         "e.g. --shard 0/4 ... --shard 3/4, then lmul eval merge");
     }
+    shard_i = shard->index, shard_n = shard->count;
   }
-  if (o.threads < 1) return PrintError(sub, "--threads must be >= 1", "e.g. --threads $(nproc)");
+  if (o.stride > o.ctx) {
+    return lmul::cli::UsageError(sub,
+                      "--stride " + std::to_string(o.stride) + " exceeds --ctx " +
+                          std::to_string(o.ctx),
+                      "a window scores at most --ctx tokens; give --stride <= --ctx");
+  }
   const int stride = o.stride > 0 ? o.stride : o.ctx;
   // --limit N | TASK=N | N,TASK=N,...: first N examples (the default N applies to tasks
   // not named).
@@ -127,17 +133,17 @@ int RunEval(const EvalOptions& o) {
     for (const std::string& item : Split(o.limit, ',')) {
       const size_t eq = item.find('=');
       const std::string num = eq == std::string::npos ? item : item.substr(eq + 1);
-      char* end = nullptr;
-      const long v = std::strtol(num.c_str(), &end, 10);
-      if (num.empty() || *end != '\0' || v < 0 || v > 1000000000) {
-        return PrintError(sub, "--limit '" + o.limit + "': expected N or TASK=N items",
+      auto parsed = lmul::cli::ParseInt("--limit", num, 1, 1000000000);
+      if (!parsed.ok()) {
+        return lmul::cli::UsageError(sub, parsed.error() + "; items are N or TASK=N",
                           "e.g. --limit 200 or --limit 200,wikitext2=2");
       }
+      const int64_t v = *parsed;
       if (eq == std::string::npos) {
         default_limit = static_cast<int>(v);
       } else {
         if (ev::FindTask(item.substr(0, eq)) == nullptr) {
-          return PrintError(sub, "--limit: unknown task '" + item.substr(0, eq) + "'",
+          return lmul::cli::UsageError(sub, "--limit: unknown task '" + item.substr(0, eq) + "'",
                             "tasks: " + ev::TaskNames());
         }
         task_limits.emplace_back(item.substr(0, eq), static_cast<int>(v));
@@ -151,10 +157,10 @@ int RunEval(const EvalOptions& o) {
   for (const std::string& name : Split(o.tasks, ',')) {
     const ev::TaskSpec* spec = ev::FindTask(name);
     if (spec == nullptr) {
-      return PrintError(sub, "unknown task '" + name + "'", "tasks: " + ev::TaskNames());
+      return lmul::cli::UsageError(sub, "unknown task '" + name + "'", "tasks: " + ev::TaskNames());
     }
     if (std::find(rep.tasks.begin(), rep.tasks.end(), name) != rep.tasks.end()) {
-      return PrintError(sub, "--tasks: '" + name + "' given twice", "give each task once");
+      return lmul::cli::UsageError(sub, "--tasks: '" + name + "' given twice", "give each task once");
     }
     auto ex = ev::LoadTask(*spec, data_dir);
     if (!ex.ok()) {
@@ -177,6 +183,14 @@ int RunEval(const EvalOptions& o) {
     rep.tasks.push_back(name);
     rep.n_selected.push_back(n_sel);
     inputs.push_back(std::move(in));
+  }
+  size_t n_examples = 0;
+  for (const ev::TaskInput& in : inputs) n_examples += in.examples.size();
+  if (n_examples == 0) {
+    return lmul::cli::UsageError(sub,
+                      "no examples selected (shard " + std::to_string(shard_i) + "/" +
+                          std::to_string(shard_n) + " of the limited tasks is empty)",
+                      "raise --limit or use fewer shards");
   }
   auto model = lmul::engine::Model::Load(o.model);
   if (!model.ok()) {
@@ -238,7 +252,7 @@ int RunEval(const EvalOptions& o) {
 int RunMerge(const EvalOptions& o) {
   const std::string sub = "eval merge";
   if (o.merge_files.empty())
-    return PrintError(sub, "no shard files given", "lmul eval merge s0.json s1.json ...");
+    return lmul::cli::UsageError(sub, "no shard files given", "lmul eval merge s0.json s1.json ...");
   std::vector<ev::Report> shards;
   for (const std::string& path : o.merge_files) {
     auto text = ev::ReadFile(path);
@@ -291,15 +305,15 @@ lmul::cli::Registrar reg(
                       "I/N: evaluate the examples with index % N == I (0-based; merge with "
                       "lmul eval merge)")
           ->capture_default_str();
-      app->add_option("--json", o->json, "write the results and every example to FILE");
-      app->add_option("--threads", o->threads,
-                      "worker threads (each scores whole examples; results do not depend on it)")
-          ->capture_default_str();
+      lmul::cli::AddOutputPath(app, "--json", &o->json,
+                               "write the results and every example to FILE");
+      lmul::cli::AddInt(app, "--threads", &o->threads, 1, 1024,
+                        "worker threads (each scores whole examples; results do not depend on it)");
       app->add_option("--data-dir", o->data_dir,
                       "one folder per task (default $LMUL_DATA, else <repo>/../shared/data)");
-      app->add_option("--ctx", o->ctx, "max input tokens of a request; wikitext2 window length")
-          ->capture_default_str();
-      app->add_option("--stride", o->stride,
+      lmul::cli::AddInt(app, "--ctx", &o->ctx, 2, 1 << 20,
+                        "max input tokens of a request; wikitext2 window length");
+      lmul::cli::AddInt(app, "--stride", &o->stride, 0, 1 << 20,
                       "wikitext2: tokens scored per window (default = --ctx: disjoint windows "
                       "as lm-eval)");
       app->add_flag("--quiet", o->quiet, "no progress bar or banner on stderr");
@@ -307,7 +321,7 @@ lmul::cli::Registrar reg(
                     "keep rolling documents' token ids in the JSON (for independent checks)");
       CLI::App* merge = app->add_subcommand("merge", "combine shard JSON files into one table");
       merge->add_option("files", o->merge_files, "shard JSON files of one run")->required();
-      merge->add_option("--json", o->merge_json, "write the merged JSON to FILE");
+      lmul::cli::AddOutputPath(merge, "--json", &o->merge_json, "write the merged JSON to FILE");
       merge->add_flag("--partial", o->merge_partial,
                       "allow missing shards: the table of the examples so far (no --json)");
       return [o, merge] { return merge->parsed() ? RunMerge(*o) : RunEval(*o); };

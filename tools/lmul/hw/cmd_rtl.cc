@@ -6,6 +6,7 @@
 #include <string>
 
 #include "hw/rtl.h"
+#include "tools/lmul/args.h"
 #include "tools/lmul/command.h"
 
 namespace {
@@ -16,10 +17,10 @@ struct Options {
 
 int RunRtl(const Options& o) {
   auto arith = lmul::Arith::Parse(o.arith);
-  if (!arith.ok()) return lmul::cli::PrintError("rtl", arith.error(), "e.g. --arith lmul/e4m3");
+  if (!arith.ok()) return lmul::cli::UsageError("rtl", arith.error(), "e.g. --arith lmul/e4m3");
   auto v = lmul::hw::GenerateRtl(*arith, o.module);
   if (!v.ok()) {
-    return lmul::cli::PrintError("rtl", v.error(),
+    return lmul::cli::UsageError("rtl", v.error(),
                                  "lmul/<fmt>, mitchell/<fmt>, exact/<fmt> for e4m3, e5m2, bf16, "
                                  "fp16, e8mK (K <= 22); --module a Verilog identifier");
   }
@@ -38,7 +39,7 @@ lmul::cli::Registrar reg("rtl", "Write a Verilog module for an L-Mul/Mitchell/ex
                                            "codes of FMT: rne/trunc reduction does not apply)")
                                ->required();
                            app->add_option("--module", o->module, "module name")->required();
-                           app->add_option("--out", o->out, "output .v file")->required();
+                           lmul::cli::AddOutputPath(app, "--out", &o->out, "output .v file")->required();
                            return [o] { return RunRtl(*o); };
                          });
 

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "hw/rtl.h"
+#include "tools/lmul/args.h"
 #include "tools/lmul/command.h"
 
 namespace {
@@ -22,10 +23,16 @@ struct Options {
 int RunVectors(const Options& o) {
   auto arith = lmul::Arith::Parse(o.arith);
   if (!arith.ok()) {
-    return lmul::cli::PrintError("vectors", arith.error(), "e.g. --arith lmul/e4m3");
+    return lmul::cli::UsageError("vectors", arith.error(), "e.g. --arith lmul/e4m3");
+  }
+  if (!o.exhaustive) {
+    // ~12 bytes a pair plus ~32 bytes of text each.
+    auto mem = lmul::cli::CheckMemory("--count", std::to_string(o.count), o.count * 44.0L,
+                                      "the vectors and their text");
+    if (!mem.ok()) return lmul::cli::UsageError("vectors", mem.error(), "use a smaller --count");
   }
   auto v = lmul::hw::MakeVectors(*arith, o.exhaustive, o.count, o.seed);
-  if (!v.ok()) return lmul::cli::PrintError("vectors", v.error(), "see lmul vectors --help");
+  if (!v.ok()) return lmul::cli::UsageError("vectors", v.error(), "see lmul vectors --help");
   const std::string provenance = o.exhaustive
                                      ? std::string("exhaustive")
                                      : "specials then mt19937_64 seed " + std::to_string(o.seed);
@@ -45,12 +52,11 @@ lmul::cli::Registrar reg(
     "vectors", "Golden test vectors (hex a b y) of a multiplier", [](CLI::App* app) {
       auto o = std::make_shared<Options>();
       app->add_option("--arith", o->arith, "lmul/FMT, mitchell/FMT, exact/FMT")->required();
-      auto* c = app->add_option("--count", o->count,
-                                "number of pairs (specials first, then "
-                                "random)");
+      auto* c = lmul::cli::AddInt(app, "--count", &o->count, 1, int64_t{1} << 32,
+                                  "number of pairs (specials first, then random)");
       app->add_flag("--exhaustive", o->exhaustive, "every pair (8-bit formats)")->excludes(c);
-      app->add_option("--seed", o->seed, "random seed");
-      app->add_option("--out", o->out, "output file (default stdout)");
+      lmul::cli::AddInt(app, "--seed", &o->seed, 0, INT64_MAX, "random seed");
+      lmul::cli::AddOutputPath(app, "--out", &o->out, "output file (default stdout)");
       return [o] { return RunVectors(*o); };
     });
 
