@@ -135,8 +135,9 @@ int RunEval(const EvalOptions& o) {
       const std::string num = eq == std::string::npos ? item : item.substr(eq + 1);
       auto parsed = lmul::cli::ParseInt("--limit", num, 1, 1000000000);
       if (!parsed.ok()) {
-        return lmul::cli::UsageError(sub, parsed.error() + "; items are N or TASK=N",
-                          "e.g. --limit 200 or --limit 200,wikitext2=2");
+        return lmul::cli::UsageError(
+            sub, "--limit '" + o.limit + "': expected N or TASK=N items, N in [1, 1000000000]",
+            "e.g. --limit 200 or --limit 200,wikitext2=2");
       }
       const int64_t v = *parsed;
       if (eq == std::string::npos) {
