@@ -316,6 +316,26 @@ nlohmann::ordered_json ToJson(const Report& rep, const std::vector<MetricRow>& r
   return j;
 }
 
+namespace {
+
+// "I/N" with 0 <= I < N <= 2^20, digits only (sscanf's %d overflows silently).
+bool ParseShardText(const std::string& s, int* index, int* count) {
+  int64_t v[2] = {0, 0};
+  size_t i = 0;
+  for (int k = 0; k < 2; ++k) {
+    const size_t start = i;
+    while (i < s.size() && s[i] >= '0' && s[i] <= '9' && i - start < 8) v[k] = v[k] * 10 + (s[i++] - '0');
+    if (i == start) return false;
+    if (k == 0 && (i >= s.size() || s[i++] != '/')) return false;
+  }
+  if (i != s.size() || v[1] < 1 || v[1] > (1 << 20) || v[0] >= v[1]) return false;
+  *index = static_cast<int>(v[0]);
+  *count = static_cast<int>(v[1]);
+  return true;
+}
+
+}  // namespace
+
 Result<Report> ReportFromJson(const std::string& path, const nlohmann::json& j) {
   std::string field = "(top level)";
   try {
@@ -347,8 +367,7 @@ Result<Report> ReportFromJson(const std::string& path, const nlohmann::json& j) 
     r.stride = j.at("stride").get<int>();
     field = "shard";
     const std::string shard = j.at("shard").get<std::string>();
-    if (std::sscanf(shard.c_str(), "%d/%d", &r.shard_index, &r.shard_count) != 2 ||
-        r.shard_count < 1 || r.shard_index < 0 || r.shard_index >= r.shard_count) {
+    if (!ParseShardText(shard, &r.shard_index, &r.shard_count)) {
       return MakeError(path + ": field 'shard': expected I/N with 0 <= I < N, found '" + shard +
                        "'");
     }

@@ -15,6 +15,7 @@ SECONDS_PER="${1:-30}"
 shift || true
 B=build/fuzz
 CC=clang CXX=clang++ cmake -S . -B "$B" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLMUL_FUZZ=ON \
+  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -gline-tables-only -DNDEBUG" \
   -DLMUL_BUILD_BENCH=OFF -DLMUL_LAYERS="kernels;engine;eval;analysis" >/dev/null
 cmake --build "$B" -j"$(nproc)" --target lmul_fuzzers
 targets=("$@")

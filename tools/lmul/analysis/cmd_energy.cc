@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "analysis/energy/energy.h"
+#include "base/escape.h"
 #include "tools/lmul/args.h"
 #include "tools/lmul/command.h"
 #ifdef LMUL_HAVE_TOKEN_ENERGY
@@ -50,7 +51,8 @@ int RunEnergy(const Options& o) {
   }
   nlohmann::json js;
   js["table"] = {{"name", t.name}, {"source", t.source}, {"pj", t.pj}};
-  std::printf("Energy table: %s\n  source: %s\n  ", t.name.c_str(), t.source.c_str());
+  std::printf("Energy table: %s\n  source: %s\n  ", lmul::EscapeUntrusted(t.name).c_str(),
+              lmul::EscapeUntrusted(t.source).c_str());
   for (const auto& k : EnergyTable::Keys()) std::printf("%s=%.4g ", k.c_str(), t.at(k));
   std::printf("(pJ)\n\n");
 
