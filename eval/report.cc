@@ -334,6 +334,39 @@ bool ParseShardText(const std::string& s, int* index, int* count) {
   return true;
 }
 
+// The fields ReportFromJson reads as integers must hold integers: nlohmann's get<int> of a
+// float outside int's range is undefined behaviour, so a non-integer number in any of them is
+// refused up front (other fields, reals or unknown keys, are not constrained here).
+bool ReadAsInteger(const std::string& key) {
+  static const char* const kInt[] = {"n_selected", "limit",      "ctx",         "stride",
+                                     "of",         "shards",     "index",       "gold",
+                                     "cont_tokens", "norm_len",  "n_positions", "n_words",
+                                     "n_bytes",    "tokens",     "greedy",      "top1_agree"};
+  for (const char* k : kInt) {
+    if (key == k) return true;
+  }
+  return false;
+}
+
+Status CheckIntegerFields(const std::string& path, const nlohmann::json& j, const std::string& key,
+                          bool integral, int depth) {
+  if (depth > 64) return MakeError(path + ": JSON nested deeper than 64 levels");
+  integral = integral || ReadAsInteger(key);  // n_selected: {"piqa": N} inherits
+  if (j.is_number_float() && integral) {
+    return MakeError(path + ": field '" + key + "': expected an integer, found " + j.dump());
+  }
+  if (j.is_object()) {
+    for (auto it = j.begin(); it != j.end(); ++it) {
+      LMUL_RETURN_IF_ERROR(CheckIntegerFields(path, it.value(), it.key(), integral, depth + 1));
+    }
+  } else if (j.is_array()) {
+    for (const auto& x : j) {
+      LMUL_RETURN_IF_ERROR(CheckIntegerFields(path, x, key, integral, depth + 1));
+    }
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 Result<Report> ReportFromJson(const std::string& path, const nlohmann::json& j) {
@@ -341,6 +374,7 @@ Result<Report> ReportFromJson(const std::string& path, const nlohmann::json& j) 
   try {
     Report r;
     if (!j.is_object()) return MakeError(path + ": expected a JSON object");
+    LMUL_RETURN_IF_ERROR(CheckIntegerFields(path, j, "(top level)", false, 0));
     field = "model";
     r.model = j.at("model").get<std::string>();
     field = "arith";
