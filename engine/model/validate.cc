@@ -7,15 +7,12 @@
 namespace lmul::engine {
 namespace {
 
-std::string Rows(const GgufTensor& t) {
-  return std::to_string(t.ne.size() >= 2 ? t.ne[1] : 1);
-}
+std::string Rows(const GgufTensor& t) { return std::to_string(t.ne.size() >= 2 ? t.ne[1] : 1); }
 
 // Tensor `name` (when present) must have ne == {cols, rows}; the message names the fields
 // that determine rows.
 Status CheckProjection(const GgufFile& g, const std::string& name, int64_t cols,
-                       const std::string& cols_field, int64_t rows,
-                       const std::string& rows_field) {
+                       const std::string& cols_field, int64_t rows, const std::string& rows_field) {
   const GgufTensor* t = g.FindTensor(name);
   if (t == nullptr) return Status::Ok();  // Model::Load reports missing tensors
   if (t->ne.size() != 2 || t->ne[0] != cols || t->ne[1] != rows) {
@@ -37,8 +34,7 @@ Status ValidateModel(const GgufFile& g, const ModelConfig& c) {
     if (!n.ok()) return MakeError(n.error());
     if (*n != static_cast<uint64_t>(c.n_vocab)) {
       return MakeError(p + ": metadata 'tokenizer.ggml.tokens' has " + std::to_string(*n) +
-                       " entries but tensor 'token_embd.weight' has " +
-                       std::to_string(c.n_vocab) +
+                       " entries but tensor 'token_embd.weight' has " + std::to_string(c.n_vocab) +
                        " rows (n_vocab): every token id needs an embedding row and a piece");
     }
     for (const char* key : {"tokenizer.ggml.token_type", "tokenizer.ggml.scores"}) {

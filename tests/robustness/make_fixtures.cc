@@ -45,11 +45,11 @@ std::vector<std::string> ByteLevelTokens() {
 // A tiny Llama (d_model 32, 4 heads of 8, 2 KV heads, d_ff 64) with knobs for the
 // inconsistencies ValidateModel must refuse.
 struct ModelSpec {
-  int vocab = 257;             // token_embd rows
-  int tokenizer_vocab = 257;   // tokenizer.ggml.tokens entries (0: no tokenizer)
-  int blocks_present = 2;      // blk.L tensors written
-  int blocks_declared = 2;     // llama.block_count
-  int head_count_kv = 2;       // metadata (tensors are always for 2)
+  int vocab = 257;            // token_embd rows
+  int tokenizer_vocab = 257;  // tokenizer.ggml.tokens entries (0: no tokenizer)
+  int blocks_present = 2;     // blk.L tensors written
+  int blocks_declared = 2;    // llama.block_count
+  int head_count_kv = 2;      // metadata (tensors are always for 2)
   std::string name = "lmul robustness fixture";
   std::vector<std::pair<std::string, std::string>> extra_strings;
 };
@@ -80,7 +80,8 @@ std::vector<uint8_t> BuildModel(const ModelSpec& s) {
   if (s.tokenizer_vocab > 0) {
     std::vector<std::string> tokens = ByteLevelTokens();
     tokens.push_back("<|endoftext|>");  // id 256: BOS and EOS
-    for (int i = 257; i < s.tokenizer_vocab; ++i) tokens.push_back("<extra_" + std::to_string(i) + ">");
+    for (int i = 257; i < s.tokenizer_vocab; ++i)
+      tokens.push_back("<extra_" + std::to_string(i) + ">");
     tokens.resize(static_cast<size_t>(s.tokenizer_vocab));
     std::vector<int32_t> types(tokens.size(), 1);
     if (types.size() > 256) types[256] = 3;  // control
@@ -199,8 +200,8 @@ int Fixtures(const std::string& dir) {
 // NPY v1.0: magic, version, header length, a Python dict header padded to 64 bytes.
 std::vector<uint8_t> Npy(const std::string& descr, const std::string& shape,
                          const std::vector<uint8_t>& data) {
-  std::string header = "{'descr': '" + descr + "', 'fortran_order': False, 'shape': " + shape +
-                       ", }";
+  std::string header =
+      "{'descr': '" + descr + "', 'fortran_order': False, 'shape': " + shape + ", }";
   while ((10 + header.size() + 1) % 64 != 0) header += ' ';
   header += '\n';
   std::vector<uint8_t> out = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0};

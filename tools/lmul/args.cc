@@ -1,5 +1,6 @@
 #include "tools/lmul/args.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -7,7 +8,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <sys/stat.h>
 
 #include "base/escape.h"
 #include "tools/lmul/command.h"
@@ -113,8 +113,8 @@ Result<std::vector<int64_t>> ParseDims(std::string_view flag, std::string_view t
 Result<Shard> ParseShard(std::string_view flag, std::string_view text, int max_n) {
   auto d = ParseDims(flag, text, '/', 2, 0, max_n);
   if (!d.ok() || (*d)[1] < 1 || (*d)[0] >= (*d)[1]) {
-    return MakeError(Str(flag) + " " + Quote(text) + ": expected I/N with 0 <= I < N <= " +
-                     std::to_string(max_n));
+    return MakeError(Str(flag) + " " + Quote(text) +
+                     ": expected I/N with 0 <= I < N <= " + std::to_string(max_n));
   }
   return Shard{static_cast<int>((*d)[0]), static_cast<int>((*d)[1])};
 }

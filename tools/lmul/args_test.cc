@@ -22,9 +22,9 @@ TEST(ParseInt, AcceptsDecimalInRange) {
 }
 
 TEST(ParseInt, RefusesGarbageOverflowAndRange) {
-  for (const char* bad : {"", "-", "+1", " 1", "1 ", "1x", "0x10", "1e3", "1.0", "--1", "abc",
-                          "9223372036854775808", "18446744073709551617", "4294967300",
-                          "-9223372036854775809", "99999999999999999999999"}) {
+  for (const char* bad :
+       {"", "-", "+1", " 1", "1 ", "1x", "0x10", "1e3", "1.0", "--1", "abc", "9223372036854775808",
+        "18446744073709551617", "4294967300", "-9223372036854775809", "99999999999999999999999"}) {
     auto r = ParseInt("--count", bad, 0, 1000);
     EXPECT_FALSE(r.ok()) << bad;
     if (!r.ok()) {
@@ -38,7 +38,12 @@ TEST(ParseInt, RefusesGarbageOverflowAndRange) {
   EXPECT_FALSE(ParseInt("--n", "11", 0, 10).ok());
   EXPECT_FALSE(ParseInt("--n", "-11", -10, 10).ok());
   // A NUL inside the text is refused, not a terminator.
-  EXPECT_FALSE(ParseInt("--n", std::string_view("1\0" "2", 3), 0, 100).ok());
+  EXPECT_FALSE(ParseInt("--n",
+                        std::string_view("1\0"
+                                         "2",
+                                         3),
+                        0, 100)
+                   .ok());
 }
 
 TEST(ParseReal, AcceptsFiniteInRange) {
@@ -151,10 +156,10 @@ TEST(Escape, ControlAndInvalidBytesAreVisible) {
   EXPECT_EQ(EscapeUntrusted("plain text"), "plain text");
   EXPECT_EQ(EscapeUntrusted("a\x1b[31mred"), "a\\x1B[31mred");
   EXPECT_EQ(EscapeUntrusted("label\r"), "label\\r");
-  EXPECT_EQ(EscapeUntrusted("caf\xc3\xa9"), "caf\xc3\xa9");                    // valid UTF-8 kept
-  EXPECT_EQ(EscapeUntrusted("\xff\xfe"), "\\xFF\\xFE");                         // invalid bytes
-  EXPECT_EQ(EscapeUntrusted("\xc2\x9b"), "\\u009B");                            // C1 CSI
-  EXPECT_EQ(EscapeUntrusted("\xed\xa0\x80"), "\\xED\\xA0\\x80");                // surrogate
+  EXPECT_EQ(EscapeUntrusted("caf\xc3\xa9"), "caf\xc3\xa9");       // valid UTF-8 kept
+  EXPECT_EQ(EscapeUntrusted("\xff\xfe"), "\\xFF\\xFE");           // invalid bytes
+  EXPECT_EQ(EscapeUntrusted("\xc2\x9b"), "\\u009B");              // C1 CSI
+  EXPECT_EQ(EscapeUntrusted("\xed\xa0\x80"), "\\xED\\xA0\\x80");  // surrogate
   EXPECT_EQ(EscapeUntrusted(std::string_view("a\0b", 3)), "a\\x00b");
   EXPECT_EQ(EscapeUntrusted(std::string(1000, 'a'), 10), std::string(10, 'a') + "...");
   EXPECT_EQ(FirstInvalidUtf8("ok\xc3\xa9\xff"), 4u);
