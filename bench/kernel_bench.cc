@@ -8,6 +8,7 @@
 #include <random>
 #include <thread>
 
+#include "base/escape.h"
 #include "bench/openblas.h"
 #include "hwy/targets.h"
 #include "kernels/arith_ops.h"
@@ -77,15 +78,24 @@ Result<bool> RestrictIsa(const std::string& isa) {
 }
 
 Result<GemmShape> ParseShape(const std::string& text) {
-  GemmShape s{};
-  char x1 = 0, x2 = 0;
-  int used = 0;
-  if (std::sscanf(text.c_str(), "%d%c%d%c%d%n", &s.m, &x1, &s.n, &x2, &s.k, &used) != 5 ||
-      used != static_cast<int>(text.size()) || x1 != 'x' || x2 != 'x' || s.m < 1 || s.n < 1 ||
-      s.k < 1 || s.m > 65536 || s.n > 65536 || s.k > 65536) {
-    return MakeError("bad shape '" + text + "': expected MxNxK with each in 1..65536");
+  // Digits only, each dimension at most 5 digits before the range check: no sscanf %d
+  // (whose overflow is undefined: 4294967300 read as 4), no sign, no trailing text.
+  int dims[3] = {0, 0, 0};
+  size_t i = 0;
+  bool ok = true;
+  for (int d = 0; d < 3 && ok; ++d) {
+    const size_t start = i;
+    while (i < text.size() && text[i] >= '0' && text[i] <= '9' && i - start < 6) {
+      dims[d] = dims[d] * 10 + (text[i++] - '0');
+    }
+    ok = i > start && dims[d] >= 1 && dims[d] <= 65536;
+    if (ok && d < 2) ok = i < text.size() && text[i++] == 'x';
   }
-  return s;
+  if (!ok || i != text.size()) {
+    return MakeError("bad shape '" + EscapeUntrusted(text, 64) +
+                     "': expected MxNxK with each in 1..65536");
+  }
+  return GemmShape{dims[0], dims[1], dims[2]};
 }
 
 Result<size_t> ParseCount(const std::string& text, size_t max) {

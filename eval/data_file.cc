@@ -1,19 +1,52 @@
 #include "eval/data_file.h"
 
+#include <sys/stat.h>
+
+#include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <sstream>
 
+#include "base/escape.h"
+
 namespace lmul::eval {
 
 Result<std::string> ReadFile(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) {
+    return MakeError(path + ": cannot open (" + std::strerror(errno) + ")");
+  }
+  if (!S_ISREG(st.st_mode)) return MakeError(path + ": not a regular file");
+  if (static_cast<uint64_t>(st.st_size) > kMaxDataFileBytes) {
+    return MakeError(path + ": " + std::to_string(st.st_size) + " bytes, more than the " +
+                     std::to_string(kMaxDataFileBytes) + " a dataset file may have");
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) return MakeError(path + ": cannot open (" + std::strerror(errno) + ")");
   std::ostringstream ss;
   ss << in.rdbuf();
   if (in.bad()) return MakeError(path + ": read error");
-  return ss.str();
+  std::string text = ss.str();
+  LMUL_RETURN_IF_ERROR(CheckText(path, text));
+  return text;
+}
+
+Status CheckText(const std::string& path, std::string_view text) {
+  const size_t bad = FirstInvalidUtf8(text);
+  const size_t nul = text.find('\0');
+  const size_t at = std::min(bad, nul);
+  if (at == text.size()) return Status::Ok();
+  int64_t line = 1;
+  for (size_t i = 0; i < at; ++i) line += text[i] == '\n';
+  char byte[8];
+  std::snprintf(byte, sizeof byte, "0x%02X", static_cast<unsigned char>(text[at]));
+  return MakeError(path + ": byte offset " + std::to_string(at) + " (line " +
+                   std::to_string(line) + "): " +
+                   (at == nul ? std::string("NUL byte: a binary file, expected UTF-8 text")
+                              : std::string("invalid UTF-8 (byte ") + byte +
+                                    "); expected UTF-8 text (is this the right file?)"));
 }
 
 std::vector<Line> SplitLines(std::string_view text) {
@@ -23,7 +56,9 @@ std::vector<Line> SplitLines(std::string_view text) {
   while (start < text.size()) {
     size_t end = text.find('\n', start);
     if (end == std::string_view::npos) end = text.size();
-    lines.push_back({number++, text.substr(start, end - start)});
+    size_t stop = end;
+    if (stop > start && text[stop - 1] == '\r') --stop;  // CRLF: as Python's universal newlines
+    lines.push_back({number++, text.substr(start, stop - start)});
     start = end + 1;
   }
   return lines;

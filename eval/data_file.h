@@ -4,6 +4,7 @@
 #ifndef LMUL_EVAL_DATA_FILE_H_
 #define LMUL_EVAL_DATA_FILE_H_
 
+#include <cstdint>
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -14,13 +15,19 @@
 
 namespace lmul::eval {
 
+// A dataset text file: at most kMaxDataFileBytes, valid UTF-8 without NUL bytes (else the
+// error names the byte offset and line: random bytes are refused, not evaluated).
+inline constexpr uint64_t kMaxDataFileBytes = uint64_t{1} << 31;
 Result<std::string> ReadFile(const std::string& path);
+// The UTF-8 / NUL check of ReadFile on text already in memory.
+Status CheckText(const std::string& path, std::string_view text);
 
 struct Line {
   int number;  // 1-based
   std::string_view text;
 };
-// Lines without their "\n" (a trailing "\r" is kept: the data's bytes are not edited).
+// Lines without their "\n" or "\r\n" (CRLF files read as LF ones, as Python's universal
+// newlines do).
 // A final line without "\n" counts; an empty file has no lines.
 std::vector<Line> SplitLines(std::string_view text);
 

@@ -362,11 +362,65 @@ nlohmann::ordered_json ToJson(const Report& rep, const std::vector<MetricRow>& r
   return j;
 }
 
+namespace {
+
+// "I/N" with 0 <= I < N <= 2^20, digits only (sscanf's %d overflows silently).
+bool ParseShardText(const std::string& s, int* index, int* count) {
+  int64_t v[2] = {0, 0};
+  size_t i = 0;
+  for (int k = 0; k < 2; ++k) {
+    const size_t start = i;
+    while (i < s.size() && s[i] >= '0' && s[i] <= '9' && i - start < 8) v[k] = v[k] * 10 + (s[i++] - '0');
+    if (i == start) return false;
+    if (k == 0 && (i >= s.size() || s[i++] != '/')) return false;
+  }
+  if (i != s.size() || v[1] < 1 || v[1] > (1 << 20) || v[0] >= v[1]) return false;
+  *index = static_cast<int>(v[0]);
+  *count = static_cast<int>(v[1]);
+  return true;
+}
+
+// The fields ReportFromJson reads as integers must hold integers: nlohmann's get<int> of a
+// float outside int's range is undefined behaviour, so a non-integer number in any of them is
+// refused up front (other fields, reals or unknown keys, are not constrained here).
+bool ReadAsInteger(const std::string& key) {
+  static const char* const kInt[] = {"n_selected", "limit",      "ctx",         "stride",
+                                     "of",         "shards",     "index",       "gold",
+                                     "cont_tokens", "norm_len",  "n_positions", "n_words",
+                                     "n_bytes",    "tokens",     "greedy",      "top1_agree"};
+  for (const char* k : kInt) {
+    if (key == k) return true;
+  }
+  return false;
+}
+
+Status CheckIntegerFields(const std::string& path, const nlohmann::json& j, const std::string& key,
+                          bool integral, int depth) {
+  if (depth > 64) return MakeError(path + ": JSON nested deeper than 64 levels");
+  integral = integral || ReadAsInteger(key);  // n_selected: {"piqa": N} inherits
+  if (j.is_number_float() && integral) {
+    return MakeError(path + ": field '" + key + "': expected an integer, found " + j.dump());
+  }
+  if (j.is_object()) {
+    for (auto it = j.begin(); it != j.end(); ++it) {
+      LMUL_RETURN_IF_ERROR(CheckIntegerFields(path, it.value(), it.key(), integral, depth + 1));
+    }
+  } else if (j.is_array()) {
+    for (const auto& x : j) {
+      LMUL_RETURN_IF_ERROR(CheckIntegerFields(path, x, key, integral, depth + 1));
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
 Result<Report> ReportFromJson(const std::string& path, const nlohmann::json& j) {
   std::string field = "(top level)";
   try {
     Report r;
     if (!j.is_object()) return MakeError(path + ": expected a JSON object");
+    LMUL_RETURN_IF_ERROR(CheckIntegerFields(path, j, "(top level)", false, 0));
     field = "model";
     r.model = j.at("model").get<std::string>();
     field = "arith";
@@ -402,8 +456,7 @@ Result<Report> ReportFromJson(const std::string& path, const nlohmann::json& j) 
     r.stride = j.at("stride").get<int>();
     field = "shard";
     const std::string shard = j.at("shard").get<std::string>();
-    if (std::sscanf(shard.c_str(), "%d/%d", &r.shard_index, &r.shard_count) != 2 ||
-        r.shard_count < 1 || r.shard_index < 0 || r.shard_index >= r.shard_count) {
+    if (!ParseShardText(shard, &r.shard_index, &r.shard_count)) {
       return MakeError(path + ": field 'shard': expected I/N with 0 <= I < N, found '" + shard +
                        "'");
     }

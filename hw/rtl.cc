@@ -6,6 +6,8 @@
 #include <random>
 #include <sstream>
 
+#include "base/escape.h"
+
 namespace lmul::hw {
 namespace {
 
@@ -17,8 +19,36 @@ std::string Hex(uint32_t v, int width_bits) {
 
 std::string VConst(int bits, uint32_t v) { return std::to_string(bits) + "'h" + Hex(v, bits); }
 
+// Verilog-2005 (IEEE 1364) keywords plus the SystemVerilog ones tools reject as names.
+bool IsVerilogKeyword(const std::string& s) {
+  static const char* const kKeywords[] = {
+      "always", "and", "assign", "automatic", "begin", "buf", "bufif0", "bufif1", "case",
+      "casex", "casez", "cell", "cmos", "config", "deassign", "default", "defparam", "design",
+      "disable", "edge", "else", "end", "endcase", "endconfig", "endfunction", "endgenerate",
+      "endmodule", "endprimitive", "endspecify", "endtable", "endtask", "event", "for", "force",
+      "forever", "fork", "function", "generate", "genvar", "highz0", "highz1", "if", "ifnone",
+      "incdir", "include", "initial", "inout", "input", "instance", "integer", "join", "large",
+      "liblist", "library", "localparam", "macromodule", "medium", "module", "nand", "negedge",
+      "nmos", "nor", "noshowcancelled", "not", "notif0", "notif1", "or", "output", "parameter",
+      "pmos", "posedge", "primitive", "pull0", "pull1", "pulldown", "pullup",
+      "pulsestyle_onevent", "pulsestyle_ondetect", "rcmos", "real", "realtime", "reg",
+      "release", "repeat", "rnmos", "rpmos", "rtran", "rtranif0", "rtranif1", "scalared",
+      "showcancelled", "signed", "small", "specify", "specparam", "strong0", "strong1",
+      "supply0", "supply1", "table", "task", "time", "tran", "tranif0", "tranif1", "tri",
+      "tri0", "tri1", "triand", "trior", "trireg", "unsigned", "use", "uwire", "vectored",
+      "wait", "wand", "weak0", "weak1", "while", "wire", "wor", "xnor", "xor",
+      // SystemVerilog (iverilog -g2012, yosys -sv)
+      "bit", "byte", "int", "logic", "shortint", "longint", "struct", "typedef", "enum",
+      "class", "interface", "package", "program", "return", "break", "continue", "void"};
+  for (const char* k : kKeywords) {
+    if (s == k) return true;
+  }
+  return false;
+}
+
 bool ValidIdentifier(const std::string& s) {
-  if (s.empty() || !(std::isalpha(static_cast<unsigned char>(s[0])) || s[0] == '_')) return false;
+  if (s.empty() || s.size() > 256 || IsVerilogKeyword(s)) return false;
+  if (!(std::isalpha(static_cast<unsigned char>(s[0])) || s[0] == '_')) return false;
   for (char c : s) {
     if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_')) return false;
   }
@@ -158,9 +188,9 @@ Status CheckRtlArith(const Arith& arith) {
 
 Result<std::string> GenerateRtl(const Arith& arith, const std::string& name) {
   if (!ValidIdentifier(name)) {
-    return MakeError("module name '" + name +
+    return MakeError("module name '" + EscapeUntrusted(name, 64) +
                      "' is not a Verilog identifier (letters, digits, _; not starting with a "
-                     "digit)");
+                     "digit; at most 256 characters; not a Verilog keyword)");
   }
   LMUL_RETURN_IF_ERROR(CheckRtlArith(arith));
   return arith.op == Op::kExact ? Exact(arith, name) : AddFields(arith, name);

@@ -69,7 +69,8 @@ HWY_NOINLINE void Micro(const GemmJob& j, const VecConsts<D>& kc_consts, int i0,
   constexpr int RB = internal::kRowBlock;
   const size_t a_off = static_cast<size_t>(i0 / RB) * K * RB + i0 % RB;
   const uint32_t* arow = j.a + a_off;
-  const float* zrow = a_zero ? j.za + a_off : nullptr;
+  // za is null for kLMulGeneral, where a_zero means "Inf/NaN possible" (UBSan: offset on null).
+  const float* zrow = a_zero && j.za != nullptr ? j.za + a_off : nullptr;
   for (int k = k0; k < k0 + kc; ++k) {
     const int32_t* bp =
         reinterpret_cast<const int32_t*>(bpanel) + static_cast<size_t>(k) * kPanelWidth + col;

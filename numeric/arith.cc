@@ -4,6 +4,8 @@
 #include <bit>
 #include <vector>
 
+#include "base/escape.h"
+
 namespace lmul {
 
 const char* OpName(Op op) {
@@ -77,7 +79,7 @@ uint32_t ExactMulCodes(const Format& in, uint32_t a, uint32_t b, const Format& o
 Result<Arith> Arith::Parse(std::string_view spec) {
   const std::string s(spec);
   auto fail = [&](const std::string& why) {
-    return MakeError("bad arithmetic '" + s + "': " + why + "\n" + Help());
+    return MakeError("bad arithmetic '" + EscapeUntrusted(s, 80) + "': " + why + "\n" + Help());
   };
   const size_t slash = s.find('/');
   if (slash == std::string::npos) return fail("expected OP/FORMAT");
@@ -90,7 +92,7 @@ Result<Arith> Arith::Parse(std::string_view spec) {
   } else if (op == "exact") {
     a.op = Op::kExact;
   } else {
-    return fail("unknown operation '" + op + "'");
+    return fail("unknown operation '" + EscapeUntrusted(op, 40) + "'");
   }
   a.reduce = a.op == Op::kExact ? Rounding::kRne : Rounding::kTrunc;
   std::vector<std::string> parts;
@@ -114,9 +116,10 @@ Result<Arith> Arith::Parse(std::string_view spec) {
       a.reduce = opt == "rne" ? Rounding::kRne : Rounding::kTrunc;
     } else if (opt == "wide") {
       if (a.op != Op::kExact) return fail("option 'wide' is only valid with exact");
+      if (a.wide) return fail("option 'wide' given twice");
       a.wide = true;
     } else {
-      return fail("unknown option '" + opt + "'");
+      return fail("unknown option '" + EscapeUntrusted(opt, 40) + "'");
     }
   }
   return a;

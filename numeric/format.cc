@@ -6,6 +6,8 @@
 #include <bit>
 #include <cstring>
 
+#include "base/escape.h"
+
 namespace lmul {
 
 const char* RoundingName(Rounding r) { return r == Rounding::kRne ? "rne" : "trunc"; }
@@ -32,7 +34,7 @@ Result<Format> Format::Parse(std::string_view name) {
     }
     if (k >= 1 && k <= 23 && name[3] != '0') return E8M(k);
   }
-  return MakeError("unknown format '" + std::string(name) + "' (valid formats: " + ValidNames() +
+  return MakeError("unknown format '" + EscapeUntrusted(name, 40) + "' (valid formats: " + ValidNames() +
                    ")");
 }
 

@@ -7,7 +7,8 @@ PKGS=(build-essential cmake ninja-build pkg-config python3 python3-pip python3-v
       unzip ca-certificates ccache git
       libgtest-dev libgmock-dev libbenchmark-dev libhwy-dev libopenblas-dev libcli11-dev
       nlohmann-json3-dev libfmt-dev iverilog yosys
-      libcpp-httplib-dev slurm-wlm munge)
+      libcpp-httplib-dev slurm-wlm munge
+      clang libclang-rt-dev)  # clang + its runtimes: libFuzzer and sanitizers for scripts/fuzz.sh
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

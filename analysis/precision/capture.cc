@@ -6,6 +6,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "base/escape.h"
 #include "engine/model/session.h"
 #include "engine/tokenizer/tokenizer.h"
 
@@ -185,6 +186,10 @@ Result<std::string> ReadWikiText2Test(const std::string& data_dir) {
   if (!f.good() && !f.eof()) return MakeError(path + ": read error");
   std::string text = ss.str();
   if (text.empty()) return MakeError(path + ": empty file, expected WikiText-2 text");
+  if (const size_t bad = FirstInvalidUtf8(text); bad != text.size()) {
+    return MakeError(path + ": byte offset " + std::to_string(bad) +
+                     ": invalid UTF-8; expected WikiText-2 text (is this the right file?)");
+  }
   return text;
 }
 

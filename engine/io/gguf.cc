@@ -4,6 +4,8 @@
 #include <limits>
 #include <set>
 
+#include "base/escape.h"
+
 namespace lmul::engine {
 namespace {
 
@@ -275,7 +277,7 @@ Status GgufFile::Parse() {
     std::string_view key;
     LMUL_RETURN_IF_ERROR(c.ReadString(field + " key", &key));
     if (key.empty()) return c.Fail(field + " key", "expected a non-empty key");
-    const std::string kfield = "metadata '" + std::string(key) + "'";
+    const std::string kfield = "metadata '" + EscapeUntrusted(key, 80) + "'";
     if (values_.count(key) != 0) return c.Fail(kfield, "duplicate key");
     uint32_t type = 0;
     LMUL_RETURN_IF_ERROR(c.Read(kfield + " type", &type));
@@ -356,7 +358,7 @@ Status GgufFile::Parse() {
     const std::string field = "tensor info #" + std::to_string(i);
     std::string_view name;
     LMUL_RETURN_IF_ERROR(c.ReadString(field + " name", &name));
-    const std::string tfield = "tensor '" + std::string(name) + "'";
+    const std::string tfield = "tensor '" + EscapeUntrusted(name, 80) + "'";
     if (tensor_index_.count(name) != 0) return c.Fail(tfield, "duplicate tensor name");
     t.name = std::string(name);
     uint32_t n_dims = 0;
@@ -417,7 +419,7 @@ Status GgufFile::Parse() {
   for (GgufTensor& t : tensors_) {
     const uint64_t avail = file_size - data_offset_;
     if (t.offset > avail || t.n_bytes > avail - t.offset) {
-      return MakeError(p + ": tensor '" + t.name + "' data: " + std::to_string(t.n_bytes) +
+      return MakeError(p + ": tensor '" + EscapeUntrusted(t.name, 80) + "' data: " + std::to_string(t.n_bytes) +
                        " bytes at data offset " + std::to_string(t.offset) +
                        " extend beyond the end of the file (data section holds " +
                        std::to_string(avail) + " bytes)");
@@ -435,7 +437,7 @@ std::vector<std::string> GgufFile::Keys() const { return keys_; }
 Result<GgufValueType> GgufFile::Type(std::string_view key) const {
   auto it = values_.find(key);
   if (it == values_.end()) {
-    return MakeError(path() + ": metadata key '" + std::string(key) + "' not found");
+    return MakeError(path() + ": metadata key '" + EscapeUntrusted(key, 80) + "' not found");
   }
   return it->second.type;
 }
@@ -445,14 +447,14 @@ std::string GgufFile::TypeError(std::string_view key, const char* expected, cons
   if (v.type == GgufValueType::kArray) {
     found += std::string(" of ") + GgufValueTypeName(v.elem_type);
   }
-  return path() + ": metadata '" + std::string(key) + "': expected " + expected + ", found " +
+  return path() + ": metadata '" + EscapeUntrusted(key, 80) + "': expected " + expected + ", found " +
          found;
 }
 
 Result<const GgufFile::Value*> GgufFile::Find(std::string_view key, const char* expected) const {
   auto it = values_.find(key);
   if (it == values_.end()) {
-    return MakeError(path() + ": metadata key '" + std::string(key) + "' not found (expected " +
+    return MakeError(path() + ": metadata key '" + EscapeUntrusted(key, 80) + "' not found (expected " +
                      expected + ")");
   }
   return &it->second;
@@ -533,7 +535,7 @@ Result<std::vector<int64_t>> GgufFile::GetIntArray(std::string_view key) const {
     bool overflow = false;
     out[i] = LoadInt((*v)->elem_type, p + i * es, &overflow);
     if (overflow) {
-      return MakeError(path() + ": metadata '" + std::string(key) + "'[" + std::to_string(i) +
+      return MakeError(path() + ": metadata '" + EscapeUntrusted(key, 80) + "'[" + std::to_string(i) +
                        "]: uint64 value exceeds the int64 range");
     }
   }

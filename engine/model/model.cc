@@ -7,6 +7,7 @@
 
 #include "base/check.h"
 #include "engine/io/dequant.h"
+#include "engine/model/validate.h"
 #ifdef LMUL_HAVE_TOKENIZER
 #include "engine/tokenizer/tokenizer.h"
 #else
@@ -58,6 +59,7 @@ Result<std::unique_ptr<Model>> Model::Load(const std::string& gguf_path) {
   auto config = ModelConfig::FromGguf(g);
   if (!config.ok()) return std::move(config).TakeError();
   m->config_ = *config;
+  LMUL_RETURN_IF_ERROR(ValidateModel(g, m->config_));  // cross-field consistency
   const ModelConfig& c = m->config_;
   const int64_t d = c.d_model, qd = int64_t{c.n_head} * c.head_dim,
                 kvd = int64_t{c.n_kv_head} * c.head_dim;

@@ -2,6 +2,8 @@
 
 #include <cstdio>
 
+#include "base/escape.h"
+
 namespace lmul::cli {
 
 std::vector<Command>& Registry() {
@@ -14,8 +16,13 @@ Registrar::Registrar(std::string name, std::string help, Setup setup) {
 }
 
 int PrintError(const std::string& sub, const std::string& message, const std::string& hint) {
-  std::fprintf(stderr, "lmul %s: error: %s\n", sub.c_str(), message.c_str());
-  if (!hint.empty()) std::fprintf(stderr, "  hint: %s\n", hint.c_str());
+  // Messages may quote untrusted text (file contents, metadata): no control character
+  // reaches the terminal (docs/robustness.md).
+  std::fprintf(stderr, "lmul %s: error: %s\n", sub.c_str(),
+               lmul::SanitizeForTerminal(message).c_str());
+  if (!hint.empty()) {
+    std::fprintf(stderr, "  hint: %s\n", lmul::SanitizeForTerminal(hint).c_str());
+  }
   return 1;
 }
 

@@ -1,9 +1,13 @@
 // lmul: command-line front end. Subcommands live in tools/lmul/cmd_*.cc.
 #include <algorithm>
+#include <cstdio>
+#include <exception>
 #include <map>
+#include <new>
 #include <string>
 #include <vector>
 
+#include "base/escape.h"
 #include "lmul_version.h"  // generated: LMUL_VERSION, LMUL_GIT_DESCRIBE
 #include "tools/lmul/command.h"
 
@@ -22,6 +26,13 @@ int main(int argc, char** argv) {
     CLI::App* sub = app.add_subcommand(cmd.name, cmd.help);
     runners[sub] = cmd.setup(sub);
   }
+  // Usage errors read like the subcommands' own: "lmul SUB: error: ...", a hint, exit 2.
+  app.failure_message([](const CLI::App* top, const CLI::Error& e) {
+    std::string sub;
+    for (const CLI::App* s : top->get_subcommands()) sub = " " + s->get_name();
+    return "lmul" + sub + ": error: " + lmul::SanitizeForTerminal(e.what()) + "\n  hint: lmul" +
+           sub + " --help\n";
+  });
   // llama.cpp's single-dash long options of `lmul run` (CLI11 would read "-cnv" as -c nv):
   // -cnv is --conversation, -sys is --system-prompt.
   std::vector<std::string> args(argv, argv + argc);
@@ -34,10 +45,25 @@ int main(int argc, char** argv) {
   try {
     app.parse(static_cast<int>(argp.size()), argp.data());
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // --help / --version exit 0; every other parse or validation error is a usage error:
+    // exit status 2 (CLI11's own codes, 100+, would read as crashes to scripts).
+    const int rc = app.exit(e);
+    return rc == 0 ? 0 : 2;
   }
-  for (CLI::App* sub : app.get_subcommands()) {
-    if (auto it = runners.find(sub); it != runners.end() && it->second) return it->second();
+  // Last line of defence (docs/robustness.md): a library throwing (allocation failure,
+  // std::length_error) is a runtime error with one line, never an abort (status 134).
+  try {
+    for (CLI::App* sub : app.get_subcommands()) {
+      if (auto it = runners.find(sub); it != runners.end() && it->second) return it->second();
+    }
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr,
+                 "lmul: error: out of memory\n  hint: a size or count flag is too large "
+                 "for this machine\n");
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "lmul: error: %s\n", e.what());
+    return 1;
   }
   return 0;
 }

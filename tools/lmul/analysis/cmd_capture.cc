@@ -21,9 +21,11 @@
 
 #include "analysis/precision/capture.h"
 #include "analysis/precision/npy.h"
+#include "base/escape.h"
 #ifdef LMUL_HAVE_TOKENIZER
 #include "engine/tokenizer/tokenizer.h"
 #endif
+#include "tools/lmul/args.h"
 #include "tools/lmul/command.h"
 
 namespace {
@@ -70,10 +72,17 @@ int RunCapture(const Options& o) {
     }
   }
   if (!site_ok) {
-    return lmul::cli::PrintError(sub, "unknown --site '" + o.site + "'", "one of " + names);
+    return lmul::cli::UsageError(sub, "unknown --site '" + lmul::EscapeUntrusted(o.site, 40) + "'",
+                                 "one of " + names);
+  }
+  // The reservoir: two fp32 per sampled pair.
+  if (auto mem = lmul::cli::CheckMemory("--pairs", std::to_string(o.pairs), o.pairs * 8.0L,
+                                        "the sample");
+      !mem.ok()) {
+    return lmul::cli::UsageError(sub, mem.error(), "use a smaller --pairs");
   }
   if (o.tokens <= 0 || o.ctx <= 0 || o.pairs == 0) {
-    return lmul::cli::PrintError(sub, "--tokens, --ctx and --pairs must be positive");
+    return lmul::cli::UsageError(sub, "--tokens, --ctx and --pairs must be positive");
   }
   auto model = e::Model::Load(o.model);
   if (!model.ok()) {
@@ -116,7 +125,7 @@ int RunCapture(const Options& o) {
     };
   }
   auto r = p::RunCapture(**model, tokens, co);
-  if (!r.ok()) return lmul::cli::PrintError(sub, r.error(), "e.g. --arith fp32");
+  if (!r.ok()) return lmul::cli::UsageError(sub, r.error(), "e.g. --arith fp32");
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   lmul::Status st = p::WriteNpyPairs(o.out, r->pairs);
   if (!st.ok()) {
@@ -175,18 +184,19 @@ lmul::cli::Registrar reg(
                       "attn.qk (q(t,d), k(j,d)), attn.av (p(t,j), v(j,d)), attn.proj, mlp, "
                       "lm_head, elementwise")
           ->required();
-      app->add_option("--out", o->out, "NPY file to write: float32, shape (n, 2)")->required();
-      app->add_option("--tokens", o->tokens, "WikiText-2 test tokens to run (default 2048)");
-      app->add_option("--ctx", o->ctx,
-                      "tokens per window; each window is a fresh sequence (default 512)");
-      app->add_option("--pairs", o->pairs, "sample size (default 1048576)");
-      app->add_option("--seed", o->seed, "sampling seed (default 1)");
+      lmul::cli::AddOutputPath(app, "--out", &o->out, "NPY file to write: float32, shape (n, 2)")
+          ->required();
+      lmul::cli::AddInt(app, "--tokens", &o->tokens, 1, 1 << 24, "WikiText-2 test tokens to run");
+      lmul::cli::AddInt(app, "--ctx", &o->ctx, 1, 1 << 20,
+                        "tokens per window; each window is a fresh sequence");
+      lmul::cli::AddInt(app, "--pairs", &o->pairs, 1, int64_t{1} << 40, "sample size");
+      lmul::cli::AddInt(app, "--seed", &o->seed, 0, INT64_MAX, "sampling seed");
       app->add_option("--arith", o->arith, "policy the model runs under (default fp32)");
-      app->add_option("--threads", o->threads, "GEMM threads (default all cores)");
+      lmul::cli::AddInt(app, "--threads", &o->threads, 0, 1024, "GEMM threads (0: all cores)");
       app->add_option("--data-dir", o->data_dir,
                       "folder with wikitext-2-raw/ (default $LMUL_DATA, else "
                       "<repo>/../shared/data)");
-      app->add_option("--json", o->json, "write the capture's metadata as JSON");
+      lmul::cli::AddOutputPath(app, "--json", &o->json, "write the capture's metadata as JSON");
       app->add_flag("--no-progress", o->no_progress, "no progress bar on stderr");
       app->footer(
           "Every product of the site (attention: causal products only) is in the sample with "

@@ -13,6 +13,8 @@
 #include <vector>
 
 #include "analysis/energy/energy.h"
+#include "base/escape.h"
+#include "tools/lmul/args.h"
 #include "tools/lmul/command.h"
 #ifdef LMUL_HAVE_TOKEN_ENERGY
 #include "analysis/energy/token_energy.h"
@@ -124,7 +126,8 @@ int RunEnergy(const Options& o) {
   }
   nlohmann::json js;
   js["table"] = {{"name", t.name}, {"source", t.source}, {"pj", t.pj}};
-  std::printf("Energy table: %s\n  source: %s\n  ", t.name.c_str(), t.source.c_str());
+  std::printf("Energy table: %s\n  source: %s\n  ", lmul::EscapeUntrusted(t.name).c_str(),
+              lmul::EscapeUntrusted(t.source).c_str());
   for (const auto& k : EnergyTable::Keys()) std::printf("%s=%.4g ", k.c_str(), t.at(k));
   std::printf("(pJ)\n\n");
 
@@ -232,7 +235,12 @@ int RunEnergy(const Options& o) {
                 "arith sav", "total sav");
     auto rows =
         lmul::energy::ComparePolicies(counts, o.baseline, o.policies, t, ops, o.memory + "_byte");
-    if (!rows.ok()) return lmul::cli::PrintError("energy", rows.error(), "see lmul run --help");
+    if (!rows.ok()) {
+      // A --baseline or --policy that does not parse is a usage error (exit 2).
+      const char* flag = lmul::engine::Policy::Parse(o.baseline).ok() ? "--policy" : "--baseline";
+      return lmul::cli::UsageError("energy", std::string(flag) + ": " + rows.error(),
+                                   "see lmul run --help");
+    }
     js["token"]["baseline"] = o.baseline;
     for (const auto& r : *rows) {
       const double tot = r.energy.arith_pj + r.energy.memory_pj;
@@ -297,7 +305,7 @@ lmul::cli::Registrar reg(
       auto o = std::make_shared<Options>();
       app->add_option("--table", o->table,
                       "JSON energy table replacing the built-in Horowitz 45 nm one");
-      app->add_option("--json", o->json, "also write the results as JSON");
+      lmul::cli::AddOutputPath(app, "--json", &o->json, "also write the results as JSON");
       app->add_option("--model", o->model,
                       "GGUF model: count products per token with the engine (default: analytic "
                       "SmolLM2-135M)");
@@ -308,13 +316,12 @@ lmul::cli::Registrar reg(
                       "the reference policy every --policy's saving is relative to (printed "
                       "first)")
           ->capture_default_str();
-      app->add_option("--ctx", o->ctx, "context position of the decoded token")
-          ->capture_default_str()
-          ->check(CLI::Range(1, 1 << 20));
-      app->add_option("--weight-bits", o->weight_bits, "bits per stored weight (Q4_1: 5)")
-          ->capture_default_str();
-      app->add_option("--kv-bits", o->kv_bits, "bits per cached K/V element")
-          ->capture_default_str();
+      lmul::cli::AddInt(app, "--ctx", &o->ctx, 1, 1 << 20, "context position of the decoded token");
+      lmul::cli::AddReal(app, "--weight-bits", &o->weight_bits, 1.0, 64.0,
+                         "bits per stored weight (Q4_1: 5)")
+          ->default_str("5");
+      lmul::cli::AddReal(app, "--kv-bits", &o->kv_bits, 1.0, 64.0, "bits per cached K/V element")
+          ->default_str("32");
       app->add_option("--memory", o->memory,
                       "where weights and KV are read from: dram (off-chip) or sram (all on chip, "
                       "a lower bound on traffic energy)")

@@ -18,6 +18,7 @@
 
 #include "analysis/precision/error_study.h"
 #include "analysis/precision/offset_sweep.h"
+#include "tools/lmul/args.h"
 #include "tools/lmul/command.h"
 
 namespace {
@@ -81,6 +82,12 @@ int RunSweep(const Options& o) {
 
 int RunError(const Options& o) {
   namespace p = lmul::precision;
+  // The operand pairs are drawn up front: two fp32 (8 bytes) per sample.
+  if (auto mem = lmul::cli::CheckMemory("--samples", std::to_string(o.samples), o.samples * 8.0L,
+                                        "the operand pairs");
+      !mem.ok()) {
+    return lmul::cli::UsageError("error", mem.error(), "use a smaller --samples");
+  }
   if (o.sweep_offsets) return RunSweep(o);
   p::StudyOptions so;
   std::string ops = o.ops;
@@ -89,18 +96,18 @@ int RunError(const Options& o) {
   }
   auto parsed = p::ParseOpsList(ops);
   if (!parsed.ok()) {
-    return lmul::cli::PrintError(
+    return lmul::cli::UsageError(
         "error", parsed.error(),
         "e.g. --ops 'lmul/e8m4,rne;exact/e4m3' (';' or ',' separate specs)");
   }
   so.ops = *parsed;
   auto dist = p::Distribution::Parse(o.dist);
   if (!dist.ok()) {
-    return lmul::cli::PrintError("error", dist.error(),
+    return lmul::cli::UsageError("error", dist.error(),
                                  "e.g. --dist uniform, --dist exhaustive:e4m3");
   }
   so.dist = *dist;
-  if (o.samples == 0) return lmul::cli::PrintError("error", "--samples must be positive");
+
   so.samples =
       so.dist.kind == p::Distribution::Kind::kActivations && !o.samples_given ? 0 : o.samples;
   so.seed = o.seed;
@@ -109,7 +116,7 @@ int RunError(const Options& o) {
           ? o.threads
           : static_cast<int>(std::max(1u, std::min(16u, std::thread::hardware_concurrency())));
   if (!o.plot.empty() && o.plot.size() >= 4 && o.plot.substr(o.plot.size() - 4) == ".png") {
-    return lmul::cli::PrintError("error", "--plot writes SVG, not PNG: '" + o.plot + "'",
+    return lmul::cli::UsageError("error", "--plot writes SVG, not PNG: '" + o.plot + "'",
                                  "use FILE.svg, then e.g. `convert FILE.svg FILE.png`");
   }
   std::unique_ptr<ProgressBar> bar;
@@ -149,22 +156,18 @@ lmul::cli::Registrar reg(
                       "lmul/fp16)");
       app->add_option("--dist", o->dist, lmul::precision::Distribution::Help())
           ->default_str("uniform");
-      app->add_option_function<uint64_t>(
-          "--samples",
-          [o](const uint64_t& n) {
-            o->samples = n;
-            o->samples_given = true;
-          },
+      auto* samples = lmul::cli::AddInt(
+          app, "--samples", &o->samples, 1, int64_t{1} << 40,
           "operand pairs for random distributions (default 1048576); activations: the first "
           "N pairs (default all); exhaustive: ignored");
-      app->add_option("--seed", o->seed, "random seed (default 1)");
-      app->add_option("--threads", o->threads,
-                      "worker threads (default: hardware threads, at most 16); results do not "
-                      "depend on it");
-      app->add_option("--csv", o->csv, "write the statistics as CSV");
-      app->add_option("--json", o->json,
-                      "write the statistics (+ standard errors, theory) as JSON");
-      app->add_option("--plot", o->plot,
+      lmul::cli::AddInt(app, "--seed", &o->seed, 0, INT64_MAX, "random seed (default 1)");
+      lmul::cli::AddInt(app, "--threads", &o->threads, 0, 1024,
+                        "worker threads (default 0: hardware threads, at most 16); results do "
+                        "not depend on it");
+      lmul::cli::AddOutputPath(app, "--csv", &o->csv, "write the statistics as CSV");
+      lmul::cli::AddOutputPath(app, "--json", &o->json,
+                               "write the statistics (+ standard errors, theory) as JSON");
+      lmul::cli::AddOutputPath(app, "--plot", &o->plot,
                       "write an SVG of mean error vs mantissa bits with fp8 reference lines");
       app->add_flag("--no-progress", o->no_progress, "no progress bar on stderr");
       app->add_flag("--sweep-offsets", o->sweep_offsets,
@@ -175,7 +178,10 @@ lmul::cli::Registrar reg(
           "Zero results count with |e| = 1 (zero_frac); Inf/NaN results are excluded from the "
           "means and counted in overflow_frac, as are saturated results (kept in the means). "
           "See docs/precision.md.");
-      return [o] { return RunError(*o); };
+      return [o, samples] {
+        o->samples_given = samples->count() > 0;
+        return RunError(*o);
+      };
     });
 
 }  // namespace

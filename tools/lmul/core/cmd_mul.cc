@@ -7,6 +7,7 @@
 // the first token being the result's fp32 bit pattern (8 uppercase hex digits).
 #include <cerrno>
 #include <cinttypes>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -16,16 +17,20 @@
 #include <sstream>
 #include <string>
 
+#include "base/escape.h"
 #include "numeric/arith.h"
+#include "tools/lmul/args.h"
 #include "tools/lmul/command.h"
 
 namespace {
 
-// Parses "0xHHHHHHHH" (exactly a bit pattern) or a decimal float (strtof, so
-// "inf", "nan", "1e-45" work too). Returns nullopt on anything else.
+// Parses "0xHHHHHHHH" (exactly 8 hex digits: a bit pattern) or a decimal float (digits,
+// '.', exponent, sign; or inf / infinity / nan with an optional sign). Returns nullopt on
+// anything else: hex floats ("+0x1p3"), short patterns ("0x3FC0000"), NUL bytes.
 std::optional<float> ParseOperand(const std::string& tok) {
+  if (tok.find('\0') != std::string::npos) return std::nullopt;
   if (tok.size() > 2 && tok[0] == '0' && (tok[1] == 'x' || tok[1] == 'X')) {
-    if (tok.size() > 10) return std::nullopt;
+    if (tok.size() != 10) return std::nullopt;
     uint32_t bits = 0;
     for (size_t i = 2; i < tok.size(); ++i) {
       const char c = tok[i];
@@ -42,6 +47,15 @@ std::optional<float> ParseOperand(const std::string& tok) {
     }
     return lmul::BitsFloat(bits);
   }
+  std::string word;
+  for (char c : tok) word += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (!word.empty() && (word[0] == '+' || word[0] == '-')) word.erase(0, 1);
+  const bool special = word == "inf" || word == "infinity" || word == "nan";
+  for (char c : tok) {
+    const bool numeric = (c >= '0' && c <= '9') || c == '.' || c == 'e' || c == 'E' ||
+                         c == '+' || c == '-';
+    if (!numeric && !special) return std::nullopt;
+  }
   char* end = nullptr;
   errno = 0;
   const float v = std::strtof(tok.c_str(), &end);
@@ -52,7 +66,7 @@ std::optional<float> ParseOperand(const std::string& tok) {
 int RunMul(const std::string& spec) {
   auto arith = lmul::Arith::Parse(spec);
   if (!arith.ok()) {
-    return lmul::cli::PrintError("mul", arith.error(), "e.g. lmul mul --arith lmul/bf16");
+    return lmul::cli::UsageError("mul", arith.error(), "e.g. lmul mul --arith lmul/bf16");
   }
   std::string line;
   long line_no = 0;
@@ -66,7 +80,8 @@ int RunMul(const std::string& spec) {
     if (!(in >> b_tok) || (in >> extra)) {
       return lmul::cli::PrintError(
           "mul",
-          "stdin line " + std::to_string(line_no) + ": expected two operands, got '" + line + "'",
+          "stdin line " + std::to_string(line_no) + ": expected two operands, got '" +
+              lmul::EscapeUntrusted(line, 80) + "'",
           "each line is 'X Y' with X, Y decimal floats or 0xHHHHHHHH fp32 bit patterns");
     }
     auto a = ParseOperand(a_tok);
@@ -75,7 +90,7 @@ int RunMul(const std::string& spec) {
       return lmul::cli::PrintError(
           "mul",
           "stdin line " + std::to_string(line_no) + ": cannot parse operand '" +
-              (a ? b_tok : a_tok) + "'",
+              lmul::EscapeUntrusted(a ? b_tok : a_tok, 80) + "'",
           "operands are decimal floats (1.5, -2e-3, inf, nan) or fp32 bit patterns (0x3FC00000)");
     }
     const float y = arith->Mul(*a, *b);

@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 
+#include "base/escape.h"
 #include "engine/io/gguf.h"
 #include "engine/model/config.h"
 #include "tools/lmul/command.h"
@@ -19,12 +20,8 @@ std::string Value(const GgufFile& g, const std::string& key) {
   if (!type.ok()) return "?";
   switch (*type) {
     case GgufValueType::kString: {
-      std::string s = *g.GetString(key);
-      if (s.size() > 80) s = s.substr(0, 77) + "...";
-      for (char& c : s) {
-        if (c == '\n') c = ' ';
-      }
-      return "\"" + s + "\"";
+      // Untrusted: control characters and invalid UTF-8 are shown escaped (\x1B, \n).
+      return "\"" + lmul::EscapeUntrusted(*g.GetString(key), 80) + "\"";
     }
     case GgufValueType::kFloat32:
     case GgufValueType::kFloat64:
@@ -35,7 +32,7 @@ std::string Value(const GgufFile& g, const std::string& key) {
       const uint64_t n = *g.ArraySize(key);
       std::string out = "[" + std::to_string(n) + " items";
       if (auto s = g.GetStringArray(key); s.ok() && n > 0) {
-        out += ": \"" + (*s)[0] + "\", ...";
+        out += ": \"" + lmul::EscapeUntrusted((*s)[0], 80) + "\", ...";
       } else if (auto i = g.GetIntArray(key); i.ok() && n > 0) {
         out += ": " + std::to_string((*i)[0]) + ", ...";
       } else if (auto f = g.GetFloatArray(key); f.ok() && n > 0) {
@@ -54,7 +51,10 @@ int RunInspect(const std::string& path, bool tensors, const std::string& key) {
   auto g = GgufFile::Open(path);
   if (!g.ok()) return lmul::cli::PrintError("inspect", g.error(), "is it a GGUF v2/v3 file?");
   if (!key.empty()) {
-    if (!(*g)->Has(key)) return lmul::cli::PrintError("inspect", "no metadata key '" + key + "'");
+    if (!(*g)->Has(key)) {
+      return lmul::cli::PrintError("inspect",
+                                   "no metadata key '" + lmul::EscapeUntrusted(key, 80) + "'");
+    }
     std::printf("%s\n", Value(**g, key).c_str());
     return 0;
   }
@@ -62,15 +62,17 @@ int RunInspect(const std::string& path, bool tensors, const std::string& key) {
               path.c_str(), (*g)->version(), (*g)->Keys().size(), (*g)->tensors().size(),
               (*g)->alignment(), static_cast<unsigned long long>((*g)->data_offset()));
   for (const std::string& k : (*g)->Keys()) {
-    std::printf("  %-45s %-8s %s\n", k.c_str(), lmul::engine::GgufValueTypeName(*(*g)->Type(k)),
+    std::printf("  %-45s %-8s %s\n", lmul::EscapeUntrusted(k, 80).c_str(),
+                lmul::engine::GgufValueTypeName(*(*g)->Type(k)),
                 Value(**g, k).c_str());
   }
   if (auto config = lmul::engine::ModelConfig::FromGguf(**g); config.ok()) {
-    std::printf("config: %s\n", config->Summary().c_str());
+    std::printf("config: %s\n", lmul::EscapeUntrusted(config->Summary(), 400).c_str());
   }
   if (tensors) {
     for (const auto& t : (*g)->tensors()) {
-      std::printf("  %-32s %-5s %-16s %12llu bytes at %llu\n", t.name.c_str(),
+      std::printf("  %-32s %-5s %-16s %12llu bytes at %llu\n",
+                  lmul::EscapeUntrusted(t.name, 80).c_str(),
                   lmul::engine::GgmlTypeName(t.type), t.ShapeString().c_str(),
                   static_cast<unsigned long long>(t.n_bytes),
                   static_cast<unsigned long long>(t.offset));

@@ -12,6 +12,7 @@
 // rendered conversation with the cache (the new turn).
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -30,12 +31,21 @@
 #ifdef LMUL_HAVE_TOKENIZER
 #include "engine/tokenizer/tokenizer.h"
 #endif
+#include "base/escape.h"
+#include "tools/lmul/args.h"
 #include "tools/lmul/command.h"
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
 using lmul::cli::PrintError;
+
+// A default shown in --help ("0.95").
+std::string Num(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", v);
+  return buf;
+}
 
 double Seconds(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double>(b - a).count();
@@ -133,27 +143,31 @@ int RunRun(const RunOptions& o) {
   const char* sub = "run";
   auto policy = lmul::engine::Policy::Parse(o.arith);
   if (!policy.ok()) {
-    return PrintError(sub, policy.error(),
-                      "--arith takes a preset (fp32, lmul-attn, ...) or an inline "
-                      "policy like attn.qk=lmul/e8m4,attn.av=lmul/e8m4,*=exact/fp32");
+    return lmul::cli::UsageError(sub, policy.error(),
+                                 "--arith takes a preset (fp32, lmul-attn, ...) or an inline "
+                                 "policy like attn.qk=lmul/e8m4,attn.av=lmul/e8m4,*=exact/fp32");
   }
-  if (o.n < 0) return PrintError(sub, "-n must be >= 0");
+  if (o.n < 0) return lmul::cli::UsageError(sub, "-n must be >= 0");
   lmul::engine::SamplingParams sp = o.sampling;
   sp.seed = o.seed < 0 ? lmul::engine::kRandomSeed : static_cast<uint64_t>(o.seed);
   if (auto st = lmul::engine::ValidateSamplingParams(sp); !st.ok()) {
-    return PrintError(sub, st.error(), "see lmul run --help for the sampling flags' ranges");
+    return lmul::cli::UsageError(sub, st.error(),
+                                 "see lmul run --help for the sampling flags' ranges");
   }
   std::string prompt_text = o.prompt;
   if (!o.file.empty()) {
     std::ifstream in(o.file, std::ios::binary);
-    if (!in) return PrintError(sub, "-f " + o.file + ": cannot open", "give a readable text file");
+    if (!in) {
+      return PrintError(sub, "-f " + lmul::EscapeUntrusted(o.file) + ": cannot open",
+                        "give a readable text file");
+    }
     std::ostringstream ss;
     ss << in.rdbuf();
     prompt_text = ss.str();
     if (prompt_text.size() > kMaxPromptFile) {
       return PrintError(sub,
-                        "-f " + o.file + ": " + std::to_string(prompt_text.size()) +
-                            " bytes, expected at most 64 MiB",
+                        "-f " + lmul::EscapeUntrusted(o.file) + ": " +
+                            std::to_string(prompt_text.size()) + " bytes, expected at most 64 MiB",
                         "give a shorter prompt file");
     }
   }
@@ -167,7 +181,8 @@ int RunRun(const RunOptions& o) {
                           ? o.threads
                           : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   lmul::engine::Sampler sampler(sp);
-  std::fprintf(stderr, "model: %s\n  %s\n", o.model.c_str(), cfg.Summary().c_str());
+  std::fprintf(stderr, "model: %s\n  %s\n", lmul::EscapeUntrusted(o.model).c_str(),
+               lmul::EscapeUntrusted(cfg.Summary(), 400).c_str());
   std::fprintf(stderr, "%s\nthreads: %d\n", policy->Describe().c_str(), threads);
   if (sp.temp > 0) {
     std::fprintf(stderr,
@@ -176,13 +191,24 @@ int RunRun(const RunOptions& o) {
                  sp.temp, sp.top_k, sp.top_p, sp.min_p, sp.repeat_penalty, sp.repeat_last_n,
                  static_cast<unsigned long long>(sampler.seed()));
   }
+  // K and V caches: n_ctx x n_layer x 2 x n_kv_head x head_dim fp32, refused before allocating.
+  auto check_kv = [&](int n_ctx) {
+    return lmul::cli::CheckMemory(
+        "--ctx", std::to_string(n_ctx),
+        8.0L * n_ctx * cfg.n_layer * static_cast<long double>(cfg.n_kv_head) * cfg.head_dim,
+        "the KV cache");
+  };
 
   RunOptions eff = o;
   eff.threads = threads;
 #ifdef LMUL_HAVE_TOKENIZER
   if (o.conversation) {
     if (!(*model)->has_tokenizer()) {
-      return PrintError(sub, o.model + ": no tokenizer metadata", "-cnv needs a chat model");
+      return PrintError(sub, lmul::EscapeUntrusted(o.model) + ": no tokenizer metadata",
+                        "-cnv needs a chat model");
+    }
+    if (auto mem = check_kv(o.n_ctx > 0 ? o.n_ctx : cfg.n_ctx_train); !mem.ok()) {
+      return lmul::cli::UsageError(sub, mem.error(), "use a smaller -c/--ctx");
     }
     eff.prompt = prompt_text;
     return RunConversation(eff, **model, *policy, &sampler);
@@ -197,9 +223,12 @@ int RunRun(const RunOptions& o) {
   const bool text = o.tokens.empty();
   if (!text) {
     std::istringstream in(o.tokens);
-    long v;
-    while (in >> v) prompt.push_back(static_cast<int32_t>(v));
-    if (!in.eof()) return PrintError(sub, "--tokens: expected integers, got '" + o.tokens + "'");
+    std::string item;
+    while (in >> item) {
+      auto v = lmul::cli::ParseInt("--tokens", item, 0, cfg.n_vocab - 1);
+      if (!v.ok()) return lmul::cli::UsageError(sub, v.error(), "token ids of this model's vocab");
+      prompt.push_back(static_cast<int32_t>(*v));
+    }
   } else {
 #ifdef LMUL_HAVE_TOKENIZER
     if (!(*model)->has_tokenizer()) {
@@ -216,14 +245,17 @@ int RunRun(const RunOptions& o) {
     return PrintError(sub, "this build has no tokenizer (engine/tokenizer/)", "use --tokens IDS");
 #endif
   }
-  if (prompt.empty()) return PrintError(sub, "empty prompt");
+  if (prompt.empty()) return lmul::cli::UsageError(sub, "empty prompt");
 
   const int n_ctx = o.n_ctx > 0 ? o.n_ctx : static_cast<int>(prompt.size()) + o.n + 1;
-  if (static_cast<int>(prompt.size()) >= n_ctx) {
-    return PrintError(sub,
-                      "prompt of " + std::to_string(prompt.size()) + " tokens does not fit -c " +
-                          std::to_string(n_ctx),
-                      "raise -c/--ctx");
+  if (n_ctx < static_cast<int>(prompt.size()) + 1) {
+    return lmul::cli::UsageError(sub,
+                                 "-c/--ctx " + std::to_string(n_ctx) + ": the prompt has " +
+                                     std::to_string(prompt.size()) + " tokens",
+                                 "raise -c/--ctx or shorten the prompt");
+  }
+  if (auto mem = check_kv(n_ctx); !mem.ok()) {
+    return lmul::cli::UsageError(sub, mem.error(), "use a smaller -c/--ctx");
   }
   lmul::engine::Session session(**model, *policy, n_ctx, threads);
   const auto t_ready = Clock::now();
@@ -289,54 +321,43 @@ lmul::cli::Registrar reg(
                       "fp8-e5m2-attn, lmul-attn, lmul-attn-k3, lmul-attn-k4, "
                       "lmul-all) or inline SITE=ARITH,...")
           ->capture_default_str();
-      app->add_option("-n,--n-predict,--n-tokens", o->n, "tokens to generate (-cnv: per turn)")
-          ->capture_default_str()
-          ->check(CLI::Range(0, 1 << 24));
-      app->add_option("--temp", o->sampling.temp,
-                      "sampling temperature (0 = greedy, lmul's default; llama.cpp's is 0.8)")
-          ->capture_default_str()
-          ->check(CLI::Range(0.0, 1e6));
-      app->add_option("--top-k", o->sampling.top_k, "top-k sampling (0 = off)")
-          ->capture_default_str()
-          ->check(CLI::Range(0, 1 << 30));
-      app->add_option("--top-p", o->sampling.top_p, "top-p sampling (1.0 = off)")
-          ->capture_default_str()
-          ->check(CLI::Range(0.0, 1.0));
-      app->add_option("--min-p", o->sampling.min_p, "min-p sampling (0.0 = off)")
-          ->capture_default_str()
-          ->check(CLI::Range(0.0, 1.0));
-      app->add_option("--repeat-penalty", o->sampling.repeat_penalty,
-                      "penalize repeated tokens (1.0 = off)")
-          ->capture_default_str()
-          ->check(CLI::Range(1e-6, 1e6));
-      app->add_option("--repeat-last-n", o->sampling.repeat_last_n,
-                      "last N tokens penalized (0 = off, -1 = all, i.e. the context)")
-          ->capture_default_str()
-          ->check(CLI::Range(-1, 1 << 30));
-      app->add_option("-s,--seed", o->seed, "sampling seed (-1 = random)")
-          ->capture_default_str()
-          ->check(CLI::Range(int64_t{-1}, int64_t{0xFFFFFFFE}));
+      lmul::cli::AddInt(app, "-n,--n-predict,--n-tokens", &o->n, 0, 1 << 24,
+                        "tokens to generate (-cnv: per turn)");
+      lmul::cli::AddReal(app, "--temp", &o->sampling.temp, 0.0, 1e6,
+                         "sampling temperature (0 = greedy, lmul's default; llama.cpp's is 0.8)")
+          ->default_str(Num(o->sampling.temp));
+      lmul::cli::AddInt(app, "--top-k", &o->sampling.top_k, 0, 1 << 30, "top-k sampling (0 = off)");
+      lmul::cli::AddReal(app, "--top-p", &o->sampling.top_p, 0.0, 1.0, "top-p sampling (1.0 = off)")
+          ->default_str(Num(o->sampling.top_p));
+      lmul::cli::AddReal(app, "--min-p", &o->sampling.min_p, 0.0, 1.0, "min-p sampling (0.0 = off)")
+          ->default_str(Num(o->sampling.min_p));
+      lmul::cli::AddReal(app, "--repeat-penalty", &o->sampling.repeat_penalty, 1e-6, 1e6,
+                         "penalize repeated tokens (1.0 = off)")
+          ->default_str(Num(o->sampling.repeat_penalty));
+      lmul::cli::AddInt(app, "--repeat-last-n", &o->sampling.repeat_last_n, -1, 1 << 30,
+                        "last N tokens penalized (0 = off, -1 = all, i.e. the context)");
+      lmul::cli::AddInt(app, "-s,--seed", &o->seed, -1, int64_t{0xFFFFFFFE},
+                        "sampling seed (-1 = random)");
       app->add_flag("--chat", o->chat, "wrap the prompt in the model's chat template");
       app->add_flag("--conversation", o->conversation,
                     "-cnv: multi-turn chat, user turns from stdin until EOF (llama-cli -cnv)");
       app->add_option("--system-prompt", o->system_prompt,
                       "-sys: system prompt (implies the chat template)");
       app->add_flag("--ids", o->ids, "print generated token ids, one a line");
-      app->add_option("-t,--threads", o->threads, "GEMM threads (0 = all cores, the default)")
-          ->capture_default_str()
-          ->check(CLI::Range(0, 4096));
-      app->add_option("-c,--ctx-size,--ctx", o->n_ctx,
-                      "KV cache size (default: prompt + n + 1; -cnv: the model's context)")
-          ->check(CLI::Range(0, 1 << 24));
+      lmul::cli::AddInt(app, "-t,--threads", &o->threads, 0, 1024,
+                        "GEMM threads (0 = all cores, the default)");
+      lmul::cli::AddInt(app, "-c,--ctx-size,--ctx", &o->n_ctx, 0, 1 << 24,
+                        "KV cache size (default 0: prompt + n + 1; -cnv: the model's context)");
       return [o] {
         const int sources = !o->prompt.empty() + !o->file.empty() + !o->tokens.empty();
         if (o->conversation) {
           if (!o->tokens.empty() || !o->file.empty() + !o->prompt.empty() > 1) {
-            return PrintError("run", "-cnv takes at most one of -p and -f (no --tokens)");
+            return lmul::cli::UsageError("run",
+                                         "-cnv takes at most one of -p and -f (no --tokens)");
           }
-          if (o->ids) return PrintError("run", "-cnv prints text; drop --ids");
+          if (o->ids) return lmul::cli::UsageError("run", "-cnv prints text; drop --ids");
         } else if (sources != 1) {
-          return PrintError("run", "give exactly one of -p, -f and --tokens");
+          return lmul::cli::UsageError("run", "give exactly one of -p, -f and --tokens");
         }
         return RunRun(*o);
       };

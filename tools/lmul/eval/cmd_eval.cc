@@ -29,6 +29,7 @@
 #include "eval/report.h"
 #include "eval/selection.h"
 #include "eval/task.h"
+#include "tools/lmul/args.h"
 #include "tools/lmul/command.h"
 
 namespace {
@@ -88,8 +89,19 @@ int MakeOutputDir(const std::string& sub, const std::string& output_path) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) {
-    return PrintError(sub, "--output_path " + output_path + ": " + ec.message(),
-                      "give a writable directory or a FILE.json");
+    return lmul::cli::UsageError(sub, "--output_path " + output_path + ": " + ec.message(),
+                                 "give a writable directory or a FILE.json");
+  }
+  return 0;
+}
+
+// --output_path checked before the work starts (an output path that cannot be written is a
+// usage error, docs/robustness.md): its folder is created and lmul's JSON there is writable.
+int CheckOutputPath(const std::string& sub, const std::string& output_path) {
+  if (int rc = MakeOutputDir(sub, output_path); rc != 0) return rc;
+  lmul::Status st = lmul::cli::CheckWritable("--output_path", ev::LmulResultPath(output_path));
+  if (!st.ok()) {
+    return lmul::cli::UsageError(sub, st.error(), "give a writable directory or a FILE.json");
   }
   return 0;
 }
@@ -111,33 +123,51 @@ int WriteLmEval(const std::string& sub, const std::string& output_path, const ev
 int RunEval(const EvalOptions& o) {
   const std::string sub = "eval";
   if (o.model.empty())
-    return PrintError(sub, "-m MODEL.gguf is required",
-                      "scripts/fetch_model.sh prints the default model's path");
+    return lmul::cli::UsageError(sub, "-m MODEL.gguf is required",
+                                 "scripts/fetch_model.sh prints the default model's path");
   if (o.tasks.empty()) {
-    return PrintError(sub, "--tasks is required", "tasks: " + ev::TaskNames());
+    return lmul::cli::UsageError(sub, "--tasks is required", "tasks: " + ev::TaskNames());
   }
   auto arith = ev::ParseArithList(o.arith);
   if (!arith.ok()) {
-    return PrintError(sub, arith.error(),
-                      "presets are separated by ',', inline policies (SITE=ARITH,...) by ';' or "
-                      "a repeated --arith; each arithmetic once");
+    return lmul::cli::UsageError(
+        sub, arith.error(),
+        "presets are separated by ',', inline policies (SITE=ARITH,...) by ';' or "
+        "a repeated --arith; each arithmetic once");
   }
   const std::vector<lmul::engine::Policy>& policies = arith->policies;
   const std::vector<std::string>& names = arith->names;
-  auto shard = ev::ParseShard(o.shard);
+  auto shard = lmul::cli::ParseShard("--shard", o.shard);
   if (!shard.ok()) {
-    return PrintError(sub, shard.error(), "e.g. --shard 0/4 ... --shard 3/4, then lmul eval merge");
+    return lmul::cli::UsageError(sub, shard.error(),
+                                 "e.g. --shard 0/4 ... --shard 3/4, then lmul eval merge");
   }
-  const auto [shard_i, shard_n] = *shard;
-  if (o.threads < 1) return PrintError(sub, "--threads must be >= 1", "e.g. --threads $(nproc)");
+  const int shard_i = shard->index, shard_n = shard->count;
+  if (o.stride > o.ctx) {
+    return lmul::cli::UsageError(
+        sub, "--stride " + std::to_string(o.stride) + " exceeds --ctx " + std::to_string(o.ctx),
+        "a window scores at most --ctx tokens; give --stride <= --ctx");
+  }
   const int stride = o.stride > 0 ? o.stride : o.ctx;
   auto limit = ev::ParseLimit(o.limit);
   if (!limit.ok()) {
-    return PrintError(sub, limit.error(),
-                      "e.g. --limit 200, --limit 0.1 or --limit 200,wikitext2=2");
+    return lmul::cli::UsageError(sub, limit.error(),
+                                 "e.g. --limit 200, --limit 0.1 or --limit 200,wikitext2=2");
+  }
+  {
+    // An integer N selects the first N examples: N in [1, 1000000000] (0 selects nothing).
+    bool zero = limit->fallback == 0;
+    for (const auto& [task, v] : limit->per_task) zero = zero || v == 0;
+    if (zero) {
+      return lmul::cli::UsageError(sub,
+                                   "--limit '" + o.limit +
+                                       "': expected N in [1, 1000000000] or a fraction 0 < X < 1, "
+                                       "got 0",
+                                   "e.g. --limit 200, --limit 0.1 or --limit 200,wikitext2=2");
+    }
   }
   if (!o.output_path.empty()) {
-    if (int rc = MakeOutputDir(sub, o.output_path); rc != 0) return rc;
+    if (int rc = CheckOutputPath(sub, o.output_path); rc != 0) return rc;
   }
   // Tasks and data: everything is loaded and checked before the model runs.
   const std::string data_dir = o.data_dir.empty() ? ev::DefaultDataDir() : o.data_dir;
@@ -146,14 +176,15 @@ int RunEval(const EvalOptions& o) {
   for (const std::string& given : Split(o.tasks, ',')) {
     const ev::TaskSpec* spec = ev::FindTaskOrAlias(given);
     if (spec == nullptr) {
-      return PrintError(sub, "unknown task '" + given + "'",
-                        "tasks: " + ev::TaskNames() +
-                            " (lm-eval names wikitext, lambada_openai "
-                            "also work)");
+      return lmul::cli::UsageError(sub, "unknown task '" + given + "'",
+                                   "tasks: " + ev::TaskNames() +
+                                       " (lm-eval names wikitext, lambada_openai "
+                                       "also work)");
     }
     const std::string& name = spec->name;
     if (std::find(rep.tasks.begin(), rep.tasks.end(), name) != rep.tasks.end()) {
-      return PrintError(sub, "--tasks: '" + name + "' given twice", "give each task once");
+      return lmul::cli::UsageError(sub, "--tasks: '" + name + "' given twice",
+                                   "give each task once");
     }
     auto ex = ev::LoadTask(*spec, data_dir);
     if (!ex.ok()) {
@@ -167,7 +198,7 @@ int RunEval(const EvalOptions& o) {
     const int shots = o.num_fewshot >= 0 ? o.num_fewshot : spec->default_fewshot;
     if (shots > 0) {
       if (!spec->load_fewshot) {
-        return PrintError(
+        return lmul::cli::UsageError(
             sub,
             "--num_fewshot " + std::to_string(shots) + ": task " + name + " has no few-shot split",
             "few-shot tasks: arc_easy, arc_challenge, gsm8k; --num_fewshot 0");
@@ -176,6 +207,13 @@ int RunEval(const EvalOptions& o) {
       if (!pool.ok()) {
         return PrintError(sub, "task " + name + " few-shot split: " + pool.error(),
                           "expected " + spec->fewshot_files + " under the data dir");
+      }
+      if (static_cast<size_t>(shots) > pool->size()) {
+        return lmul::cli::UsageError(sub,
+                                     "--num_fewshot " + std::to_string(shots) + ": task " + name +
+                                         " has only " + std::to_string(pool->size()) +
+                                         " few-shot examples",
+                                     "lower --num_fewshot");
       }
       auto applied = ev::ApplyFewshot(*spec, *pool, shots, ev::kFewshotSeed, &*ex);
       if (!applied.ok()) return PrintError(sub, applied.error(), "lower --num_fewshot");
@@ -192,6 +230,14 @@ int RunEval(const EvalOptions& o) {
     rep.n_total.push_back(n_total);
     rep.n_shot.push_back(shots);
     inputs.push_back(std::move(in));
+  }
+  size_t n_examples = 0;
+  for (const ev::TaskInput& in : inputs) n_examples += in.examples.size();
+  if (n_examples == 0) {
+    return lmul::cli::UsageError(sub,
+                                 "no examples selected (shard " + std::to_string(shard_i) + "/" +
+                                     std::to_string(shard_n) + " of the limited tasks is empty)",
+                                 "raise --limit or use fewer shards");
   }
   auto model = lmul::engine::Model::Load(o.model);
   if (!model.ok()) {
@@ -255,7 +301,11 @@ int RunEval(const EvalOptions& o) {
 int RunMerge(const EvalOptions& o) {
   const std::string sub = "eval merge";
   if (o.merge_files.empty())
-    return PrintError(sub, "no shard files given", "lmul eval merge s0.json s1.json ...");
+    return lmul::cli::UsageError(sub, "no shard files given",
+                                 "lmul eval merge s0.json s1.json ...");
+  if (!o.merge_output_path.empty()) {
+    if (int rc = CheckOutputPath(sub, o.merge_output_path); rc != 0) return rc;
+  }
   std::vector<ev::Report> shards;
   for (const std::string& path : o.merge_files) {
     auto text = ev::ReadFile(path);
@@ -290,8 +340,9 @@ int RunMerge(const EvalOptions& o) {
     }
   }
   if (!o.merge_output_path.empty() && merged->partial_of > 0) {
-    return PrintError(sub, "--output_path: a partial merge is not a complete lm-eval result",
-                      "merge every shard, or drop --output_path");
+    return lmul::cli::UsageError(sub,
+                                 "--output_path: a partial merge is not a complete lm-eval result",
+                                 "merge every shard, or drop --output_path");
   }
   return WriteLmEval(sub, o.merge_output_path, *merged, rows);
 }
@@ -313,10 +364,10 @@ lmul::cli::Registrar reg(
                       "first N examples (wikitext2: documents) of each task, or a fraction "
                       "0 < X < 1 of each (ceil, as lm-eval); per task: N,TASK=N,... "
                       "(e.g. 200,wikitext2=2)");
-      app->add_option("--num_fewshot,--num-fewshot", o->num_fewshot,
-                      "few-shot examples per prompt, sampled as lm-eval does (seed 1234) from "
-                      "the task's train split (default: lm-eval's, gsm8k 5, others 0)")
-          ->check(CLI::Range(0, 100000));
+      lmul::cli::AddInt(app, "--num_fewshot,--num-fewshot", &o->num_fewshot, 0, 100000,
+                        "few-shot examples per prompt, sampled as lm-eval does (seed 1234) from "
+                        "the task's train split (default: lm-eval's, gsm8k 5, others 0)")
+          ->default_str("");
       app->add_option("--output_path,--output-path", o->output_path,
                       "write lm-eval's results JSON: FILE.json (one arithmetic) or a directory "
                       "(results_<arith>.json each), with lmul's own JSON beside");
@@ -324,23 +375,23 @@ lmul::cli::Registrar reg(
                       "I/N: evaluate the examples with index % N == I (0-based; merge with "
                       "lmul eval merge)")
           ->capture_default_str();
-      app->add_option("--json", o->json, "write the results and every example to FILE");
-      app->add_option("--threads", o->threads,
-                      "worker threads (each scores whole examples; results do not depend on it)")
-          ->capture_default_str();
+      lmul::cli::AddOutputPath(app, "--json", &o->json,
+                               "write the results and every example to FILE");
+      lmul::cli::AddInt(app, "--threads", &o->threads, 1, 1024,
+                        "worker threads (each scores whole examples; results do not depend on it)");
       app->add_option("--data-dir", o->data_dir,
                       "one folder per task (default $LMUL_DATA, else <repo>/../shared/data)");
-      app->add_option("--ctx", o->ctx, "max input tokens of a request; wikitext2 window length")
-          ->capture_default_str();
-      app->add_option("--stride", o->stride,
-                      "wikitext2: tokens scored per window (default = --ctx: disjoint windows "
-                      "as lm-eval)");
+      lmul::cli::AddInt(app, "--ctx", &o->ctx, 2, 1 << 20,
+                        "max input tokens of a request; wikitext2 window length");
+      lmul::cli::AddInt(app, "--stride", &o->stride, 0, 1 << 20,
+                        "wikitext2: tokens scored per window (default = --ctx: disjoint windows "
+                        "as lm-eval)");
       app->add_flag("--quiet", o->quiet, "no progress bar or banner on stderr");
       app->add_flag("--save-tokens", o->save_tokens,
                     "keep rolling documents' token ids in the JSON (for independent checks)");
       CLI::App* merge = app->add_subcommand("merge", "combine shard JSON files into one table");
       merge->add_option("files", o->merge_files, "shard JSON files of one run")->required();
-      merge->add_option("--json", o->merge_json, "write the merged JSON to FILE");
+      lmul::cli::AddOutputPath(merge, "--json", &o->merge_json, "write the merged JSON to FILE");
       merge->add_option("--output_path,--output-path", o->merge_output_path,
                         "write lm-eval's results JSON of the merged run (as lmul eval)");
       merge->add_flag("--partial", o->merge_partial,

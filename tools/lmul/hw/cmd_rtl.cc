@@ -10,6 +10,7 @@
 
 #include "hw/rtl.h"
 #include "hw/unit.h"
+#include "tools/lmul/args.h"
 #include "tools/lmul/command.h"
 
 namespace {
@@ -24,11 +25,11 @@ struct Options {
 
 int RunRtl(const Options& o) {
   auto arith = lmul::Arith::Parse(o.arith);
-  if (!arith.ok()) return lmul::cli::PrintError("rtl", arith.error(), "e.g. --arith lmul/e4m3");
+  if (!arith.ok()) return lmul::cli::UsageError("rtl", arith.error(), "e.g. --arith lmul/e4m3");
   lmul::Result<std::string> v = std::string();
   if (o.unit.empty()) {
     if (o.fused || o.stages != 0 || o.lanes != 0) {
-      return lmul::cli::PrintError("rtl", "--lanes/--stages/--fused need --unit mac|dot",
+      return lmul::cli::UsageError("rtl", "--lanes/--stages/--fused need --unit mac|dot",
                                    "e.g. --unit dot --lanes 8 --acc fp32");
     }
     v = lmul::hw::GenerateRtl(*arith, o.module);
@@ -36,7 +37,7 @@ int RunRtl(const Options& o) {
     const int lanes = o.lanes != 0 ? o.lanes : (o.unit == "dot" ? 8 : 1);
     auto spec = lmul::hw::MakeUnitSpec(o.unit, o.arith, o.acc, lanes, o.order, o.fused, o.stages);
     if (!spec.ok()) {
-      return lmul::cli::PrintError(
+      return lmul::cli::UsageError(
           "rtl", spec.error(),
           "e.g. --unit dot --arith lmul/e4m3 --lanes 8 --acc fp32 "
           "[--order tree] [--stages 2]; exact/FMT --fused for an FMA-style "
@@ -45,7 +46,7 @@ int RunRtl(const Options& o) {
     v = lmul::hw::GenerateUnitRtl(*spec, o.module);
   }
   if (!v.ok()) {
-    return lmul::cli::PrintError("rtl", v.error(),
+    return lmul::cli::UsageError("rtl", v.error(),
                                  "lmul/<fmt>, mitchell/<fmt>, exact/<fmt> for e4m3, e5m2, bf16, "
                                  "fp16, e8mK, fp32; --module a Verilog identifier");
   }
@@ -64,12 +65,13 @@ lmul::cli::Registrar reg(
                       "codes of FMT: rne/trunc reduction does not apply)")
           ->required();
       app->add_option("--module", o->module, "module name")->required();
-      app->add_option("--out", o->out, "output .v file")->required();
+      lmul::cli::AddOutputPath(app, "--out", &o->out, "output .v file")->required();
       app->add_option("--unit", o->unit,
                       "mac or dot: a multiply-accumulate / N-lane "
                       "dot-product unit instead of a bare multiplier")
           ->check(CLI::IsMember({"mac", "dot"}));
-      app->add_option("--lanes", o->lanes, "dot: lanes N (default 8)")->check(CLI::Range(1, 64));
+      lmul::cli::AddInt(app, "--lanes", &o->lanes, 1, 64, "dot: lanes N (default 8)")
+          ->default_str("");
       app->add_option("--acc", o->acc, "accumulator format: fp32, bf16, fp16")
           ->capture_default_str()
           ->check(CLI::IsMember({"fp32", "bf16", "fp16"}));
@@ -79,10 +81,8 @@ lmul::cli::Registrar reg(
       app->add_flag("--fused", o->fused,
                     "exact/ only: FMA-style, unrounded products, one rounding "
                     "per add");
-      app->add_option("--stages", o->stages,
-                      "register ranks (latency in cycles); 0 = combinational")
-          ->capture_default_str()
-          ->check(CLI::Range(0, 64));
+      lmul::cli::AddInt(app, "--stages", &o->stages, 0, 64,
+                        "register ranks (latency in cycles); 0 = combinational");
       return [o] { return RunRtl(*o); };
     });
 

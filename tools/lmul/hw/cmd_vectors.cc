@@ -12,6 +12,7 @@
 
 #include "hw/rtl.h"
 #include "hw/unit.h"
+#include "tools/lmul/args.h"
 #include "tools/lmul/command.h"
 
 namespace {
@@ -42,19 +43,27 @@ int RunUnitVectors(const Options& o) {
   const int lanes = o.lanes != 0 ? o.lanes : (o.unit == "dot" ? 8 : 1);
   auto spec = lmul::hw::MakeUnitSpec(o.unit, o.arith, o.acc, lanes, o.order, o.fused, o.stages);
   if (!spec.ok()) {
-    return lmul::cli::PrintError(
+    return lmul::cli::UsageError(
         "vectors", spec.error(),
         "the same --unit/--arith/--lanes/--acc/--order/--fused as lmul rtl");
   }
+  if (!o.exhaustive) {
+    // A vector: its struct and two lane arrays (~140 bytes) plus 2 x lanes + 2 hex words
+    // of text (~9 bytes each).
+    auto mem = lmul::cli::CheckMemory("--count", std::to_string(o.count),
+                                      o.count * (140.0L + 26.0L * lanes),
+                                      "the unit's vectors and their text");
+    if (!mem.ok()) return lmul::cli::UsageError("vectors", mem.error(), "use a smaller --count");
+  }
   auto v = lmul::hw::MakeUnitVectors(*spec, o.exhaustive, o.count, o.seed);
-  if (!v.ok()) return lmul::cli::PrintError("vectors", v.error(), "see lmul vectors --help");
+  if (!v.ok()) return lmul::cli::UsageError("vectors", v.error(), "see lmul vectors --help");
   const std::string provenance =
       o.exhaustive ? std::string("exhaustive operand pairs x accumulator test values")
                    : "mt19937_64 seed " + std::to_string(o.seed) +
                          " (random, special and cancelling operands)";
   if (!o.testbench.empty()) {
     auto name = lmul::hw::GenerateUnitRtl(*spec, o.module);  // validates the module name
-    if (!name.ok()) return lmul::cli::PrintError("vectors", name.error(), "--module NAME");
+    if (!name.ok()) return lmul::cli::UsageError("vectors", name.error(), "--module NAME");
     if (int rc = WriteText(o.testbench, lmul::hw::UnitTestbench(*spec, o.module, v->size())))
       return rc;
   }
@@ -64,15 +73,21 @@ int RunUnitVectors(const Options& o) {
 int RunVectors(const Options& o) {
   if (!o.unit.empty()) return RunUnitVectors(o);
   if (!o.testbench.empty()) {
-    return lmul::cli::PrintError("vectors", "--testbench needs --unit mac|dot",
+    return lmul::cli::UsageError("vectors", "--testbench needs --unit mac|dot",
                                  "e.g. --unit mac --arith lmul/e4m3 --testbench tb.v");
   }
   auto arith = lmul::Arith::Parse(o.arith);
   if (!arith.ok()) {
-    return lmul::cli::PrintError("vectors", arith.error(), "e.g. --arith lmul/e4m3");
+    return lmul::cli::UsageError("vectors", arith.error(), "e.g. --arith lmul/e4m3");
+  }
+  if (!o.exhaustive) {
+    // ~12 bytes a pair plus ~32 bytes of text each.
+    auto mem = lmul::cli::CheckMemory("--count", std::to_string(o.count), o.count * 44.0L,
+                                      "the vectors and their text");
+    if (!mem.ok()) return lmul::cli::UsageError("vectors", mem.error(), "use a smaller --count");
   }
   auto v = lmul::hw::MakeVectors(*arith, o.exhaustive, o.count, o.seed);
-  if (!v.ok()) return lmul::cli::PrintError("vectors", v.error(), "see lmul vectors --help");
+  if (!v.ok()) return lmul::cli::UsageError("vectors", v.error(), "see lmul vectors --help");
   const std::string provenance = o.exhaustive
                                      ? std::string("exhaustive")
                                      : "specials then mt19937_64 seed " + std::to_string(o.seed);
@@ -92,15 +107,15 @@ lmul::cli::Registrar reg(
     "vectors", "Golden test vectors (hex a b y) of a multiplier", [](CLI::App* app) {
       auto o = std::make_shared<Options>();
       app->add_option("--arith", o->arith, "lmul/FMT, mitchell/FMT, exact/FMT")->required();
-      auto* c = app->add_option("--count", o->count,
-                                "number of pairs (specials first, then "
-                                "random)");
+      auto* c = lmul::cli::AddInt(app, "--count", &o->count, 1, int64_t{1} << 32,
+                                  "number of pairs (specials first, then random)");
       app->add_flag("--exhaustive", o->exhaustive, "every pair (8-bit formats)")->excludes(c);
-      app->add_option("--seed", o->seed, "random seed");
-      app->add_option("--out", o->out, "output file (default stdout)");
+      lmul::cli::AddInt(app, "--seed", &o->seed, 0, INT64_MAX, "random seed");
+      lmul::cli::AddOutputPath(app, "--out", &o->out, "output file (default stdout)");
       app->add_option("--unit", o->unit, "mac or dot: vectors of a unit (as lmul rtl --unit)")
           ->check(CLI::IsMember({"mac", "dot"}));
-      app->add_option("--lanes", o->lanes, "dot: lanes N (default 8)")->check(CLI::Range(1, 64));
+      lmul::cli::AddInt(app, "--lanes", &o->lanes, 1, 64, "dot: lanes N (default 8)")
+          ->default_str("");
       app->add_option("--acc", o->acc, "accumulator format: fp32, bf16, fp16")
           ->capture_default_str()
           ->check(CLI::IsMember({"fp32", "bf16", "fp16"}));
@@ -108,11 +123,10 @@ lmul::cli::Registrar reg(
           ->capture_default_str()
           ->check(CLI::IsMember({"seq", "tree"}));
       app->add_flag("--fused", o->fused, "exact/ only: FMA-style unit");
-      app->add_option("--stages", o->stages, "register ranks of the unit (for the testbench)")
-          ->capture_default_str()
-          ->check(CLI::Range(0, 64));
-      app->add_option("--testbench", o->testbench,
-                      "also write a self-checking testbench (.v) for the unit's module");
+      lmul::cli::AddInt(app, "--stages", &o->stages, 0, 64,
+                        "register ranks of the unit (for the testbench)");
+      lmul::cli::AddOutputPath(app, "--testbench", &o->testbench,
+                               "also write a self-checking testbench (.v) for the unit's module");
       app->add_option("--module", o->module, "module name the testbench instantiates")
           ->capture_default_str();
       return [o] { return RunVectors(*o); };

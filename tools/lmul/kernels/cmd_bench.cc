@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "bench/kernel_bench.h"
+#include "tools/lmul/args.h"
 #include "tools/lmul/command.h"
 
 namespace {
@@ -39,7 +40,7 @@ std::vector<std::string> SplitList(const std::vector<std::string>& items) {
 struct Options {
   std::vector<std::string> ariths;
   std::vector<std::string> shapes;
-  std::vector<std::string> sizes;  // --n: counts like 2048 or 16K (bench::ParseCount)
+  std::vector<size_t> sizes;  // --n: counts like 2048 or 16K (bench::ParseCount at parse time)
   int threads = -1;
   int repeats = 5;
   bool json = false;
@@ -49,7 +50,7 @@ struct Options {
 // --isa: applied before anything is measured (the baseline library included).
 int ApplyIsa(const char* cmd, const Options& o) {
   auto r = lmul::bench::RestrictIsa(o.isa);
-  if (!r.ok()) return lmul::cli::PrintError(cmd, r.error(), "--isa native|avx2");
+  if (!r.ok()) return lmul::cli::UsageError(cmd, r.error(), "--isa native|avx2");
   return 0;
 }
 
@@ -60,19 +61,26 @@ int RunGemm(const Options& o) {
   for (const auto& s : o.shapes) {
     auto shape = lmul::bench::ParseShape(s);
     if (!shape.ok())
-      return lmul::cli::PrintError("bench gemm", shape.error(), "e.g. --shape 512x512x512");
+      return lmul::cli::UsageError("bench gemm", shape.error(), "e.g. --shape 512x512x512");
+    // A, B, C in fp32 plus the packed B and the baseline's copies: ~4 matrices of 4 bytes.
+    const long double bytes = 4.0L * 2 *
+                              (static_cast<long double>(shape->m) * shape->k +
+                               static_cast<long double>(shape->k) * shape->n +
+                               static_cast<long double>(shape->m) * shape->n);
+    if (auto mem = lmul::cli::CheckMemory("--shape", s, bytes, "the GEMM operands"); !mem.ok())
+      return lmul::cli::UsageError("bench gemm", mem.error(), "use a smaller --shape");
     opts.shapes.push_back(*shape);
   }
   if (opts.shapes.empty()) opts.shapes = lmul::bench::DefaultGemmShapes();
   if (o.threads < -1) {
-    return lmul::cli::PrintError("bench gemm", "--threads must be >= 0", "0 = all cores");
+    return lmul::cli::UsageError("bench gemm", "--threads must be >= 0", "0 = all cores");
   }
   opts.threads = o.threads == -1 ? std::vector<int>{1, 0} : std::vector<int>{o.threads};
-  if (o.repeats < 1) return lmul::cli::PrintError("bench gemm", "--repeats must be >= 1");
+  if (o.repeats < 1) return lmul::cli::UsageError("bench gemm", "--repeats must be >= 1");
   opts.repeats = o.repeats;
   auto records = lmul::bench::RunGemmBench(opts);
   if (!records.ok()) {
-    return lmul::cli::PrintError("bench gemm", records.error(),
+    return lmul::cli::UsageError("bench gemm", records.error(),
                                  "arith specs: lmul/bf16,exact/fp32 (see lmul mul --help)");
   }
   const std::string text =
@@ -87,16 +95,16 @@ int RunElementwise(const Options& o) {
                           ? std::vector<std::string>{"lmul/fp32", "lmul/bf16",  "lmul/e8m4",
                                                      "lmul/e4m3", "exact/fp32", "exact/bf16"}
                           : SplitList(o.ariths);
-  std::vector<size_t> sizes = {2048, 16384, 262144, size_t{1} << 24};
-  if (!o.sizes.empty()) sizes.clear();
-  for (const std::string& text : o.sizes) {
-    auto n = lmul::bench::ParseCount(text, size_t{1} << 30);
-    if (!n.ok()) return lmul::cli::PrintError("bench elementwise", "--n: " + n.error());
-    sizes.push_back(*n);
+  const auto sizes =
+      o.sizes.empty() ? std::vector<size_t>{2048, 16384, 262144, size_t{1} << 24} : o.sizes;
+  if (o.repeats < 1) return lmul::cli::UsageError("bench elementwise", "--repeats must be >= 1");
+  for (size_t n : sizes) {
+    if (n == 0 || n > (size_t{1} << 30)) {
+      return lmul::cli::UsageError("bench elementwise", "--n must be in 1..2^30");
+    }
   }
-  if (o.repeats < 1) return lmul::cli::PrintError("bench elementwise", "--repeats must be >= 1");
   auto records = lmul::bench::RunElementwiseBench(ariths, sizes, o.repeats);
-  if (!records.ok()) return lmul::cli::PrintError("bench elementwise", records.error());
+  if (!records.ok()) return lmul::cli::UsageError("bench elementwise", records.error());
   const std::string text = o.json ? lmul::bench::ElementwiseRecordsJson(*records)
                                   : lmul::bench::ElementwiseRecordsTable(*records);
   std::fputs(text.c_str(), stdout);
@@ -118,8 +126,10 @@ lmul::cli::Registrar reg(
       gemm->add_option("--shape", o->shapes,
                        "MxNxK, repeatable (default: 512^3..2048^3 and "
                        "transformer shapes)");
-      gemm->add_option("--threads", o->threads, "threads (0 = all cores; default: 1 and all)");
-      gemm->add_option("--repeats", o->repeats, "best of R timed runs (default 5)");
+      lmul::cli::AddInt(gemm, "--threads", &o->threads, 0, 1024,
+                        "threads (0 = all cores; default: 1 and all)")
+          ->default_str("");
+      lmul::cli::AddInt(gemm, "--repeats", &o->repeats, 1, 1000, "best of R timed runs");
       gemm->add_flag("--json", o->json, "print one JSON array of records");
       gemm->add_option("--isa", o->isa,
                        "native (default) or avx2: emulate an AVX2-only CPU (Highway AVX2 "
@@ -127,10 +137,19 @@ lmul::cli::Registrar reg(
       CLI::App* elem = app->add_subcommand(
           "elementwise", "elementwise L-Mul elements/s and GB/s vs a plain multiply loop");
       elem->add_option("--arith", o->ariths, "comma-separated arithmetics");
-      elem->add_option("--n", o->sizes,
-                       "array lengths, repeatable; K/M/G = x1024^1/2/3, e.g. --n 16K "
-                       "(default 2K,16K,256K,16M; at most 1G)");
-      elem->add_option("--repeats", o->repeats, "best of R timed runs (default 5)");
+      elem->add_option_function<std::vector<std::string>>(
+              "--n",
+              [o](const std::vector<std::string>& items) {
+                for (const std::string& s : items) {
+                  auto v = lmul::bench::ParseCount(s, size_t{1} << 30);
+                  if (!v.ok()) throw CLI::ValidationError("--n: " + v.error());
+                  o->sizes.push_back(*v);
+                }
+              },
+              "array lengths, repeatable; K/M/G = x1024^1/2/3, e.g. --n 16K "
+              "(default 2K,16K,256K,16M; at most 1G)")
+          ->type_name("COUNT");
+      lmul::cli::AddInt(elem, "--repeats", &o->repeats, 1, 1000, "best of R timed runs");
       elem->add_flag("--json", o->json, "print one JSON array of records");
       elem->add_option("--isa", o->isa, "native (default) or avx2 (Highway AVX2 target)");
       return [o, gemm, elem]() -> int {
