@@ -201,42 +201,88 @@ const GateEntry* GateReport::Find(const std::string& name) const {
   return nullptr;
 }
 
+namespace {
+
+// NAND2-eq / LUTs of a MAC: synthesized ("mac_<op>_<fmt>_<acc>"), or composed as
+// multiplier ("<op>_<fmt>") + adder, the adder taken from any synthesized MAC
+// of the same accumulator (MAC minus its multiplier). *composed says which.
+struct MacCost {
+  double nand2 = -1;
+  int lut = -1;
+  bool composed = false;
+};
+MacCost MacOf(const GateReport& r, const std::string& op, const std::string& fmt,
+              const std::string& acc) {
+  MacCost c;
+  const std::string mac_op = op == "exact" ? "exact" : op;
+  if (const GateEntry* m = r.Find("mac_" + mac_op + "_" + fmt + "_" + acc); m && m->nand2_eq > 0) {
+    c.nand2 = m->nand2_eq;
+    c.lut = m->lut;
+    return c;
+  }
+  if (op == "fused") return c;  // no multiplier module to compose from
+  const GateEntry* mul = r.Find(op + "_" + fmt);
+  if (!mul || mul->nand2_eq <= 0) return c;
+  for (const GateEntry& m : r.modules) {
+    if (m.unit != "mac" || m.acc != acc || m.fused || m.nand2_eq <= 0) continue;
+    const std::string mname = m.arith;  // e.g. "lmul/e4m3" -> module "lmul_e4m3"
+    std::string base = mname;
+    for (char& ch : base) {
+      if (ch == '/') ch = '_';
+    }
+    const GateEntry* mm = r.Find(base);
+    if (!mm || mm->nand2_eq <= 0) continue;
+    c.nand2 = mul->nand2_eq + (m.nand2_eq - mm->nand2_eq);
+    if (mul->lut > 0 && m.lut > 0 && mm->lut > 0) c.lut = mul->lut + (m.lut - mm->lut);
+    c.composed = true;
+    return c;
+  }
+  return c;
+}
+
+}  // namespace
+
 Result<GateEnergy> GateEnergyOf(const GateReport& r) {
-  const GateEntry* ref = r.Find("mac_exact_fp32_fp32");
-  if (ref == nullptr || ref->nand2_eq <= 0) {
-    return MakeError("gate report has no synthesized 'mac_exact_fp32_fp32' (the calibration unit)");
+  const MacCost ref = MacOf(r, "exact", "fp32", "fp32");
+  if (ref.nand2 <= 0) {
+    return MakeError(
+        "gate report has neither 'mac_exact_fp32_fp32' nor 'exact_fp32' plus an fp32-accumulator "
+        "MAC (the calibration unit)");
   }
   GateEnergy g;
-  g.pj_per_nand2 = 4.6 / ref->nand2_eq;  // Horowitz fp32 mult 3.7 + add 0.9 pJ
+  g.pj_per_nand2 = 4.6 / ref.nand2;  // Horowitz fp32 mult 3.7 + add 0.9 pJ
+  g.calibration_composed = ref.composed;
   const GateEntry* d8 = r.Find("dot8_lmul_e4m3_fp32");
   const GateEntry* m1 = r.Find("mac_lmul_e4m3_fp32");
-  if (d8 && m1 && d8->nand2_eq > 0 && m1->nand2_eq > 0)
+  if (d8 && m1 && d8->nand2_eq > 0 && m1->nand2_eq > 0) {
     g.dot8_over_8mac = d8->nand2_eq / (8 * m1->nand2_eq);
+  }
   for (const char* op : {"fp32", "bf16", "e4m3"}) {
     for (const char* acc : {"fp32", "bf16"}) {
-      const std::string tail = std::string(op) + "_" + acc;
-      const GateEntry* l = r.Find("mac_lmul_" + tail);
-      const GateEntry* e = r.Find("mac_exact_" + tail);
-      const GateEntry* f = r.Find("mac_fused_" + tail);
-      if (!l || !e || l->nand2_eq <= 0 || e->nand2_eq <= 0) continue;
+      if (std::string(op) == "fp32" && std::string(acc) == "bf16") continue;  // does not embed
+      const MacCost l = MacOf(r, "lmul", op, acc);
+      const MacCost e = MacOf(r, "exact", op, acc);
+      const MacCost f = MacOf(r, "fused", op, acc);
+      if (l.nand2 <= 0 || e.nand2 <= 0) continue;
       MacRow row;
       row.operands = op;
       row.acc = acc;
-      row.lmul_nand2 = l->nand2_eq;
-      row.exact_nand2 = e->nand2_eq;
-      row.lmul_lut = l->lut;
-      row.exact_lut = e->lut;
-      row.saving_vs_exact_pct = SavingPercent(e->nand2_eq, l->nand2_eq);
+      row.composed = l.composed || e.composed;
+      row.lmul_nand2 = l.nand2;
+      row.exact_nand2 = e.nand2;
+      row.lmul_lut = l.lut;
+      row.exact_lut = e.lut;
+      row.saving_vs_exact_pct = SavingPercent(e.nand2, l.nand2);
       row.saving_vs_fused_pct = std::nan("");
-      if (f && f->nand2_eq > 0) {
-        row.fused_nand2 = f->nand2_eq;
-        row.fused_lut = f->lut;
-        row.saving_vs_fused_pct = SavingPercent(f->nand2_eq, l->nand2_eq);
+      if (f.nand2 > 0) {
+        row.fused_nand2 = f.nand2;
+        row.fused_lut = f.lut;
+        row.saving_vs_fused_pct = SavingPercent(f.nand2, l.nand2);
       }
       row.lut_saving_vs_exact_pct =
-          (l->lut > 0 && e->lut > 0) ? SavingPercent(e->lut, l->lut) : std::nan("");
-      row.lmul_pj = l->nand2_eq * g.pj_per_nand2;
-      row.exact_pj = e->nand2_eq * g.pj_per_nand2;
+          (l.lut > 0 && e.lut > 0) ? SavingPercent(e.lut, l.lut) : std::nan("");
+      row.lmul_pj = l.nand2 * g.pj_per_nand2;
+      row.exact_pj = e.nand2 * g.pj_per_nand2;
       g.rows.push_back(row);
     }
   }

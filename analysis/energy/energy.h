@@ -91,7 +91,7 @@ Result<GateReport> LoadGateReport(const std::string& path);
 // Energy of the synthesized MAC units, calibrated so that the exact fp32 MAC
 // (exact/fp32 product + fp32 adder) costs Horowitz' fp32 mult + add (4.6 pJ):
 // pJ = NAND2-eq * pj_per_nand2. Energy is taken proportional to NAND2-eq area
-// (equal switching activity per gate: an assumption, docs/energy.md §7).
+// (equal switching activity per gate: an assumption, docs/energy.md §6).
 struct MacRow {
   std::string operands, acc;  // "e4m3", "bf16", "fp32"; "fp32", "bf16"
   double lmul_nand2 = -1, exact_nand2 = -1, fused_nand2 = -1;
@@ -100,17 +100,21 @@ struct MacRow {
   double saving_vs_fused_pct = 0;  // vs the fused (FMA-style) exact MAC; NaN if absent
   double lut_saving_vs_exact_pct = 0;
   double lmul_pj = 0, exact_pj = 0;  // per MAC step (one product + one add)
+  bool composed = false;             // a MAC composed as multiplier + adder (see GateEnergyOf)
 };
 struct GateEnergy {
   double pj_per_nand2 = 0;
   double dot8_over_8mac = 0;  // synthesized dot8 / (8 x MAC), NAND2-eq (0 if absent)
+  bool calibration_composed = false;
   std::vector<MacRow> rows;
 };
-// Needs mac_exact_fp32_fp32 in the report; rows for operands e4m3, bf16, fp32
-// x accumulators fp32, bf16 where both L-Mul and exact MACs were synthesized.
+// Rows for operands e4m3, bf16, fp32 x accumulators fp32, bf16. A MAC not in
+// the report is composed: its multiplier + the adder of any synthesized MAC with
+// that accumulator (MAC minus its multiplier; flattened synthesis shares little
+// across the boundary). Needs the exact fp32 MAC (synthesized or composed).
 Result<GateEnergy> GateEnergyOf(const GateReport& r);
 
-// Published figures (docs/energy.md §7) with their sources.
+// Published figures (docs/energy.md §6) with their sources.
 struct PublishedFigure {
   std::string source, what, value;
 };

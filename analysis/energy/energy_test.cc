@@ -105,6 +105,22 @@ TEST(Energy, GateEnergyFromReport) {
   EXPECT_NEAR(g->rows[1].saving_vs_exact_pct, 10.0, 1e-12);
   EXPECT_NEAR(g->rows[1].saving_vs_fused_pct, 25.0, 1e-12);
   EXPECT_NEAR(g->rows[1].lut_saving_vs_exact_pct, 20.0, 1e-12);
+  // Composition: no fp32 MACs, but the multipliers and an fp32-accumulator MAC.
+  std::ofstream(path) << R"({"modules": [
+    {"name": "lmul_e4m3", "arith": "lmul/e4m3", "cells": 1, "nand2_eq": 100},
+    {"name": "exact_fp32", "arith": "exact/fp32", "cells": 1, "nand2_eq": 2000},
+    {"name": "lmul_fp32", "arith": "lmul/fp32", "cells": 1, "nand2_eq": 300},
+    {"name": "mac_lmul_e4m3_fp32", "arith": "lmul/e4m3", "unit": "mac", "acc": "fp32",
+     "cells": 1, "nand2_eq": 1100}]})";
+  auto comp = LoadGateReport(path.string());
+  ASSERT_TRUE(comp.ok()) << comp.error();
+  auto gc = GateEnergyOf(*comp);
+  ASSERT_TRUE(gc.ok()) << gc.error();
+  EXPECT_TRUE(gc->calibration_composed);
+  EXPECT_DOUBLE_EQ(gc->pj_per_nand2, 4.6 / 3000);  // 2000 + adder (1100 - 100)
+  ASSERT_EQ(gc->rows.size(), 1u);                  // fp32/fp32: lmul 300 + 1000 vs 3000
+  EXPECT_TRUE(gc->rows[0].composed);
+  EXPECT_NEAR(gc->rows[0].saving_vs_exact_pct, 100.0 * (1 - 1300.0 / 3000), 1e-9);
   std::ofstream(path) << R"({"modules": [{"name": "x", "arith": "lmul/e4m3", "cells": 3}]})";
   auto bad = LoadGateReport(path.string());
   ASSERT_FALSE(bad.ok());
