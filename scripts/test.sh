@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Builds lmul and runs the whole test suite, in this order:
-#   1. the release build, every ctest label (unit, core, model, hw, serve, slurm, docs, ...);
+#   1. the release build, every ctest label (unit, core, model, hw, serve, slurm, docs, ...)
+#      except hw_long, which runs last (stage 6);
 #   2. the Python package (issue 18): built by pip through scikit-build-core, then pytest;
 #   3. AddressSanitizer + UndefinedBehaviorSanitizer over every library and the CLI
 #      (labels unit|core, without the 135M model);
 #   4. ThreadSanitizer over the threaded kernels, the engine and the eval workers;
-#   5. every libFuzzer target for a bounded time (LMUL_FUZZ_SECONDS, default 30 s each).
+#   5. every libFuzzer target for a bounded time (LMUL_FUZZ_SECONDS, default 30 s each);
+#   6. the exhaustive RTL simulations (ctest label hw_long: every fp8 pair through each MAC unit,
+#      long random runs of the 8-lane dot units; docs/energy.md section 6).
 # Installs what it needs (scripts/setup.sh: apt; scripts/venv.sh: the pinned Python venv,
 # cached), fetches the default model, Gemma 3 and the datasets. Idempotent: re-running reuses
 # the builds, the venv and the caches. docs/robustness.md says what 3-5 check.
@@ -39,7 +42,7 @@ stage() { echo "test: [$((SECONDS / 60)) min] $*" >&2; }
 stage "release build and ctest (all labels)"
 cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build/release -j"$JOBS"
-ctest --test-dir build/release --output-on-failure -j"$JOBS" --timeout 1500
+ctest --test-dir build/release --output-on-failure -j"$JOBS" --timeout 1500 -LE hw_long
 
 # --- python (issue 18: the lmul package; docs/python.md) ---
 # The package built by pip through scikit-build-core (incremental in build/python/) and installed
@@ -71,4 +74,6 @@ done
 # libFuzzer targets (clang), each for a bounded time on generated seeds; any finding fails.
 stage "fuzzers"
 scripts/fuzz.sh "${LMUL_FUZZ_SECONDS:-30}"
+stage "exhaustive RTL simulations (ctest -L hw_long)"
+ctest --test-dir build/release --output-on-failure -j"$JOBS" --timeout 1500 -L hw_long
 stage "done: all stages passed"
