@@ -212,6 +212,8 @@ struct SimCase {
   bool exhaustive;  // MAC: every pair x n_acc accumulator values
   int n;            // random vectors, or n_acc
 };
+// gtest prints a parameter it has no printer for as its raw bytes (in every test name).
+void PrintTo(const SimCase& c, std::ostream* os) { *os << c.tag; }
 
 class UnitSim : public testing::TestWithParam<SimCase> {};
 
