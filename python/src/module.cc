@@ -287,10 +287,19 @@ struct PyModel {
     d["rope_freq_base"] = c.rope_freq_base;
     d["rms_eps"] = c.rms_eps;
     d["tied_output"] = c.tied_output;
-    d["gemma"] = c.gemma;
+    const lmul::engine::ArchSettings& a = c.arch_settings;
+    d["post_norms"] = a.post_norms;
+    d["qk_norm"] = a.qk_norm;
+    d["qkv_bias"] = a.qkv_bias;
+    d["embed_scale"] = a.embed_scale;
+    d["attn_softcap"] = a.attn_softcap;
+    d["final_softcap"] = a.final_softcap;
     d["sliding_window"] = c.sliding_window;
     d["swa_pattern"] = c.swa_pattern;
     d["rope_freq_base_swa"] = c.rope_freq_base_swa;
+    nb::list sl;
+    for (bool b : c.sliding_layer) sl.append(b);
+    d["sliding_layer"] = sl;
     return d;
   }
 
