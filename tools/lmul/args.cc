@@ -139,6 +139,23 @@ Status CheckMemory(std::string_view flag, std::string_view value, long double by
   return Status::Ok();
 }
 
+Result<bool> ReadLineBounded(std::istream& in, std::string_view what, long line_no,
+                             size_t max_bytes, std::string* line) {
+  line->clear();
+  bool any = false;
+  for (int c; (c = in.get()) != std::char_traits<char>::eof();) {
+    any = true;
+    if (c == '\n') break;
+    if (line->size() == max_bytes) {
+      return MakeError(Str(what) + " line " + std::to_string(line_no) + ": longer than " +
+                       std::to_string(max_bytes) + " bytes");
+    }
+    line->push_back(static_cast<char>(c));
+  }
+  if (!line->empty() && line->back() == '\r') line->pop_back();
+  return any;
+}
+
 Status CheckWritable(std::string_view flag, const std::string& path) {
   if (path == "-") return Status::Ok();
   if (path.empty()) return MakeError(Str(flag) + ": empty path");

@@ -15,6 +15,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdint>
+#include <istream>
 #include <limits>
 #include <string>
 #include <string_view>
@@ -56,6 +57,12 @@ Status CheckMemory(std::string_view flag, std::string_view value, long double by
 // appending (created when absent and removed again), so a missing directory or a
 // read-only location is reported before the work starts.
 Status CheckWritable(std::string_view flag, const std::string& path);
+
+// One line of untrusted text input (stdin of `lmul mul`, `lmul run -cnv`) into *line,
+// without its '\n' (and a '\r' before it). Returns false at end of input; a line longer
+// than max_bytes is an error (named by `what` and the line number), never an unbounded read.
+Result<bool> ReadLineBounded(std::istream& in, std::string_view what, long line_no,
+                             size_t max_bytes, std::string* line);
 
 // A flag's value refused after parsing (a bad --arith spec, an unknown task, a --shape the
 // machine cannot hold): PrintError's one line plus hint, and exit status 2.

@@ -6,6 +6,7 @@
 #include <climits>
 #include <cmath>
 #include <cstdio>
+#include <sstream>
 
 #include "base/escape.h"
 
@@ -168,4 +169,25 @@ TEST(Escape, ControlAndInvalidBytesAreVisible) {
 }
 
 }  // namespace
+TEST(ReadLineBounded, SplitsLinesStripsCrAndRefusesLongOnes) {
+  std::istringstream in("a b\r\nsecond\n\nlast-without-newline");
+  std::string line;
+  ASSERT_TRUE(*ReadLineBounded(in, "stdin", 1, 16, &line));
+  EXPECT_EQ(line, "a b");
+  ASSERT_TRUE(*ReadLineBounded(in, "stdin", 2, 16, &line));
+  EXPECT_EQ(line, "second");
+  ASSERT_TRUE(*ReadLineBounded(in, "stdin", 3, 16, &line));
+  EXPECT_EQ(line, "");
+  ASSERT_TRUE(*ReadLineBounded(in, "stdin", 4, 20, &line));
+  EXPECT_EQ(line, "last-without-newline");
+  EXPECT_FALSE(*ReadLineBounded(in, "stdin", 5, 16, &line));
+  std::istringstream big(std::string(17, 'x') + "\n");
+  auto r = ReadLineBounded(big, "stdin", 7, 16, &line);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().find("stdin line 7: longer than 16 bytes"), std::string::npos) << r.error();
+  std::istringstream exact(std::string(16, 'y'));
+  EXPECT_TRUE(*ReadLineBounded(exact, "stdin", 1, 16, &line));
+  EXPECT_EQ(line.size(), 16u);
+}
+
 }  // namespace lmul::cli

@@ -71,8 +71,14 @@ int RunMul(const std::string& spec) {
   std::string line;
   long line_no = 0;
   char out[64];
-  while (std::getline(std::cin, line)) {
+  while (true) {
     ++line_no;
+    // A pair of operands fits in far less; a longer line is not one (and is not buffered).
+    auto more = lmul::cli::ReadLineBounded(std::cin, "stdin", line_no, 4096, &line);
+    if (!more.ok()) {
+      return lmul::cli::PrintError("mul", more.error(), "each line is 'X Y' (two operands)");
+    }
+    if (!*more) break;
     std::istringstream in(line);
     std::string a_tok, b_tok, extra;
     if (!(in >> a_tok)) continue;  // blank line

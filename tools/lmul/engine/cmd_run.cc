@@ -85,13 +85,16 @@ int RunConversation(const RunOptions& o, const lmul::engine::Model& model,
   std::vector<float> logits;
   const bool tty = isatty(0);
   bool first = true;
+  long stdin_line = 0;
   while (true) {
     std::string line;
     if (first && !o.prompt.empty()) {
       line = o.prompt;
     } else {
       if (tty) std::fprintf(stderr, "> ");
-      if (!std::getline(std::cin, line)) break;
+      auto more = lmul::cli::ReadLineBounded(std::cin, "stdin", ++stdin_line, 1 << 20, &line);
+      if (!more.ok()) return lmul::cli::PrintError(sub, more.error(), "one user turn per line");
+      if (!*more) break;
     }
     first = false;
     messages.push_back({"user", line});
