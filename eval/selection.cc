@@ -10,7 +10,16 @@
 namespace lmul::eval {
 namespace {
 
-std::vector<std::string> Split(const std::string& s, char sep) {
+// lm-evaluation-harness's names of lmul's tasks where they differ.
+struct Alias {
+  const char* lm_eval;
+  const char* lmul;
+};
+constexpr Alias kAliases[] = {{"wikitext", "wikitext2"}, {"lambada_openai", "lambada"}};
+
+}  // namespace
+
+std::vector<std::string> SplitOn(const std::string& s, char sep) {
   std::vector<std::string> out;
   size_t start = 0;
   while (true) {
@@ -22,23 +31,14 @@ std::vector<std::string> Split(const std::string& s, char sep) {
   return out;
 }
 
-// lm-evaluation-harness's names of lmul's tasks where they differ.
-struct Alias {
-  const char* lm_eval;
-  const char* lmul;
-};
-constexpr Alias kAliases[] = {{"wikitext", "wikitext2"}, {"lambada_openai", "lambada"}};
-
-}  // namespace
-
 Result<ArithList> ParseArithList(const std::vector<std::string>& args) {
   ArithList out;
   const std::vector<std::string> list = args.empty() ? std::vector<std::string>{"fp32"} : args;
   for (const std::string& arg : list) {
-    for (const std::string& piece : Split(arg, ';')) {
+    for (const std::string& piece : SplitOn(arg, ';')) {
       const std::vector<std::string> specs = piece.find('=') != std::string::npos
                                                  ? std::vector<std::string>{piece}
-                                                 : Split(piece, ',');
+                                                 : SplitOn(piece, ',');
       for (const std::string& spec : specs) {
         if (spec.empty()) return MakeError("--arith '" + arg + "': empty arithmetic");
         auto p = engine::Policy::Parse(spec);
@@ -58,7 +58,7 @@ Result<ArithList> ParseArithList(const std::vector<std::string>& args) {
 Result<LimitSpec> ParseLimit(const std::string& text) {
   LimitSpec spec;
   if (text.empty()) return spec;
-  for (const std::string& item : Split(text, ',')) {
+  for (const std::string& item : SplitOn(text, ',')) {
     const size_t eq = item.find('=');
     const std::string num = eq == std::string::npos ? item : item.substr(eq + 1);
     const auto bad = [&] {

@@ -20,6 +20,9 @@ struct ArithList {
   std::vector<engine::Policy> policies;  // [0] = the reference
   std::vector<std::string> names;
 };
+// "a,b,,c" split on `sep`, empty pieces kept (the grammars below refuse them by name).
+std::vector<std::string> SplitOn(const std::string& text, char sep);
+
 Result<ArithList> ParseArithList(const std::vector<std::string>& args);
 
 // --limit: comma-separated items N | X | TASK=N | TASK=X; N an integer >= 0 (the first N

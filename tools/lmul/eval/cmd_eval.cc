@@ -59,18 +59,6 @@ struct EvalOptions {
   std::string merge_output_path;
 };
 
-std::vector<std::string> Split(const std::string& s, char sep) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (true) {
-    const size_t p = s.find(sep, start);
-    out.push_back(s.substr(start, p == std::string::npos ? std::string::npos : p - start));
-    if (p == std::string::npos) break;
-    start = p + 1;
-  }
-  return out;
-}
-
 int WriteJson(const std::string& sub, const std::string& path, const std::string& text) {
   std::ofstream out(path, std::ios::binary);
   out << text << "\n";
@@ -173,7 +161,7 @@ int RunEval(const EvalOptions& o) {
   const std::string data_dir = o.data_dir.empty() ? ev::DefaultDataDir() : o.data_dir;
   std::vector<ev::TaskInput> inputs;
   ev::Report rep;
-  for (const std::string& given : Split(o.tasks, ',')) {
+  for (const std::string& given : ev::SplitOn(o.tasks, ',')) {
     const ev::TaskSpec* spec = ev::FindTaskOrAlias(given);
     if (spec == nullptr) {
       return lmul::cli::UsageError(sub, "unknown task '" + given + "'",
