@@ -233,6 +233,7 @@ TEST_F(TinyModelTest, ForwardBranchesEqualsRewindAndForward) {
       std::vector<float> seq;
       ASSERT_TRUE(b.Forward(branches[j], &seq).ok());
       ASSERT_EQ(seq.size(), branches[j].size() * kVocab);
+      if (seq.empty()) continue;  // an empty branch has no rows (memcmp of null is UB)
       EXPECT_EQ(0, std::memcmp(seq.data(), batched.data() + row * kVocab, seq.size() * 4))
           << preset << " branch " << j;
       row += branches[j].size();
