@@ -22,24 +22,24 @@ std::string VConst(int bits, uint32_t v) { return std::to_string(bits) + "'h" + 
 // Verilog-2005 (IEEE 1364) keywords plus the SystemVerilog ones tools reject as names.
 bool IsVerilogKeyword(const std::string& s) {
   static const char* const kKeywords[] = {
-      "always", "and", "assign", "automatic", "begin", "buf", "bufif0", "bufif1", "case",
-      "casex", "casez", "cell", "cmos", "config", "deassign", "default", "defparam", "design",
-      "disable", "edge", "else", "end", "endcase", "endconfig", "endfunction", "endgenerate",
-      "endmodule", "endprimitive", "endspecify", "endtable", "endtask", "event", "for", "force",
-      "forever", "fork", "function", "generate", "genvar", "highz0", "highz1", "if", "ifnone",
-      "incdir", "include", "initial", "inout", "input", "instance", "integer", "join", "large",
-      "liblist", "library", "localparam", "macromodule", "medium", "module", "nand", "negedge",
-      "nmos", "nor", "noshowcancelled", "not", "notif0", "notif1", "or", "output", "parameter",
-      "pmos", "posedge", "primitive", "pull0", "pull1", "pulldown", "pullup",
-      "pulsestyle_onevent", "pulsestyle_ondetect", "rcmos", "real", "realtime", "reg",
-      "release", "repeat", "rnmos", "rpmos", "rtran", "rtranif0", "rtranif1", "scalared",
-      "showcancelled", "signed", "small", "specify", "specparam", "strong0", "strong1",
-      "supply0", "supply1", "table", "task", "time", "tran", "tranif0", "tranif1", "tri",
-      "tri0", "tri1", "triand", "trior", "trireg", "unsigned", "use", "uwire", "vectored",
-      "wait", "wand", "weak0", "weak1", "while", "wire", "wor", "xnor", "xor",
+      "always", "and", "assign", "automatic", "begin", "buf", "bufif0", "bufif1", "case", "casex",
+      "casez", "cell", "cmos", "config", "deassign", "default", "defparam", "design", "disable",
+      "edge", "else", "end", "endcase", "endconfig", "endfunction", "endgenerate", "endmodule",
+      "endprimitive", "endspecify", "endtable", "endtask", "event", "for", "force", "forever",
+      "fork", "function", "generate", "genvar", "highz0", "highz1", "if", "ifnone", "incdir",
+      "include", "initial", "inout", "input", "instance", "integer", "join", "large", "liblist",
+      "library", "localparam", "macromodule", "medium", "module", "nand", "negedge", "nmos", "nor",
+      "noshowcancelled", "not", "notif0", "notif1", "or", "output", "parameter", "pmos", "posedge",
+      "primitive", "pull0", "pull1", "pulldown", "pullup", "pulsestyle_onevent",
+      "pulsestyle_ondetect", "rcmos", "real", "realtime", "reg", "release", "repeat", "rnmos",
+      "rpmos", "rtran", "rtranif0", "rtranif1", "scalared", "showcancelled", "signed", "small",
+      "specify", "specparam", "strong0", "strong1", "supply0", "supply1", "table", "task", "time",
+      "tran", "tranif0", "tranif1", "tri", "tri0", "tri1", "triand", "trior", "trireg", "unsigned",
+      "use", "uwire", "vectored", "wait", "wand", "weak0", "weak1", "while", "wire", "wor", "xnor",
+      "xor",
       // SystemVerilog (iverilog -g2012, yosys -sv)
-      "bit", "byte", "int", "logic", "shortint", "longint", "struct", "typedef", "enum",
-      "class", "interface", "package", "program", "return", "break", "continue", "void"};
+      "bit", "byte", "int", "logic", "shortint", "longint", "struct", "typedef", "enum", "class",
+      "interface", "package", "program", "return", "break", "continue", "void"};
   for (const char* k : kKeywords) {
     if (s == k) return true;
   }
@@ -196,6 +196,21 @@ Result<std::string> GenerateRtl(const Arith& arith, const std::string& name) {
   return arith.op == Op::kExact ? Exact(arith, name) : AddFields(arith, name);
 }
 
+std::vector<uint32_t> SpecialCodes(const Format& f) {
+  std::vector<uint32_t> sp;
+  const uint32_t one = static_cast<uint32_t>(f.bias) << f.man_bits;
+  for (uint32_t mag : {0u, 1u, (1u << f.man_bits) - 1, 1u << f.man_bits, one, one | 1u,
+                       f.MaxFiniteField(), f.MagnitudeMask()}) {
+    sp.push_back(mag);
+    sp.push_back(mag | f.SignBit());
+  }
+  if (f.has_inf) {
+    sp.push_back(f.InfField());
+    sp.push_back(f.InfField() | f.SignBit());
+  }
+  return sp;
+}
+
 Result<std::vector<VectorPair>> MakeVectors(const Arith& arith, bool exhaustive, uint64_t count,
                                             uint64_t seed) {
   LMUL_RETURN_IF_ERROR(CheckRtlArith(arith));
@@ -213,19 +228,7 @@ Result<std::vector<VectorPair>> MakeVectors(const Arith& arith, bool exhaustive,
     }
     return out;
   }
-  // Special codes of both signs: zero, smallest/largest subnormal, smallest
-  // normal, one, max finite, Inf, NaN.
-  std::vector<uint32_t> special;
-  const uint32_t one = static_cast<uint32_t>(f.bias) << f.man_bits;
-  for (uint32_t mag : {0u, 1u, (1u << f.man_bits) - 1, 1u << f.man_bits, one, one | 1u,
-                       f.MaxFiniteField(), f.MagnitudeMask()}) {
-    special.push_back(mag);
-    special.push_back(mag | f.SignBit());
-  }
-  if (f.has_inf) {
-    special.push_back(f.InfField());
-    special.push_back(f.InfField() | f.SignBit());
-  }
+  const std::vector<uint32_t> special = SpecialCodes(f);
   for (uint32_t a : special) {
     for (uint32_t b : special) {
       if (out.size() < count) out.push_back({a, b, arith.MulCodes(a, b)});

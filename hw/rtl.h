@@ -34,6 +34,10 @@ Result<std::string> GenerateRtl(const Arith& arith, const std::string& name);
 struct VectorPair {
   uint32_t a, b, y;
 };
+// Special codes of `f` in both signs: zero, smallest/largest subnormal, smallest normal,
+// one and its successor, max finite, the all-ones magnitude (NaN or max), Inf when it has one.
+std::vector<uint32_t> SpecialCodes(const Format& f);
+
 Result<std::vector<VectorPair>> MakeVectors(const Arith& arith, bool exhaustive, uint64_t count,
                                             uint64_t seed);
 // Header comment + lines.

@@ -551,21 +551,6 @@ std::vector<uint32_t> AccTestValues(const Format& acc) {
 
 namespace {
 
-std::vector<uint32_t> SpecialCodes(const Format& f) {
-  std::vector<uint32_t> sp;
-  const uint32_t one = static_cast<uint32_t>(f.bias) << f.man_bits;
-  for (uint32_t mag : {0u, 1u, (1u << f.man_bits) - 1, 1u << f.man_bits, one, one | 1u,
-                       f.MaxFiniteField(), f.MagnitudeMask()}) {
-    sp.push_back(mag);
-    sp.push_back(mag | f.SignBit());
-  }
-  if (f.has_inf) {
-    sp.push_back(f.InfField());
-    sp.push_back(f.InfField() | f.SignBit());
-  }
-  return sp;
-}
-
 uint32_t RandomCode(const Format& f, std::mt19937_64& rng, const std::vector<uint32_t>& sp) {
   const uint32_t mask = f.Width() >= 32 ? 0xFFFFFFFFu : ((1u << f.Width()) - 1);
   const int r = static_cast<int>(rng() % 8);
