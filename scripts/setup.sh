@@ -17,6 +17,23 @@ if ((${#missing[@]})); then
   echo "setup: installing ${missing[*]}" >&2
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  log="$(mktemp /tmp/lmul-setup-apt.XXXXXX)"
+  apt_install() {
+    $SUDO apt-get update -qq &&
+      DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+        "${missing[@]}" >>"$log" 2>&1
+  }
+  # One retry: a package's maintainer script can fail transiently (seen once on a fresh
+  # Debian 12 root: "dpkg returned an error code (1)", then the same install succeeded).
+  if ! apt_install; then
+    echo "setup: apt-get install failed; its last lines (full log: $log):" >&2
+    grep -v '^\(Get\|Selecting\|Preparing\|Unpacking\):\?' "$log" | tail -n 15 >&2
+    echo "setup: retrying once after dpkg --configure -a" >&2
+    DEBIAN_FRONTEND=noninteractive $SUDO dpkg --configure -a >>"$log" 2>&1 || true
+    apt_install || {
+      echo "setup: apt-get install failed twice; see $log (hint: run it by hand: apt-get install ${missing[*]})" >&2
+      exit 1
+    }
+  fi
+  rm -f "$log"
 fi
