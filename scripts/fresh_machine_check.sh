@@ -82,6 +82,11 @@ mkdir -p "$ROOT/lmul"
 mv "$ROOT.repo" "$ROOT/lmul/repo"
 echo "deb $MIRROR $SUITE main" > "$ROOT/etc/apt/sources.list"
 cp /etc/resolv.conf "$ROOT/etc/resolv.conf"
+# A chroot has no init system of its own and shares the host's /proc: as in Debian's container
+# images, policy-rc.d forbids maintainer scripts to start services (munge's and slurm's
+# postinst otherwise start daemons here, and failed when the host ran its own munged).
+printf '#!/bin/sh\nexit 101\n' > "$ROOT/usr/sbin/policy-rc.d"
+chmod 755 "$ROOT/usr/sbin/policy-rc.d"
 # This network's trust settings, as a new machine in it would need them too (a TLS-inspecting
 # egress proxy's CA; pip's cert setting): local CA certificates (installed into the system
 # store when setup.sh installs ca-certificates) and /etc/pip.conf. SITE_NET=0: copy nothing.
