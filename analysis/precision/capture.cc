@@ -2,11 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
-#include <fstream>
-#include <sstream>
 
-#include "base/escape.h"
 #include "engine/model/session.h"
 #include "engine/tokenizer/tokenizer.h"
 
@@ -167,31 +163,6 @@ void PairSampler::OnSite(const SiteEvent& e) {
 }
 
 // ---------------------------------------------------------------------------
-
-std::string CaptureDataDir() {
-  if (const char* d = std::getenv("LMUL_DATA"); d != nullptr && *d != '\0') return d;
-  return LMUL_CAPTURE_DEFAULT_DATA_DIR;
-}
-
-Result<std::string> ReadWikiText2Test(const std::string& data_dir) {
-  const std::string path = data_dir + "/wikitext-2-raw/wiki.test.raw";
-  std::ifstream f(path, std::ios::binary);
-  if (!f) {
-    return MakeError(path +
-                     ": cannot open (WikiText-2 raw test split; set LMUL_DATA to the "
-                     "shared data directory)");
-  }
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  if (!f.good() && !f.eof()) return MakeError(path + ": read error");
-  std::string text = ss.str();
-  if (text.empty()) return MakeError(path + ": empty file, expected WikiText-2 text");
-  if (const size_t bad = FirstInvalidUtf8(text); bad != text.size()) {
-    return MakeError(path + ": byte offset " + std::to_string(bad) +
-                     ": invalid UTF-8; expected WikiText-2 text (is this the right file?)");
-  }
-  return text;
-}
 
 std::vector<int32_t> FirstTokens(const engine::Model& model, const std::string& text,
                                  int n_tokens) {

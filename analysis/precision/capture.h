@@ -90,11 +90,8 @@ class PairSampler : public engine::ActivationObserver {
 // ---------------------------------------------------------------------------
 // Running a capture (`lmul capture`).
 
-// The shared data directory: $LMUL_DATA, else <repo root>/../shared/data.
-std::string CaptureDataDir();
-// The WikiText-2 raw test split, <data_dir>/wikitext-2-raw/wiki.test.raw (PROVENANCE.md
-// there); errors name the path.
-Result<std::string> ReadWikiText2Test(const std::string& data_dir);
+// The text comes from eval's loaders: eval::DefaultDataDir() (eval/data_dir.h) and
+// eval::ReadWikiText2Test (eval/wikitext.h).
 // The first `n_tokens` tokens of `text` (no BOS): the text is tokenized line by line
 // in growing prefixes that end at a line break, so only what is needed is encoded.
 // Fewer tokens when the text is shorter.

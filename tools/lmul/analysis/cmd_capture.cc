@@ -6,25 +6,26 @@
 //   lmul capture -m MODEL --site attn.qk|attn.av|attn.proj|mlp|lm_head|elementwise
 //                [--tokens N] [--ctx N] [--pairs N] [--seed S] [--arith POLICY]
 //                [--threads T] [--data-dir DIR] [--json FILE] [--no-progress] --out FILE.npy
-#ifdef LMUL_HAVE_CAPTURE
-
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "analysis/precision/capture.h"
 #include "analysis/precision/npy.h"
 #include "base/escape.h"
-#ifdef LMUL_HAVE_TOKENIZER
 #include "engine/tokenizer/tokenizer.h"
-#endif
+#include "eval/data_dir.h"
+#include "eval/wikitext.h"
 #include "tools/lmul/args.h"
 #include "tools/lmul/command.h"
 
@@ -39,23 +40,6 @@ struct Options {
   int threads = 0;
   bool no_progress = false;
 };
-
-std::string JsonEscape(const std::string& s) {
-  std::string o;
-  for (char c : s) {
-    if (c == '"' || c == '\\') {
-      o += '\\';
-      o += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      o += buf;
-    } else {
-      o += c;
-    }
-  }
-  return o;
-}
 
 int RunCapture(const Options& o) {
   namespace p = lmul::precision;
@@ -76,8 +60,8 @@ int RunCapture(const Options& o) {
                                  "one of " + names);
   }
   // The reservoir: two fp32 per sampled pair.
-  if (auto mem = lmul::cli::CheckMemory("--pairs", std::to_string(o.pairs), o.pairs * 8.0L,
-                                        "the sample");
+  if (auto mem =
+          lmul::cli::CheckMemory("--pairs", std::to_string(o.pairs), o.pairs * 8.0L, "the sample");
       !mem.ok()) {
     return lmul::cli::UsageError(sub, mem.error(), "use a smaller --pairs");
   }
@@ -93,8 +77,8 @@ int RunCapture(const Options& o) {
     return lmul::cli::PrintError(sub, o.model + ": no tokenizer metadata",
                                  "capture needs a model with tokenizer.ggml.* keys");
   }
-  const std::string data_dir = o.data_dir.empty() ? p::CaptureDataDir() : o.data_dir;
-  auto text = p::ReadWikiText2Test(data_dir);
+  const std::string data_dir = o.data_dir.empty() ? lmul::eval::DefaultDataDir() : o.data_dir;
+  auto text = lmul::eval::ReadWikiText2Test(data_dir);
   if (!text.ok()) {
     return lmul::cli::PrintError(sub, text.error(),
                                  "--data-dir DIR or $LMUL_DATA: the folder holding "
@@ -108,11 +92,9 @@ int RunCapture(const Options& o) {
   co.ctx =
       std::min(o.ctx, (*model)->config().n_ctx_train > 0 ? (*model)->config().n_ctx_train : o.ctx);
   co.threads = o.threads;
-#ifdef LMUL_HAVE_TOKENIZER
   // Models whose tokenizer adds BOS (Gemma) see it at the start of every window.
   const auto& tok = (*model)->tokenizer();
   co.bos = tok.add_bos_default() ? tok.bos() : -1;
-#endif
   co.policy = o.arith;
   const auto t0 = std::chrono::steady_clock::now();
   if (!o.no_progress && isatty(2)) {
@@ -147,9 +129,9 @@ int RunCapture(const Options& o) {
   };
   const float ma = median(aa), mb = median(bb);
   std::printf("model     %s (%s)\n", o.model.c_str(), (*model)->config().Summary().c_str());
-  std::printf("text      %s/wikitext-2-raw/wiki.test.raw: first %d tokens, %d windows of <= %d%s\n",
-              data_dir.c_str(), r->tokens, r->windows, co.ctx,
-              co.bos >= 0 ? " (each starting with BOS)" : "");
+  const std::string text_path = data_dir + "/" + lmul::eval::kWikiText2TestFile;
+  std::printf("text      %s: first %d tokens, %d windows of <= %d%s\n", text_path.c_str(),
+              r->tokens, r->windows, co.ctx, co.bos >= 0 ? " (each starting with BOS)" : "");
   std::printf("site      %s under %s\n", o.site.c_str(), o.arith.c_str());
   std::printf("products  %llu (population)\n", static_cast<unsigned long long>(r->products));
   std::printf("sampled   %llu pairs, seed %llu, uniform without replacement\n",
@@ -159,13 +141,20 @@ int RunCapture(const Options& o) {
   std::printf("wrote     %s (NPY <f4, shape (%llu, 2)) in %.1f s\n", o.out.c_str(),
               static_cast<unsigned long long>(n), secs);
   if (!o.json.empty()) {
+    // A float as its shortest decimal (nlohmann would print the double it widens to).
+    auto f32 = [](float v) {
+      char buf[32];
+      const auto end = std::to_chars(buf, buf + sizeof buf, v).ptr;
+      return std::strtod(std::string(buf, end).c_str(), nullptr);
+    };
+    const nlohmann::ordered_json js = {
+        {"model", o.model},  {"text", text_path},       {"tokens", r->tokens},
+        {"ctx", co.ctx},     {"windows", r->windows},   {"site", o.site},
+        {"policy", o.arith}, {"products", r->products}, {"pairs", n},
+        {"seed", o.seed},    {"median_abs_a", f32(ma)}, {"median_abs_b", f32(mb)},
+        {"npy", o.out}};
     std::ofstream f(o.json, std::ios::binary);
-    f << "{\"model\": \"" << JsonEscape(o.model) << "\", \"text\": \""
-      << JsonEscape(data_dir + "/wikitext-2-raw/wiki.test.raw") << "\", \"tokens\": " << r->tokens
-      << ", \"ctx\": " << co.ctx << ", \"windows\": " << r->windows << ", \"site\": \"" << o.site
-      << "\", \"policy\": \"" << JsonEscape(o.arith) << "\", \"products\": " << r->products
-      << ", \"pairs\": " << n << ", \"seed\": " << o.seed << ", \"median_abs_a\": " << ma
-      << ", \"median_abs_b\": " << mb << ", \"npy\": \"" << JsonEscape(o.out) << "\"}\n";
+    f << js.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
     if (!f) {
       return lmul::cli::PrintError(sub, "cannot write JSON file '" + o.json + "'",
                                    "check that the directory exists and is writable");
@@ -206,5 +195,3 @@ lmul::cli::Registrar reg(
     });
 
 }  // namespace
-
-#endif  // LMUL_HAVE_CAPTURE
