@@ -5,6 +5,7 @@
 
 #include "engine/model/session.h"
 #include "engine/tokenizer/tokenizer.h"
+#include "eval/wikitext.h"
 
 namespace lmul::precision {
 namespace {
@@ -217,6 +218,44 @@ Result<CaptureResult> RunCapture(const engine::Model& model, std::span<const int
   r.tokens = n;
   r.windows = windows;
   return r;
+}
+
+Result<CaptureText> WikiTextCaptureText(const engine::Model& model, const std::string& data_dir,
+                                        int n_tokens, int ctx) {
+  if (!model.has_tokenizer()) {
+    return MakeError(model.gguf().path() + ": no tokenizer metadata (tokenizer.ggml.*)");
+  }
+  auto text = eval::ReadWikiText2Test(data_dir);
+  if (!text.ok()) return std::move(text).TakeError();
+  CaptureText t;
+  t.path = data_dir + "/" + eval::kWikiText2TestFile;
+  t.tokens = FirstTokens(model, *text, n_tokens);
+  const int train = model.config().n_ctx_train;
+  t.ctx = std::min(ctx, train > 0 ? train : ctx);
+  const engine::Tokenizer& tok = model.tokenizer();
+  t.bos = tok.add_bos_default() ? tok.bos() : -1;
+  return t;
+}
+
+PairSummary SummarizePairs(std::span<const float> pairs) {
+  const size_t n = pairs.size() / 2;
+  std::vector<float> a(n), b(n);
+  uint64_t zeros = 0;
+  for (size_t i = 0; i < n; ++i) {
+    a[i] = std::fabs(pairs[2 * i]);
+    b[i] = std::fabs(pairs[2 * i + 1]);
+    zeros += (a[i] == 0 || b[i] == 0);
+  }
+  auto median = [](std::vector<float>& v) {
+    if (v.empty()) return 0.0f;
+    std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
+    return v[v.size() / 2];
+  };
+  PairSummary s;
+  s.median_abs_a = median(a);
+  s.median_abs_b = median(b);
+  s.zero_operand_frac = n ? static_cast<double>(zeros) / static_cast<double>(n) : 0.0;
+  return s;
 }
 
 }  // namespace lmul::precision

@@ -121,6 +121,27 @@ struct CaptureResult {
 Result<CaptureResult> RunCapture(const engine::Model& model, std::span<const int32_t> tokens,
                                  const CaptureOptions& opts);
 
+// The text `lmul capture` runs: the first n_tokens tokens of the WikiText-2 test split
+// under data_dir (eval's loader), in windows of min(ctx, the model's training context), each
+// window starting with BOS when the tokenizer adds one (Gemma). Errors: the model has no
+// tokenizer, the split is missing or not text.
+struct CaptureText {
+  std::string path;  // the file read
+  std::vector<int32_t> tokens;
+  int ctx = 0;
+  int32_t bos = -1;
+};
+Result<CaptureText> WikiTextCaptureText(const engine::Model& model, const std::string& data_dir,
+                                        int n_tokens, int ctx);
+
+// Summary of sampled pairs (a, b): median |a|, median |b| (the upper median of an even
+// count; 0 for no pairs) and the fraction of pairs with a zero operand.
+struct PairSummary {
+  float median_abs_a = 0, median_abs_b = 0;
+  double zero_operand_frac = 0;
+};
+PairSummary SummarizePairs(std::span<const float> pairs);
+
 }  // namespace lmul::precision
 
 #endif  // LMUL_ANALYSIS_PRECISION_CAPTURE_H_
