@@ -100,6 +100,21 @@ std::string EscapeXml(const std::string& s) {
   return out;
 }
 
+Series Curve(std::string label, std::string color, std::vector<double> x, std::vector<double> y) {
+  Series s;
+  s.label = std::move(label);
+  s.color = std::move(color);
+  s.x = std::move(x);
+  s.y = std::move(y);
+  return s;
+}
+
+Series HorizontalLine(std::string label, std::string color, double y) {
+  Series s = Curve(std::move(label), std::move(color), {}, {y});
+  s.horizontal = true;
+  return s;
+}
+
 double Axes::X(double x) const { return left + (x - x_min) / (x_max - x_min) * width; }
 
 double Axes::Y(double y) const {

@@ -11,6 +11,7 @@
 #define LMUL_ANALYSIS_PLOT_SVG_PLOT_H_
 
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace lmul::plot {
@@ -29,6 +30,11 @@ struct Series {
   double stroke_width = 2;
   Marker marker = Marker::kNone;
 };
+
+// A series through the points (x[i], y[i]); a reference line across the frame at y.
+Series Curve(std::string label, std::string color, std::vector<double> x = {},
+             std::vector<double> y = {});
+Series HorizontalLine(std::string label, std::string color, double y);
 
 struct Plot {
   std::string title, subtitle;  // centred above the frame

@@ -22,13 +22,12 @@ Plot TwoCurves() {
   p.x_label = "x";
   p.y_label = "y";
   p.log_y = true;
-  Series a{.label = "measured", .color = "#111111", .x = {1, 2, 3}, .y = {10, 1, 0.12}};
+  Series a = Curve("measured", "#111111", {1, 2, 3}, {10, 1, 0.12});
   a.marker = Marker::kCircle;
-  Series b{.label = "theory", .color = "#222222", .x = {1, 3}, .y = {8, 0.2}};
+  Series b = Curve("theory", "#222222", {1, 3}, {8, 0.2});
   b.dash = "1,3";
   b.marker = Marker::kSquare;
-  Series ref{.label = "reference", .color = "#333333", .y = {3}};
-  ref.horizontal = true;
+  Series ref = HorizontalLine("reference", "#333333", 3);
   p.series = {a, b, ref};
   return p;
 }
@@ -49,7 +48,7 @@ TEST(SvgPlot, LogAxisSpansTheDataOnOneTwoFiveTicks) {
 
 TEST(SvgPlot, LinearAxisAndSingleX) {
   Plot p;
-  p.series = {Series{.label = "", .x = {5}, .y = {0.7}}};
+  p.series = {Curve("", "#000000", {5}, {0.7})};
   const Axes ax = Layout(p);
   EXPECT_EQ(ax.x_min, 4);  // a single x is widened by one each side
   EXPECT_EQ(ax.x_max, 6);

@@ -266,9 +266,9 @@ std::string PlotSvg(const StudyResult& r) {
   auto curves = [&](const std::map<int, const ErrorStats*>& m, const char* color,
                     const std::string& name) {
     if (m.empty()) return;
-    plot::Series meas{.label = "L-Mul, " + name + " (measured)", .color = color};
+    plot::Series meas = plot::Curve("L-Mul, " + name + " (measured)", color);
     meas.marker = plot::Marker::kCircle;
-    plot::Series theo{.label = "theory, " + name, .color = color};
+    plot::Series theo = plot::Curve("theory, " + name, color);
     theo.dash = "1,3";
     theo.stroke_width = 1.5;
     theo.marker = plot::Marker::kSquare;
@@ -290,9 +290,7 @@ std::string PlotSvg(const StudyResult& r) {
     char label[160];
     std::snprintf(label, sizeof label, "%s (%.2f%%)", refs[i]->arith.c_str(),
                   100 * refs[i]->mean_rel);
-    plot::Series ref{.label = label, .color = ref_colors[i]};
-    ref.horizontal = true;
-    ref.y = {100 * refs[i]->mean_rel};
+    plot::Series ref = plot::HorizontalLine(label, ref_colors[i], 100 * refs[i]->mean_rel);
     ref.stroke_width = 1.8;
     ref.dash = refs[i]->arith.find("wide") != std::string::npos ? "2,4" : "8,4";
     p.series.push_back(std::move(ref));
