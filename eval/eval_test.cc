@@ -15,6 +15,7 @@
 #include "engine/model/testing/tiny_llama.h"
 #include "eval/evaluator.h"
 #include "eval/report.h"
+#include "eval/selection.h"
 #include "eval/task.h"
 #include "eval/wikitext.h"
 
@@ -583,6 +584,42 @@ TEST(DescribeSelection, SaysWhichPartOfTheSplit) {
   EXPECT_EQ(DescribeSelection(in, 1, 4), "first 200 of 2376, shard 1/4: 50");
   in.n_total = 0;
   EXPECT_EQ(DescribeSelection(in, 0, 1), "first 200");
+}
+
+// `lmul eval`'s task preparation: limit, shard, aliases, and which errors are usage errors.
+TEST(SelectTasks, LimitShardAliasAndErrors) {
+  LimitSpec limit = *ParseLimit("4,wikitext2=1");
+  TaskSelection s = SelectTasks("arc_easy,wikitext", limit, 0, 1, 2, DataDir());
+  ASSERT_TRUE(s.ok()) << s.error;
+  EXPECT_EQ(s.tasks, (std::vector<std::string>{"arc_easy", "wikitext2"}));
+  EXPECT_EQ(s.n_total, (std::vector<int>{5, 3}));
+  EXPECT_EQ(s.n_selected, (std::vector<int>{4, 1}));
+  EXPECT_EQ(s.n_shot, (std::vector<int>{0, 0}));
+  ASSERT_EQ(s.inputs.size(), 2u);
+  // Shard 1/2 of the first 4: examples 1 and 3.
+  ASSERT_EQ(s.inputs[0].examples.size(), 2u);
+  EXPECT_EQ(s.inputs[0].examples[0].id, "q1");
+  EXPECT_EQ(s.inputs[0].examples[1].id, "q3");
+  EXPECT_EQ(s.inputs[1].examples.size(), 0u);  // wikitext2=1: only document 0, shard 0's
+  EXPECT_EQ(s.n_examples(), 2u);
+  EXPECT_EQ(DescribeSelection(s.inputs[0], 1, 2), "first 4 of 5, shard 1/2: 2");
+
+  TaskSelection bad = SelectTasks("arc_easy,nope", limit, 0, 0, 1, DataDir());
+  EXPECT_FALSE(bad.ok());
+  EXPECT_TRUE(bad.usage_error);
+  EXPECT_NE(bad.error.find("unknown task 'nope'"), std::string::npos) << bad.error;
+  bad = SelectTasks("piqa,piqa", limit, 0, 0, 1, DataDir());
+  EXPECT_TRUE(bad.usage_error);
+  EXPECT_NE(bad.error.find("given twice"), std::string::npos) << bad.error;
+  bad = SelectTasks("piqa", limit, 2, 0, 1, DataDir());  // piqa has no few-shot split
+  EXPECT_TRUE(bad.usage_error);
+  EXPECT_NE(bad.error.find("no few-shot split"), std::string::npos) << bad.error;
+  // Missing data is a runtime error naming the folder.
+  bad = SelectTasks("arc_easy", limit, 0, 0, 1, DataDir() + "/nonexistent");
+  EXPECT_FALSE(bad.ok());
+  EXPECT_FALSE(bad.usage_error);
+  EXPECT_NE(bad.error.find("nonexistent"), std::string::npos) << bad.error;
+  EXPECT_NE(bad.hint.find("--data-dir"), std::string::npos);
 }
 
 }  // namespace

@@ -9,18 +9,15 @@
 #include <thread>
 
 #include "engine/model/session.h"
+#include "engine/tokenizer/tokenizer.h"
 #include "eval/lm_eval.h"
 #include "eval/progress.h"
-#ifdef LMUL_HAVE_TOKENIZER
-#include "engine/tokenizer/tokenizer.h"
-#endif
 
 namespace lmul::eval {
 
 using engine::Session;
 
 Result<Encoder> EncoderForModel(const engine::Model& model) {
-#ifdef LMUL_HAVE_TOKENIZER
   if (!model.has_tokenizer()) {
     return MakeError("the model has no tokenizer metadata (tokenizer.ggml.*)");
   }
@@ -33,10 +30,6 @@ Result<Encoder> EncoderForModel(const engine::Model& model) {
   e.decode = [tok](std::span<const int32_t> t) { return tok->Decode(t); };
   e.is_end_of_generation = [tok](int32_t t) { return tok->IsEndOfGeneration(t); };
   return e;
-#else
-  (void)model;
-  return MakeError("this build has no tokenizer (engine/tokenizer/)");
-#endif
 }
 
 RowSummary SummarizeRow(const float* x, int n) {

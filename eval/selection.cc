@@ -150,4 +150,76 @@ Result<std::vector<std::vector<size_t>>> ApplyFewshot(const TaskSpec& spec,
   return chosen;
 }
 
+size_t TaskSelection::n_examples() const {
+  size_t n = 0;
+  for (const TaskInput& in : inputs) n += in.examples.size();
+  return n;
+}
+
+TaskSelection SelectTasks(const std::string& tasks, const LimitSpec& limit, int num_fewshot,
+                          int shard_index, int shard_count, const std::string& data_dir) {
+  TaskSelection sel;
+  auto fail = [&](bool usage, std::string message, std::string hint) {
+    TaskSelection f;
+    f.usage_error = usage;
+    f.error = std::move(message);
+    f.hint = std::move(hint);
+    return f;
+  };
+  for (const std::string& given : SplitOn(tasks, ',')) {
+    const TaskSpec* spec = FindTaskOrAlias(given);
+    if (spec == nullptr) {
+      return fail(true, "unknown task '" + given + "'",
+                  "tasks: " + TaskNames() + " (lm-eval names wikitext, lambada_openai also work)");
+    }
+    const std::string& name = spec->name;
+    if (std::find(sel.tasks.begin(), sel.tasks.end(), name) != sel.tasks.end()) {
+      return fail(true, "--tasks: '" + name + "' given twice", "give each task once");
+    }
+    auto ex = LoadTask(*spec, data_dir);
+    if (!ex.ok()) {
+      return fail(false, ex.error(),
+                  "--data-dir DIR (or $LMUL_DATA) holds one folder per task; see docs/eval.md");
+    }
+    const int n_total = static_cast<int>(ex->size());
+    const int n_sel = LimitFor(limit, name, n_total);
+    ex->resize(n_sel);
+    const int shots = num_fewshot >= 0 ? num_fewshot : spec->default_fewshot;
+    if (shots > 0) {
+      if (!spec->load_fewshot) {
+        return fail(
+            true,
+            "--num_fewshot " + std::to_string(shots) + ": task " + name + " has no few-shot split",
+            "few-shot tasks: arc_easy, arc_challenge, gsm8k; --num_fewshot 0");
+      }
+      auto pool = spec->load_fewshot(data_dir + "/" + spec->folder);
+      if (!pool.ok()) {
+        return fail(false, "task " + name + " few-shot split: " + pool.error(),
+                    "expected " + spec->fewshot_files + " under the data dir");
+      }
+      if (static_cast<size_t>(shots) > pool->size()) {
+        return fail(true,
+                    "--num_fewshot " + std::to_string(shots) + ": task " + name + " has only " +
+                        std::to_string(pool->size()) + " few-shot examples",
+                    "lower --num_fewshot");
+      }
+      auto applied = ApplyFewshot(*spec, *pool, shots, kFewshotSeed, &*ex);
+      if (!applied.ok()) return fail(false, applied.error(), "lower --num_fewshot");
+    }
+    TaskInput in;
+    in.spec = spec;
+    in.n_selected = n_sel;
+    in.n_total = n_total;  // the split's size (the banner's "first N of n_total")
+    for (int i = 0; i < n_sel; ++i) {
+      if (i % shard_count == shard_index) in.examples.push_back(std::move((*ex)[i]));
+    }
+    sel.tasks.push_back(name);
+    sel.n_selected.push_back(n_sel);
+    sel.n_total.push_back(n_total);
+    sel.n_shot.push_back(shots);
+    sel.inputs.push_back(std::move(in));
+  }
+  return sel;
+}
+
 }  // namespace lmul::eval

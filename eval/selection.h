@@ -10,6 +10,7 @@
 
 #include "base/result.h"
 #include "engine/model/policy.h"
+#include "eval/evaluator.h"
 #include "eval/task.h"
 
 namespace lmul::eval {
@@ -58,6 +59,24 @@ Result<std::vector<std::vector<size_t>>> ApplyFewshot(const TaskSpec& spec,
                                                       const std::vector<Example>& pool, int k,
                                                       uint64_t seed,
                                                       std::vector<Example>* examples);
+
+// The tasks of one `lmul eval` run, loaded, cut and shared out before the model runs:
+// `tasks` (comma-separated, lmul or lm-eval names, each once) from data_dir, the first
+// LimitFor(limit) examples of each, num_fewshot few-shot shots (< 0: the task's default),
+// then the examples with index % shard_count == shard_index.
+struct TaskSelection {
+  std::vector<TaskInput> inputs;   // one per task, in the order given
+  std::vector<std::string> tasks;  // canonical names
+  std::vector<int> n_selected, n_total, n_shot;
+  // On failure: a one-line message naming the flag or file, a hint, and whether it is a
+  // usage error (a flag: exit 2) or a runtime one (data missing or unreadable: exit 1).
+  std::string error, hint;
+  bool usage_error = false;
+  bool ok() const { return error.empty(); }
+  size_t n_examples() const;  // this shard's examples over all tasks
+};
+TaskSelection SelectTasks(const std::string& tasks, const LimitSpec& limit, int num_fewshot,
+                          int shard_index, int shard_count, const std::string& data_dir);
 
 }  // namespace lmul::eval
 

@@ -186,6 +186,14 @@ std::vector<std::string> SplitWikiTextDocuments(std::string_view raw) {
   return docs;
 }
 
+Result<std::string> ReadWikiText2Test(const std::string& data_dir) {
+  const std::string path = data_dir + "/" + kWikiText2TestFile;
+  auto text = ReadFile(path);
+  if (!text.ok()) return text;
+  if (text->empty()) return MakeError(path + ": empty file, expected WikiText-2 text");
+  return text;
+}
+
 namespace {
 
 Result<std::vector<Example>> LoadWikiText(const std::string& dir) {
@@ -212,7 +220,7 @@ TaskSpec WikiText2Task() {
              TaskKind::kRolling,
              false,
              "wikitext-2-raw",
-             "wikitext-2-raw/wiki.test.raw (raw WikiText-2 test split)",
+             std::string(kWikiText2TestFile) + " (raw WikiText-2 test split)",
              LoadWikiText};
   t.lm_eval_name = "wikitext";
   t.lm_eval_version = 2.0;

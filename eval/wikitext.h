@@ -8,7 +8,16 @@
 #include <string_view>
 #include <vector>
 
+#include "base/result.h"
+
 namespace lmul::eval {
+
+// The raw WikiText-2 test split under a data directory (eval/data_dir.h), as the
+// `wikitext2` task and `lmul capture` read it.
+inline constexpr const char* kWikiText2TestFile = "wikitext-2-raw/wiki.test.raw";
+// Its text: <data_dir>/wikitext-2-raw/wiki.test.raw read by ReadFile (eval/data_file.h:
+// bounded size, UTF-8 without NUL); an empty file is an error too.
+Result<std::string> ReadWikiText2Test(const std::string& data_dir);
 
 // Articles of wiki.*.raw: a document starts at a title line " = Title = " (one '=' each
 // side) that has a blank line before it (or is the first non-blank line) and a blank line

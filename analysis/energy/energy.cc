@@ -5,6 +5,8 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "base/check.h"
+
 namespace lmul::energy {
 
 const std::vector<std::string>& EnergyTable::Keys() {
@@ -95,6 +97,59 @@ OpCost CostOf(const Arith& arith, const EnergyTable& t, const std::string& acc_k
 }
 
 double SavingPercent(double old_pj, double new_pj) { return 100.0 * (1.0 - new_pj / old_pj); }
+
+namespace {
+
+Arith ParseOrDie(const std::string& s) {
+  auto a = Arith::Parse(s);
+  LMUL_CHECK(a.ok(), "energy: arithmetic '%s': %s", s.c_str(), a.error().c_str());
+  return *a;
+}
+
+}  // namespace
+
+const std::vector<std::string>& PerOperationAriths() {
+  static const std::vector<std::string> v = {"exact/fp32", "exact/fp16", "exact/bf16", "exact/e4m3",
+                                             "exact/e5m2", "lmul/fp32",  "lmul/fp16",  "lmul/bf16",
+                                             "lmul/e8m4",  "lmul/e4m3",  "lmul/e5m2"};
+  return v;
+}
+
+const std::vector<std::string>& SavingsLMulAriths() {
+  static const std::vector<std::string> v = {"lmul/fp32", "lmul/bf16", "lmul/e8m4", "lmul/e4m3"};
+  return v;
+}
+
+const std::vector<std::string>& SavingsBaselines() {
+  static const std::vector<std::string> v = {"exact/fp32", "exact/fp16", "exact/bf16",
+                                             "exact/e4m3"};
+  return v;
+}
+
+std::vector<Saving> Savings(const EnergyTable& t, const std::vector<std::string>& lmul,
+                            const std::vector<std::string>& baselines) {
+  std::vector<Saving> out;
+  for (const std::string& l : lmul) {
+    const OpCost cl = CostOf(ParseOrDie(l), t);
+    for (const std::string& b : baselines) {
+      const OpCost cb = CostOf(ParseOrDie(b), t);
+      out.push_back(
+          {l, b, SavingPercent(cb.mul_pj, cl.mul_pj), SavingPercent(cb.step_pj, cl.step_pj)});
+    }
+  }
+  return out;
+}
+
+PaperClaims ReconstructPaperClaims(const EnergyTable& t) {
+  const OpCost e32 = CostOf(ParseOrDie("exact/fp32"), t), l32 = CostOf(ParseOrDie("lmul/fp32"), t);
+  const OpCost e16 = CostOf(ParseOrDie("exact/fp16"), t), l16 = CostOf(ParseOrDie("lmul/fp16"), t);
+  PaperClaims c;
+  c.elementwise_fp32 = SavingPercent(e32.mul_pj, l32.mul_pj);
+  c.elementwise_fp16 = SavingPercent(e16.mul_pj, l16.mul_pj);
+  c.dot_fp32 = SavingPercent(e32.step_pj, l32.step_pj);
+  c.dot_fp16_fp32acc = SavingPercent(e16.step_pj, l16.step_pj);
+  return c;
+}
 
 ModelShape ModelShape::SmolLM2_135M() {
   ModelShape m;

@@ -41,6 +41,31 @@ OpCost CostOf(const Arith& arith, const EnergyTable& t, const std::string& acc_k
 // 1 - new/old, in percent.
 double SavingPercent(double old_pj, double new_pj);
 
+// The arithmetics of the per-operation table of `lmul energy`, and the L-Mul x exact
+// pairs of its savings table.
+const std::vector<std::string>& PerOperationAriths();
+const std::vector<std::string>& SavingsLMulAriths();
+const std::vector<std::string>& SavingsBaselines();
+
+// L-Mul's saving against an exact baseline: per product and per dot-product step.
+struct Saving {
+  std::string lmul, baseline;
+  double elementwise_pct = 0, dot_step_pct = 0;
+};
+// Every pair (row-major: lmul outer, baseline inner). Names must parse (Arith::Parse).
+std::vector<Saving> Savings(const EnergyTable& t, const std::vector<std::string>& lmul,
+                            const std::vector<std::string>& baselines);
+
+// The paper's "95 % per elementwise product" and "80 % per dot product" (it gives no
+// derivation), reconstructed from a table with L-Mul costed as one integer add:
+struct PaperClaims {
+  double elementwise_fp32 = 0;  // fp32 mult vs int32 add
+  double elementwise_fp16 = 0;  // fp16 mult vs int16 add
+  double dot_fp32 = 0;          // fp32 (mult + add) vs (int32 add + fp32 add)
+  double dot_fp16_fp32acc = 0;  // fp16 mult with fp32 accumulation, same comparison
+};
+PaperClaims ReconstructPaperClaims(const EnergyTable& t);
+
 // A decoder-only transformer's shape (per token, batch 1, decode).
 struct ModelShape {
   std::string name;

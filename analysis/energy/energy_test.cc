@@ -34,6 +34,37 @@ TEST(Energy, PaperSavingsReconstructed) {
               85.0, 1e-9);
 }
 
+// The library's reconstruction (what `lmul energy` prints) is the same arithmetic.
+TEST(Energy, ReconstructPaperClaims) {
+  const PaperClaims c = ReconstructPaperClaims(EnergyTable::Horowitz45nm());
+  EXPECT_NEAR(c.elementwise_fp32, 97.2973, 1e-3);
+  EXPECT_NEAR(c.elementwise_fp16, 95.0207, 1e-3);
+  EXPECT_NEAR(c.dot_fp32, 78.2609, 1e-3);
+  EXPECT_NEAR(c.dot_fp16_fp32acc, 52.2614, 1e-3);
+  // Every operation 1 pJ: no saving anywhere.
+  EnergyTable flat = EnergyTable::Horowitz45nm();
+  for (auto& [k, v] : flat.pj) v = 1;
+  const PaperClaims f = ReconstructPaperClaims(flat);
+  EXPECT_EQ(f.elementwise_fp32, 0);
+  EXPECT_EQ(f.dot_fp32, 0);
+  EXPECT_EQ(f.dot_fp16_fp32acc, 0);
+}
+
+TEST(Energy, SavingsMatrix) {
+  const EnergyTable t = EnergyTable::Horowitz45nm();
+  const auto s = Savings(t, SavingsLMulAriths(), SavingsBaselines());
+  ASSERT_EQ(s.size(), SavingsLMulAriths().size() * SavingsBaselines().size());
+  EXPECT_EQ(s[0].lmul, "lmul/fp32");
+  EXPECT_EQ(s[0].baseline, "exact/fp32");
+  EXPECT_NEAR(s[0].elementwise_pct, 97.2973, 1e-3);
+  EXPECT_NEAR(s[0].dot_step_pct, 78.2609, 1e-3);
+  // lmul/e4m3 vs exact/e4m3 (last cell): int8 mult 0.2 vs int8 add 0.03 -> 85 %.
+  EXPECT_EQ(s.back().lmul, "lmul/e4m3");
+  EXPECT_EQ(s.back().baseline, "exact/e4m3");
+  EXPECT_NEAR(s.back().elementwise_pct, 85.0, 1e-9);
+  for (const std::string& a : PerOperationAriths()) EXPECT_TRUE(Arith::Parse(a).ok()) << a;
+}
+
 TEST(Energy, TokenCountsByHand) {
   ModelShape m{"tiny", 2, 8, 2, 1, 4, 16, 10, 16, 32};
   // per layer: q 8*8 + k,v 2*8*4 + o 8*8 + mlp 3*8*16 = 64+64+64+384 = 576; x2 + lm_head 80.

@@ -88,6 +88,23 @@ Result<SiteCounts> CountDecodeStep(const engine::Model& model, int ctx) {
   return counter.counts();
 }
 
+Result<TokenCount> CountTokenProducts(const engine::Model* model, const std::string& model_path,
+                                      int ctx) {
+  TokenCount t;
+  t.config = model ? model->config() : ConfigOf(ModelShape::SmolLM2_135M());
+  t.counts = AnalyticCounts(t.config, ctx);
+  t.counted_by = "analytic (built-in SmolLM2-135M config; pass --model to count)";
+  if (model) {
+    auto c = CountDecodeStep(*model, ctx);
+    if (!c.ok()) return std::move(c).TakeError();
+    const bool same = c->products == t.counts.products;
+    t.counted_by = "engine ActivationObserver on " + model_path +
+                   (same ? " (equals the analytic count)" : " (DIFFERS from the analytic count)");
+    t.counts = *c;
+  }
+  return t;
+}
+
 PolicyEnergy EnergyOf(const SiteCounts& counts, const engine::Policy& policy, const EnergyTable& t,
                       const TokenOps& memory, const std::string& mem_key) {
   PolicyEnergy e;

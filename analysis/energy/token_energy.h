@@ -48,6 +48,18 @@ SiteCounts AnalyticCounts(const engine::ModelConfig& c, int ctx);
 // Runs ctx-1 tokens, then counts the products of decoding one more token.
 Result<SiteCounts> CountDecodeStep(const engine::Model& model, int ctx);
 
+// The products of one decoded token at context ctx, as `lmul energy` reports them: with a
+// model, counted by CountDecodeStep (counted_by says whether that equals the analytic
+// count); without one (model == nullptr), the analytic count of the built-in SmolLM2-135M
+// config.
+struct TokenCount {
+  engine::ModelConfig config;
+  SiteCounts counts;
+  std::string counted_by;  // how the counts were obtained, printed and in the JSON
+};
+Result<TokenCount> CountTokenProducts(const engine::Model* model, const std::string& model_path,
+                                      int ctx);
+
 struct PolicyEnergy {
   std::array<double, engine::kNumSites> site_pj{};
   double arith_pj = 0, memory_pj = 0;

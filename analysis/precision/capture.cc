@@ -2,13 +2,10 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
-#include <fstream>
-#include <sstream>
 
-#include "base/escape.h"
 #include "engine/model/session.h"
 #include "engine/tokenizer/tokenizer.h"
+#include "eval/wikitext.h"
 
 namespace lmul::precision {
 namespace {
@@ -168,31 +165,6 @@ void PairSampler::OnSite(const SiteEvent& e) {
 
 // ---------------------------------------------------------------------------
 
-std::string CaptureDataDir() {
-  if (const char* d = std::getenv("LMUL_DATA"); d != nullptr && *d != '\0') return d;
-  return LMUL_CAPTURE_DEFAULT_DATA_DIR;
-}
-
-Result<std::string> ReadWikiText2Test(const std::string& data_dir) {
-  const std::string path = data_dir + "/wikitext-2-raw/wiki.test.raw";
-  std::ifstream f(path, std::ios::binary);
-  if (!f) {
-    return MakeError(path +
-                     ": cannot open (WikiText-2 raw test split; set LMUL_DATA to the "
-                     "shared data directory)");
-  }
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  if (!f.good() && !f.eof()) return MakeError(path + ": read error");
-  std::string text = ss.str();
-  if (text.empty()) return MakeError(path + ": empty file, expected WikiText-2 text");
-  if (const size_t bad = FirstInvalidUtf8(text); bad != text.size()) {
-    return MakeError(path + ": byte offset " + std::to_string(bad) +
-                     ": invalid UTF-8; expected WikiText-2 text (is this the right file?)");
-  }
-  return text;
-}
-
 std::vector<int32_t> FirstTokens(const engine::Model& model, const std::string& text,
                                  int n_tokens) {
   const engine::Tokenizer& tok = model.tokenizer();
@@ -246,6 +218,44 @@ Result<CaptureResult> RunCapture(const engine::Model& model, std::span<const int
   r.tokens = n;
   r.windows = windows;
   return r;
+}
+
+Result<CaptureText> WikiTextCaptureText(const engine::Model& model, const std::string& data_dir,
+                                        int n_tokens, int ctx) {
+  if (!model.has_tokenizer()) {
+    return MakeError(model.gguf().path() + ": no tokenizer metadata (tokenizer.ggml.*)");
+  }
+  auto text = eval::ReadWikiText2Test(data_dir);
+  if (!text.ok()) return std::move(text).TakeError();
+  CaptureText t;
+  t.path = data_dir + "/" + eval::kWikiText2TestFile;
+  t.tokens = FirstTokens(model, *text, n_tokens);
+  const int train = model.config().n_ctx_train;
+  t.ctx = std::min(ctx, train > 0 ? train : ctx);
+  const engine::Tokenizer& tok = model.tokenizer();
+  t.bos = tok.add_bos_default() ? tok.bos() : -1;
+  return t;
+}
+
+PairSummary SummarizePairs(std::span<const float> pairs) {
+  const size_t n = pairs.size() / 2;
+  std::vector<float> a(n), b(n);
+  uint64_t zeros = 0;
+  for (size_t i = 0; i < n; ++i) {
+    a[i] = std::fabs(pairs[2 * i]);
+    b[i] = std::fabs(pairs[2 * i + 1]);
+    zeros += (a[i] == 0 || b[i] == 0);
+  }
+  auto median = [](std::vector<float>& v) {
+    if (v.empty()) return 0.0f;
+    std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
+    return v[v.size() / 2];
+  };
+  PairSummary s;
+  s.median_abs_a = median(a);
+  s.median_abs_b = median(b);
+  s.zero_operand_frac = n ? static_cast<double>(zeros) / static_cast<double>(n) : 0.0;
+  return s;
 }
 
 }  // namespace lmul::precision

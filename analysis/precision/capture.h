@@ -90,11 +90,8 @@ class PairSampler : public engine::ActivationObserver {
 // ---------------------------------------------------------------------------
 // Running a capture (`lmul capture`).
 
-// The shared data directory: $LMUL_DATA, else <repo root>/../shared/data.
-std::string CaptureDataDir();
-// The WikiText-2 raw test split, <data_dir>/wikitext-2-raw/wiki.test.raw (PROVENANCE.md
-// there); errors name the path.
-Result<std::string> ReadWikiText2Test(const std::string& data_dir);
+// The text comes from eval's loaders: eval::DefaultDataDir() (eval/data_dir.h) and
+// eval::ReadWikiText2Test (eval/wikitext.h).
 // The first `n_tokens` tokens of `text` (no BOS): the text is tokenized line by line
 // in growing prefixes that end at a line break, so only what is needed is encoded.
 // Fewer tokens when the text is shorter.
@@ -123,6 +120,27 @@ struct CaptureResult {
 // PairSampler on opts.site.
 Result<CaptureResult> RunCapture(const engine::Model& model, std::span<const int32_t> tokens,
                                  const CaptureOptions& opts);
+
+// The text `lmul capture` runs: the first n_tokens tokens of the WikiText-2 test split
+// under data_dir (eval's loader), in windows of min(ctx, the model's training context), each
+// window starting with BOS when the tokenizer adds one (Gemma). Errors: the model has no
+// tokenizer, the split is missing or not text.
+struct CaptureText {
+  std::string path;  // the file read
+  std::vector<int32_t> tokens;
+  int ctx = 0;
+  int32_t bos = -1;
+};
+Result<CaptureText> WikiTextCaptureText(const engine::Model& model, const std::string& data_dir,
+                                        int n_tokens, int ctx);
+
+// Summary of sampled pairs (a, b): median |a|, median |b| (the upper median of an even
+// count; 0 for no pairs) and the fraction of pairs with a zero operand.
+struct PairSummary {
+  float median_abs_a = 0, median_abs_b = 0;
+  double zero_operand_frac = 0;
+};
+PairSummary SummarizePairs(std::span<const float> pairs);
 
 }  // namespace lmul::precision
 

@@ -12,6 +12,8 @@
 
 #include "analysis/precision/capture.h"
 #include "analysis/precision/npy.h"
+#include "eval/data_dir.h"
+#include "eval/wikitext.h"
 
 namespace lmul::precision {
 namespace {
@@ -24,7 +26,7 @@ class CaptureModelTest : public ::testing::Test {
     auto m = engine::Model::Load(path);
     ASSERT_TRUE(m.ok()) << m.error();
     model_ = std::move(*m).release();
-    auto text = ReadWikiText2Test(CaptureDataDir());
+    auto text = eval::ReadWikiText2Test(eval::DefaultDataDir());
     if (text.ok()) tokens_ = FirstTokens(*model_, *text, 64);
   }
   static void TearDownTestSuite() {
@@ -33,7 +35,7 @@ class CaptureModelTest : public ::testing::Test {
   }
   void SetUp() override {
     if (model_ == nullptr) GTEST_SKIP() << "LMUL_MODEL not set (scripts/fetch_model.sh)";
-    if (tokens_.empty()) GTEST_SKIP() << "WikiText-2 not found under " << CaptureDataDir();
+    if (tokens_.empty()) GTEST_SKIP() << "WikiText-2 not found under " << eval::DefaultDataDir();
   }
   static engine::Model* model_;
   static std::vector<int32_t> tokens_;

@@ -317,5 +317,27 @@ TEST_F(CaptureTinyModelTest, SubsampleIsSpreadOverRowsByTheirProducts) {
   EXPECT_GT(chi2, 5.0);
 }
 
+TEST(SummarizePairs, MediansAndZeroOperands) {
+  // (a, b) pairs: |a| = 3, 1, 2, 0 -> upper median 2; |b| = 5, 4, 0, 6 -> 5; zeros in 2 of 4.
+  const std::vector<float> pairs = {-3, 5, 1, -4, 2, 0, 0, 6};
+  const PairSummary s = SummarizePairs(pairs);
+  EXPECT_EQ(s.median_abs_a, 2.0f);
+  EXPECT_EQ(s.median_abs_b, 5.0f);
+  EXPECT_DOUBLE_EQ(s.zero_operand_frac, 0.5);
+  const PairSummary none = SummarizePairs({});
+  EXPECT_EQ(none.median_abs_a, 0.0f);
+  EXPECT_EQ(none.zero_operand_frac, 0.0);
+}
+
+// The tiny model has no tokenizer: refused with the model's path, before any data is read.
+TEST(WikiTextCaptureText, NeedsATokenizer) {
+  const std::string path = WriteTinyModel();
+  auto m = engine::Model::Load(path);
+  ASSERT_TRUE(m.ok()) << m.error();
+  auto t = WikiTextCaptureText(**m, "/nonexistent", 16, 8);
+  ASSERT_FALSE(t.ok());
+  EXPECT_NE(t.error().find(path + ": no tokenizer metadata"), std::string::npos) << t.error();
+}
+
 }  // namespace
 }  // namespace lmul::precision

@@ -4,10 +4,12 @@
 #include <atomic>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <thread>
 
-#include "numeric/testing/value_oracle.h"
+#include "analysis/plot/svg_plot.h"
 
 namespace lmul::precision {
 
@@ -60,7 +62,11 @@ Result<std::vector<Arith>> ParseOpsList(const std::string& list) {
   return out;
 }
 
-double OutputMaxFinite(const Arith& a) { return oracle::MaxFinite(a.OutputFormat()); }
+double MaxFinite(const Format& f) { return Decode(f, f.MaxFiniteField()); }
+
+double MinNormal(const Format& f) { return std::ldexp(1.0, f.MinNormalExp()); }
+
+double OutputMaxFinite(const Arith& a) { return MaxFinite(a.OutputFormat()); }
 
 bool TheoryApplies(const Arith& a, const Distribution& d) {
   if (d.kind != Distribution::Kind::kUniform) return false;
@@ -71,8 +77,8 @@ bool TheoryApplies(const Arith& a, const Distribution& d) {
   const Format out = a.OutputFormat();
   const double lo = std::ldexp(1.0, d.emin), hi = std::ldexp(1.0, d.emax + 1);
   const double plo = std::ldexp(1.0, 2 * d.emin), phi = std::ldexp(1.0, 2 * d.emax + 5);
-  return lo >= oracle::MinNormal(in) && hi <= oracle::MaxFinite(in) &&
-         plo >= oracle::MinNormal(out) && phi <= oracle::MaxFinite(out);
+  return lo >= MinNormal(in) && hi <= MaxFinite(in) && plo >= MinNormal(out) &&
+         phi <= MaxFinite(out);
 }
 
 Result<StudyResult> RunErrorStudy(const StudyOptions& o) {
@@ -144,22 +150,8 @@ std::string G(double v) {
   return buf;
 }
 
-std::string JsonString(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      out += buf;
-    } else {
-      out += c;
-    }
-  }
-  return out + "\"";
-}
+// A number as the JSON and CSV print it: 9 significant digits ("%.9g").
+double Sig9(double v) { return std::strtod(G(v).c_str(), nullptr); }
 
 }  // namespace
 
@@ -209,263 +201,105 @@ std::string FormatTable(const StudyResult& r) {
 }
 
 std::string FormatJson(const StudyResult& r, const StudyOptions& o) {
-  std::string out =
-      "{\n  \"dist\": " + JsonString(o.dist.Name()) + ",\n  \"seed\": " + std::to_string(o.seed) +
-      ",\n  \"skipped_pairs\": " + std::to_string(r.skipped_pairs) + ",\n  \"rows\": [\n";
-  for (size_t i = 0; i < r.rows.size(); ++i) {
-    const ErrorStats& s = r.rows[i];
-    out += "    {\"arith\": " + JsonString(s.arith) +
-           ", \"samples\": " + std::to_string(s.samples) + ", \"mean_rel\": " + G(s.mean_rel) +
-           ", \"bias\": " + G(s.bias) + ", \"rms_rel\": " + G(s.rms_rel) +
-           ", \"max_rel\": " + G(s.max_rel) + ", \"zero_frac\": " + G(s.zero_frac) +
-           ", \"overflow_frac\": " + G(s.overflow_frac) +
-           ", \"zero_count\": " + std::to_string(s.zero_count) +
-           ", \"nonfinite_count\": " + std::to_string(s.nonfinite_count) +
-           ", \"saturated_count\": " + std::to_string(s.saturated_count) +
-           ", \"se_mean_rel\": " + G(s.se_mean_rel) + ", \"se_bias\": " + G(s.se_bias);
-    if (s.theory) {
-      out += ", \"theory\": {\"mean_rel\": " + G(s.theory->mean_rel) +
-             ", \"bias\": " + G(s.theory->bias) + ", \"rms_rel\": " + G(s.theory->rms_rel) +
-             ", \"max_rel\": " + G(s.theory->max_rel) + "}";
-    } else {
-      out += ", \"theory\": null";
+  using Json = nlohmann::ordered_json;
+  Json rows = Json::array();
+  for (const ErrorStats& st : r.rows) {
+    Json row = {{"arith", st.arith},
+                {"samples", st.samples},
+                {"mean_rel", Sig9(st.mean_rel)},
+                {"bias", Sig9(st.bias)},
+                {"rms_rel", Sig9(st.rms_rel)},
+                {"max_rel", Sig9(st.max_rel)},
+                {"zero_frac", Sig9(st.zero_frac)},
+                {"overflow_frac", Sig9(st.overflow_frac)},
+                {"zero_count", st.zero_count},
+                {"nonfinite_count", st.nonfinite_count},
+                {"saturated_count", st.saturated_count},
+                {"se_mean_rel", Sig9(st.se_mean_rel)},
+                {"se_bias", Sig9(st.se_bias)},
+                {"theory", nullptr}};
+    if (st.theory) {
+      row["theory"] = {{"mean_rel", Sig9(st.theory->mean_rel)},
+                       {"bias", Sig9(st.theory->bias)},
+                       {"rms_rel", Sig9(st.theory->rms_rel)},
+                       {"max_rel", Sig9(st.theory->max_rel)}};
     }
-    out += i + 1 < r.rows.size() ? "},\n" : "}\n";
+    rows.push_back(std::move(row));
   }
-  return out + "  ]\n}\n";
+  const Json j = {{"dist", o.dist.Name()},
+                  {"seed", o.seed},
+                  {"skipped_pairs", r.skipped_pairs},
+                  {"rows", std::move(rows)}};
+  return j.dump(2, ' ', false, Json::error_handler_t::replace) + "\n";
 }
 
 std::string PlotSvg(const StudyResult& r) {
-  // Collect the e8mK lmul rows by reduction mode, and the fp8 references.
+  // The e8mK lmul rows by reduction mode, and the fp8 references.
   std::map<int, const ErrorStats*> trunc, rne;
-  std::vector<std::pair<std::string, double>> refs;
-  for (const ErrorStats& s : r.rows) {
-    auto a = Arith::Parse(s.arith);
+  std::vector<const ErrorStats*> refs;
+  for (const ErrorStats& st : r.rows) {
+    auto a = Arith::Parse(st.arith);
     if (!a.ok()) continue;
     if (a->op == Op::kLMul && a->format.kind == Format::Kind::kE8M) {
-      (a->reduce == Rounding::kTrunc ? trunc : rne)[a->format.man_bits] = &s;
+      (a->reduce == Rounding::kTrunc ? trunc : rne)[a->format.man_bits] = &st;
     }
     if (a->op == Op::kExact &&
-        (a->format.kind == Format::Kind::kE4M3 || a->format.kind == Format::Kind::kE5M2)) {
-      refs.push_back({s.arith, s.mean_rel});
+        (a->format.kind == Format::Kind::kE4M3 || a->format.kind == Format::Kind::kE5M2) &&
+        refs.size() < 4) {
+      refs.push_back(&st);
     }
   }
-  // Plot area 490 x 390; the legend sits right of it, and the canvas is widened (and made
-  // taller) to hold the legend's longest line, so no label is clipped. Text extents are
-  // estimated at kEm em per character (DejaVu Sans averages ~0.55 em; kEm errs wide).
-  constexpr double kEm = 0.62;
-  const double L = 80, T = 60, B = 70, pw = 490, ph = 390;
-  const std::vector<std::string> notes = {"dotted lines + squares:", "uniform-mantissa theory",
-                                          "fp8 lines: exact product", "rounded to fp8",
-                                          "(,wide: kept in fp32)"};
-  size_t longest = std::string("L-Mul, trunc operands (measured)").size();
-  for (const auto& [name, v] : refs) longest = std::max(longest, name.size() + 10);
-  double legend_w = 36 + kEm * 12 * static_cast<double>(longest);
-  for (const std::string& n : notes) legend_w = std::max(legend_w, kEm * 11 * n.size());
-  const double R = 15 + legend_w + 15;
-  const double W = L + pw + R;
-  const double legend_h = 10 + 22 * (4 + std::min<size_t>(refs.size(), 4)) + 16 * notes.size() + 10;
-  const double H = std::max(T + ph + B, T + legend_h);
-  int kmin = 1, kmax = 10;
-  if (!trunc.empty() || !rne.empty()) {
-    kmin = 99;
-    kmax = 0;
-    for (auto* m : {&trunc, &rne}) {
-      for (auto& [k, s] : *m) {
-        kmin = std::min(kmin, k);
-        kmax = std::max(kmax, k);
-      }
-    }
-    if (kmin == kmax) {
-      kmin = std::max(1, kmin - 1);
-      ++kmax;
-    }
-  }
-  double ymax = 0;
-  auto upd = [&](double v) { ymax = std::max(ymax, v); };
-  for (auto* m : {&trunc, &rne}) {
-    for (auto& [k, s] : *m) {
-      upd(s->mean_rel);
-      if (s->theory) upd(s->theory->mean_rel);
-    }
-  }
-  for (auto& [n, v] : refs) upd(v);
-  double ymin = 1e300;
-  auto upd_min = [&](double v) {
-    if (v > 0) ymin = std::min(ymin, v);
-  };
-  for (auto* m : {&trunc, &rne}) {
-    for (auto& [k, st] : *m) {
-      upd_min(st->mean_rel);
-      if (st->theory) upd_min(st->theory->mean_rel);
-    }
-  }
-  for (auto& [nm, v] : refs) upd_min(v);
-  if (ymin > ymax) ymin = ymax = 0.01;
-  // Logarithmic y axis (percent) from a 1-2-5 decade tick below ymin to one above ymax.
-  ymax = std::max(ymax, 1e-6) * 100;
-  ymin = std::max(ymin, 1e-6) * 100;
-  const double ticks_125[] = {1, 1.5, 2, 3, 4, 5, 7};
-  double ybot = std::pow(10, std::floor(std::log10(ymin)));
-  for (double t : ticks_125) {
-    const double v = std::pow(10, std::floor(std::log10(ymin))) * t;
-    if (v <= ymin) ybot = v;
-  }
-  double ytop = std::pow(10, std::ceil(std::log10(ymax)));
-  for (int d = static_cast<int>(std::floor(std::log10(ymax))); d <= std::ceil(std::log10(ymax));
-       ++d) {
-    bool found = false;
-    for (double t : ticks_125) {
-      const double v = std::pow(10, d) * t;
-      if (v >= ymax) {
-        ytop = std::min(ytop, v);
-        found = true;
-        break;
-      }
-    }
-    if (found) break;
-  }
-  if (ytop <= ybot) ytop = ybot * 10;
-  auto X = [&](double k) { return L + (k - kmin) / (kmax - kmin) * pw; };
-  auto Y = [&](double pct) {
-    return T + ph -
-           (std::log10(pct) - std::log10(ybot)) / (std::log10(ytop) - std::log10(ybot)) * ph;
-  };
-  std::string s;
-  char buf[512];
-  std::snprintf(buf, sizeof buf,
-                "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "
-                "viewBox=\"0 0 %.0f %.0f\" font-family=\"DejaVu Sans, Arial, sans-serif\">\n"
-                "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
-                W, H, W, H);
-  s += buf;
+  plot::Plot p;
+  p.title = "L-Mul mean relative error vs mantissa bits K (lmul/e8mK)";
   const std::string dist = r.rows.empty() ? "" : r.rows.front().dist;
   const uint64_t n = r.rows.empty() ? 0 : r.rows.front().samples;
-  std::snprintf(buf, sizeof buf,
-                "<text x=\"%.0f\" y=\"28\" font-size=\"17\" text-anchor=\"middle\">"
-                "L-Mul mean relative error vs mantissa bits K (lmul/e8mK)</text>\n"
-                "<text x=\"%.0f\" y=\"48\" font-size=\"13\" text-anchor=\"middle\" fill=\"#444\">"
-                "operands: %s, %llu pairs; error vs exact product of the unreduced fp32 "
-                "inputs</text>\n",
-                L + pw / 2, L + pw / 2, dist.c_str(), static_cast<unsigned long long>(n));
-  s += buf;
-  // Grid and axes.
-  for (int d = static_cast<int>(std::floor(std::log10(ybot))) - 1; d <= std::log10(ytop) + 1; ++d) {
-    for (double t : ticks_125) {
-      const double v = std::pow(10, d) * t;
-      if (v < ybot * (1 - 1e-9) || v > ytop * (1 + 1e-9)) continue;
-      std::snprintf(buf, sizeof buf,
-                    "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>\n"
-                    "<text x=\"%.1f\" y=\"%.1f\" font-size=\"12\" text-anchor=\"end\">%g</text>\n",
-                    L, Y(v), L + pw, Y(v), L - 6, Y(v) + 4, v);
-      s += buf;
-    }
+  p.subtitle = "operands: " + dist + ", " + std::to_string(n) +
+               " pairs; error vs exact product of the unreduced fp32 inputs";
+  p.x_label = "mantissa bits K of the L-Mul operands";
+  p.y_label = "mean |relative error| (%, log scale)";
+  p.log_y = true;
+  if (trunc.empty() && rne.empty()) {
+    p.x_min = 1;
+    p.x_max = 10;
   }
-  for (int k = kmin; k <= kmax; ++k) {
-    std::snprintf(buf, sizeof buf,
-                  "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#eee\"/>\n"
-                  "<text x=\"%.1f\" y=\"%.1f\" font-size=\"12\" text-anchor=\"middle\">%d</text>\n",
-                  X(k), T, X(k), T + ph, X(k), T + ph + 18, k);
-    s += buf;
-  }
-  std::snprintf(buf, sizeof buf,
-                "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" "
-                "stroke=\"black\"/>\n"
-                "<text x=\"%.1f\" y=\"%.1f\" font-size=\"14\" text-anchor=\"middle\">"
-                "mantissa bits K of the L-Mul operands</text>\n"
-                "<text x=\"20\" y=\"%.1f\" font-size=\"14\" text-anchor=\"middle\" "
-                "transform=\"rotate(-90 20 %.1f)\">mean |relative error| (%%, log scale)</text>\n",
-                L, T, pw, ph, L + pw / 2, T + ph + 45, T + ph / 2, T + ph / 2);
-  s += buf;
-  // Reference lines.
-  const char* ref_colors[] = {"#d62728", "#ff7f0e", "#9467bd", "#8c564b"};
-  struct Legend {
-    std::string label, color, dash;
-    bool marker;
-  };
-  std::vector<Legend> legend;
-  for (size_t i = 0; i < refs.size() && i < 4; ++i) {
-    const bool wide = refs[i].first.find("wide") != std::string::npos;
-    const std::string dash = wide ? "2,4" : "8,4";
-    std::snprintf(buf, sizeof buf,
-                  "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" "
-                  "stroke-width=\"1.8\" stroke-dasharray=\"%s\"/>\n",
-                  L, Y(100 * refs[i].second), L + pw, Y(100 * refs[i].second), ref_colors[i],
-                  dash.c_str());
-    s += buf;
-    std::snprintf(buf, sizeof buf, "%s (%.2f%%)", refs[i].first.c_str(), 100 * refs[i].second);
-    legend.push_back({buf, ref_colors[i], dash, false});
-  }
-  // Curves.
-  auto curve = [&](const std::map<int, const ErrorStats*>& m, const char* color,
-                   const std::string& name) {
+  // Measured (solid, circles) and theory (dotted, squares) per reduction mode.
+  auto curves = [&](const std::map<int, const ErrorStats*>& m, const char* color,
+                    const std::string& name) {
     if (m.empty()) return;
-    std::string meas, theo;
-    bool any_theory = false;
-    for (auto& [k, st] : m) {
-      std::snprintf(buf, sizeof buf, "%.1f,%.1f ", X(k), Y(100 * st->mean_rel));
-      meas += buf;
+    plot::Series meas = plot::Curve("L-Mul, " + name + " (measured)", color);
+    meas.marker = plot::Marker::kCircle;
+    plot::Series theo = plot::Curve("theory, " + name, color);
+    theo.dash = "1,3";
+    theo.stroke_width = 1.5;
+    theo.marker = plot::Marker::kSquare;
+    for (const auto& [k, st] : m) {
+      meas.x.push_back(k);
+      meas.y.push_back(100 * st->mean_rel);
       if (st->theory) {
-        std::snprintf(buf, sizeof buf, "%.1f,%.1f ", X(k), Y(100 * st->theory->mean_rel));
-        theo += buf;
-        any_theory = true;
+        theo.x.push_back(k);
+        theo.y.push_back(100 * st->theory->mean_rel);
       }
     }
-    if (any_theory) {
-      s += "<polyline points=\"" + theo + "\" style=\"fill:none\" fill=\"none\" stroke=\"" + color +
-           "\" stroke-width=\"1.5\" stroke-dasharray=\"1,3\"/>\n";
-    }
-    s += "<polyline points=\"" + meas + "\" style=\"fill:none\" fill=\"none\" stroke=\"" + color +
-         "\" stroke-width=\"2\"/>\n";
-    for (auto& [k, st] : m) {
-      std::snprintf(buf, sizeof buf, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"4\" fill=\"%s\"/>\n",
-                    X(k), Y(100 * st->mean_rel), color);
-      s += buf;
-      if (st->theory) {
-        std::snprintf(buf, sizeof buf,
-                      "<rect x=\"%.1f\" y=\"%.1f\" width=\"9\" height=\"9\" fill=\"none\" "
-                      "stroke=\"%s\" stroke-width=\"1.5\"/>\n",
-                      X(k) - 4.5, Y(100 * st->theory->mean_rel) - 4.5, color);
-        s += buf;
-      }
-    }
-    legend.insert(legend.begin(), {"L-Mul, " + name + " (measured)", color, "", true});
-    if (any_theory) legend.insert(legend.begin() + 1, {"theory, " + name, color, "1,3", false});
+    p.series.push_back(std::move(meas));
+    if (!theo.x.empty()) p.series.push_back(std::move(theo));
   };
-  curve(rne, "#2ca02c", "rne operands");
-  curve(trunc, "#1f77b4", "trunc operands");
-  // Legend box on the right.
-  double ly = T + 10;
-  for (const Legend& l : legend) {
-    const double lx = L + pw + 15;
-    if (l.marker) {
-      std::snprintf(buf, sizeof buf,
-                    "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" "
-                    "stroke-width=\"2\"/><circle cx=\"%.1f\" cy=\"%.1f\" r=\"4\" fill=\"%s\"/>\n",
-                    lx, ly, lx + 30, ly, l.color.c_str(), lx + 15, ly, l.color.c_str());
-    } else {
-      std::snprintf(buf, sizeof buf,
-                    "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" "
-                    "stroke-width=\"1.8\" stroke-dasharray=\"%s\"/>\n",
-                    lx, ly, lx + 30, ly, l.color.c_str(), l.dash.c_str());
-    }
-    s += buf;
-    std::snprintf(buf, sizeof buf, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"12\">%s</text>\n",
-                  lx + 36, ly + 4, l.label.c_str());
-    s += buf;
-    ly += 22;
+  curves(trunc, "#1f77b4", "trunc operands");
+  curves(rne, "#2ca02c", "rne operands");
+  const char* ref_colors[] = {"#d62728", "#ff7f0e", "#9467bd", "#8c564b"};
+  for (size_t i = 0; i < refs.size(); ++i) {
+    char label[160];
+    std::snprintf(label, sizeof label, "%s (%.2f%%)", refs[i]->arith.c_str(),
+                  100 * refs[i]->mean_rel);
+    plot::Series ref = plot::HorizontalLine(label, ref_colors[i], 100 * refs[i]->mean_rel);
+    ref.stroke_width = 1.8;
+    ref.dash = refs[i]->arith.find("wide") != std::string::npos ? "2,4" : "8,4";
+    p.series.push_back(std::move(ref));
   }
-  if (legend.size() > 0) {
-    for (const std::string& n : notes) {
-      std::snprintf(buf, sizeof buf,
-                    "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\" fill=\"#555\">%s</text>\n",
-                    L + pw + 15, ly + 6, n.c_str());
-      s += buf;
-      ly += 16;
-    }
+  if (!p.series.empty()) {
+    p.notes = {"dotted lines + squares:", "uniform-mantissa theory", "fp8 lines: exact product",
+               "rounded to fp8", "(,wide: kept in fp32)"};
   }
-  s += "</svg>\n";
-  return s;
+  return plot::RenderSvg(p);
 }
 
 }  // namespace lmul::precision

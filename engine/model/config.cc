@@ -5,14 +5,6 @@
 namespace lmul::engine {
 namespace {
 
-// Gemma 3 support (issue 4's second architecture), CMake option LMUL_ENABLE_GEMMA3 (default
-// ON). Off: ModelConfig rejects "gemma3".
-#ifdef LMUL_ENABLE_GEMMA3
-constexpr bool kGemma3Enabled = true;
-#else
-constexpr bool kGemma3Enabled = false;
-#endif
-
 // One row per accepted general.architecture: the family's fixed settings (what llama.cpp
 // hard-codes per architecture in llama-model.cpp); the numbers come from metadata.
 struct Family {
@@ -53,7 +45,7 @@ const Family kFamilies[] = {
 
 const Family* FindFamily(const std::string& arch) {
   for (const Family& f : kFamilies) {
-    if (arch == f.arch && (kGemma3Enabled || arch != "gemma3")) return &f;
+    if (arch == f.arch) return &f;
   }
   return nullptr;
 }

@@ -8,13 +8,7 @@
 #include "base/check.h"
 #include "engine/io/dequant.h"
 #include "engine/model/validate.h"
-#ifdef LMUL_HAVE_TOKENIZER
 #include "engine/tokenizer/tokenizer.h"
-#else
-namespace lmul::engine {
-class Tokenizer {};  // built without engine/tokenizer/: models load without a tokenizer
-}  // namespace lmul::engine
-#endif
 
 namespace lmul::engine {
 namespace {
@@ -150,11 +144,9 @@ Result<std::unique_ptr<Model>> Model::Load(const std::string& gguf_path) {
   LMUL_RETURN_IF_ERROR(LoadVector(g, "output_norm.weight", c.d_model, &m->output_norm_));
 
   if (g.Has("tokenizer.ggml.model")) {
-#ifdef LMUL_HAVE_TOKENIZER
     auto tok = Tokenizer::FromGguf(g);
     if (!tok.ok()) return std::move(tok).TakeError();
     m->tokenizer_ = std::move(tok).value();
-#endif
   }
   return m;
 }

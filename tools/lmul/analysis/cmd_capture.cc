@@ -6,25 +6,25 @@
 //   lmul capture -m MODEL --site attn.qk|attn.av|attn.proj|mlp|lm_head|elementwise
 //                [--tokens N] [--ctx N] [--pairs N] [--seed S] [--arith POLICY]
 //                [--threads T] [--data-dir DIR] [--json FILE] [--no-progress] --out FILE.npy
-#ifdef LMUL_HAVE_CAPTURE
-
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "analysis/precision/capture.h"
 #include "analysis/precision/npy.h"
 #include "base/escape.h"
-#ifdef LMUL_HAVE_TOKENIZER
 #include "engine/tokenizer/tokenizer.h"
-#endif
+#include "eval/data_dir.h"
 #include "tools/lmul/args.h"
 #include "tools/lmul/command.h"
 
@@ -39,23 +39,6 @@ struct Options {
   int threads = 0;
   bool no_progress = false;
 };
-
-std::string JsonEscape(const std::string& s) {
-  std::string o;
-  for (char c : s) {
-    if (c == '"' || c == '\\') {
-      o += '\\';
-      o += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      o += buf;
-    } else {
-      o += c;
-    }
-  }
-  return o;
-}
 
 int RunCapture(const Options& o) {
   namespace p = lmul::precision;
@@ -76,8 +59,8 @@ int RunCapture(const Options& o) {
                                  "one of " + names);
   }
   // The reservoir: two fp32 per sampled pair.
-  if (auto mem = lmul::cli::CheckMemory("--pairs", std::to_string(o.pairs), o.pairs * 8.0L,
-                                        "the sample");
+  if (auto mem =
+          lmul::cli::CheckMemory("--pairs", std::to_string(o.pairs), o.pairs * 8.0L, "the sample");
       !mem.ok()) {
     return lmul::cli::UsageError(sub, mem.error(), "use a smaller --pairs");
   }
@@ -89,30 +72,21 @@ int RunCapture(const Options& o) {
     return lmul::cli::PrintError(sub, model.error(),
                                  "scripts/fetch_model.sh prints the default model's path");
   }
-  if (!(*model)->has_tokenizer()) {
-    return lmul::cli::PrintError(sub, o.model + ": no tokenizer metadata",
-                                 "capture needs a model with tokenizer.ggml.* keys");
-  }
-  const std::string data_dir = o.data_dir.empty() ? p::CaptureDataDir() : o.data_dir;
-  auto text = p::ReadWikiText2Test(data_dir);
+  const std::string data_dir = o.data_dir.empty() ? lmul::eval::DefaultDataDir() : o.data_dir;
+  auto text = p::WikiTextCaptureText(**model, data_dir, o.tokens, o.ctx);
   if (!text.ok()) {
-    return lmul::cli::PrintError(sub, text.error(),
-                                 "--data-dir DIR or $LMUL_DATA: the folder holding "
-                                 "wikitext-2-raw/wiki.test.raw");
+    return lmul::cli::PrintError(
+        sub, text.error(),
+        "--data-dir DIR or $LMUL_DATA: the folder holding "
+        "wikitext-2-raw/wiki.test.raw; a model with tokenizer.ggml.* keys");
   }
-  const std::vector<int32_t> tokens = p::FirstTokens(**model, *text, o.tokens);
   p::CaptureOptions co;
   co.site = site;
   co.pairs = o.pairs;
   co.seed = o.seed;
-  co.ctx =
-      std::min(o.ctx, (*model)->config().n_ctx_train > 0 ? (*model)->config().n_ctx_train : o.ctx);
+  co.ctx = text->ctx;
+  co.bos = text->bos;
   co.threads = o.threads;
-#ifdef LMUL_HAVE_TOKENIZER
-  // Models whose tokenizer adds BOS (Gemma) see it at the start of every window.
-  const auto& tok = (*model)->tokenizer();
-  co.bos = tok.add_bos_default() ? tok.bos() : -1;
-#endif
   co.policy = o.arith;
   const auto t0 = std::chrono::steady_clock::now();
   if (!o.no_progress && isatty(2)) {
@@ -124,7 +98,7 @@ int RunCapture(const Options& o) {
       if (done == total) std::fprintf(stderr, "\n");
     };
   }
-  auto r = p::RunCapture(**model, tokens, co);
+  auto r = p::RunCapture(**model, text->tokens, co);
   if (!r.ok()) return lmul::cli::UsageError(sub, r.error(), "e.g. --arith fp32");
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   lmul::Status st = p::WriteNpyPairs(o.out, r->pairs);
@@ -132,40 +106,35 @@ int RunCapture(const Options& o) {
     return lmul::cli::PrintError(sub, st.error(), "check that the directory of --out exists");
   }
   const uint64_t n = r->pairs.size() / 2;
-  // Operand summary: fraction of zero operands, median |a| and |b|.
-  std::vector<float> aa(n), bb(n);
-  uint64_t zeros = 0;
-  for (uint64_t i = 0; i < n; ++i) {
-    aa[i] = std::fabs(r->pairs[2 * i]);
-    bb[i] = std::fabs(r->pairs[2 * i + 1]);
-    zeros += (aa[i] == 0 || bb[i] == 0);
-  }
-  auto median = [](std::vector<float> v) {
-    if (v.empty()) return 0.0f;
-    std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
-    return v[v.size() / 2];
-  };
-  const float ma = median(aa), mb = median(bb);
+  const p::PairSummary sum = p::SummarizePairs(r->pairs);
+  const float ma = sum.median_abs_a, mb = sum.median_abs_b;
   std::printf("model     %s (%s)\n", o.model.c_str(), (*model)->config().Summary().c_str());
-  std::printf("text      %s/wikitext-2-raw/wiki.test.raw: first %d tokens, %d windows of <= %d%s\n",
-              data_dir.c_str(), r->tokens, r->windows, co.ctx,
-              co.bos >= 0 ? " (each starting with BOS)" : "");
+  const std::string& text_path = text->path;
+  std::printf("text      %s: first %d tokens, %d windows of <= %d%s\n", text_path.c_str(),
+              r->tokens, r->windows, co.ctx, co.bos >= 0 ? " (each starting with BOS)" : "");
   std::printf("site      %s under %s\n", o.site.c_str(), o.arith.c_str());
   std::printf("products  %llu (population)\n", static_cast<unsigned long long>(r->products));
   std::printf("sampled   %llu pairs, seed %llu, uniform without replacement\n",
               static_cast<unsigned long long>(n), static_cast<unsigned long long>(o.seed));
   std::printf("operands  median |a| %.4g, median |b| %.4g, pairs with a zero operand %.4f%%\n", ma,
-              mb, n ? 100.0 * static_cast<double>(zeros) / static_cast<double>(n) : 0.0);
+              mb, 100.0 * sum.zero_operand_frac);
   std::printf("wrote     %s (NPY <f4, shape (%llu, 2)) in %.1f s\n", o.out.c_str(),
               static_cast<unsigned long long>(n), secs);
   if (!o.json.empty()) {
+    // A float as its shortest decimal (nlohmann would print the double it widens to).
+    auto f32 = [](float v) {
+      char buf[32];
+      const auto end = std::to_chars(buf, buf + sizeof buf, v).ptr;
+      return std::strtod(std::string(buf, end).c_str(), nullptr);
+    };
+    const nlohmann::ordered_json js = {
+        {"model", o.model},  {"text", text_path},       {"tokens", r->tokens},
+        {"ctx", co.ctx},     {"windows", r->windows},   {"site", o.site},
+        {"policy", o.arith}, {"products", r->products}, {"pairs", n},
+        {"seed", o.seed},    {"median_abs_a", f32(ma)}, {"median_abs_b", f32(mb)},
+        {"npy", o.out}};
     std::ofstream f(o.json, std::ios::binary);
-    f << "{\"model\": \"" << JsonEscape(o.model) << "\", \"text\": \""
-      << JsonEscape(data_dir + "/wikitext-2-raw/wiki.test.raw") << "\", \"tokens\": " << r->tokens
-      << ", \"ctx\": " << co.ctx << ", \"windows\": " << r->windows << ", \"site\": \"" << o.site
-      << "\", \"policy\": \"" << JsonEscape(o.arith) << "\", \"products\": " << r->products
-      << ", \"pairs\": " << n << ", \"seed\": " << o.seed << ", \"median_abs_a\": " << ma
-      << ", \"median_abs_b\": " << mb << ", \"npy\": \"" << JsonEscape(o.out) << "\"}\n";
+    f << js.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
     if (!f) {
       return lmul::cli::PrintError(sub, "cannot write JSON file '" + o.json + "'",
                                    "check that the directory exists and is writable");
@@ -206,5 +175,3 @@ lmul::cli::Registrar reg(
     });
 
 }  // namespace
-
-#endif  // LMUL_HAVE_CAPTURE

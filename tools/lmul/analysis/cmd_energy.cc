@@ -13,15 +13,11 @@
 #include <vector>
 
 #include "analysis/energy/energy.h"
+#include "analysis/energy/token_energy.h"
 #include "base/escape.h"
+#include "hw/unit.h"
 #include "tools/lmul/args.h"
 #include "tools/lmul/command.h"
-#ifdef LMUL_HAVE_TOKEN_ENERGY
-#include "analysis/energy/token_energy.h"
-#endif
-#ifdef LMUL_HAVE_HW
-#include "hw/unit.h"
-#endif
 
 namespace {
 
@@ -92,7 +88,6 @@ int PrintGateEnergy(const lmul::energy::GateReport& r, const Options& o, nlohman
       "   rounding per step; the paper's 80 %% is the fp32/fp32 row's claim. A MAC missing\n"
       "   from the report is composed: multiplier + adder of another synthesized MAC.)\n");
   js["gate_energy"]["calibration_composed"] = g->calibration_composed;
-#ifdef LMUL_HAVE_HW
   std::printf("\nMean relative error over all fp8 pairs (hw::MeanRelativeError):\n");
   std::printf("%-14s %10s %10s %10s\n", "arith", "formula", "unit,norm", "unit,all");
   for (const char* s :
@@ -106,7 +101,6 @@ int PrintGateEnergy(const lmul::energy::GateReport& r, const Options& o, nlohman
   std::printf(
       "  FP8ApproxLib (J. Sys. Arch. 2026): L-Mul MRE E4M3 0.068, E5M2 0.111 (their 'formula':\n"
       "  significands only; 'unit' = our integer-add unit incl. the carry into the exponent).\n");
-#endif
   std::printf("\nPublished measurements (docs/energy.md section 6 puts ours beside each):\n");
   for (const auto& p : lmul::energy::PublishedFigures()) {
     std::printf("  %-48s %-62s %s\n", p.source.c_str(), p.what.c_str(), p.value.c_str());
@@ -134,16 +128,13 @@ int RunEnergy(const Options& o) {
   std::printf("(pJ)\n\n");
 
   // Per-operation energies.
-  const char* ariths[] = {"exact/fp32", "exact/fp16", "exact/bf16", "exact/e4m3",
-                          "exact/e5m2", "lmul/fp32",  "lmul/fp16",  "lmul/bf16",
-                          "lmul/e8m4",  "lmul/e4m3",  "lmul/e5m2"};
   std::printf("Per operation (dot-product step = product + one fp32 accumulating add):\n");
   std::printf("%-12s %-10s %10s %12s  %s\n", "arith", "costed as", "product pJ", "step pJ",
               "assumption");
-  for (const char* s : ariths) {
-    const auto c = CostOf(A(s), t);
-    std::printf("%-12s %-10s %10.4f %12.4f  %s\n", s, c.mul_key.c_str(), c.mul_pj, c.step_pj,
-                c.note.c_str());
+  for (const std::string& s : lmul::energy::PerOperationAriths()) {
+    const auto c = CostOf(A(s.c_str()), t);
+    std::printf("%-12s %-10s %10.4f %12.4f  %s\n", s.c_str(), c.mul_key.c_str(), c.mul_pj,
+                c.step_pj, c.note.c_str());
     js["ops"].push_back({{"arith", s},
                          {"costed_as", c.mul_key},
                          {"product_pj", c.mul_pj},
@@ -153,30 +144,26 @@ int RunEnergy(const Options& o) {
   std::printf(
       "\nSaving of L-Mul vs each exact baseline, elementwise product / dot-product step:\n");
   std::printf("%-12s", "");
-  const char* bases[] = {"exact/fp32", "exact/fp16", "exact/bf16", "exact/e4m3"};
-  for (const char* b : bases) std::printf(" %22s", b);
+  for (const std::string& b : lmul::energy::SavingsBaselines()) std::printf(" %22s", b.c_str());
   std::printf("\n");
-  for (const char* l : {"lmul/fp32", "lmul/bf16", "lmul/e8m4", "lmul/e4m3"}) {
-    std::printf("%-12s", l);
-    const auto cl = CostOf(A(l), t);
-    for (const char* b : bases) {
-      const auto cb = CostOf(A(b), t);
-      const double se = SavingPercent(cb.mul_pj, cl.mul_pj);
-      const double sd = SavingPercent(cb.step_pj, cl.step_pj);
-      std::printf(" %10.1f%% / %7.1f%%", se, sd);
-      js["savings"].push_back(
-          {{"lmul", l}, {"baseline", b}, {"elementwise_pct", se}, {"dot_step_pct", sd}});
+  std::string row;
+  for (const auto& c : lmul::energy::Savings(t, lmul::energy::SavingsLMulAriths(),
+                                             lmul::energy::SavingsBaselines())) {
+    if (c.lmul != row) {
+      if (!row.empty()) std::printf("\n");
+      std::printf("%-12s", c.lmul.c_str());
+      row = c.lmul;
     }
-    std::printf("\n");
+    std::printf(" %10.1f%% / %7.1f%%", c.elementwise_pct, c.dot_step_pct);
+    js["savings"].push_back({{"lmul", c.lmul},
+                             {"baseline", c.baseline},
+                             {"elementwise_pct", c.elementwise_pct},
+                             {"dot_step_pct", c.dot_step_pct}});
   }
-  const double e95 =
-      SavingPercent(CostOf(A("exact/fp32"), t).mul_pj, CostOf(A("lmul/fp32"), t).mul_pj);
-  const double e95h =
-      SavingPercent(CostOf(A("exact/fp16"), t).mul_pj, CostOf(A("lmul/fp16"), t).mul_pj);
-  const double d80 =
-      SavingPercent(CostOf(A("exact/fp32"), t).step_pj, CostOf(A("lmul/fp32"), t).step_pj);
-  const double d80h =
-      SavingPercent(CostOf(A("exact/fp16"), t).step_pj, CostOf(A("lmul/fp16"), t).step_pj);
+  std::printf("\n");
+  const lmul::energy::PaperClaims claims = lmul::energy::ReconstructPaperClaims(t);
+  const double e95 = claims.elementwise_fp32, e95h = claims.elementwise_fp16;
+  const double d80 = claims.dot_fp32, d80h = claims.dot_fp16_fp32acc;
   std::printf(
       "\nPaper's claims, reconstructed (the paper gives no derivation):\n"
       "  95%% elementwise: fp32 mult vs int32 add = %.1f%%; fp16 mult vs int16 add = %.1f%%\n"
@@ -190,30 +177,21 @@ int RunEnergy(const Options& o) {
                         {"dot_80_fp32", d80},
                         {"dot_80_fp16_fp32acc", d80h}};
 
-#ifdef LMUL_HAVE_TOKEN_ENERGY
   {
-    lmul::engine::ModelConfig cfg;
-    std::string counted_by = "analytic (built-in SmolLM2-135M config; pass --model to count)";
     std::unique_ptr<lmul::engine::Model> model;
     if (!o.model.empty()) {
       auto m = lmul::engine::Model::Load(o.model);
       if (!m.ok()) return lmul::cli::PrintError("energy", m.error(), "--model takes a GGUF file");
       model = std::move(*m);
-      cfg = model->config();
-    } else {
-      cfg = lmul::energy::ConfigOf(lmul::energy::ModelShape::SmolLM2_135M());
-    }
-    lmul::energy::SiteCounts counts = lmul::energy::AnalyticCounts(cfg, o.ctx);
-    if (model) {
       std::fprintf(stderr, "lmul energy: counting products with the engine observer (%d tokens)\n",
                    o.ctx);
-      auto c = lmul::energy::CountDecodeStep(*model, o.ctx);
-      if (!c.ok()) return lmul::cli::PrintError("energy", c.error(), "try a smaller --ctx");
-      const bool same = c->products == counts.products;
-      counted_by = std::string("engine ActivationObserver on ") + o.model +
-                   (same ? " (equals the analytic count)" : " (DIFFERS from the analytic count)");
-      counts = *c;
     }
+    auto counted = lmul::energy::CountTokenProducts(model.get(), o.model, o.ctx);
+    if (!counted.ok())
+      return lmul::cli::PrintError("energy", counted.error(), "try a smaller --ctx");
+    const lmul::engine::ModelConfig& cfg = counted->config;
+    const lmul::energy::SiteCounts& counts = counted->counts;
+    const std::string& counted_by = counted->counted_by;
     const auto shape = lmul::energy::ShapeOf(cfg, o.weight_bits, o.kv_bits);
     const auto ops = lmul::energy::CountTokenOps(shape, o.ctx);
     std::printf(
@@ -258,7 +236,6 @@ int RunEnergy(const Options& o) {
     std::printf("  (savings relative to the baseline policy, %s: --baseline)\n",
                 o.baseline.c_str());
   }
-#endif
 
   if (o.gates) {
     auto r = lmul::energy::LoadGateReport(o.gates_report);

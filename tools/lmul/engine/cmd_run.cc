@@ -24,14 +24,13 @@
 #include <thread>
 #include <vector>
 
+#include "base/escape.h"
+#include "engine/model/generate.h"
 #include "engine/model/model.h"
 #include "engine/model/policy.h"
 #include "engine/model/sampler.h"
 #include "engine/model/session.h"
-#ifdef LMUL_HAVE_TOKENIZER
 #include "engine/tokenizer/tokenizer.h"
-#endif
-#include "base/escape.h"
 #include "tools/lmul/args.h"
 #include "tools/lmul/command.h"
 
@@ -70,19 +69,14 @@ struct RunOptions {
 
 constexpr size_t kMaxPromptFile = size_t{64} << 20;
 
-#ifdef LMUL_HAVE_TOKENIZER
-// -cnv: reads user turns from stdin until EOF.
+// -cnv: reads user turns from stdin until EOF (engine::Conversation runs them).
 int RunConversation(const RunOptions& o, const lmul::engine::Model& model,
                     const lmul::engine::Policy& policy, lmul::engine::Sampler* sampler) {
   const char* sub = "run";
-  const lmul::engine::Tokenizer& tok = model.tokenizer();
   lmul::engine::Session session(model, policy, o.n_ctx, o.threads);
   std::fprintf(stderr, "conversation: KV cache of %d tokens; one user turn per stdin line\n",
                session.n_ctx());
-  std::vector<lmul::engine::ChatMessage> messages;
-  if (!o.system_prompt.empty()) messages.push_back({"system", o.system_prompt});
-  std::vector<int32_t> cache;  // tokens in the KV cache
-  std::vector<float> logits;
+  lmul::engine::Conversation chat(model.tokenizer(), &session, sampler, o.system_prompt);
   const bool tty = isatty(0);
   bool first = true;
   long stdin_line = 0;
@@ -97,50 +91,26 @@ int RunConversation(const RunOptions& o, const lmul::engine::Model& model,
       if (!*more) break;
     }
     first = false;
-    messages.push_back({"user", line});
-    const std::string text = tok.ApplyChatTemplate(messages, /*add_generation_prompt=*/true);
-    const std::vector<int32_t> all = tok.Encode(text, tok.add_bos_default(), true);
-    size_t keep = 0;
-    while (keep < cache.size() && keep < all.size() && cache[keep] == all[keep]) ++keep;
-    if (keep == all.size()) --keep;  // run at least one token for the next logits
-    session.Rewind(static_cast<int>(keep));
-    cache.resize(keep);
-    const std::span<const int32_t> fresh(all.data() + keep, all.size() - keep);
-    if (static_cast<int>(all.size()) + 1 > session.n_ctx()) {
-      return PrintError(sub,
-                        "conversation of " + std::to_string(all.size()) +
-                            " tokens exceeds the KV cache (" + std::to_string(session.n_ctx()) +
-                            ")",
-                        "raise -c/--ctx");
-    }
     const auto t0 = Clock::now();
-    lmul::Status st = session.ForwardLast(fresh, &logits);
-    if (!st.ok()) return PrintError(sub, st.error());
-    for (int32_t t : fresh) sampler->Accept(t);
-    cache.insert(cache.end(), fresh.begin(), fresh.end());
-    std::vector<int32_t> reply;
-    for (int i = 0; i < o.n && session.pos() < session.n_ctx(); ++i) {
-      const int32_t next = sampler->Sample(logits);
-      sampler->Accept(next);
-      if (tok.IsEndOfGeneration(next)) break;
-      reply.push_back(next);
-      const std::string piece = tok.TokenPiece(next);
-      std::fwrite(piece.data(), 1, piece.size(), stdout);
-      std::fflush(stdout);
-      if (session.pos() + 1 > session.n_ctx()) break;
-      st = session.Forward({&next, 1}, &logits);
-      if (!st.ok()) return PrintError(sub, st.error());
-      cache.push_back(next);
+    lmul::engine::Conversation::TurnStats ts;
+    lmul::Status st = chat.Turn(
+        line, o.n,
+        [](std::string_view piece) {
+          std::fwrite(piece.data(), 1, piece.size(), stdout);
+          std::fflush(stdout);
+        },
+        &ts);
+    if (!st.ok()) {
+      return PrintError(sub, st.error(),
+                        st.error().find("KV cache") != std::string::npos ? "raise -c/--ctx" : "");
     }
     std::printf("\n");
     std::fflush(stdout);
     std::fprintf(stderr, "turn: %zu new prompt tokens (%zu reused), %zu generated, %.2f s\n",
-                 fresh.size(), keep, reply.size(), Seconds(t0, Clock::now()));
-    messages.push_back({"assistant", tok.Decode(reply)});
+                 ts.fresh, ts.reused, ts.generated, Seconds(t0, Clock::now()));
   }
   return 0;
 }
-#endif
 
 int RunRun(const RunOptions& o) {
   const char* sub = "run";
@@ -204,7 +174,6 @@ int RunRun(const RunOptions& o) {
 
   RunOptions eff = o;
   eff.threads = threads;
-#ifdef LMUL_HAVE_TOKENIZER
   if (o.conversation) {
     if (!(*model)->has_tokenizer()) {
       return PrintError(sub, lmul::EscapeUntrusted(o.model) + ": no tokenizer metadata",
@@ -216,11 +185,6 @@ int RunRun(const RunOptions& o) {
     eff.prompt = prompt_text;
     return RunConversation(eff, **model, *policy, &sampler);
   }
-#else
-  if (o.conversation) {
-    return PrintError(sub, "this build has no tokenizer (engine/tokenizer/)", "drop -cnv");
-  }
-#endif
 
   std::vector<int32_t> prompt;
   const bool text = o.tokens.empty();
@@ -233,20 +197,11 @@ int RunRun(const RunOptions& o) {
       prompt.push_back(static_cast<int32_t>(*v));
     }
   } else {
-#ifdef LMUL_HAVE_TOKENIZER
     if (!(*model)->has_tokenizer()) {
       return PrintError(sub, o.model + ": no tokenizer metadata", "use --tokens IDS");
     }
-    const lmul::engine::Tokenizer& tok = (*model)->tokenizer();
-    std::vector<lmul::engine::ChatMessage> msgs;
-    if (!o.system_prompt.empty()) msgs.push_back({"system", o.system_prompt});
-    msgs.push_back({"user", prompt_text});
-    const bool chat = o.chat || !o.system_prompt.empty();
-    const std::string input = chat ? tok.ApplyChatTemplate(msgs) : prompt_text;
-    prompt = tok.Encode(input, tok.add_bos_default(), /*parse_special=*/chat);
-#else
-    return PrintError(sub, "this build has no tokenizer (engine/tokenizer/)", "use --tokens IDS");
-#endif
+    prompt =
+        lmul::engine::PromptTokens((*model)->tokenizer(), prompt_text, o.system_prompt, o.chat);
   }
   if (prompt.empty()) return lmul::cli::UsageError(sub, "empty prompt");
 
@@ -265,48 +220,28 @@ int RunRun(const RunOptions& o) {
   std::fprintf(stderr, "loaded and packed in %.2f s; prompt: %zu tokens\n",
                Seconds(t_load, t_ready), prompt.size());
 
-  for (int32_t t : prompt) sampler.Accept(t);  // repetition history, as llama-cli
-  std::vector<float> logits;
-  const auto t0 = Clock::now();
-  lmul::Status st = session.ForwardLast(prompt, &logits);
+  const lmul::engine::Tokenizer* tok = text ? &(*model)->tokenizer() : nullptr;
+  lmul::engine::GenerateStats gs;
+  lmul::Status st = lmul::engine::Generate(
+      session, sampler, prompt, o.n,
+      [&](int32_t t) { return tok != nullptr && tok->IsEndOfGeneration(t); },
+      [&](int32_t t) {
+        if (tok != nullptr && !o.ids) {
+          const std::string piece = tok->TokenPiece(t);
+          std::fwrite(piece.data(), 1, piece.size(), stdout);
+        } else {
+          std::printf("%d\n", t);
+        }
+        std::fflush(stdout);
+      },
+      &gs);
   if (!st.ok()) return PrintError(sub, st.error());
-  const auto t1 = Clock::now();
-  const int V = cfg.n_vocab;
-  int32_t next = sampler.Sample({logits.data(), static_cast<size_t>(V)});
-  sampler.Accept(next);
-  int generated = 0;
-  auto t_decode0 = Clock::now();
-  for (int i = 0; i < o.n; ++i) {
-#ifdef LMUL_HAVE_TOKENIZER
-    if (text && (*model)->tokenizer().IsEndOfGeneration(next)) break;
-    if (text && !o.ids) {
-      const std::string piece = (*model)->tokenizer().TokenPiece(next);
-      std::fwrite(piece.data(), 1, piece.size(), stdout);
-    } else {
-      std::printf("%d\n", next);
-    }
-#else
-    std::printf("%d\n", next);
-#endif
-    std::fflush(stdout);
-    ++generated;
-    if (i + 1 == o.n || session.pos() >= session.n_ctx()) break;
-    if (i == 0) t_decode0 = Clock::now();
-    st = session.Forward({&next, 1}, &logits);
-    if (!st.ok()) return PrintError(sub, st.error());
-    next = sampler.Sample({logits.data(), static_cast<size_t>(V)});
-    sampler.Accept(next);
-  }
-  const auto t2 = Clock::now();
   if (text && !o.ids) std::printf("\n");
-  const double prefill_s = Seconds(t0, t1);
-  const int decoded = generated > 1 ? generated - 1 : 0;
-  const double decode_s = decoded > 0 ? Seconds(t_decode0, t2) : 0.0;
-  std::fprintf(stderr, "prefill: %zu tokens in %.3f s = %.1f tokens/s\n", prompt.size(), prefill_s,
-               prompt.size() / prefill_s);
-  if (decoded > 0) {
-    std::fprintf(stderr, "decode: %d tokens in %.3f s = %.1f tokens/s\n", decoded, decode_s,
-                 decoded / decode_s);
+  std::fprintf(stderr, "prefill: %zu tokens in %.3f s = %.1f tokens/s\n", prompt.size(),
+               gs.prefill_s, prompt.size() / gs.prefill_s);
+  if (gs.decoded > 0) {
+    std::fprintf(stderr, "decode: %d tokens in %.3f s = %.1f tokens/s\n", gs.decoded, gs.decode_s,
+                 gs.decoded / gs.decode_s);
   }
   return 0;
 }

@@ -159,69 +159,19 @@ int RunEval(const EvalOptions& o) {
   }
   // Tasks and data: everything is loaded and checked before the model runs.
   const std::string data_dir = o.data_dir.empty() ? ev::DefaultDataDir() : o.data_dir;
-  std::vector<ev::TaskInput> inputs;
-  ev::Report rep;
-  for (const std::string& given : ev::SplitOn(o.tasks, ',')) {
-    const ev::TaskSpec* spec = ev::FindTaskOrAlias(given);
-    if (spec == nullptr) {
-      return lmul::cli::UsageError(sub, "unknown task '" + given + "'",
-                                   "tasks: " + ev::TaskNames() +
-                                       " (lm-eval names wikitext, lambada_openai "
-                                       "also work)");
-    }
-    const std::string& name = spec->name;
-    if (std::find(rep.tasks.begin(), rep.tasks.end(), name) != rep.tasks.end()) {
-      return lmul::cli::UsageError(sub, "--tasks: '" + name + "' given twice",
-                                   "give each task once");
-    }
-    auto ex = ev::LoadTask(*spec, data_dir);
-    if (!ex.ok()) {
-      return PrintError(sub, ex.error(),
-                        "--data-dir DIR (or $LMUL_DATA) holds one folder per task; see "
-                        "docs/eval.md");
-    }
-    const int n_total = static_cast<int>(ex->size());
-    const int n_sel = ev::LimitFor(*limit, name, n_total);
-    ex->resize(n_sel);
-    const int shots = o.num_fewshot >= 0 ? o.num_fewshot : spec->default_fewshot;
-    if (shots > 0) {
-      if (!spec->load_fewshot) {
-        return lmul::cli::UsageError(
-            sub,
-            "--num_fewshot " + std::to_string(shots) + ": task " + name + " has no few-shot split",
-            "few-shot tasks: arc_easy, arc_challenge, gsm8k; --num_fewshot 0");
-      }
-      auto pool = spec->load_fewshot(data_dir + "/" + spec->folder);
-      if (!pool.ok()) {
-        return PrintError(sub, "task " + name + " few-shot split: " + pool.error(),
-                          "expected " + spec->fewshot_files + " under the data dir");
-      }
-      if (static_cast<size_t>(shots) > pool->size()) {
-        return lmul::cli::UsageError(sub,
-                                     "--num_fewshot " + std::to_string(shots) + ": task " + name +
-                                         " has only " + std::to_string(pool->size()) +
-                                         " few-shot examples",
-                                     "lower --num_fewshot");
-      }
-      auto applied = ev::ApplyFewshot(*spec, *pool, shots, ev::kFewshotSeed, &*ex);
-      if (!applied.ok()) return PrintError(sub, applied.error(), "lower --num_fewshot");
-    }
-    ev::TaskInput in;
-    in.spec = spec;
-    in.n_selected = n_sel;
-    in.n_total = static_cast<int>(ex->size());
-    for (int i = 0; i < n_sel; ++i) {
-      if (i % shard_n == shard_i) in.examples.push_back(std::move((*ex)[i]));
-    }
-    rep.tasks.push_back(name);
-    rep.n_selected.push_back(n_sel);
-    rep.n_total.push_back(n_total);
-    rep.n_shot.push_back(shots);
-    inputs.push_back(std::move(in));
+  ev::TaskSelection sel =
+      ev::SelectTasks(o.tasks, *limit, o.num_fewshot, shard_i, shard_n, data_dir);
+  if (!sel.ok()) {
+    return sel.usage_error ? lmul::cli::UsageError(sub, sel.error, sel.hint)
+                           : PrintError(sub, sel.error, sel.hint);
   }
-  size_t n_examples = 0;
-  for (const ev::TaskInput& in : inputs) n_examples += in.examples.size();
-  if (n_examples == 0) {
+  std::vector<ev::TaskInput>& inputs = sel.inputs;
+  ev::Report rep;
+  rep.tasks = sel.tasks;
+  rep.n_selected = sel.n_selected;
+  rep.n_total = sel.n_total;
+  rep.n_shot = sel.n_shot;
+  if (sel.n_examples() == 0) {
     return lmul::cli::UsageError(sub,
                                  "no examples selected (shard " + std::to_string(shard_i) + "/" +
                                      std::to_string(shard_n) + " of the limited tasks is empty)",

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end checks of the `lmul error` interface: CSV header and rows, table,
 # JSON, SVG, reproducibility, activations input, errors.
-# Usage: cli_error_test.sh path/to/lmul
+# Usage: error_cli_test.sh path/to/lmul
 set -u
 LMUL="$1"
 T="$(mktemp -d)"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # End-to-end checks of the `lmul mul` interface (exact output format, errors).
-# Usage: cli_test.sh path/to/lmul
+# Usage: mul_cli_test.sh path/to/lmul
 set -u
 LMUL="$1"
 fail=0
