@@ -63,14 +63,13 @@ lmul::cli::Registrar reg(
           ->required();
       app->add_option("--module", o->module, "module name")->required();
       lmul::cli::AddOutputPath(app, "--out", &o->out, "output .v file")->required();
-      lmul::cli::AddUnitFlags(
-          app, &o->u,
-          {.unit = "mac or dot: a multiply-accumulate / N-lane "
-                   "dot-product unit instead of a bare multiplier",
-           .order = "dot: seq (canonical, docs/kernels.md) or tree",
-           .fused = "exact/ only: FMA-style, unrounded products, one rounding "
-                    "per add",
-           .stages = "register ranks (latency in cycles); 0 = combinational"});
+      lmul::cli::AddUnitFlags(app, &o->u,
+                              {.unit = "mac or dot: a multiply-accumulate / N-lane "
+                                       "dot-product unit instead of a bare multiplier",
+                               .order = "dot: seq (canonical, docs/kernels.md) or tree",
+                               .fused = "exact/ only: FMA-style, unrounded products, one rounding "
+                                        "per add",
+                               .stages = "register ranks (latency in cycles); 0 = combinational"});
       return [o] { return RunRtl(*o); };
     });
 
