@@ -310,12 +310,11 @@ INSTANTIATE_TEST_SUITE_P(
         SimCase{"L_dot8_lmul_e4m3_bf16", "dot", "lmul/e4m3", "bf16", 8, "tree", false, 0, false,
                 40000}),
     CaseName);
-// Verilator: the multi-lane units it once got wrong, and an exhaustive MAC (where its speed
-// pays for its build).
+// Verilator: the multi-lane units it once got wrong (the 1-lane MAC always passed; the
+// exhaustive lmul/e4m3 MAC under Verilator, 1,048,576 vectors, took 179 s here with its build
+// and passed, duplicating the Icarus run, so it is not repeated).
 INSTANTIATE_TEST_SUITE_P(Long, UnitSimVerilator,
-                         testing::Values(SimCase{"L_mac_lmul_e4m3_fp32", "mac", "lmul/e4m3", "fp32",
-                                                 1, "seq", false, 0, true, 16},
-                                         SimCase{"L_dot8_lmul_e4m3_fp32", "dot", "lmul/e4m3",
+                         testing::Values(SimCase{"L_dot8_lmul_e4m3_fp32", "dot", "lmul/e4m3",
                                                  "fp32", 8, "seq", false, 4, false, 40000},
                                          SimCase{"L_dot8_lmul_bf16_tree", "dot", "lmul/bf16",
                                                  "fp32", 8, "tree", false, 2, false, 40000}),
