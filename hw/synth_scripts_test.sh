@@ -33,6 +33,7 @@ import json, sys
 old, new = (json.load(open(p)) for p in sys.argv[1:3])
 run = new["runs"][-1]
 assert run["note"] == "test" and run["modules"] == ["lmul_e4m3:gi"], run
+assert run["selection"] == "LMUL_SYNTH_ONLY='^lmul_e4m3$' LMUL_SYNTH_FLOWS=gi", run
 assert len(new["runs"]) == max(1, len(old.get("runs", []))) + 1, new["runs"]
 m = {e["name"]: e for e in new["modules"]}
 o = {e["name"]: e for e in old["modules"]}

@@ -120,7 +120,7 @@ def legacy_run(old: dict[str, Any]) -> dict[str, Any]:
 def main() -> int:
     p = argparse.ArgumentParser()
     for a in ("tmp", "out", "md", "all-jobs", "jobs", "yosys", "nextpnr", "lmul", "commit",
-              "note", "nice"):
+              "note", "nice", "selection"):
         p.add_argument("--" + a, default="")
     p.add_argument("--seconds", type=int, default=0)
     a = p.parse_args()
@@ -149,6 +149,8 @@ def main() -> int:
         run["nextpnr"] = a.nextpnr
     if a.note:
         run["note"] = a.note
+    if a.selection:
+        run["selection"] = a.selection
     runs.append(run)
 
     mods: list[dict[str, Any]] = []

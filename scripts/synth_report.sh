@@ -138,15 +138,17 @@ synth_one() {
 }
 export -f synth_one yosys_flow
 export lmul tmp
+# The commit and binary this run synthesizes (taken before it starts: a run takes long).
+commit="$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+[[ -z "$(git -C "$root" status --porcelain -- hw 2>/dev/null)" ]] || commit+="+uncommitted-hw"
+lmul_v="$("$lmul" --version 2>/dev/null | head -1 || echo lmul)"
 start=$(date +%s)
 xargs -P "$jobs" -I{} bash -c 'synth_one "$@"' _ {} <"$tmp/jobs"
 
-commit="$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"
-[[ -z "$(git -C "$root" status --porcelain -- hw 2>/dev/null)" ]] || commit+="+uncommitted-hw"
 pnr_v=""
 [[ $have_pnr == 1 ]] && pnr_v="$(nextpnr-ice40 --version 2>&1 | head -1)"
 python3 "$root/scripts/synth_report.py" --tmp "$tmp" --out "$out" --md "$md" \
   --all-jobs "$tmp/all_jobs" --jobs "$tmp/jobs" --yosys "$(yosys -V | head -1)" --nextpnr "$pnr_v" \
-  --lmul "$("$lmul" --version 2>/dev/null | head -1 || echo lmul)" --commit "$commit" \
-  --seconds "$(($(date +%s) - start))" --nice "$(nice)" --note "${LMUL_SYNTH_NOTE:-}"
+  --lmul "$lmul_v" --commit "$commit" --seconds "$(($(date +%s) - start))" --nice "$(nice)" \
+  --note "${LMUL_SYNTH_NOTE:-}" --selection "LMUL_SYNTH_ONLY='$only' LMUL_SYNTH_FLOWS=$flows_only"
 echo "synth_report: wrote $out and $md" >&2
