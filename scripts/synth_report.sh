@@ -30,7 +30,7 @@
 #    seed 1; fmax (clocked units) or the longest combinational path (multipliers), and
 #    the logic cells used. Skipped (and said so) where nextpnr-ice40 is not installed.
 # No openly licensed standard-cell liberty with timing is installable here
-# (docs/hw_synth.md); the sky130 area flow is scripts/sky130_area.sh.
+# (docs/energy.md §6.5); the sky130 area flow is scripts/sky130_area.py.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 lmul=${1:-}
