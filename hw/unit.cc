@@ -687,11 +687,16 @@ std::string UnitTestbench(const UnitSpec& s, const std::string& name, uint64_t c
     << (st > 0 ? "    clk = 0;\n" : "") << "    for (i = 0; i < " << count + (st > 0 ? st - 1 : 0)
     << "; i = i + 1) begin\n"
     << "      if (i < " << count << ") begin\n";
-  for (int k = 0; k < n; ++k) {  // unrolled: constant part-selects
-    t << "        a[" << (k + 1) * wp - 1 << ":" << k * wp << "] = mem[i * " << per << " + " << k
-      << "];\n"
-      << "        b[" << (k + 1) * wp - 1 << ":" << k * wp << "] = mem[i * " << per << " + "
-      << n + k << "];\n";
+  // Each operand bus is written whole, as one concatenation of its lanes (lane 0 in the low
+  // bits): Verilator 5.006 with --timing does not propagate writes to constant part-selects
+  // a[..] of the bus into the DUT's lane port connections a[k*W +: W] (docs/energy.md 6.1).
+  for (const char* bus : {"a", "b"}) {
+    t << "        " << bus << " = {";
+    for (int k = n - 1; k >= 0; --k) {
+      t << "mem[i * " << per << " + " << (bus[0] == 'a' ? k : n + k) << "][" << wp - 1 << ":0]"
+        << (k > 0 ? ", " : "");
+    }
+    t << "};\n";
   }
   t << "        acc_in = mem[i * " << per << " + " << 2 * n << "];\n"
     << "      end\n";

@@ -6,7 +6,7 @@ set -euo pipefail
 PKGS=(build-essential cmake ninja-build pkg-config python3 python3-pip python3-venv python3-dev
       unzip ca-certificates ccache git
       libgtest-dev libgmock-dev libbenchmark-dev libhwy-dev libopenblas-dev libcli11-dev
-      nlohmann-json3-dev libfmt-dev iverilog yosys
+      nlohmann-json3-dev libfmt-dev iverilog yosys verilator nextpnr-ice40
       libcpp-httplib-dev slurm-wlm munge
       clang libclang-rt-dev)  # clang + its runtimes: libFuzzer and sanitizers for scripts/fuzz.sh
 missing=()

@@ -8,7 +8,8 @@
 #   4. ThreadSanitizer over the threaded kernels, the engine and the eval workers;
 #   5. every libFuzzer target for a bounded time (LMUL_FUZZ_SECONDS, default 30 s each);
 #   6. the exhaustive RTL simulations (ctest label hw_long: every fp8 pair through each MAC unit,
-#      long random runs of the 8-lane dot units; docs/energy.md section 6).
+#      long random runs of the 8-lane dot units, two of them under Verilator too, and the
+#      synthesis scripts' test (hw/synth_scripts_test.sh); docs/energy.md section 6).
 # Installs what it needs (scripts/setup.sh: apt; scripts/venv.sh: the pinned Python venv,
 # cached), fetches the default model, Gemma 3 and the datasets. Idempotent: re-running reuses
 # the builds, the venv and the caches. docs/robustness.md says what 3-5 check.

@@ -12,30 +12,27 @@
 #include "hw/unit.h"
 #include "tools/lmul/args.h"
 #include "tools/lmul/command.h"
+#include "tools/lmul/hw/unit_flags.h"
 
 namespace {
 
 struct Options {
   std::string arith, module, out;
-  std::string unit, acc = "fp32", order = "seq";
-  int lanes = 0;  // 0: not given (mac: 1, dot: 8)
-  int stages = 0;
-  bool fused = false;
+  lmul::cli::UnitFlags u;
 };
 
 int RunRtl(const Options& o) {
   auto arith = lmul::Arith::Parse(o.arith);
   if (!arith.ok()) return lmul::cli::UsageError("rtl", arith.error(), "e.g. --arith lmul/e4m3");
   lmul::Result<std::string> v = std::string();
-  if (o.unit.empty()) {
-    if (o.fused || o.stages != 0 || o.lanes != 0) {
+  if (o.u.unit.empty()) {
+    if (o.u.fused || o.u.stages != 0 || o.u.lanes != 0) {
       return lmul::cli::UsageError("rtl", "--lanes/--stages/--fused need --unit mac|dot",
                                    "e.g. --unit dot --lanes 8 --acc fp32");
     }
     v = lmul::hw::GenerateRtl(*arith, o.module);
   } else {
-    const int lanes = o.lanes != 0 ? o.lanes : (o.unit == "dot" ? 8 : 1);
-    auto spec = lmul::hw::MakeUnitSpec(o.unit, o.arith, o.acc, lanes, o.order, o.fused, o.stages);
+    auto spec = o.u.Spec(o.arith);
     if (!spec.ok()) {
       return lmul::cli::UsageError(
           "rtl", spec.error(),
@@ -66,23 +63,13 @@ lmul::cli::Registrar reg(
           ->required();
       app->add_option("--module", o->module, "module name")->required();
       lmul::cli::AddOutputPath(app, "--out", &o->out, "output .v file")->required();
-      app->add_option("--unit", o->unit,
-                      "mac or dot: a multiply-accumulate / N-lane "
-                      "dot-product unit instead of a bare multiplier")
-          ->check(CLI::IsMember({"mac", "dot"}));
-      lmul::cli::AddInt(app, "--lanes", &o->lanes, 1, 64, "dot: lanes N (default 8)")
-          ->default_str("");
-      app->add_option("--acc", o->acc, "accumulator format: fp32, bf16, fp16")
-          ->capture_default_str()
-          ->check(CLI::IsMember({"fp32", "bf16", "fp16"}));
-      app->add_option("--order", o->order, "dot: seq (canonical, docs/kernels.md) or tree")
-          ->capture_default_str()
-          ->check(CLI::IsMember({"seq", "tree"}));
-      app->add_flag("--fused", o->fused,
-                    "exact/ only: FMA-style, unrounded products, one rounding "
-                    "per add");
-      lmul::cli::AddInt(app, "--stages", &o->stages, 0, 64,
-                        "register ranks (latency in cycles); 0 = combinational");
+      lmul::cli::AddUnitFlags(app, &o->u,
+                              {.unit = "mac or dot: a multiply-accumulate / N-lane "
+                                       "dot-product unit instead of a bare multiplier",
+                               .order = "dot: seq (canonical, docs/kernels.md) or tree",
+                               .fused = "exact/ only: FMA-style, unrounded products, one rounding "
+                                        "per add",
+                               .stages = "register ranks (latency in cycles); 0 = combinational"});
       return [o] { return RunRtl(*o); };
     });
 

@@ -14,6 +14,7 @@
 #include "hw/unit.h"
 #include "tools/lmul/args.h"
 #include "tools/lmul/command.h"
+#include "tools/lmul/hw/unit_flags.h"
 
 namespace {
 
@@ -22,9 +23,8 @@ struct Options {
   uint64_t count = 10000;
   uint64_t seed = 1;
   bool exhaustive = false;
-  std::string unit, acc = "fp32", order = "seq", testbench, module = "dut";
-  int lanes = 0, stages = 0;
-  bool fused = false;
+  std::string testbench, module = "dut";
+  lmul::cli::UnitFlags u;
 };
 
 int WriteText(const std::string& path, const std::string& text) {
@@ -40,8 +40,8 @@ int WriteText(const std::string& path, const std::string& text) {
 }
 
 int RunUnitVectors(const Options& o) {
-  const int lanes = o.lanes != 0 ? o.lanes : (o.unit == "dot" ? 8 : 1);
-  auto spec = lmul::hw::MakeUnitSpec(o.unit, o.arith, o.acc, lanes, o.order, o.fused, o.stages);
+  const int lanes = o.u.Lanes();
+  auto spec = o.u.Spec(o.arith);
   if (!spec.ok()) {
     return lmul::cli::UsageError(
         "vectors", spec.error(),
@@ -71,7 +71,7 @@ int RunUnitVectors(const Options& o) {
 }
 
 int RunVectors(const Options& o) {
-  if (!o.unit.empty()) return RunUnitVectors(o);
+  if (!o.u.unit.empty()) return RunUnitVectors(o);
   if (!o.testbench.empty()) {
     return lmul::cli::UsageError("vectors", "--testbench needs --unit mac|dot",
                                  "e.g. --unit mac --arith lmul/e4m3 --testbench tb.v");
@@ -112,19 +112,11 @@ lmul::cli::Registrar reg(
       app->add_flag("--exhaustive", o->exhaustive, "every pair (8-bit formats)")->excludes(c);
       lmul::cli::AddInt(app, "--seed", &o->seed, 0, INT64_MAX, "random seed");
       lmul::cli::AddOutputPath(app, "--out", &o->out, "output file (default stdout)");
-      app->add_option("--unit", o->unit, "mac or dot: vectors of a unit (as lmul rtl --unit)")
-          ->check(CLI::IsMember({"mac", "dot"}));
-      lmul::cli::AddInt(app, "--lanes", &o->lanes, 1, 64, "dot: lanes N (default 8)")
-          ->default_str("");
-      app->add_option("--acc", o->acc, "accumulator format: fp32, bf16, fp16")
-          ->capture_default_str()
-          ->check(CLI::IsMember({"fp32", "bf16", "fp16"}));
-      app->add_option("--order", o->order, "dot: seq or tree")
-          ->capture_default_str()
-          ->check(CLI::IsMember({"seq", "tree"}));
-      app->add_flag("--fused", o->fused, "exact/ only: FMA-style unit");
-      lmul::cli::AddInt(app, "--stages", &o->stages, 0, 64,
-                        "register ranks of the unit (for the testbench)");
+      lmul::cli::AddUnitFlags(app, &o->u,
+                              {.unit = "mac or dot: vectors of a unit (as lmul rtl --unit)",
+                               .order = "dot: seq or tree",
+                               .fused = "exact/ only: FMA-style unit",
+                               .stages = "register ranks of the unit (for the testbench)"});
       lmul::cli::AddOutputPath(app, "--testbench", &o->testbench,
                                "also write a self-checking testbench (.v) for the unit's module");
       app->add_option("--module", o->module, "module name the testbench instantiates")
