@@ -1,0 +1,196 @@
+#include "kernels/gemv.h"
+
+#include <algorithm>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+#include "base/check.h"
+#include "kernels/worker_pool.h"
+
+#if defined(__x86_64__) || defined(_M_X64)
+#include <immintrin.h>
+#define LMUL_GEMV_X86 1
+#endif
+
+namespace lmul::kernels {
+namespace {
+
+// Column block of the fused GEMV (two 32-column panels: 8 vector accumulators for one row).
+constexpr int kGemvBlock = 64;
+// Column block of the PackB + GemmPacked path: 8 panels, so that per-call costs (converting
+// A, the kernel choice) are spread over enough products.
+constexpr int kPackedBlock = 256;
+
+bool IsExactFp32(const Arith& arith) {
+  return arith.op == Op::kExact && arith.format.kind == Format::Kind::kFp32;
+}
+
+#ifdef LMUL_GEMV_X86
+bool CpuHasAvx2() {
+  static const bool has = __builtin_cpu_supports("avx2");
+  return has;
+}
+
+// t[k * 64 + j] = rows[j * K + k] for j < 64, k < K (8x8 blocks through registers).
+__attribute__((target("avx2"))) void TransposeBlock(const float* rows, int K, float* t) {
+  const int k8 = K & ~7;
+  for (int j0 = 0; j0 < kGemvBlock; j0 += 8) {
+    const float* r = rows + static_cast<size_t>(j0) * K;
+    for (int k0 = 0; k0 < k8; k0 += 8) {
+      __m256 r0 = _mm256_loadu_ps(r + 0 * static_cast<size_t>(K) + k0);
+      __m256 r1 = _mm256_loadu_ps(r + 1 * static_cast<size_t>(K) + k0);
+      __m256 r2 = _mm256_loadu_ps(r + 2 * static_cast<size_t>(K) + k0);
+      __m256 r3 = _mm256_loadu_ps(r + 3 * static_cast<size_t>(K) + k0);
+      __m256 r4 = _mm256_loadu_ps(r + 4 * static_cast<size_t>(K) + k0);
+      __m256 r5 = _mm256_loadu_ps(r + 5 * static_cast<size_t>(K) + k0);
+      __m256 r6 = _mm256_loadu_ps(r + 6 * static_cast<size_t>(K) + k0);
+      __m256 r7 = _mm256_loadu_ps(r + 7 * static_cast<size_t>(K) + k0);
+      __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+      __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+      __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
+      __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+      __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+      __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+      __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+      __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+      float* d = t + static_cast<size_t>(k0) * kGemvBlock + j0;
+      _mm256_storeu_ps(d + 0 * kGemvBlock, _mm256_permute2f128_ps(u0, u4, 0x20));
+      _mm256_storeu_ps(d + 1 * kGemvBlock, _mm256_permute2f128_ps(u1, u5, 0x20));
+      _mm256_storeu_ps(d + 2 * kGemvBlock, _mm256_permute2f128_ps(u2, u6, 0x20));
+      _mm256_storeu_ps(d + 3 * kGemvBlock, _mm256_permute2f128_ps(u3, u7, 0x20));
+      _mm256_storeu_ps(d + 4 * kGemvBlock, _mm256_permute2f128_ps(u0, u4, 0x31));
+      _mm256_storeu_ps(d + 5 * kGemvBlock, _mm256_permute2f128_ps(u1, u5, 0x31));
+      _mm256_storeu_ps(d + 6 * kGemvBlock, _mm256_permute2f128_ps(u2, u6, 0x31));
+      _mm256_storeu_ps(d + 7 * kGemvBlock, _mm256_permute2f128_ps(u3, u7, 0x31));
+    }
+    for (int k = k8; k < K; ++k) {
+      for (int j = 0; j < 8; ++j) {
+        t[static_cast<size_t>(k) * kGemvBlock + j0 + j] = r[static_cast<size_t>(j) * K + k];
+      }
+    }
+  }
+}
+
+// C tile (R rows x V*8 columns) = A rows . t columns [col0, col0 + 8V), exact/fp32 in the
+// canonical order: acc = +0; acc = acc + fp32(a * b) for k = 0 .. K-1 (no FMA).
+template <int R, int V>
+__attribute__((target("avx2"))) void MicroExactFp32(const float* t, int col0, int K,
+                                                    const float* a, int lda, float* c, int ldc) {
+  __m256 acc[R][V];
+  for (int r = 0; r < R; ++r) {
+    for (int v = 0; v < V; ++v) acc[r][v] = _mm256_setzero_ps();
+  }
+  const float* bt = t + col0;
+  for (int k = 0; k < K; ++k, bt += kGemvBlock) {
+    __m256 b[V];
+    for (int v = 0; v < V; ++v) b[v] = _mm256_loadu_ps(bt + 8 * v);
+    for (int r = 0; r < R; ++r) {
+      const __m256 av = _mm256_broadcast_ss(a + static_cast<size_t>(r) * lda + k);
+      for (int v = 0; v < V; ++v) acc[r][v] = _mm256_add_ps(acc[r][v], _mm256_mul_ps(av, b[v]));
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    for (int v = 0; v < V; ++v) _mm256_storeu_ps(c + static_cast<size_t>(r) * ldc + col0 + 8 * v,
+                                                 acc[r][v]);
+  }
+}
+
+// One column block (<= 64 columns, rows already dequantized) of the fused GEMV.
+void GemvExactFp32Block(int M, int K, const float* rows, float* t, const float* a, int lda,
+                        float* ctile) {
+  TransposeBlock(rows, K, t);
+  int i = 0;
+  for (; i + 2 <= M; i += 2) {
+    const float* ai = a + static_cast<size_t>(i) * lda;
+    float* ci = ctile + static_cast<size_t>(i) * kGemvBlock;
+    MicroExactFp32<2, 4>(t, 0, K, ai, lda, ci, kGemvBlock);
+    MicroExactFp32<2, 4>(t, 32, K, ai, lda, ci, kGemvBlock);
+  }
+  if (i < M) {
+    MicroExactFp32<1, 8>(t, 0, K, a + static_cast<size_t>(i) * lda, lda,
+                         ctile + static_cast<size_t>(i) * kGemvBlock, kGemvBlock);
+  }
+}
+#endif  // LMUL_GEMV_X86
+
+bool UseFusedGemv(const Arith& arith, int M, const GemmOptions& opts) {
+#ifdef LMUL_GEMV_X86
+  return IsExactFp32(arith) && opts.accum == Accum::kFp32 && M >= 1 && M <= kGemvMaxRows &&
+         CpuHasAvx2();
+#else
+  (void)arith, (void)M, (void)opts;
+  return false;
+#endif
+}
+
+struct Workspace {
+  std::vector<float> rows, t, ctile;
+};
+
+Workspace& ThreadWorkspace() {
+  thread_local Workspace w;
+  return w;
+}
+
+}  // namespace
+
+const char* GemmRowsPath(const Arith& arith, int M, const GemmOptions& opts) {
+  return UseFusedGemv(arith, M, opts) ? "gemv-exact-fp32" : "packed-blocks";
+}
+
+void GemmRows(const Arith& arith, int M, int N, int K, const float* a, int lda,
+              const RowSource& b, float* c, int ldc, const GemmOptions& opts) {
+  LMUL_CHECK(M >= 0 && N >= 0 && K >= 0, "GemmRows: M=%d N=%d K=%d", M, N, K);
+  if (M == 0 || N == 0) return;
+  if (K == 0) {
+    for (int i = 0; i < M; ++i) std::fill(c + static_cast<size_t>(i) * ldc,
+                                          c + static_cast<size_t>(i) * ldc + N, 0.0f);
+    return;
+  }
+  const bool fused = UseFusedGemv(arith, M, opts);
+  const int width = fused ? kGemvBlock : kPackedBlock;
+  const int blocks = (N + width - 1) / width;
+  int threads = opts.threads;
+  if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  threads = std::max(1, std::min(threads, blocks));
+  auto run = [&](int part) {
+    const int b0 = static_cast<int>(int64_t{blocks} * part / threads);
+    const int b1 = static_cast<int>(int64_t{blocks} * (part + 1) / threads);
+    Workspace& ws = ThreadWorkspace();
+    const size_t rows_size = static_cast<size_t>(width) * K;
+    if (ws.rows.size() < rows_size) ws.rows.resize(rows_size);
+    for (int blk = b0; blk < b1; ++blk) {
+      const int n0 = blk * width, w = std::min(width, N - n0);
+      b.Rows(n0, w, ws.rows.data());
+#ifdef LMUL_GEMV_X86
+      if (fused) {
+        if (ws.t.size() < rows_size) ws.t.resize(rows_size);
+        if (ws.ctile.size() < static_cast<size_t>(kGemvMaxRows) * kGemvBlock) {
+          ws.ctile.resize(static_cast<size_t>(kGemvMaxRows) * kGemvBlock);
+        }
+        // A partial block: the missing rows are zeros (their columns are not stored).
+        if (w < width) std::fill(ws.rows.begin() + static_cast<size_t>(w) * K,
+                                 ws.rows.begin() + rows_size, 0.0f);
+        GemvExactFp32Block(M, K, ws.rows.data(), ws.t.data(), a, lda, ws.ctile.data());
+        for (int i = 0; i < M; ++i) {
+          std::memcpy(c + static_cast<size_t>(i) * ldc + n0,
+                      ws.ctile.data() + static_cast<size_t>(i) * kGemvBlock, w * sizeof(float));
+        }
+        continue;
+      }
+#endif
+      const PackedB pb = PackB(arith, K, w, ws.rows.data(), K, /*b_trans=*/true, opts.accum);
+      GemmOptions one = opts;
+      one.threads = 1;
+      GemmPacked(M, a, lda, pb, c + n0, ldc, one);
+    }
+  };
+  if (threads == 1) {
+    run(0);
+  } else {
+    internal::RunParts(threads, run);
+  }
+}
+
+}  // namespace lmul::kernels
