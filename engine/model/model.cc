@@ -47,6 +47,25 @@ Status LoadVector(const GgufFile& g, const std::string& name, int n, std::vector
   return Status::Ok();
 }
 
+}  // namespace
+
+kernels::RowFormat RowFormatOf(GgmlType type) {
+  switch (type) {
+    case GgmlType::kF32:
+      return kernels::RowFormat::kF32;
+    case GgmlType::kQ8_0:
+      return kernels::RowFormat::kQ8_0;
+    case GgmlType::kQ4_0:
+      return kernels::RowFormat::kQ4_0;
+    case GgmlType::kQ4_1:
+      return kernels::RowFormat::kQ4_1;
+    default:
+      return kernels::RowFormat::kOther;
+  }
+}
+
+namespace {
+
 // Rows of a weight group (its tensors stacked along N) dequantized on demand.
 class GroupRowSource final : public kernels::RowSource {
  public:
@@ -62,6 +81,23 @@ class GroupRowSource final : public kernels::RowSource {
       }
       first += rows;
     }
+  }
+  // The stored form of rows n.. of the part holding row n, when the kernels decode it.
+  kernels::RowRun Run(int n) const override {
+    int64_t first = 0;
+    for (const GgufTensor* t : parts_) {
+      const int64_t rows = t->n_rows();
+      if (n < first + rows) {
+        kernels::RowRun run;
+        run.format = RowFormatOf(t->type);
+        run.row_bytes = t->row_bytes();
+        run.data = t->data.data() + static_cast<size_t>(n - first) * run.row_bytes;
+        run.rows = static_cast<int>(first + rows - n);
+        return run;
+      }
+      first += rows;
+    }
+    return {};
   }
 
  private:

@@ -38,6 +38,7 @@
 #include "engine/io/gguf.h"
 #include "engine/model/config.h"
 #include "kernels/gemm.h"
+#include "kernels/gemv.h"
 #include "numeric/arith.h"
 
 namespace lmul::engine {
@@ -57,6 +58,10 @@ enum class WeightGroup : int {
 enum class WeightStorage { kCompact, kPacked };
 const char* WeightStorageName(WeightStorage s);  // "compact", "packed"
 Result<WeightStorage> ParseWeightStorage(const std::string& name);
+
+// The kernels' name of a GGUF type's row layout (kernels::RowFormat::kOther: the engine
+// dequantizes rows of that type itself, engine/io/dequant.h).
+kernels::RowFormat RowFormatOf(GgmlType type);
 
 struct LoadOptions {
   WeightStorage weights = WeightStorage::kCompact;

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/io/dequant.h"
 #include "engine/io/gguf_builder.h"
 #include "engine/model/model.h"
 #include "engine/model/policy.h"
@@ -203,6 +204,48 @@ INSTANTIATE_TEST_SUITE_P(Types, CompactWeightsTest, ::testing::ValuesIn(kTypes),
                          [](const ::testing::TestParamInfo<TypeInfo>& i) {
                            return std::string(i.param.name);
                          });
+
+// The kernels' own decoders (kernels::DecodeRowRun, used by the compact GEMMs) give the bits
+// of engine/io/dequant.h on random blocks whose scales take every half class (subnormal,
+// zero, Inf, NaN) as well as normal values.
+TEST(CompactWeights, KernelDecodersMatchDequantize) {
+  std::mt19937 rng(3);
+  for (const TypeInfo& t : kTypes) {
+    if (RowFormatOf(t.type) == kernels::RowFormat::kOther) continue;
+    const int K = 256, rows = 9;
+    for (int round = 0; round < 20; ++round) {
+      std::vector<uint8_t> data = RandomData(t, static_cast<size_t>(K) * rows, &rng);
+      if (round % 2 == 1 && t.type != GgmlType::kF32) {  // arbitrary scale bits
+        for (size_t o = 0; o + t.bytes <= data.size(); o += t.bytes) {
+          PutHalf(&data, o, static_cast<uint16_t>(rng()));
+          PutHalf(&data, o + 2, static_cast<uint16_t>(rng()));
+        }
+      }
+      if (round == 3 && t.type == GgmlType::kF32) {
+        for (auto& b : data) b = static_cast<uint8_t>(rng());  // any fp32 bits
+      }
+      GgufBuilder b;
+      b.AddTensor("w", t.type, {K, rows}, data);
+      const char* dir = std::getenv("TMPDIR");
+      const std::string path =
+          testmodel::PerProcessPath(dir && *dir ? dir : "/tmp", std::string("dec_") + t.name);
+      ASSERT_TRUE(b.WriteFile(path).ok());
+      auto g = GgufFile::Open(path);
+      ASSERT_TRUE(g.ok()) << g.error();
+      const GgufTensor& tensor = *(*g)->FindTensor("w");
+      std::vector<float> want(static_cast<size_t>(K) * rows), got(want.size(), -1.0f);
+      ASSERT_TRUE(DequantizeRows(tensor, 0, rows, want.data()).ok());
+      kernels::RowRun run{RowFormatOf(t.type), tensor.data.data(), tensor.row_bytes(), rows};
+      if (!kernels::DecodeRowRun(run, K, rows, got.data())) {
+        std::remove(path.c_str());
+        GTEST_SKIP() << "no AVX2: the kernels do not decode rows here";
+      }
+      EXPECT_EQ(0, std::memcmp(got.data(), want.data(), want.size() * sizeof(float)))
+          << t.name << " round " << round;
+      std::remove(path.c_str());
+    }
+  }
+}
 
 TEST(CompactWeights, StorageNames) {
   EXPECT_STREQ(WeightStorageName(WeightStorage::kCompact), "compact");
