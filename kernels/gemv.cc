@@ -32,10 +32,12 @@ bool CpuHasAvx2() {
   return has;
 }
 
-// t[k * 64 + j] = rows[j * K + k] for j < 64, k < K (8x8 blocks through registers).
-__attribute__((target("avx2"))) void TransposeBlock(const float* rows, int K, float* t) {
+// t[k * ldt + j] = rows[j * K + k] for j < cols (a multiple of 8), k < K (8x8 blocks
+// through registers).
+__attribute__((target("avx2"))) void TransposeRows(const float* rows, int K, int cols, float* t,
+                                                   int ldt) {
   const int k8 = K & ~7;
-  for (int j0 = 0; j0 < kGemvBlock; j0 += 8) {
+  for (int j0 = 0; j0 < cols; j0 += 8) {
     const float* r = rows + static_cast<size_t>(j0) * K;
     for (int k0 = 0; k0 < k8; k0 += 8) {
       __m256 r0 = _mm256_loadu_ps(r + 0 * static_cast<size_t>(K) + k0);
@@ -54,22 +56,26 @@ __attribute__((target("avx2"))) void TransposeBlock(const float* rows, int K, fl
       __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
       __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
       __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-      float* d = t + static_cast<size_t>(k0) * kGemvBlock + j0;
-      _mm256_storeu_ps(d + 0 * kGemvBlock, _mm256_permute2f128_ps(u0, u4, 0x20));
-      _mm256_storeu_ps(d + 1 * kGemvBlock, _mm256_permute2f128_ps(u1, u5, 0x20));
-      _mm256_storeu_ps(d + 2 * kGemvBlock, _mm256_permute2f128_ps(u2, u6, 0x20));
-      _mm256_storeu_ps(d + 3 * kGemvBlock, _mm256_permute2f128_ps(u3, u7, 0x20));
-      _mm256_storeu_ps(d + 4 * kGemvBlock, _mm256_permute2f128_ps(u0, u4, 0x31));
-      _mm256_storeu_ps(d + 5 * kGemvBlock, _mm256_permute2f128_ps(u1, u5, 0x31));
-      _mm256_storeu_ps(d + 6 * kGemvBlock, _mm256_permute2f128_ps(u2, u6, 0x31));
-      _mm256_storeu_ps(d + 7 * kGemvBlock, _mm256_permute2f128_ps(u3, u7, 0x31));
+      float* d = t + static_cast<size_t>(k0) * ldt + j0;
+      _mm256_storeu_ps(d + 0 * static_cast<size_t>(ldt), _mm256_permute2f128_ps(u0, u4, 0x20));
+      _mm256_storeu_ps(d + 1 * static_cast<size_t>(ldt), _mm256_permute2f128_ps(u1, u5, 0x20));
+      _mm256_storeu_ps(d + 2 * static_cast<size_t>(ldt), _mm256_permute2f128_ps(u2, u6, 0x20));
+      _mm256_storeu_ps(d + 3 * static_cast<size_t>(ldt), _mm256_permute2f128_ps(u3, u7, 0x20));
+      _mm256_storeu_ps(d + 4 * static_cast<size_t>(ldt), _mm256_permute2f128_ps(u0, u4, 0x31));
+      _mm256_storeu_ps(d + 5 * static_cast<size_t>(ldt), _mm256_permute2f128_ps(u1, u5, 0x31));
+      _mm256_storeu_ps(d + 6 * static_cast<size_t>(ldt), _mm256_permute2f128_ps(u2, u6, 0x31));
+      _mm256_storeu_ps(d + 7 * static_cast<size_t>(ldt), _mm256_permute2f128_ps(u3, u7, 0x31));
     }
     for (int k = k8; k < K; ++k) {
       for (int j = 0; j < 8; ++j) {
-        t[static_cast<size_t>(k) * kGemvBlock + j0 + j] = r[static_cast<size_t>(j) * K + k];
+        t[static_cast<size_t>(k) * ldt + j0 + j] = r[static_cast<size_t>(j) * K + k];
       }
     }
   }
+}
+
+void TransposeBlock(const float* rows, int K, float* t) {
+  TransposeRows(rows, K, kGemvBlock, t, kGemvBlock);
 }
 
 // C tile (R rows x V*8 columns) = A rows . t columns [col0, col0 + 8V), exact/fp32 in the
@@ -376,6 +382,22 @@ void GemmRows(const Arith& arith, int M, int N, int K, const float* a, int lda,
 #endif
       const RowRun run = b.Run(n0);
       if (run.rows < w || !DecodeRowRun(run, K, w, ws.rows.data())) b.Rows(n0, w, ws.rows.data());
+#ifdef LMUL_GEMV_X86
+      if (CpuHasAvx2()) {
+        // PackB reads a k-major B much faster than a transposed one: transpose the block
+        // here (rows padded with zeros to a multiple of 8; PackB reads only w columns).
+        const int w8 = (w + 7) & ~7;
+        if (w8 > w) std::fill(ws.rows.begin() + static_cast<size_t>(w) * K,
+                              ws.rows.begin() + static_cast<size_t>(w8) * K, 0.0f);
+        if (ws.t.size() < rows_size) ws.t.resize(rows_size);
+        TransposeRows(ws.rows.data(), K, w8, ws.t.data(), width);
+        const PackedB pb = PackB(arith, K, w, ws.t.data(), width, /*b_trans=*/false, opts.accum);
+        GemmOptions one = opts;
+        one.threads = 1;
+        GemmPacked(M, a, lda, pb, c + n0, ldc, one);
+        continue;
+      }
+#endif
       const PackedB pb = PackB(arith, K, w, ws.rows.data(), K, /*b_trans=*/true, opts.accum);
       GemmOptions one = opts;
       one.threads = 1;

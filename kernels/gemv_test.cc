@@ -90,9 +90,9 @@ void Check(const Case& cs, int M, int N, int K, int threads, bool specials, uint
 TEST(GemmRows, BitExactEveryArithmetic) {
   uint32_t seed = 1;
   for (const Case& cs : kCases) {
-    for (int M : {1, 2, 3, 8, 9, 13}) {
-      for (int N : {1, 31, 64, 65, 130, 300}) {
-        for (int K : {1, 7, 8, 33, 64, 100}) Check(cs, M, N, K, 1 + (seed % 3), false, ++seed);
+    for (int M : {1, 2, 8, 9}) {
+      for (int N : {1, 65, 130}) {
+        for (int K : {1, 8, 33, 100}) Check(cs, M, N, K, 1 + (seed % 3), false, ++seed);
       }
     }
   }

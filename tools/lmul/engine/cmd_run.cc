@@ -262,8 +262,9 @@ int RunRun(const RunOptions& o) {
   }
   lmul::engine::Session session(**model, *policy, n_ctx, threads);
   const auto t_ready = Clock::now();
-  std::fprintf(stderr, "loaded and packed in %.2f s; prompt: %zu tokens\n",
-               Seconds(t_load, t_ready), prompt.size());
+  std::fprintf(stderr, "loaded in %.2f s (weights: %s); prompt: %zu tokens\n",
+               Seconds(t_load, t_ready),
+               lmul::engine::WeightStorageName((*model)->weight_storage()), prompt.size());
 
   for (int32_t t : prompt) sampler.Accept(t);  // repetition history, as llama-cli
   std::vector<float> logits;
