@@ -6,7 +6,7 @@ LMUL="$1"
 MODEL="$2"
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
-out="$("$LMUL" bench decode -m "$MODEL" --arith fp32,attn=lmul/e8m3,*=exact/fp32,lmul-all \
+out="$("$LMUL" bench decode -m "$MODEL" --arith 'fp32,attn=lmul/e8m3,*=exact/fp32,accum=bf16,lmul-all' \
         --threads 1,2 --weights compact,packed --prompt 8 -n 4 --no-llama --json 2>/dev/null)"
 [[ "$out" == \[* ]] || fail "--json does not print a JSON array: $out"
 for key in engine policy weights threads prompt_tokens decode_tokens prefill_tok_s decode_tok_s \
@@ -15,7 +15,8 @@ for key in engine policy weights threads prompt_tokens decode_tokens prefill_tok
 done
 n_records="$(grep -o '"engine": "lmul"' <<<"$out" | wc -l)"
 [[ "$n_records" == 12 ]] || fail "expected 12 records (3 policies x 2 storages x 2 threads): $out"
-[[ "$out" == *'"policy": "attn=lmul/e8m3,'* ]] || fail "inline policy split or renamed: $out"
+[[ "$out" == *'"policy": "attn.qk=lmul/e8m3,attn.av=lmul/e8m3,*=exact/fp32,accum=bf16"'* ]] ||
+  fail "inline policy split or renamed: $out"
 [[ "$out" == *'"weights": "packed"'* ]] || fail "packed storage missing: $out"
 [[ "$out" != *'"peak_rss_bytes": 0,'* ]] || fail "a record without peak RSS: $out"
 [[ "$out" != *'"decode_tok_s": 0.00,'* ]] || fail "a record without decode speed: $out"
