@@ -8,6 +8,7 @@
 #include "base/check.h"
 #include "engine/io/dequant.h"
 #include "engine/model/validate.h"
+#include "kernels/gemv.h"
 #include "engine/tokenizer/tokenizer.h"
 
 namespace lmul::engine {
@@ -42,13 +43,82 @@ Status LoadVector(const GgufFile& g, const std::string& name, int n, std::vector
 
 }  // namespace
 
+kernels::RowFormat RowFormatOf(GgmlType type) {
+  switch (type) {
+    case GgmlType::kF32:
+      return kernels::RowFormat::kF32;
+    case GgmlType::kQ8_0:
+      return kernels::RowFormat::kQ8_0;
+    case GgmlType::kQ4_0:
+      return kernels::RowFormat::kQ4_0;
+    case GgmlType::kQ4_1:
+      return kernels::RowFormat::kQ4_1;
+    default:
+      return kernels::RowFormat::kOther;
+  }
+}
+
+namespace {
+
+// Rows of a weight group (its tensors stacked along N) dequantized on demand.
+class GroupRowSource final : public kernels::RowSource {
+ public:
+  explicit GroupRowSource(std::vector<const GgufTensor*> parts) : parts_(std::move(parts)) {}
+  void Rows(int n0, int count, float* out) const override {
+    int64_t first = 0;  // first row of the part
+    for (const GgufTensor* t : parts_) {
+      const int64_t rows = t->n_rows(), len = t->row_length();
+      const int64_t lo = std::max<int64_t>(n0, first), hi = std::min<int64_t>(n0 + count, first + rows);
+      if (lo < hi) {
+        Status st = DequantizeRows(*t, lo - first, hi - lo, out + (lo - n0) * len);
+        LMUL_CHECK(st.ok(), "%s", st.error().c_str());  // types and shapes validated at load
+      }
+      first += rows;
+    }
+  }
+  // The stored form of rows n.. of the part holding row n, when the kernels decode it.
+  kernels::RowRun Run(int n) const override {
+    int64_t first = 0;
+    for (const GgufTensor* t : parts_) {
+      const int64_t rows = t->n_rows();
+      if (n < first + rows) {
+        kernels::RowRun run;
+        run.format = RowFormatOf(t->type);
+        run.row_bytes = t->row_bytes();
+        run.data = t->data.data() + static_cast<size_t>(n - first) * run.row_bytes;
+        run.rows = static_cast<int>(first + rows - n);
+        return run;
+      }
+      first += rows;
+    }
+    return {};
+  }
+
+ private:
+  std::vector<const GgufTensor*> parts_;
+};
+
+}  // namespace
+
+const char* WeightStorageName(WeightStorage s) {
+  return s == WeightStorage::kCompact ? "compact" : "packed";
+}
+
+Result<WeightStorage> ParseWeightStorage(const std::string& name) {
+  if (name == "compact") return WeightStorage::kCompact;
+  if (name == "packed") return WeightStorage::kPacked;
+  return MakeError("unknown weight storage '" + name + "' (expected compact or packed)");
+}
+
 Model::~Model() = default;
 
-Result<std::unique_ptr<Model>> Model::Load(const std::string& gguf_path) {
+Result<std::unique_ptr<Model>> Model::Load(const std::string& gguf_path,
+                                           const LoadOptions& options) {
   auto gguf = GgufFile::Open(gguf_path);
   if (!gguf.ok()) return std::move(gguf).TakeError();
   std::unique_ptr<Model> m(new Model());
   m->gguf_ = std::move(gguf).value();
+  m->storage_ = options.weights;
   const GgufFile& g = *m->gguf_;
   auto config = ModelConfig::FromGguf(g);
   if (!config.ok()) return std::move(config).TakeError();
@@ -194,7 +264,7 @@ int Model::GroupN(WeightGroup g) const {
   return 0;
 }
 
-std::vector<float> Model::DequantizeGroup(WeightGroup g, int layer) const {
+std::vector<const GgufTensor*> Model::GroupParts(WeightGroup g, int layer) const {
   std::vector<const GgufTensor*> parts;
   if (g == WeightGroup::kLmHead) {
     parts = {output_};
@@ -218,6 +288,23 @@ std::vector<float> Model::DequantizeGroup(WeightGroup g, int layer) const {
         break;
     }
   }
+  return parts;
+}
+
+int64_t Model::GroupFileBytes(WeightGroup g, int layer) const {
+  int64_t bytes = 0;
+  for (const GgufTensor* t : GroupParts(g, layer)) bytes += static_cast<int64_t>(t->n_bytes);
+  return bytes;
+}
+
+void Model::CompactGemm(WeightGroup g, int layer, const Arith& arith, int M, const float* a,
+                        int lda, float* c, int ldc, const kernels::GemmOptions& opts) const {
+  const GroupRowSource src(GroupParts(g, layer));
+  kernels::GemmRows(arith, M, GroupN(g), GroupK(g), a, lda, src, c, ldc, opts);
+}
+
+std::vector<float> Model::DequantizeGroup(WeightGroup g, int layer) const {
+  const std::vector<const GgufTensor*> parts = GroupParts(g, layer);
   std::vector<float> out(static_cast<size_t>(GroupN(g)) * GroupK(g));
   size_t at = 0;
   for (const GgufTensor* t : parts) {

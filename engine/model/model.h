@@ -1,7 +1,10 @@
 // Model: a decoder-only transformer loaded from GGUF (the families of ModelConfig: Llama,
-// Mistral, Qwen2, Gemma 2, Gemma 3). Weights stay in the memory-mapped file; each GEMM
-// weight is dequantized and packed once per arithmetic, on first use, by kernels::PackB,
-// and the packs are shared by all sessions using that arithmetic.
+// Mistral, Qwen2, Gemma 2, Gemma 3). Weights stay in the memory-mapped file in their
+// file's compact form (WeightStorage::kCompact, the default): every weight GEMM dequantizes
+// its B a column block at a time inside the kernel (kernels::GemmRows), so the weights are
+// never held in fp32. WeightStorage::kPacked instead dequantizes and packs each GEMM weight
+// once per arithmetic, on first use, by kernels::PackB (about 4 bytes per weight), and the
+// packs are shared by all sessions using that arithmetic. Both give the same bits.
 //
 // Weight shapes (outermost first; GGUF stores ne innermost first):
 //   token_embd.weight        (n_vocab, d_model)
@@ -35,6 +38,7 @@
 #include "engine/io/gguf.h"
 #include "engine/model/config.h"
 #include "kernels/gemm.h"
+#include "kernels/gemv.h"
 #include "numeric/arith.h"
 
 namespace lmul::engine {
@@ -50,16 +54,31 @@ enum class WeightGroup : int {
   kLmHead,   // output (or token_embd): K = d_model, N = n_vocab; one entry
 };
 
+// Where the GEMM weights live between calls (see the top of this file).
+enum class WeightStorage { kCompact, kPacked };
+const char* WeightStorageName(WeightStorage s);  // "compact", "packed"
+Result<WeightStorage> ParseWeightStorage(const std::string& name);
+
+// The kernels' name of a GGUF type's row layout (kernels::RowFormat::kOther: the engine
+// dequantizes rows of that type itself, engine/io/dequant.h).
+kernels::RowFormat RowFormatOf(GgmlType type);
+
+struct LoadOptions {
+  WeightStorage weights = WeightStorage::kCompact;
+};
+
 class Model {
  public:
   // Loads and validates the GGUF (every tensor present, shaped and of a supported
   // type). The tokenizer is built when the file has tokenizer metadata
   // (tokenizer.ggml.model); a file without any (synthetic test models) loads without one.
-  static Result<std::unique_ptr<Model>> Load(const std::string& gguf_path);
+  static Result<std::unique_ptr<Model>> Load(const std::string& gguf_path,
+                                             const LoadOptions& options = {});
   ~Model();
 
   const ModelConfig& config() const { return config_; }
   const GgufFile& gguf() const { return *gguf_; }
+  WeightStorage weight_storage() const { return storage_; }
   bool has_tokenizer() const { return tokenizer_ != nullptr; }
   const Tokenizer& tokenizer() const;  // LMUL_CHECKs has_tokenizer()
 
@@ -89,6 +108,14 @@ class Model {
   std::vector<float> DequantizeGroup(WeightGroup g, int layer) const;
   int GroupK(WeightGroup g) const;
   int GroupN(WeightGroup g) const;
+  // Bytes of the group's weights in the file (its compact form). `layer` as above.
+  int64_t GroupFileBytes(WeightGroup g, int layer) const;
+
+  // C (M x GroupN) = A (M x GroupK) . Wᵀ of the group with `arith` (c[i*ldc + n]), from the
+  // compact weights: each column block is dequantized just before it is used
+  // (kernels::GemmRows). Bit-identical to GemmPacked on Packed(g, arith)[layer].
+  void CompactGemm(WeightGroup g, int layer, const Arith& arith, int M, const float* a, int lda,
+                   float* c, int ldc, const kernels::GemmOptions& opts) const;
 
   // Packs of a group for one arithmetic (one entry per layer; one for kLmHead).
   // Packed on first use with up to `threads` threads (0 = all cores) and cached in the
@@ -100,7 +127,9 @@ class Model {
 
  private:
   Model() = default;
+  std::vector<const GgufTensor*> GroupParts(WeightGroup g, int layer) const;
   std::unique_ptr<GgufFile> gguf_;
+  WeightStorage storage_ = WeightStorage::kCompact;
   ModelConfig config_;
   std::unique_ptr<Tokenizer> tokenizer_;
   const GgufTensor* token_embd_ = nullptr;

@@ -55,6 +55,9 @@ kernels::GemmOptions For(const kernels::GemmOptions& o, int64_t M, int64_t N, in
   return r;
 }
 
+// Compact-weight GEMMs with fewer weights than this run on one thread.
+constexpr int64_t kMinWeightsPerThreadedCompactGemm = int64_t{1} << 16;
+
 }  // namespace
 
 Session::Session(const Model& model, const Policy& policy, int n_ctx, int threads)
@@ -63,11 +66,13 @@ Session::Session(const Model& model, const Policy& policy, int n_ctx, int thread
   n_ctx_ = n_ctx > 0 ? n_ctx : c.n_ctx_train;
   gemm_.accum = policy.accum;
   gemm_.threads = threads;
-  qkv_ = model.Packed(WeightGroup::kQkv, policy.at(Site::kAttnProj), threads);
-  attn_out_ = model.Packed(WeightGroup::kAttnOut, policy.at(Site::kAttnProj), threads);
-  gate_up_ = model.Packed(WeightGroup::kGateUp, policy.at(Site::kMlp), threads);
-  down_ = model.Packed(WeightGroup::kDown, policy.at(Site::kMlp), threads);
-  lm_head_ = model.Packed(WeightGroup::kLmHead, policy.at(Site::kLmHead), threads);
+  if (model.weight_storage() == WeightStorage::kPacked) {
+    qkv_ = model.Packed(WeightGroup::kQkv, policy.at(Site::kAttnProj), threads);
+    attn_out_ = model.Packed(WeightGroup::kAttnOut, policy.at(Site::kAttnProj), threads);
+    gate_up_ = model.Packed(WeightGroup::kGateUp, policy.at(Site::kMlp), threads);
+    down_ = model.Packed(WeightGroup::kDown, policy.at(Site::kMlp), threads);
+    lm_head_ = model.Packed(WeightGroup::kLmHead, policy.at(Site::kLmHead), threads);
+  }
   k_cache_.resize(c.n_layer);
   v_cache_.resize(c.n_layer);
   const ArchSettings& a = c.arch_settings;
@@ -80,6 +85,55 @@ Session::Session(const Model& model, const Policy& policy, int n_ctx, int thread
     }
     rope_table_of_.push_back(t);
   }
+}
+
+int64_t Session::weight_bytes_per_token() const {
+  const ModelConfig& c = model_.config();
+  int64_t bytes = 0;
+  const WeightGroup layer_groups[] = {WeightGroup::kQkv, WeightGroup::kAttnOut,
+                                      WeightGroup::kGateUp, WeightGroup::kDown};
+  if (model_.weight_storage() == WeightStorage::kPacked) {
+    for (const auto* packs : {&qkv_, &attn_out_, &gate_up_, &down_, &lm_head_}) {
+      for (const kernels::PackedB& p : **packs) bytes += static_cast<int64_t>(p.bytes());
+    }
+    return bytes;
+  }
+  for (int l = 0; l < c.n_layer; ++l) {
+    for (WeightGroup g : layer_groups) bytes += model_.GroupFileBytes(g, l);
+  }
+  return bytes + model_.GroupFileBytes(WeightGroup::kLmHead, 0);
+}
+
+void Session::WeightGemm(WeightGroup g, Site site, int layer, int M, const float* a, int lda,
+                         float* c, int ldc) {
+  const int N = model_.GroupN(g), K = model_.GroupK(g);
+  if (model_.weight_storage() == WeightStorage::kCompact) {
+    // Dequantizing costs more than the products: thread every GEMM of a few column blocks.
+    kernels::GemmOptions o = gemm_;
+    if (int64_t{N} * K < kMinWeightsPerThreadedCompactGemm) o.threads = 1;
+    model_.CompactGemm(g, layer, policy_.at(site), M, a, lda, c, ldc, o);
+    return;
+  }
+  const Model::Packs* packs = nullptr;
+  switch (g) {
+    case WeightGroup::kQkv:
+      packs = qkv_.get();
+      break;
+    case WeightGroup::kAttnOut:
+      packs = attn_out_.get();
+      break;
+    case WeightGroup::kGateUp:
+      packs = gate_up_.get();
+      break;
+    case WeightGroup::kDown:
+      packs = down_.get();
+      break;
+    case WeightGroup::kLmHead:
+      packs = lm_head_.get();
+      break;
+  }
+  const int index = g == WeightGroup::kLmHead ? 0 : layer;
+  kernels::GemmPacked(M, a, lda, (*packs)[index], c, ldc, For(gemm_, M, N, K));
 }
 
 void Session::Rewind(int pos) {
@@ -275,7 +329,7 @@ Status Session::Run(std::span<const int32_t> tokens, int first_logit_row,
       Observe(Site::kAttnProj, SiteOp::kQkv, l, -1, RowMajor(h.data(), n, d, d),
               WeightView(WeightGroup::kQkv, l));
     }
-    kernels::GemmPacked(n, h.data(), d, (*qkv_)[l], qkv.data(), qkv_w, For(gemm_, n, qkv_w, d));
+    WeightGemm(WeightGroup::kQkv, Site::kAttnProj, l, n, h.data(), d, qkv.data(), qkv_w);
     ops::AddBias(n, qkv_w, model_.qkv_bias(l), qkv.data(), qkv_w);  // empty: none
     if (arch.qk_norm) QkNorm(l, n, qkv.data());
     ops::Rope(Ew(l), arch.rope_mode, rope_tables_[rope_table_of_[l]], hd, c.rope_dim,
@@ -296,7 +350,7 @@ Status Session::Run(std::span<const int32_t> tokens, int first_logit_row,
       Observe(Site::kAttnProj, SiteOp::kOutput, l, -1, RowMajor(attn.data(), n, qd, qd),
               WeightView(WeightGroup::kAttnOut, l));
     }
-    kernels::GemmPacked(n, attn.data(), qd, (*attn_out_)[l], o.data(), d, For(gemm_, n, d, qd));
+    WeightGemm(WeightGroup::kAttnOut, Site::kAttnProj, l, n, attn.data(), qd, o.data(), d);
     if (arch.post_norms) {
       ops::RmsNorm(Ew(l), n, d, c.rms_eps, o.data(), model_.post_attn_norm(l), o.data());
     }
@@ -308,8 +362,7 @@ Status Session::Run(std::span<const int32_t> tokens, int first_logit_row,
       Observe(Site::kMlp, SiteOp::kGateUp, l, -1, RowMajor(h.data(), n, d, d),
               WeightView(WeightGroup::kGateUp, l));
     }
-    kernels::GemmPacked(n, h.data(), d, (*gate_up_)[l], gu.data(), 2 * dff,
-                        For(gemm_, n, 2 * dff, d));
+    WeightGemm(WeightGroup::kGateUp, Site::kMlp, l, n, h.data(), d, gu.data(), 2 * dff);
     ops::GatedActivation(arch.activation, n, dff, gu.data(), gate.data(), up.data());
     if (observer_) {
       Observe(Site::kElementwise, SiteOp::kSwiGlu, l, -1, RowMajor(gate.data(), n, dff, dff),
@@ -320,7 +373,7 @@ Status Session::Run(std::span<const int32_t> tokens, int first_logit_row,
       Observe(Site::kMlp, SiteOp::kDown, l, -1, RowMajor(gate.data(), n, dff, dff),
               WeightView(WeightGroup::kDown, l));
     }
-    kernels::GemmPacked(n, gate.data(), dff, (*down_)[l], o.data(), d, For(gemm_, n, d, dff));
+    WeightGemm(WeightGroup::kDown, Site::kMlp, l, n, gate.data(), dff, o.data(), d);
     if (arch.post_norms) {
       ops::RmsNorm(Ew(l), n, d, c.rms_eps, o.data(), model_.post_ffw_norm(l), o.data());
     }
@@ -337,8 +390,8 @@ Status Session::Run(std::span<const int32_t> tokens, int first_logit_row,
       Observe(Site::kLmHead, SiteOp::kLmHead, -1, -1, RowMajor(h.data(), m, d, d),
               WeightView(WeightGroup::kLmHead, 0));
     }
-    kernels::GemmPacked(m, h.data(), d, (*lm_head_)[0], logits->data(), c.n_vocab,
-                        For(gemm_, m, c.n_vocab, d));
+    WeightGemm(WeightGroup::kLmHead, Site::kLmHead, -1, m, h.data(), d, logits->data(),
+               c.n_vocab);
     if (arch.final_softcap > 0) {
       for (float& z : *logits) z = ops::SoftCap(z, arch.final_softcap);
     }

@@ -47,8 +47,9 @@ namespace lmul::engine {
 class Session {
  public:
   // n_ctx: KV cache capacity in tokens (<= 0: the model's training context);
-  // threads: GEMM threads (0 = all cores). Packs the weights for the policy's
-  // arithmetics unless another live session already did.
+  // threads: GEMM threads (0 = all cores). With WeightStorage::kPacked, packs the weights
+  // for the policy's arithmetics unless another live session already did; with kCompact
+  // (the default) the GEMMs read the model's compact weights and nothing is packed.
   Session(const Model& model, const Policy& policy, int n_ctx, int threads);
 
   const Model& model() const { return model_; }
@@ -56,6 +57,9 @@ class Session {
   int n_ctx() const { return n_ctx_; }
   int threads() const { return threads_; }
   int pos() const { return pos_; }  // tokens currently in the KV cache
+  // Bytes of GEMM weights one decoded token reads: the compact tensors (kCompact) or the
+  // packs (kPacked) of every layer and of the LM head.
+  int64_t weight_bytes_per_token() const;
   void Rewind(int pos);             // keep the first `pos` tokens (0 <= pos <= pos())
 
   // Runs tokens at positions pos()..pos()+n-1 and appends them to the KV cache. If
@@ -95,6 +99,10 @@ class Session {
   void Observe(Site site, SiteOp op, int layer, int head, const MatrixView& a, const MatrixView& b);
   MatrixView WeightView(WeightGroup g, int layer);
   ops::ElementwiseContext Ew(int layer) const;
+  // c (M x GroupN) = a (M x GroupK) . Wᵀ of the group (its site's arithmetic), from the
+  // packs or the compact weights.
+  void WeightGemm(WeightGroup g, Site site, int layer, int M, const float* a, int lda, float* c,
+                  int ldc);
   // Per-head RMSNorm of the q and k parts of qkv rows (n, qkv_width), in place.
   void QkNorm(int layer, int n, float* qkv);
 

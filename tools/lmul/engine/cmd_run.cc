@@ -217,8 +217,9 @@ int RunRun(const RunOptions& o) {
   }
   lmul::engine::Session session(**model, *policy, n_ctx, threads);
   const auto t_ready = Clock::now();
-  std::fprintf(stderr, "loaded and packed in %.2f s; prompt: %zu tokens\n",
-               Seconds(t_load, t_ready), prompt.size());
+  std::fprintf(stderr, "loaded in %.2f s (weights: %s); prompt: %zu tokens\n",
+               Seconds(t_load, t_ready),
+               lmul::engine::WeightStorageName((*model)->weight_storage()), prompt.size());
 
   const lmul::engine::Tokenizer* tok = text ? &(*model)->tokenizer() : nullptr;
   lmul::engine::GenerateStats gs;

@@ -7,12 +7,19 @@
 //   (the 16-bit-lane vdpbf16ps path; its own order, docs/kernels.md); bare
 //   lmul/bf16 is that path on CPUs with AVX512-BF16, lmul/bf16@fp32 the canonical one.
 //   lmul bench elementwise [--arith LIST] [--n N]... [--repeats R] [--json] [--isa ...]
+//   lmul bench decode -m MODEL.gguf [--arith POLICIES] [--threads LIST] [--weights LIST]
+//                     [--prompt N] [-n N] [--repeats R] [--no-llama] [--python PY] [--json]
+//   (engine tokens/s, peak RSS, load to first token, weight bytes per token; llama.cpp
+//   beside it when its Python package imports: bench/decode_bench.h)
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "bench/decode_bench.h"
+#include "engine/model/policy.h"
 #include "bench/kernel_bench.h"
 #include "tools/lmul/args.h"
 #include "tools/lmul/command.h"
@@ -111,6 +118,65 @@ int RunElementwise(const Options& o) {
   return 0;
 }
 
+struct DecodeOptions {
+  std::string model;
+  std::vector<std::string> policies, threads, weights;
+  int prompt = 128, n = 64, repeats = 1;
+  bool no_llama = false, json = false;
+  std::string python;
+};
+
+// Comma-separated policies: presets, or inline policies (which contain commas themselves:
+// a piece joins the inline policy before it unless it is a preset name).
+std::vector<std::string> SplitPolicies(const std::vector<std::string>& items) {
+  std::vector<std::string> out;
+  for (const auto& item : items) {
+    std::stringstream ss(item);
+    std::string part;
+    while (std::getline(ss, part, ',')) {
+      const bool preset = lmul::engine::Policy::Parse(part).ok() && part.find('=') == std::string::npos;
+      if (!out.empty() && !preset && out.back().find('=') != std::string::npos) {
+        out.back() += "," + part;
+      } else if (!part.empty()) {
+        out.push_back(part);
+      }
+    }
+  }
+  return out;
+}
+
+int RunDecode(const DecodeOptions& o) {
+  const char* sub = "bench decode";
+  lmul::bench::DecodeBenchOptions opts;
+  opts.model = o.model;
+  opts.policies = SplitPolicies(o.policies);
+  for (const std::string& w : SplitList(o.weights)) opts.weights.push_back(w);
+  for (const std::string& t : SplitList(o.threads)) {
+    char* end = nullptr;
+    const long v = std::strtol(t.c_str(), &end, 10);
+    if (end == t.c_str() || *end != '\0' || v < 0 || v > 1024) {
+      return lmul::cli::UsageError(sub, "--threads: '" + t + "' is not an integer in 0..1024",
+                                   "e.g. --threads 1,2 (0 = all cores)");
+    }
+    opts.threads.push_back(static_cast<int>(v));
+  }
+  opts.prompt_tokens = o.prompt;
+  opts.decode_tokens = o.n;
+  opts.repeats = o.repeats;
+  opts.llama_cpp = !o.no_llama;
+  opts.python = o.python;
+  auto records = lmul::bench::RunDecodeBench(opts);
+  if (!records.ok()) {
+    return lmul::cli::UsageError(sub, records.error(),
+                                 "--arith takes engine policies (fp32, lmul-attn, ...), "
+                                 "--weights compact,packed");
+  }
+  const std::string text = o.json ? lmul::bench::DecodeRecordsJson(*records)
+                                  : lmul::bench::DecodeRecordsTable(*records);
+  std::fputs(text.c_str(), stdout);
+  return 0;
+}
+
 lmul::cli::Registrar reg(
     "bench", "Kernel benchmarks against a native baseline (gemm, elementwise)", [](CLI::App* app) {
       auto o = std::make_shared<Options>();
@@ -152,9 +218,29 @@ lmul::cli::Registrar reg(
       lmul::cli::AddInt(elem, "--repeats", &o->repeats, 1, 1000, "best of R timed runs");
       elem->add_flag("--json", o->json, "print one JSON array of records");
       elem->add_option("--isa", o->isa, "native (default) or avx2 (Highway AVX2 target)");
-      return [o, gemm, elem]() -> int {
+      auto d = std::make_shared<DecodeOptions>();
+      CLI::App* dec = app->add_subcommand(
+          "decode",
+          "engine prefill/decode tokens/s per policy and thread count, peak RSS, load to "
+          "first token, weight bytes per token (and llama.cpp when llama_cpp imports)");
+      dec->add_option("-m,--model", d->model, "GGUF model")->required();
+      dec->add_option("--arith", d->policies,
+                      "comma-separated engine policies (default fp32,lmul-attn,lmul-all)");
+      dec->add_option("--threads", d->threads, "comma-separated thread counts (default 1,all)");
+      dec->add_option("--weights", d->weights,
+                      "comma-separated weight storages: compact (file form, default), packed "
+                      "(fp32 packs per arithmetic)");
+      lmul::cli::AddInt(dec, "--prompt", &d->prompt, 1, 4096, "prompt tokens (prefill)");
+      lmul::cli::AddInt(dec, "-n,--n-predict", &d->n, 0, 4096, "greedy tokens decoded");
+      lmul::cli::AddInt(dec, "--repeats", &d->repeats, 1, 100, "best of R, same process");
+      dec->add_flag("--no-llama", d->no_llama, "skip the llama.cpp baseline");
+      dec->add_option("--python", d->python,
+                      "interpreter for the llama.cpp baseline (default $LMUL_PYTHON or python3)");
+      dec->add_flag("--json", d->json, "print one JSON array of records");
+      return [=]() -> int {
         if (gemm->parsed()) return RunGemm(*o);
         if (elem->parsed()) return RunElementwise(*o);
+        if (dec->parsed()) return RunDecode(*d);
         return 1;
       };
     });

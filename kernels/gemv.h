@@ -1,0 +1,73 @@
+// GEMMs whose B is produced on demand, a few columns at a time, from a compact form
+// (the engine's quantized weights): nothing of B is kept in fp32 beyond one column
+// block per thread, so each weight byte is read once per call.
+//
+//   C(M x N) = A(M x K) . B(K x N),  B(k, n) = row n of an (N, K) matrix that the
+//   RowSource dequantizes into a per-thread buffer just before it is used.
+//
+// Results are bit-identical to kernels::Gemm on the same fp32 B: every C element is the
+// canonical sum of docs/kernels.md §1 (or §1.1 for Accum::kBf16Dot), computed by one
+// thread; they do not depend on the thread count or the column split.
+//
+// Entry point for the kernel plan: GemmRows (one call per weight GEMM; decode steps have
+// M <= 8 and take the column-block GEMV, prefill reuses PackB + GemmPacked per block).
+#ifndef LMUL_KERNELS_GEMV_H_
+#define LMUL_KERNELS_GEMV_H_
+
+#include <cstddef>
+#include <cstdint>
+
+#include "kernels/gemm.h"
+#include "numeric/arith.h"
+
+namespace lmul::kernels {
+
+// Storage forms of B's rows the kernels decode themselves (ggml's block layouts, the same
+// fp32 values as engine/io/dequant.h, in the same operation order):
+//   kF32   K floats
+//   kQ8_0  blocks of 32: d (f16), int8 q[32]                 x = float(q) * d
+//   kQ4_0  blocks of 32: d (f16), nibbles[16]                x = float(q - 8) * d
+//   kQ4_1  blocks of 32: d (f16), m (f16), nibbles[16]       x = float(q) * d + m
+// (element j of a 4-bit block: the low nibble of byte j for j < 16, else the high nibble of
+// byte j - 16).
+enum class RowFormat { kOther, kF32, kQ8_0, kQ4_0, kQ4_1 };
+
+// `rows` consecutive rows starting at the row asked for, row r at data + r * row_bytes.
+struct RowRun {
+  RowFormat format = RowFormat::kOther;
+  const uint8_t* data = nullptr;
+  size_t row_bytes = 0;
+  int rows = 0;
+};
+
+// B as rows of K values: Rows(n0, count, out) writes out[(n - n0) * K + k] = B(k, n) for
+// n in [n0, n0 + count). Called concurrently from several threads (distinct n ranges).
+// Run(n) may expose the stored form of rows n, n+1, ... so that the kernels decode them
+// straight into their own layout (skipping Rows); the default exposes nothing.
+class RowSource {
+ public:
+  virtual ~RowSource() = default;
+  virtual void Rows(int n0, int count, float* out) const = 0;
+  virtual RowRun Run(int n) const {
+    (void)n;
+    return {};
+  }
+};
+
+// Rows [0, rows) of a run decoded to out[r * K + k] (the values of engine/io/dequant.h).
+// False (nothing written) when the form is kOther or the CPU lacks the kernels' ISA.
+bool DecodeRowRun(const RowRun& run, int K, int rows, float* out);
+
+// C(i, n) = c[i * ldc + n] (overwritten); A(i, k) = a[i * lda + k]. opts as Gemm.
+void GemmRows(const Arith& arith, int M, int N, int K, const float* a, int lda,
+              const RowSource& b, float* c, int ldc, const GemmOptions& opts = {});
+
+// Which path GemmRows takes for these arguments: "gemv-exact-fp32" (the fused column-block
+// kernel: exact/fp32, fp32 accumulation, M <= kGemvMaxRows) or "packed-blocks" (PackB +
+// GemmPacked per column block). For tests and benchmarks.
+constexpr int kGemvMaxRows = 8;
+const char* GemmRowsPath(const Arith& arith, int M, const GemmOptions& opts);
+
+}  // namespace lmul::kernels
+
+#endif  // LMUL_KERNELS_GEMV_H_
