@@ -3,13 +3,14 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <string_view>
 #include <thread>
 
 #include "base/check.h"
 #include "engine/io/dequant.h"
 #include "engine/model/validate.h"
-#include "kernels/gemv.h"
 #include "engine/tokenizer/tokenizer.h"
+#include "kernels/gemv.h"
 
 namespace lmul::engine {
 namespace {
@@ -101,13 +102,29 @@ class GroupRowSource final : public kernels::RowSource {
 }  // namespace
 
 const char* WeightStorageName(WeightStorage s) {
-  return s == WeightStorage::kCompact ? "compact" : "packed";
+  switch (s) {
+    case WeightStorage::kCompact:
+      return "compact";
+    case WeightStorage::kPacked:
+      return "packed";
+    case WeightStorage::kAuto:
+      break;
+  }
+  return "auto";
 }
 
 Result<WeightStorage> ParseWeightStorage(const std::string& name) {
   if (name == "compact") return WeightStorage::kCompact;
   if (name == "packed") return WeightStorage::kPacked;
-  return MakeError("unknown weight storage '" + name + "' (expected compact or packed)");
+  if (name == "auto") return WeightStorage::kAuto;
+  return MakeError("unknown weight storage '" + name + "' (expected compact, packed or auto)");
+}
+
+bool Model::PacksGroup(const Arith& arith, kernels::Accum accum) const {
+  if (storage_ != WeightStorage::kAuto) return storage_ == WeightStorage::kPacked;
+  kernels::GemmOptions o;
+  o.accum = accum;
+  return std::string_view(kernels::GemmRowsPath(arith, 1, o)) != "gemv-exact-fp32";
 }
 
 Model::~Model() = default;

@@ -1,10 +1,14 @@
 // Model: a decoder-only transformer loaded from GGUF (the families of ModelConfig: Llama,
 // Mistral, Qwen2, Gemma 2, Gemma 3). Weights stay in the memory-mapped file in their
-// file's compact form (WeightStorage::kCompact, the default): every weight GEMM dequantizes
-// its B a column block at a time inside the kernel (kernels::GemmRows), so the weights are
-// never held in fp32. WeightStorage::kPacked instead dequantizes and packs each GEMM weight
-// once per arithmetic, on first use, by kernels::PackB (about 4 bytes per weight), and the
-// packs are shared by all sessions using that arithmetic. Both give the same bits.
+// file's compact form (WeightStorage::kCompact): every weight GEMM dequantizes its B a
+// column block at a time inside the kernel (kernels::GemmRows), so the weights are never
+// held in fp32. WeightStorage::kPacked instead dequantizes and packs each GEMM weight once
+// per arithmetic, on first use, by kernels::PackB (about 4 bytes per weight), and the packs
+// are shared by all sessions using that arithmetic. WeightStorage::kAuto (the default)
+// decides per weight group and arithmetic: compact where the kernels have a fused decode
+// GEMV for the group's arithmetic (kernels::GemmRowsPath), packed (lazily, shared) where
+// they don't, so a policy without one (lmul-all) decodes at the packed speed and the others
+// keep the compact memory. All three give the same bits.
 //
 // Weight shapes (outermost first; GGUF stores ne innermost first):
 //   token_embd.weight        (n_vocab, d_model)
@@ -55,8 +59,8 @@ enum class WeightGroup : int {
 };
 
 // Where the GEMM weights live between calls (see the top of this file).
-enum class WeightStorage { kCompact, kPacked };
-const char* WeightStorageName(WeightStorage s);  // "compact", "packed"
+enum class WeightStorage { kCompact, kPacked, kAuto };
+const char* WeightStorageName(WeightStorage s);  // "compact", "packed", "auto"
 Result<WeightStorage> ParseWeightStorage(const std::string& name);
 
 // The kernels' name of a GGUF type's row layout (kernels::RowFormat::kOther: the engine
@@ -64,7 +68,7 @@ Result<WeightStorage> ParseWeightStorage(const std::string& name);
 kernels::RowFormat RowFormatOf(GgmlType type);
 
 struct LoadOptions {
-  WeightStorage weights = WeightStorage::kCompact;
+  WeightStorage weights = WeightStorage::kAuto;
 };
 
 class Model {
@@ -79,6 +83,10 @@ class Model {
   const ModelConfig& config() const { return config_; }
   const GgufFile& gguf() const { return *gguf_; }
   WeightStorage weight_storage() const { return storage_; }
+  // Whether a session keeps group g's weights packed for `arith` (see kAuto above): always
+  // under kPacked, never under kCompact, under kAuto when the kernels have no fused
+  // compact decode GEMV for (arith, accum).
+  bool PacksGroup(const Arith& arith, kernels::Accum accum) const;
   bool has_tokenizer() const { return tokenizer_ != nullptr; }
   const Tokenizer& tokenizer() const;  // LMUL_CHECKs has_tokenizer()
 
@@ -129,7 +137,7 @@ class Model {
   Model() = default;
   std::vector<const GgufTensor*> GroupParts(WeightGroup g, int layer) const;
   std::unique_ptr<GgufFile> gguf_;
-  WeightStorage storage_ = WeightStorage::kCompact;
+  WeightStorage storage_ = WeightStorage::kAuto;
   ModelConfig config_;
   std::unique_ptr<Tokenizer> tokenizer_;
   const GgufTensor* token_embd_ = nullptr;

@@ -66,13 +66,17 @@ Session::Session(const Model& model, const Policy& policy, int n_ctx, int thread
   n_ctx_ = n_ctx > 0 ? n_ctx : c.n_ctx_train;
   gemm_.accum = policy.accum;
   gemm_.threads = threads;
-  if (model.weight_storage() == WeightStorage::kPacked) {
-    qkv_ = model.Packed(WeightGroup::kQkv, policy.at(Site::kAttnProj), threads);
-    attn_out_ = model.Packed(WeightGroup::kAttnOut, policy.at(Site::kAttnProj), threads);
-    gate_up_ = model.Packed(WeightGroup::kGateUp, policy.at(Site::kMlp), threads);
-    down_ = model.Packed(WeightGroup::kDown, policy.at(Site::kMlp), threads);
-    lm_head_ = model.Packed(WeightGroup::kLmHead, policy.at(Site::kLmHead), threads);
-  }
+  // Packs only for the groups the model's storage keeps packed under this policy (null:
+  // the group's GEMMs decode the compact file form, Model::CompactGemm).
+  auto packs_for = [&](WeightGroup g, Site site) -> std::shared_ptr<const Model::Packs> {
+    if (!model.PacksGroup(policy.at(site), policy.accum)) return nullptr;
+    return model.Packed(g, policy.at(site), threads);
+  };
+  qkv_ = packs_for(WeightGroup::kQkv, Site::kAttnProj);
+  attn_out_ = packs_for(WeightGroup::kAttnOut, Site::kAttnProj);
+  gate_up_ = packs_for(WeightGroup::kGateUp, Site::kMlp);
+  down_ = packs_for(WeightGroup::kDown, Site::kMlp);
+  lm_head_ = packs_for(WeightGroup::kLmHead, Site::kLmHead);
   k_cache_.resize(c.n_layer);
   v_cache_.resize(c.n_layer);
   const ArchSettings& a = c.arch_settings;
@@ -92,22 +96,29 @@ int64_t Session::weight_bytes_per_token() const {
   int64_t bytes = 0;
   const WeightGroup layer_groups[] = {WeightGroup::kQkv, WeightGroup::kAttnOut,
                                       WeightGroup::kGateUp, WeightGroup::kDown};
-  if (model_.weight_storage() == WeightStorage::kPacked) {
-    for (const auto* packs : {&qkv_, &attn_out_, &gate_up_, &down_, &lm_head_}) {
-      for (const kernels::PackedB& p : **packs) bytes += static_cast<int64_t>(p.bytes());
+  const std::shared_ptr<const Model::Packs>* packs_of[] = {&qkv_, &attn_out_, &gate_up_,
+                                                            &down_};
+  for (int i = 0; i < 4; ++i) {
+    if (*packs_of[i]) {
+      for (const kernels::PackedB& p : **packs_of[i]) bytes += static_cast<int64_t>(p.bytes());
+    } else {
+      for (int l = 0; l < c.n_layer; ++l) bytes += model_.GroupFileBytes(layer_groups[i], l);
     }
-    return bytes;
   }
-  for (int l = 0; l < c.n_layer; ++l) {
-    for (WeightGroup g : layer_groups) bytes += model_.GroupFileBytes(g, l);
+  if (lm_head_) {
+    for (const kernels::PackedB& p : *lm_head_) bytes += static_cast<int64_t>(p.bytes());
+  } else {
+    bytes += model_.GroupFileBytes(WeightGroup::kLmHead, 0);
   }
-  return bytes + model_.GroupFileBytes(WeightGroup::kLmHead, 0);
+  return bytes;
 }
 
 void Session::WeightGemm(WeightGroup g, Site site, int layer, int M, const float* a, int lda,
                          float* c, int ldc) {
   const int N = model_.GroupN(g), K = model_.GroupK(g);
-  if (model_.weight_storage() == WeightStorage::kCompact) {
+  const std::shared_ptr<const Model::Packs>* group_packs[] = {&qkv_, &attn_out_, &gate_up_,
+                                                               &down_, &lm_head_};
+  if (!*group_packs[static_cast<int>(g)]) {
     // Dequantizing costs more than the products: thread every GEMM of a few column blocks.
     kernels::GemmOptions o = gemm_;
     if (int64_t{N} * K < kMinWeightsPerThreadedCompactGemm) o.threads = 1;

@@ -152,8 +152,11 @@ void CompareStorages(const std::string& path, const std::vector<int32_t>& tokens
                      const std::string& tag) {
   auto compact = Model::Load(path, LoadOptions{WeightStorage::kCompact});
   auto packed = Model::Load(path, LoadOptions{WeightStorage::kPacked});
+  auto automatic = Model::Load(path);  // the default: WeightStorage::kAuto
   ASSERT_TRUE(compact.ok()) << compact.error();
   ASSERT_TRUE(packed.ok()) << packed.error();
+  ASSERT_TRUE(automatic.ok()) << automatic.error();
+  ASSERT_EQ((*automatic)->weight_storage(), WeightStorage::kAuto);
   const int n_vocab = (*compact)->config().n_vocab;
   for (const std::string& text : policies) {
     auto policy = Policy::Parse(text);
@@ -161,6 +164,7 @@ void CompareStorages(const std::string& path, const std::vector<int32_t>& tokens
     const std::string what = tag + " " + text;
     const int n_ctx = static_cast<int>(tokens.size()) + 8;
     Session sc(**compact, *policy, n_ctx, threads), sp(**packed, *policy, n_ctx, threads);
+    Session sa(**automatic, *policy, n_ctx, threads);
     Session all(**compact, *policy, n_ctx, threads);
     std::vector<float> lc, lp, lall;
     ASSERT_TRUE(all.Forward(tokens, &lall).ok());
@@ -168,6 +172,11 @@ void CompareStorages(const std::string& path, const std::vector<int32_t>& tokens
     ASSERT_TRUE(sc.Forward(pre, &lc).ok());
     ASSERT_TRUE(sp.Forward(pre, &lp).ok());
     ExpectSameBits(lc, lp, what + " prefill");
+    {
+      std::vector<float> la;
+      ASSERT_TRUE(sa.Forward(tokens, &la).ok());
+      ExpectSameBits(la, lall, what + " auto storage, whole forward");
+    }
     EXPECT_EQ(0, std::memcmp(lc.data(), lall.data(), lc.size() * sizeof(float)))
         << what << " prefill rows of the whole forward";
     for (size_t t = n_prefill; t < tokens.size(); ++t) {
@@ -250,10 +259,36 @@ TEST(CompactWeights, KernelDecodersMatchDequantize) {
 
 TEST(CompactWeights, StorageNames) {
   EXPECT_STREQ(WeightStorageName(WeightStorage::kCompact), "compact");
+  EXPECT_STREQ(WeightStorageName(WeightStorage::kAuto), "auto");
   EXPECT_EQ(*ParseWeightStorage("packed"), WeightStorage::kPacked);
+  EXPECT_EQ(*ParseWeightStorage("auto"), WeightStorage::kAuto);
   auto bad = ParseWeightStorage("fp32");
   ASSERT_FALSE(bad.ok());
-  EXPECT_NE(bad.error().find("expected compact or packed"), std::string::npos) << bad.error();
+  EXPECT_NE(bad.error().find("expected compact, packed or auto"), std::string::npos)
+      << bad.error();
+}
+
+// kAuto keeps a group compact exactly when the kernels have a fused decode GEMV for its
+// arithmetic (exact/fp32 with fp32 accumulation, on AVX2), and packs it otherwise: the
+// weight bytes a token reads equal the compact storage's for fp32 and the packed storage's
+// for lmul-all; lmul-attn (exact/fp32 weight GEMMs) stays compact.
+TEST(CompactWeights, AutoPacksOnlyWithoutAFusedGemv) {
+  const std::string path = WriteTypedModel(kTypes[0]);
+  auto compact = Model::Load(path, LoadOptions{WeightStorage::kCompact});
+  auto packed = Model::Load(path, LoadOptions{WeightStorage::kPacked});
+  auto automatic = Model::Load(path, LoadOptions{WeightStorage::kAuto});
+  ASSERT_TRUE(compact.ok() && packed.ok() && automatic.ok());
+  auto bytes = [](const Model& m, const char* preset) {
+    return Session(m, *Policy::Parse(preset), 16, 1).weight_bytes_per_token();
+  };
+  const bool fused = std::string(kernels::GemmRowsPath(*Arith::Parse("exact/fp32"), 1, {})) ==
+                     "gemv-exact-fp32";
+  for (const char* preset : {"fp32", "lmul-attn"}) {
+    EXPECT_EQ(bytes(**automatic, preset), bytes(fused ? **compact : **packed, preset)) << preset;
+  }
+  EXPECT_EQ(bytes(**automatic, "lmul-all"), bytes(**packed, "lmul-all"));
+  EXPECT_NE(bytes(**compact, "lmul-all"), bytes(**packed, "lmul-all"));
+  std::remove(path.c_str());
 }
 
 #else  // the default model (label model: its own binary, kept out of the sanitizer runs)
