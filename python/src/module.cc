@@ -16,8 +16,10 @@
 #include <climits>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <span>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -44,9 +46,18 @@ using F32Contig = nb::ndarray<const float, nb::c_contig, nb::device::cpu>;
 
 [[noreturn]] void ThrowValue(const std::string& message) { throw nb::value_error(message.c_str()); }
 
+// Parsed specs by their string: the torch ops pass the same few specs on every call, so
+// each is parsed once. Bounded (cleared past 256 entries) so that a caller cycling through
+// specs cannot grow it without limit; bad specs are not cached.
 lmul::Arith ParseArith(const std::string& spec) {
+  static std::mutex mu;
+  static std::unordered_map<std::string, lmul::Arith> cache;
+  std::lock_guard<std::mutex> lock(mu);
+  if (auto it = cache.find(spec); it != cache.end()) return it->second;
   auto arith = lmul::Arith::Parse(spec);
   if (!arith.ok()) ThrowValue(arith.error());
+  if (cache.size() >= 256) cache.clear();
+  cache.emplace(spec, *arith);
   return *arith;
 }
 
@@ -103,6 +114,19 @@ void Reduce(F32Contig x, F32Out y, const std::string& fmt, const std::string& ro
   for (size_t i = 0; i < n; ++i) yp[i] = lmul::Reduce(f, xp[i], r);
 }
 
+// Reduce on n contiguous elements at addresses (the torch op; see MatmulPtr below).
+void ReducePtr(uintptr_t x, uintptr_t y, int64_t n, const std::string& fmt,
+               const std::string& rounding) {
+  const lmul::Format f = ParseFormat(fmt);
+  const lmul::Rounding r = ParseRounding(rounding);
+  if (n < 0) ThrowValue("reduce: negative element count");
+  if ((x == 0 || y == 0) && n > 0) ThrowValue("reduce: null address");
+  const float* xp = reinterpret_cast<const float*>(x);
+  float* yp = reinterpret_cast<float*>(y);
+  nb::gil_scoped_release release;
+  for (int64_t i = 0; i < n; ++i) yp[i] = lmul::Reduce(f, xp[i], r);
+}
+
 // A 2-D operand as the kernels take it: base pointer, leading dimension, transposed or not.
 struct Operand2D {
   const float* data;
@@ -135,18 +159,43 @@ Operand2D View2D(const float* data, int64_t rows, int64_t cols, int64_t s0, int6
   return {scratch->data(), static_cast<int>(std::max<int64_t>(cols, 1)), false};
 }
 
-// c (batch, M, N) = a (batch, M, K) . b (batch, K, N); 2-D arrays are a batch of one.
-// b is used in place when each matrix is row- or column-major (b_trans), a when it is
-// row-major; other layouts are copied (per matrix, with the GIL released).
-void Matmul(F32In a, F32In b, F32Out c, const std::string& spec, const std::string& accum,
-            int threads) {
-  const lmul::Arith arith = ParseArith(spec);
+lmul::kernels::GemmOptions MatmulOptions(const lmul::Arith& arith, const std::string& accum,
+                                         int threads) {
   lmul::kernels::GemmOptions opts;
   opts.accum = ParseAccum(accum, arith);
   if (threads < 0) {
     ThrowValue("matmul: threads must be >= 0 (0 = all cores), got " + std::to_string(threads));
   }
   opts.threads = threads;
+  return opts;
+}
+
+// A strided (batch, M, K) . (batch, K, N) -> c (batch, M, N), c contiguous; element strides
+// (s0 batch, s1 row, s2 column). Call with the GIL released. b is used in place when each
+// matrix is row- or column-major (b_trans), a when it is row-major; other layouts are
+// copied per matrix.
+void MatmulStrided(const lmul::Arith& arith, const lmul::kernels::GemmOptions& opts, int64_t batch,
+                   int m, int k, int n, const float* ap, int64_t as0, int64_t as1, int64_t as2,
+                   const float* bp, int64_t bs0, int64_t bs1, int64_t bs2, float* cp) {
+  const size_t mn = static_cast<size_t>(m) * n;
+  if (k == 0 || mn == 0) {
+    std::fill(cp, cp + static_cast<size_t>(batch) * mn, 0.0f);
+    return;
+  }
+  std::vector<float> a_scratch, b_scratch;
+  for (int64_t t = 0; t < batch; ++t) {
+    const Operand2D av = View2D(ap + t * as0, m, k, as1, as2, /*allow_trans=*/false, &a_scratch);
+    const Operand2D bv = View2D(bp + t * bs0, k, n, bs1, bs2, /*allow_trans=*/true, &b_scratch);
+    lmul::kernels::Gemm(arith, m, n, k, av.data, av.ld, bv.data, bv.ld, bv.trans, cp + t * mn, n,
+                        opts);
+  }
+}
+
+// c (batch, M, N) = a (batch, M, K) . b (batch, K, N); 2-D arrays are a batch of one.
+void Matmul(F32In a, F32In b, F32Out c, const std::string& spec, const std::string& accum,
+            int threads) {
+  const lmul::Arith arith = ParseArith(spec);
+  const lmul::kernels::GemmOptions opts = MatmulOptions(arith, accum, threads);
   const size_t nd = a.ndim();
   if ((nd != 2 && nd != 3) || b.ndim() != nd || c.ndim() != nd) {
     ThrowValue("matmul: expected 2-D (M, K) . (K, N) or 3-D (batch, M, K) . (batch, K, N), got " +
@@ -174,21 +223,49 @@ void Matmul(F32In a, F32In b, F32Out c, const std::string& spec, const std::stri
   const float* ap = a.data();
   const float* bp = b.data();
   const int64_t as0 = nd == 3 ? a.stride(0) : 0, bs0 = nd == 3 ? b.stride(0) : 0;
-  const int64_t as1 = a.stride(o), as2 = a.stride(o + 1), bs1 = b.stride(o), bs2 = b.stride(o + 1);
   float* cp = c.data();
   nb::gil_scoped_release release;
-  const size_t mn = static_cast<size_t>(m) * n;
-  if (k == 0 || mn == 0) {
-    std::fill(cp, cp + static_cast<size_t>(batch) * mn, 0.0f);
-    return;
-  }
-  std::vector<float> a_scratch, b_scratch;
-  for (int64_t t = 0; t < batch; ++t) {
-    const Operand2D av = View2D(ap + t * as0, M, K, as1, as2, /*allow_trans=*/false, &a_scratch);
-    const Operand2D bv = View2D(bp + t * bs0, K, N, bs1, bs2, /*allow_trans=*/true, &b_scratch);
-    lmul::kernels::Gemm(arith, m, n, k, av.data, av.ld, bv.data, bv.ld, bv.trans, cp + t * mn, n,
-                        opts);
-  }
+  MatmulStrided(arith, opts, batch, m, k, n, ap, as0, a.stride(o), a.stride(o + 1), bp, bs0,
+                b.stride(o), b.stride(o + 1), cp);
+}
+
+// ---- the torch ops' entry points (python/lmul/torch/ops.py) ----
+//
+// Operands are addresses (Tensor.data_ptr()) and element strides of CPU float32 tensors
+// that the caller has checked (dtype, device, shapes, c contiguous and fresh) and keeps
+// alive during the call: the nb::ndarray conversion of a torch tensor goes through Python's
+// __dlpack__ (~2 us per tensor), which would be most of a small op's cost. Not a public API:
+// the sizes are range-checked here, the addresses cannot be.
+
+const float* Addr(uintptr_t p, int64_t count, const char* what) {
+  if (p == 0 && count > 0) ThrowValue(std::string("null address for ") + what);
+  return reinterpret_cast<const float*>(p);
+}
+
+void MatmulPtr(uintptr_t a, int64_t as0, int64_t as1, int64_t as2, uintptr_t b, int64_t bs0,
+               int64_t bs1, int64_t bs2, uintptr_t c, int64_t batch, int64_t M, int64_t K,
+               int64_t N, const std::string& spec, const std::string& accum, int threads) {
+  const lmul::Arith arith = ParseArith(spec);
+  const lmul::kernels::GemmOptions opts = MatmulOptions(arith, accum, threads);
+  const int m = CheckedInt(M, "M"), n = CheckedInt(N, "N"), k = CheckedInt(K, "K");
+  CheckedInt(batch, "batch");
+  const bool has_out = batch > 0 && m > 0 && n > 0;
+  const float* ap = Addr(a, has_out && k > 0, "a");
+  const float* bp = Addr(b, has_out && k > 0, "b");
+  float* cp = const_cast<float*>(Addr(c, has_out, "out"));
+  nb::gil_scoped_release release;
+  MatmulStrided(arith, opts, batch, m, k, n, ap, as0, as1, as2, bp, bs0, bs1, bs2, cp);
+}
+
+// y = arith.Mul(x, w) on n contiguous elements.
+void MulPtr(uintptr_t x, uintptr_t w, uintptr_t y, int64_t n, const std::string& spec) {
+  const lmul::Arith arith = ParseArith(spec);
+  if (n < 0) ThrowValue("mul: negative element count");
+  const float* xp = Addr(x, n, "x");
+  const float* wp = Addr(w, n, "y");
+  float* yp = const_cast<float*>(Addr(y, n, "out"));
+  nb::gil_scoped_release release;
+  lmul::kernels::MulElementwise(arith, xp, wp, yp, static_cast<size_t>(n));
 }
 
 // (op, format, reduce rounding, wide, output format, canonical name) of a spec.
@@ -367,6 +444,15 @@ NB_MODULE(_lmul, m) {
   m.def("reduce", &Reduce, nb::arg("x"), nb::arg("out"), nb::arg("fmt"), nb::arg("rounding"));
   m.def("matmul", &Matmul, nb::arg("a"), nb::arg("b"), nb::arg("out"), nb::arg("arith"),
         nb::arg("accum"), nb::arg("threads"));
+  // The torch ops' entry points: addresses of checked CPU float32 tensors (internal).
+  m.def("matmul_ptr", &MatmulPtr, nb::arg("a"), nb::arg("as0"), nb::arg("as1"), nb::arg("as2"),
+        nb::arg("b"), nb::arg("bs0"), nb::arg("bs1"), nb::arg("bs2"), nb::arg("out"),
+        nb::arg("batch"), nb::arg("m"), nb::arg("k"), nb::arg("n"), nb::arg("arith"),
+        nb::arg("accum"), nb::arg("threads"));
+  m.def("mul_ptr", &MulPtr, nb::arg("x"), nb::arg("y"), nb::arg("out"), nb::arg("n"),
+        nb::arg("arith"));
+  m.def("reduce_ptr", &ReducePtr, nb::arg("x"), nb::arg("out"), nb::arg("n"), nb::arg("fmt"),
+        nb::arg("rounding"));
   m.def("arith_info", &ArithInfo, nb::arg("spec"));
   m.def("policy_sites", &PolicySites, nb::arg("text"));
   m.def("policy_presets", [] { return lmul::engine::Policy::PresetNames(); });
