@@ -120,6 +120,49 @@ _lib.define("mul(Tensor x, Tensor y, str arith, str backward) -> Tensor")
 _lib.define("matmul(Tensor a, Tensor b, str arith, str accum, str backward) -> Tensor")
 _lib.define("bmm(Tensor a, Tensor b, str arith, str accum, str backward) -> Tensor")
 
+_AFTER_AUTOGRAD = torch._C._after_autograd_keyset
+_CPU_KEY = torch._C.DispatchKey.CPU
+
+
+def _register_autograd(name: str, cpu_kernel: Any, setup_context: Any, backward: Any) -> None:
+    """The op's Autograd kernel: what torch.library.register_autograd registers (an
+    autograd.Function whose forward redispatches below autograd, then setup_context), plus
+    one shortcut: without gradients, on plain CPU tensors (nothing between autograd and the
+    CPU kernel: no fake/functional tensors, no Python mode, no subclass), it calls the CPU
+    kernel itself instead of a second trip through the dispatcher (~4 us of a ~15 us call).
+    """
+    op = getattr(torch.ops.lmul, name).default
+
+    class Function(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx: Any, keyset: Any, *args: Any) -> Tensor:  # type: ignore[override]
+            with torch._C._AutoDispatchBelowAutograd():
+                out = op.redispatch(keyset & _AFTER_AUTOGRAD, *args)
+            setup_context(ctx, args, out)
+            return out
+
+        @staticmethod
+        def backward(ctx: Any, *grads: Tensor) -> Any:  # type: ignore[override]
+            needs = ctx.needs_input_grad
+            ctx.needs_input_grad = needs[1:]  # without the keyset
+            try:
+                return (None, *backward(ctx, *grads))
+            finally:
+                ctx.needs_input_grad = needs
+
+    Function.__name__ = f"LmulBackward_{name}"
+
+    def autograd_kernel(keyset: Any, *args: Any) -> Tensor:
+        if torch.is_grad_enabled() and torch._C._any_requires_grad(*args):
+            return Function.apply(keyset, *args)
+        below = keyset & _AFTER_AUTOGRAD
+        if below.highestPriorityTypeId() == _CPU_KEY:
+            return cpu_kernel(*args)
+        with torch._C._AutoDispatchBelowAutograd():
+            return op.redispatch(below, *args)
+
+    _lib.impl(name, autograd_kernel, "Autograd", with_keyset=True)
+
 
 # ---- reduce ----
 
@@ -149,7 +192,7 @@ def _reduce_backward(ctx: Any, g: Tensor) -> tuple[Tensor, None, None]:
     return g, None, None  # straight-through
 
 
-torch.library.register_autograd("lmul::reduce", _reduce_backward, setup_context=_reduce_setup, lib=_lib)
+_register_autograd("reduce", _reduce_cpu, _reduce_setup, _reduce_backward)
 
 
 # ---- mul ----
@@ -213,7 +256,7 @@ def _mul_backward(ctx: Any, g: Tensor) -> tuple[Tensor | None, Tensor | None, No
     return gx, gy, None, None
 
 
-torch.library.register_autograd("lmul::mul", _mul_backward, setup_context=_mul_setup, lib=_lib)
+_register_autograd("mul", _mul_cpu, _mul_setup, _mul_backward)
 
 
 # ---- matmul (2-D) and bmm (3-D) ----
@@ -308,8 +351,8 @@ def _matmul_backward_fn(op_name: str) -> Any:
     return backward_fn
 
 
-torch.library.register_autograd("lmul::matmul", _matmul_backward_fn("matmul"), setup_context=_matmul_setup, lib=_lib)
-torch.library.register_autograd("lmul::bmm", _matmul_backward_fn("bmm"), setup_context=_matmul_setup, lib=_lib)
+_register_autograd("matmul", _matmul_cpu, _matmul_setup, _matmul_backward_fn("matmul"))
+_register_autograd("bmm", _bmm_cpu, _matmul_setup, _matmul_backward_fn("bmm"))
 
 
 # ---- Python wrappers (broadcasting, batch dims, dtypes) ----
