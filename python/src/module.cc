@@ -18,6 +18,7 @@
 #include <memory>
 #include <mutex>
 #include <span>
+#include <stdexcept>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -33,6 +34,9 @@
 #include "kernels/gemm.h"
 #include "numeric/arith.h"
 #include "numeric/format.h"
+#ifdef LMUL_PYTHON_CUDA
+#include "kernels/cuda/lmul_cuda.h"
+#endif
 
 namespace nb = nanobind;
 
@@ -268,6 +272,62 @@ void MulPtr(uintptr_t x, uintptr_t w, uintptr_t y, int64_t n, const std::string&
   lmul::kernels::MulElementwise(arith, xp, wp, yp, static_cast<size_t>(n));
 }
 
+#ifdef LMUL_PYTHON_CUDA
+// ---- CUDA (built with -DLMUL_CUDA=ON): the torch ops' CUDA kernels ----
+//
+// Device addresses of float32 tensors on the current device, launched on `stream` (the
+// caller's torch.cuda.current_stream().cuda_stream) and returning after the launch, as
+// torch's own kernels do. kernels/cuda reads A row-major and B row- or column-major: the
+// caller makes other layouts contiguous first. Errors (a failed launch) raise RuntimeError.
+
+void ThrowIfError(const lmul::Status& st) {
+  if (!st.ok()) throw std::runtime_error(st.error());
+}
+
+void CudaMatmulPtr(uintptr_t a, int64_t as0, int64_t lda, uintptr_t b, int64_t bs0, int64_t ldb,
+                   bool b_trans, uintptr_t c, int64_t batch, int64_t M, int64_t K, int64_t N,
+                   const std::string& spec, const std::string& accum, uintptr_t stream) {
+  const lmul::Arith arith = ParseArith(spec);
+  const lmul::kernels::Accum acc = ParseAccum(accum, arith);
+  const int m = CheckedInt(M, "M"), n = CheckedInt(N, "N"), k = CheckedInt(K, "K");
+  CheckedInt(batch, "batch");
+  const int la = CheckedInt(lda, "lda"), lb = CheckedInt(ldb, "ldb");
+  const auto* ap = reinterpret_cast<const float*>(a);
+  const auto* bp = reinterpret_cast<const float*>(b);
+  auto* cp = reinterpret_cast<float*>(c);
+  const size_t mn = static_cast<size_t>(m) * n;
+  nb::gil_scoped_release release;
+  for (int64_t t = 0; t < batch; ++t) {
+    ThrowIfError(lmul::kernels::cuda::Gemm(arith, m, n, k, ap + t * as0, la, bp + t * bs0, lb,
+                                           b_trans, cp + t * mn, n, acc,
+                                           reinterpret_cast<void*>(stream)));
+  }
+}
+
+void CudaMulPtr(uintptr_t x, uintptr_t y, uintptr_t out, int64_t n, const std::string& spec,
+                uintptr_t stream) {
+  const lmul::Arith arith = ParseArith(spec);
+  if (n < 0) ThrowValue("mul: negative element count");
+  nb::gil_scoped_release release;
+  ThrowIfError(lmul::kernels::cuda::MulElementwise(
+      arith, reinterpret_cast<const float*>(x), reinterpret_cast<const float*>(y),
+      reinterpret_cast<float*>(out), static_cast<size_t>(n), reinterpret_cast<void*>(stream)));
+}
+
+void CudaReducePtr(uintptr_t x, uintptr_t out, int64_t n, const std::string& fmt,
+                   const std::string& rounding, uintptr_t stream) {
+  ParseFormat(fmt);  // the format's and the rounding's own messages on bad names
+  ParseRounding(rounding);
+  // kernels/cuda reduces operands per an arith: exact/<fmt>,<rounding> is that reduction.
+  const lmul::Arith arith = ParseArith("exact/" + fmt + "," + rounding);
+  if (n < 0) ThrowValue("reduce: negative element count");
+  nb::gil_scoped_release release;
+  ThrowIfError(lmul::kernels::cuda::Reduce(arith, reinterpret_cast<const float*>(x),
+                                           reinterpret_cast<float*>(out), static_cast<size_t>(n),
+                                           reinterpret_cast<void*>(stream)));
+}
+#endif  // LMUL_PYTHON_CUDA
+
 // (op, format, reduce rounding, wide, output format, canonical name) of a spec.
 nb::dict ArithInfo(const std::string& spec) {
   const lmul::Arith a = ParseArith(spec);
@@ -453,6 +513,24 @@ NB_MODULE(_lmul, m) {
         nb::arg("arith"));
   m.def("reduce_ptr", &ReducePtr, nb::arg("x"), nb::arg("out"), nb::arg("n"), nb::arg("fmt"),
         nb::arg("rounding"));
+#ifdef LMUL_PYTHON_CUDA
+  m.attr("has_cuda") = true;
+  m.def("cuda_matmul_ptr", &CudaMatmulPtr, nb::arg("a"), nb::arg("as0"), nb::arg("lda"),
+        nb::arg("b"), nb::arg("bs0"), nb::arg("ldb"), nb::arg("b_trans"), nb::arg("out"),
+        nb::arg("batch"), nb::arg("m"), nb::arg("k"), nb::arg("n"), nb::arg("arith"),
+        nb::arg("accum"), nb::arg("stream"));
+  m.def("cuda_mul_ptr", &CudaMulPtr, nb::arg("x"), nb::arg("y"), nb::arg("out"), nb::arg("n"),
+        nb::arg("arith"), nb::arg("stream"));
+  m.def("cuda_reduce_ptr", &CudaReducePtr, nb::arg("x"), nb::arg("out"), nb::arg("n"),
+        nb::arg("fmt"), nb::arg("rounding"), nb::arg("stream"));
+  m.def("cuda_device_info", [] {
+    auto info = lmul::kernels::cuda::DeviceInfo();
+    if (!info.ok()) throw std::runtime_error(info.error());
+    return *info;
+  });
+#else
+  m.attr("has_cuda") = false;
+#endif
   m.def("arith_info", &ArithInfo, nb::arg("spec"));
   m.def("policy_sites", &PolicySites, nb::arg("text"));
   m.def("policy_presets", [] { return lmul::engine::Policy::PresetNames(); });

@@ -28,7 +28,7 @@ from torch import Tensor
 
 from lmul import _lmul
 
-__all__ = ["bmm", "get_threads", "matmul", "mul", "reduce", "set_threads"]
+__all__ = ["HAS_CUDA", "bmm", "get_threads", "matmul", "mul", "reduce", "set_threads"]
 
 BACKWARDS = ("ste", "same")
 ACCUMS = ("fp32", "bf16", "bf16dot")
@@ -353,6 +353,89 @@ def _matmul_backward_fn(op_name: str) -> Any:
 
 _register_autograd("matmul", _matmul_cpu, _matmul_setup, _matmul_backward_fn("matmul"))
 _register_autograd("bmm", _bmm_cpu, _matmul_setup, _matmul_backward_fn("bmm"))
+
+
+# ---- CUDA: kernels/cuda, when the module was built with -DLMUL_CUDA=ON ----
+
+HAS_CUDA: bool = bool(getattr(_lmul, "has_cuda", False))
+"""True when lmul._lmul was built with -DLMUL_CUDA=ON: the ops then run CUDA tensors on
+kernels/cuda (bit-exact with the CPU kernels); otherwise a CUDA tensor raises
+NotImplementedError (no CUDA kernel registered)."""
+
+
+def _cuda_stream(t: Tensor) -> int:
+    return int(torch.cuda.current_stream(t.device).cuda_stream)
+
+
+def _cuda_gemm(fn: str, nd: int, a: Tensor, b: Tensor, arith: str, accum: str, backward: str) -> Tensor:
+    _check_strings(fn, arith, backward, accum)
+    dtype = a.dtype
+    _check_dtypes(fn, (a, b))
+    if a.device != b.device:
+        raise ValueError(f"lmul.{fn}: operands on {a.device} and {b.device}; expected one device")
+    a, b = _f32(a), _f32(b)
+    sa, sb = a.shape, b.shape
+    if len(sa) != nd or len(sb) != nd or sa[-1] != sb[-2] or (nd == 3 and sa[0] != sb[0]):
+        _shape_error(fn, nd, a, b)
+    a3 = (a if nd == 3 else a.unsqueeze(0)).contiguous()  # kernels/cuda reads A row-major
+    b3 = b if nd == 3 else b.unsqueeze(0)
+    batch, m, k, n = a3.shape[0], a3.shape[1], a3.shape[2], b3.shape[2]
+    st = b3.stride()
+    if st[2] == 1 and st[1] >= n:  # row-major B, used in place
+        b_trans, ldb = False, st[1]
+    elif st[1] == 1 and st[2] >= k:  # column-major B (w.T of a Linear), used in place
+        b_trans, ldb = True, st[2]
+    else:
+        b3 = b3.contiguous()
+        st = b3.stride()
+        b_trans, ldb = False, max(n, 1)
+    out = torch.empty((batch, m, n), dtype=torch.float32, device=a.device)
+    with torch.cuda.device(a.device):
+        _lmul.cuda_matmul_ptr(a3.data_ptr(), a3.stride(0), max(k, 1), b3.data_ptr(), st[0], ldb,
+                              b_trans, out.data_ptr(), batch, m, k, n, arith, accum, _cuda_stream(a))
+    return _back(out if nd == 3 else out.squeeze(0), dtype)
+
+
+def _matmul_cuda(a: Tensor, b: Tensor, arith: str, accum: str, backward: str) -> Tensor:
+    return _cuda_gemm("matmul", 2, a, b, arith, accum, backward)
+
+
+def _bmm_cuda(a: Tensor, b: Tensor, arith: str, accum: str, backward: str) -> Tensor:
+    return _cuda_gemm("bmm", 3, a, b, arith, accum, backward)
+
+
+def _mul_cuda(x: Tensor, y: Tensor, arith: str, backward: str) -> Tensor:
+    _check_strings("mul", arith, backward)
+    _check_dtypes("mul", (x, y))
+    if x.shape != y.shape or x.device != y.device:
+        raise ValueError(
+            f"lmul.mul: shapes {tuple(x.shape)} and {tuple(y.shape)} on {x.device} and {y.device}: "
+            "expected equal shapes on one device"
+        )
+    x32, y32 = _f32(x).contiguous(), _f32(y).contiguous()
+    out = torch.empty(x.shape, dtype=torch.float32, device=x.device)
+    with torch.cuda.device(x.device):
+        _lmul.cuda_mul_ptr(x32.data_ptr(), y32.data_ptr(), out.data_ptr(), out.numel(), arith,
+                           _cuda_stream(x))
+    return _back(out, x.dtype)
+
+
+def _reduce_cuda(x: Tensor, fmt: str, rounding: str) -> Tensor:
+    if x.dtype not in _FLOAT_DTYPES:
+        raise TypeError(f"lmul.reduce: dtype {x.dtype} is not supported (float32, bfloat16, float16, float64)")
+    x32 = _f32(x).contiguous()
+    out = torch.empty(x.shape, dtype=torch.float32, device=x.device)
+    with torch.cuda.device(x.device):
+        _lmul.cuda_reduce_ptr(x32.data_ptr(), out.data_ptr(), out.numel(), fmt, rounding,
+                              _cuda_stream(x))
+    return _back(out, x.dtype)
+
+
+if HAS_CUDA:
+    _lib.impl("matmul", _matmul_cuda, "CUDA")
+    _lib.impl("bmm", _bmm_cuda, "CUDA")
+    _lib.impl("mul", _mul_cuda, "CUDA")
+    _lib.impl("reduce", _reduce_cuda, "CUDA")
 
 
 # ---- Python wrappers (broadcasting, batch dims, dtypes) ----
