@@ -1,7 +1,7 @@
 """PyTorch custom ops over lmul's kernels (torch.library), with fake kernels and autograd.
 
-Ops (CPU; float32, bfloat16, float16 or float64 tensors, computed on the fp32 carrier and
-returned in the input dtype):
+Ops (CPU, and CUDA when the module was built with -DLMUL_CUDA=ON; float32, bfloat16, float16
+or float64 tensors, computed on the fp32 carrier and returned in the input dtype):
 
     torch.ops.lmul.mul(x, y, arith, backward)            same shapes, elementwise
     torch.ops.lmul.matmul(a, b, arith, accum, backward)  (M, K) . (K, N)
@@ -108,12 +108,13 @@ def _back(out: Tensor, dtype: torch.dtype) -> Tensor:
     return out if dtype is torch.float32 else out.to(dtype)
 
 
-# The ops are defined with torch.library's low-level API (define + impl + register_fake +
-# register_autograd) rather than torch.library.custom_op: the same dispatcher entries, but
-# custom_op wraps each call in a dynamo-disable frame and an output aliasing check, ~4 us of
-# a 64x64 GEMM's ~15. The CPU kernels pass the tensors' addresses and strides to the C++
-# module (_lmul.*_ptr) instead of NumPy views (tensor.numpy() costs ~1 us per tensor).
-# bench/python_matmul_bench.py measures the per-call cost.
+# The ops are defined with torch.library's low-level API (define + impl + register_fake + an
+# Autograd kernel, _register_autograd) rather than torch.library.custom_op: the same
+# dispatcher entries, but custom_op wraps each call in a dynamo-disable frame and an output
+# aliasing check (~3 us; a 64x64 GEMM takes ~15). The CPU kernels pass the tensors'
+# addresses and strides to the C++ module (_lmul.*_ptr) instead of NumPy views
+# (tensor.numpy() costs ~1 us per tensor). bench/python_matmul_bench.py measures the
+# per-call cost; docs/python.md ("Per-call cost") explains it.
 _lib = torch.library.Library("lmul", "DEF")  # noqa: TOR901 - kept alive: it owns the defs
 _lib.define("reduce(Tensor x, str fmt, str rounding) -> Tensor")
 _lib.define("mul(Tensor x, Tensor y, str arith, str backward) -> Tensor")
