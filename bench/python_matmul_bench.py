@@ -85,7 +85,7 @@ def cli_gemm(cli: pathlib.Path, arith: str, n: int, threads: int, repeats: int) 
     """The `lmul bench gemm` record (Gemm with B packed inside the call: "gflops") of one shape."""
     out = subprocess.run(
         [str(cli), "bench", "gemm", "--arith", arith, "--shape", f"{n}x{n}x{n}",
-         "--threads", str(threads), "--repeats", str(repeats), "--json"],
+         "--threads", str(threads), "--repeats", str(min(repeats, 1000)), "--json"],  # CLI bound
         capture_output=True, text=True, check=True,
     ).stdout
     return dict(json.loads(out)[0])
@@ -100,6 +100,18 @@ def _noop(a: torch.Tensor, b: torch.Tensor, arith: str, accum: str, backward: st
 _noop.register_fake(lambda a, b, arith, accum, backward: a.new_empty((a.shape[0], b.shape[1])))
 _noop.register_autograd(lambda ctx, g: (None, None, None, None, None))
 
+# The same empty op registered as lmul's ops are (python/lmul/torch/ops.py: torch.library
+# define + impl("CPU") + register_fake + register_autograd, no custom_op wrappers): the floor
+# of torch.ops.lmul.matmul's dispatch.
+_bench_lib = torch.library.Library("lmul_bench", "FRAGMENT")
+_bench_lib.define("noop_lib(Tensor a, Tensor b, str arith, str accum, str backward) -> Tensor")
+_bench_lib.impl("noop_lib", lambda a, b, arith, accum, backward:
+                torch.empty((a.shape[0], b.shape[1]), dtype=torch.float32), "CPU")
+torch.library.register_fake("lmul_bench::noop_lib", lambda a, b, arith, accum, backward:
+                            a.new_empty((a.shape[0], b.shape[1])), lib=_bench_lib)
+torch.library.register_autograd("lmul_bench::noop_lib", lambda ctx, g: (None, None, None, None, None),
+                                lib=_bench_lib)
+
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -111,7 +123,7 @@ def main() -> int:
     p.add_argument("--cli", default=str(REPO / "build" / "release" / "lmul"))
     p.add_argument("--json", help="write the records here (JSON)")
     args = p.parse_args()
-    sizes = [int(s) for s in args.sizes.split(",")]
+    sizes = [int(s) for s in args.sizes.split(",") if s]  # "" = the 64^3 per-call part only
     thread_counts = [int(t) for t in args.threads.split(",")]
     cli = pathlib.Path(args.cli)
     if not cli.is_file():
@@ -120,6 +132,7 @@ def main() -> int:
     # The C++ figure is the canonical-order kernel of the same arithmetic (@fp32: the CLI's
     # bare lmul/bf16 would be the bf16dot order on CPUs with AVX512-BF16).
     cli_arith = args.arith + "@fp32"
+    load_start = os.getloadavg()  # the machine may be shared: recorded with the figures
     rng = np.random.default_rng(0)
     records: list[dict[str, Any]] = []
     for threads in thread_counts:
@@ -163,8 +176,8 @@ def main() -> int:
     for threads in thread_counts:
         emu = [r for r in records if r["threads"] == threads and r["emulation_gflops"]]
         big = [r for r in records if r["threads"] == threads and r["n"] == 1024] or \
-              [max((r for r in records if r["threads"] == threads), key=lambda r: r["n"])]
-        if emu:
+              sorted((r for r in records if r["threads"] == threads), key=lambda r: -r["n"])
+        if emu and big:
             e = max(emu, key=lambda r: r["n"])
             speedups.append({"threads": threads, "emulation_n": e["n"], "lmul_n": big[0]["n"],
                              "emulation_gflops": e["emulation_gflops"],
@@ -182,10 +195,16 @@ def main() -> int:
         s_op = best_seconds(lambda: torch.ops.lmul.matmul(t64a, t64b, args.arith, "fp32", "ste"), 5000)
         s_wrap = best_seconds(lambda: lt.matmul(t64a, t64b, args.arith), 5000)
         s_noop = best_seconds(lambda: torch.ops.lmul_bench.noop(t64a, t64b, args.arith, "fp32", "ste"), 5000)
+        s_noop_lib = best_seconds(
+            lambda: torch.ops.lmul_bench.noop_lib(t64a, t64b, args.arith, "fp32", "ste"), 5000)
+        torch.set_num_threads(threads)
+        s_torch64 = best_seconds(lambda: torch.matmul(t64a, t64b), 5000)
         s_cli = 2.0 * 64**3 / (float(cli_gemm(cli, cli_arith, 64, threads, 5000)["gflops"]) * 1e9)
         overhead.append({"threads": threads, "cli_us": s_cli * 1e6, "lmul_matmul_us": s_np * 1e6,
                          "torch_op_us": s_op * 1e6, "lmul_torch_matmul_us": s_wrap * 1e6,
                          "torch_empty_custom_op_us": s_noop * 1e6,
+                         "torch_empty_library_op_us": s_noop_lib * 1e6,
+                         "torch_matmul_fp32_us": s_torch64 * 1e6,
                          "lmul_matmul_overhead_us": (s_np - s_cli) * 1e6,
                          "torch_op_overhead_us": (s_op - s_cli) * 1e6,
                          "lmul_torch_matmul_overhead_us": (s_wrap - s_cli) * 1e6})
@@ -193,7 +212,7 @@ def main() -> int:
     meta = {"cpu": cpu_model(), "cores": os.cpu_count(), "torch": torch.__version__,
             "numpy": np.__version__, "python": platform.python_version(), "lmul": lmul.__version__,
             "torch_blas": "mkl" if torch.backends.mkl.is_available() else "other",
-            "command": " ".join(sys.argv)}
+            "command": " ".join(sys.argv), "loadavg_start": load_start, "loadavg_end": os.getloadavg()}
     result = {"meta": meta, "records": records, "emulation_speedup": speedups, "overhead_64": overhead}
 
     print(f"# {args.arith}, CPU {meta['cpu']} ({meta['cores']} cores), torch {meta['torch']}")
@@ -212,8 +231,10 @@ def main() -> int:
         print(f"64^3, {o['threads']} thread(s): C++ {o['cli_us']:.1f} us; lmul.matmul {o['lmul_matmul_us']:.1f} us "
               f"(+{o['lmul_matmul_overhead_us']:.1f}); torch.ops.lmul.matmul {o['torch_op_us']:.1f} us "
               f"(+{o['torch_op_overhead_us']:.1f}); lmul.torch.matmul {o['lmul_torch_matmul_us']:.1f} us "
-              f"(+{o['lmul_torch_matmul_overhead_us']:.1f}); an empty custom op (torch's floor) "
-              f"{o['torch_empty_custom_op_us']:.1f} us")
+              f"(+{o['lmul_torch_matmul_overhead_us']:.1f}); empty ops (torch's floor): custom_op "
+              f"{o['torch_empty_custom_op_us']:.1f} us, as lmul registers {o['torch_empty_library_op_us']:.1f} us; "
+              f"torch.matmul fp32 {o['torch_matmul_fp32_us']:.1f} us")
+    print(f"load average (1, 5, 15 min): start {meta['loadavg_start']}, end {meta['loadavg_end']}")
     if args.json:
         pathlib.Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
         log(f"bench: wrote {args.json}")

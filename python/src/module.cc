@@ -16,8 +16,11 @@
 #include <climits>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <span>
+#include <stdexcept>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -31,6 +34,9 @@
 #include "kernels/gemm.h"
 #include "numeric/arith.h"
 #include "numeric/format.h"
+#ifdef LMUL_PYTHON_CUDA
+#include "kernels/cuda/lmul_cuda.h"
+#endif
 
 namespace nb = nanobind;
 
@@ -44,9 +50,18 @@ using F32Contig = nb::ndarray<const float, nb::c_contig, nb::device::cpu>;
 
 [[noreturn]] void ThrowValue(const std::string& message) { throw nb::value_error(message.c_str()); }
 
+// Parsed specs by their string: the torch ops pass the same few specs on every call, so
+// each is parsed once. Bounded (cleared past 256 entries) so that a caller cycling through
+// specs cannot grow it without limit; bad specs are not cached.
 lmul::Arith ParseArith(const std::string& spec) {
+  static std::mutex mu;
+  static std::unordered_map<std::string, lmul::Arith> cache;
+  std::lock_guard<std::mutex> lock(mu);
+  if (auto it = cache.find(spec); it != cache.end()) return it->second;
   auto arith = lmul::Arith::Parse(spec);
   if (!arith.ok()) ThrowValue(arith.error());
+  if (cache.size() >= 256) cache.clear();
+  cache.emplace(spec, *arith);
   return *arith;
 }
 
@@ -103,6 +118,19 @@ void Reduce(F32Contig x, F32Out y, const std::string& fmt, const std::string& ro
   for (size_t i = 0; i < n; ++i) yp[i] = lmul::Reduce(f, xp[i], r);
 }
 
+// Reduce on n contiguous elements at addresses (the torch op; see MatmulPtr below).
+void ReducePtr(uintptr_t x, uintptr_t y, int64_t n, const std::string& fmt,
+               const std::string& rounding) {
+  const lmul::Format f = ParseFormat(fmt);
+  const lmul::Rounding r = ParseRounding(rounding);
+  if (n < 0) ThrowValue("reduce: negative element count");
+  if ((x == 0 || y == 0) && n > 0) ThrowValue("reduce: null address");
+  const float* xp = reinterpret_cast<const float*>(x);
+  float* yp = reinterpret_cast<float*>(y);
+  nb::gil_scoped_release release;
+  for (int64_t i = 0; i < n; ++i) yp[i] = lmul::Reduce(f, xp[i], r);
+}
+
 // A 2-D operand as the kernels take it: base pointer, leading dimension, transposed or not.
 struct Operand2D {
   const float* data;
@@ -135,18 +163,43 @@ Operand2D View2D(const float* data, int64_t rows, int64_t cols, int64_t s0, int6
   return {scratch->data(), static_cast<int>(std::max<int64_t>(cols, 1)), false};
 }
 
-// c (batch, M, N) = a (batch, M, K) . b (batch, K, N); 2-D arrays are a batch of one.
-// b is used in place when each matrix is row- or column-major (b_trans), a when it is
-// row-major; other layouts are copied (per matrix, with the GIL released).
-void Matmul(F32In a, F32In b, F32Out c, const std::string& spec, const std::string& accum,
-            int threads) {
-  const lmul::Arith arith = ParseArith(spec);
+lmul::kernels::GemmOptions MatmulOptions(const lmul::Arith& arith, const std::string& accum,
+                                         int threads) {
   lmul::kernels::GemmOptions opts;
   opts.accum = ParseAccum(accum, arith);
   if (threads < 0) {
     ThrowValue("matmul: threads must be >= 0 (0 = all cores), got " + std::to_string(threads));
   }
   opts.threads = threads;
+  return opts;
+}
+
+// A strided (batch, M, K) . (batch, K, N) -> c (batch, M, N), c contiguous; element strides
+// (s0 batch, s1 row, s2 column). Call with the GIL released. b is used in place when each
+// matrix is row- or column-major (b_trans), a when it is row-major; other layouts are
+// copied per matrix.
+void MatmulStrided(const lmul::Arith& arith, const lmul::kernels::GemmOptions& opts, int64_t batch,
+                   int m, int k, int n, const float* ap, int64_t as0, int64_t as1, int64_t as2,
+                   const float* bp, int64_t bs0, int64_t bs1, int64_t bs2, float* cp) {
+  const size_t mn = static_cast<size_t>(m) * n;
+  if (k == 0 || mn == 0) {
+    std::fill(cp, cp + static_cast<size_t>(batch) * mn, 0.0f);
+    return;
+  }
+  std::vector<float> a_scratch, b_scratch;
+  for (int64_t t = 0; t < batch; ++t) {
+    const Operand2D av = View2D(ap + t * as0, m, k, as1, as2, /*allow_trans=*/false, &a_scratch);
+    const Operand2D bv = View2D(bp + t * bs0, k, n, bs1, bs2, /*allow_trans=*/true, &b_scratch);
+    lmul::kernels::Gemm(arith, m, n, k, av.data, av.ld, bv.data, bv.ld, bv.trans, cp + t * mn, n,
+                        opts);
+  }
+}
+
+// c (batch, M, N) = a (batch, M, K) . b (batch, K, N); 2-D arrays are a batch of one.
+void Matmul(F32In a, F32In b, F32Out c, const std::string& spec, const std::string& accum,
+            int threads) {
+  const lmul::Arith arith = ParseArith(spec);
+  const lmul::kernels::GemmOptions opts = MatmulOptions(arith, accum, threads);
   const size_t nd = a.ndim();
   if ((nd != 2 && nd != 3) || b.ndim() != nd || c.ndim() != nd) {
     ThrowValue("matmul: expected 2-D (M, K) . (K, N) or 3-D (batch, M, K) . (batch, K, N), got " +
@@ -174,22 +227,106 @@ void Matmul(F32In a, F32In b, F32Out c, const std::string& spec, const std::stri
   const float* ap = a.data();
   const float* bp = b.data();
   const int64_t as0 = nd == 3 ? a.stride(0) : 0, bs0 = nd == 3 ? b.stride(0) : 0;
-  const int64_t as1 = a.stride(o), as2 = a.stride(o + 1), bs1 = b.stride(o), bs2 = b.stride(o + 1);
   float* cp = c.data();
   nb::gil_scoped_release release;
+  MatmulStrided(arith, opts, batch, m, k, n, ap, as0, a.stride(o), a.stride(o + 1), bp, bs0,
+                b.stride(o), b.stride(o + 1), cp);
+}
+
+// ---- the torch ops' entry points (python/lmul/torch/ops.py) ----
+//
+// Operands are addresses (Tensor.data_ptr()) and element strides of CPU float32 tensors
+// that the caller has checked (dtype, device, shapes, c contiguous and fresh) and keeps
+// alive during the call: the nb::ndarray conversion of a torch tensor goes through Python's
+// __dlpack__ (~2 us per tensor), which would be most of a small op's cost. Not a public API:
+// the sizes are range-checked here, the addresses cannot be.
+
+const float* Addr(uintptr_t p, int64_t count, const char* what) {
+  if (p == 0 && count > 0) ThrowValue(std::string("null address for ") + what);
+  return reinterpret_cast<const float*>(p);
+}
+
+void MatmulPtr(uintptr_t a, int64_t as0, int64_t as1, int64_t as2, uintptr_t b, int64_t bs0,
+               int64_t bs1, int64_t bs2, uintptr_t c, int64_t batch, int64_t M, int64_t K,
+               int64_t N, const std::string& spec, const std::string& accum, int threads) {
+  const lmul::Arith arith = ParseArith(spec);
+  const lmul::kernels::GemmOptions opts = MatmulOptions(arith, accum, threads);
+  const int m = CheckedInt(M, "M"), n = CheckedInt(N, "N"), k = CheckedInt(K, "K");
+  CheckedInt(batch, "batch");
+  const bool has_out = batch > 0 && m > 0 && n > 0;
+  const float* ap = Addr(a, has_out && k > 0, "a");
+  const float* bp = Addr(b, has_out && k > 0, "b");
+  float* cp = const_cast<float*>(Addr(c, has_out, "out"));
+  nb::gil_scoped_release release;
+  MatmulStrided(arith, opts, batch, m, k, n, ap, as0, as1, as2, bp, bs0, bs1, bs2, cp);
+}
+
+// y = arith.Mul(x, w) on n contiguous elements.
+void MulPtr(uintptr_t x, uintptr_t w, uintptr_t y, int64_t n, const std::string& spec) {
+  const lmul::Arith arith = ParseArith(spec);
+  if (n < 0) ThrowValue("mul: negative element count");
+  const float* xp = Addr(x, n, "x");
+  const float* wp = Addr(w, n, "y");
+  float* yp = const_cast<float*>(Addr(y, n, "out"));
+  nb::gil_scoped_release release;
+  lmul::kernels::MulElementwise(arith, xp, wp, yp, static_cast<size_t>(n));
+}
+
+#ifdef LMUL_PYTHON_CUDA
+// ---- CUDA (built with -DLMUL_CUDA=ON): the torch ops' CUDA kernels ----
+//
+// Device addresses of float32 tensors on the current device, launched on `stream` (the
+// caller's torch.cuda.current_stream().cuda_stream) and returning after the launch, as
+// torch's own kernels do. kernels/cuda reads A row-major and B row- or column-major: the
+// caller makes other layouts contiguous first. Errors (a failed launch) raise RuntimeError.
+
+void ThrowIfError(const lmul::Status& st) {
+  if (!st.ok()) throw std::runtime_error(st.error());
+}
+
+void CudaMatmulPtr(uintptr_t a, int64_t as0, int64_t lda, uintptr_t b, int64_t bs0, int64_t ldb,
+                   bool b_trans, uintptr_t c, int64_t batch, int64_t M, int64_t K, int64_t N,
+                   const std::string& spec, const std::string& accum, uintptr_t stream) {
+  const lmul::Arith arith = ParseArith(spec);
+  const lmul::kernels::Accum acc = ParseAccum(accum, arith);
+  const int m = CheckedInt(M, "M"), n = CheckedInt(N, "N"), k = CheckedInt(K, "K");
+  CheckedInt(batch, "batch");
+  const int la = CheckedInt(lda, "lda"), lb = CheckedInt(ldb, "ldb");
+  const auto* ap = reinterpret_cast<const float*>(a);
+  const auto* bp = reinterpret_cast<const float*>(b);
+  auto* cp = reinterpret_cast<float*>(c);
   const size_t mn = static_cast<size_t>(m) * n;
-  if (k == 0 || mn == 0) {
-    std::fill(cp, cp + static_cast<size_t>(batch) * mn, 0.0f);
-    return;
-  }
-  std::vector<float> a_scratch, b_scratch;
+  nb::gil_scoped_release release;
   for (int64_t t = 0; t < batch; ++t) {
-    const Operand2D av = View2D(ap + t * as0, M, K, as1, as2, /*allow_trans=*/false, &a_scratch);
-    const Operand2D bv = View2D(bp + t * bs0, K, N, bs1, bs2, /*allow_trans=*/true, &b_scratch);
-    lmul::kernels::Gemm(arith, m, n, k, av.data, av.ld, bv.data, bv.ld, bv.trans, cp + t * mn, n,
-                        opts);
+    ThrowIfError(lmul::kernels::cuda::Gemm(arith, m, n, k, ap + t * as0, la, bp + t * bs0, lb,
+                                           b_trans, cp + t * mn, n, acc,
+                                           reinterpret_cast<void*>(stream)));
   }
 }
+
+void CudaMulPtr(uintptr_t x, uintptr_t y, uintptr_t out, int64_t n, const std::string& spec,
+                uintptr_t stream) {
+  const lmul::Arith arith = ParseArith(spec);
+  if (n < 0) ThrowValue("mul: negative element count");
+  nb::gil_scoped_release release;
+  ThrowIfError(lmul::kernels::cuda::MulElementwise(
+      arith, reinterpret_cast<const float*>(x), reinterpret_cast<const float*>(y),
+      reinterpret_cast<float*>(out), static_cast<size_t>(n), reinterpret_cast<void*>(stream)));
+}
+
+void CudaReducePtr(uintptr_t x, uintptr_t out, int64_t n, const std::string& fmt,
+                   const std::string& rounding, uintptr_t stream) {
+  ParseFormat(fmt);  // the format's and the rounding's own messages on bad names
+  ParseRounding(rounding);
+  // kernels/cuda reduces operands per an arith: exact/<fmt>,<rounding> is that reduction.
+  const lmul::Arith arith = ParseArith("exact/" + fmt + "," + rounding);
+  if (n < 0) ThrowValue("reduce: negative element count");
+  nb::gil_scoped_release release;
+  ThrowIfError(lmul::kernels::cuda::Reduce(arith, reinterpret_cast<const float*>(x),
+                                           reinterpret_cast<float*>(out), static_cast<size_t>(n),
+                                           reinterpret_cast<void*>(stream)));
+}
+#endif  // LMUL_PYTHON_CUDA
 
 // (op, format, reduce rounding, wide, output format, canonical name) of a spec.
 nb::dict ArithInfo(const std::string& spec) {
@@ -367,6 +504,33 @@ NB_MODULE(_lmul, m) {
   m.def("reduce", &Reduce, nb::arg("x"), nb::arg("out"), nb::arg("fmt"), nb::arg("rounding"));
   m.def("matmul", &Matmul, nb::arg("a"), nb::arg("b"), nb::arg("out"), nb::arg("arith"),
         nb::arg("accum"), nb::arg("threads"));
+  // The torch ops' entry points: addresses of checked CPU float32 tensors (internal).
+  m.def("matmul_ptr", &MatmulPtr, nb::arg("a"), nb::arg("as0"), nb::arg("as1"), nb::arg("as2"),
+        nb::arg("b"), nb::arg("bs0"), nb::arg("bs1"), nb::arg("bs2"), nb::arg("out"),
+        nb::arg("batch"), nb::arg("m"), nb::arg("k"), nb::arg("n"), nb::arg("arith"),
+        nb::arg("accum"), nb::arg("threads"));
+  m.def("mul_ptr", &MulPtr, nb::arg("x"), nb::arg("y"), nb::arg("out"), nb::arg("n"),
+        nb::arg("arith"));
+  m.def("reduce_ptr", &ReducePtr, nb::arg("x"), nb::arg("out"), nb::arg("n"), nb::arg("fmt"),
+        nb::arg("rounding"));
+#ifdef LMUL_PYTHON_CUDA
+  m.attr("has_cuda") = true;
+  m.def("cuda_matmul_ptr", &CudaMatmulPtr, nb::arg("a"), nb::arg("as0"), nb::arg("lda"),
+        nb::arg("b"), nb::arg("bs0"), nb::arg("ldb"), nb::arg("b_trans"), nb::arg("out"),
+        nb::arg("batch"), nb::arg("m"), nb::arg("k"), nb::arg("n"), nb::arg("arith"),
+        nb::arg("accum"), nb::arg("stream"));
+  m.def("cuda_mul_ptr", &CudaMulPtr, nb::arg("x"), nb::arg("y"), nb::arg("out"), nb::arg("n"),
+        nb::arg("arith"), nb::arg("stream"));
+  m.def("cuda_reduce_ptr", &CudaReducePtr, nb::arg("x"), nb::arg("out"), nb::arg("n"),
+        nb::arg("fmt"), nb::arg("rounding"), nb::arg("stream"));
+  m.def("cuda_device_info", [] {
+    auto info = lmul::kernels::cuda::DeviceInfo();
+    if (!info.ok()) throw std::runtime_error(info.error());
+    return *info;
+  });
+#else
+  m.attr("has_cuda") = false;
+#endif
   m.def("arith_info", &ArithInfo, nb::arg("spec"));
   m.def("policy_sites", &PolicySites, nb::arg("text"));
   m.def("policy_presets", [] { return lmul::engine::Policy::PresetNames(); });

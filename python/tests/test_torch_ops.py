@@ -103,6 +103,52 @@ def test_opcheck_every_op() -> None:
     torch.library.opcheck(torch.ops.lmul.matmul.default, (a.detach(), b.detach(), "exact/fp32", "fp32", "ste"))
 
 
+def test_opcheck_covers_every_registered_op_dtype_and_layout() -> None:
+    """opcheck (schema, fake kernel, autograd registration, AOT dispatch) of every op in the
+    lmul namespace, on the layouts and dtypes the CPU kernels treat differently: transposed
+    and expanded (stride 0) operands read through their strides, bf16/fp64 converted."""
+    ops = sorted(n for n in torch._C._dispatch_get_all_op_names() if n.startswith("lmul::"))
+    assert ops == ["lmul::bmm", "lmul::matmul", "lmul::mul", "lmul::reduce"]  # a new op: add it here
+    for dtype in (torch.float32, torch.bfloat16, torch.float64):
+        a = randn(6, 4, seed=26, dtype=dtype).T.requires_grad_()  # (4, 6), column-major
+        b = randn(6, 1, seed=27, dtype=dtype).expand(6, 3)  # stride 0 along N
+        a3 = randn(2, 6, 4, seed=28, dtype=dtype).mT.requires_grad_()
+        b3 = randn(2, 6, 3, seed=29, dtype=dtype)
+        x = randn(5, 3, seed=30, dtype=dtype).T.requires_grad_()  # non-contiguous
+        y = randn(3, 5, seed=31, dtype=dtype)
+        for backward in ("ste", "same"):
+            torch.library.opcheck(torch.ops.lmul.matmul.default, (a, b, "lmul/e8m4", "fp32", backward))
+            torch.library.opcheck(torch.ops.lmul.bmm.default, (a3, b3, "mitchell/bf16", "bf16dot", backward))
+            torch.library.opcheck(torch.ops.lmul.mul.default, (x, y, "exact/e5m2,wide", backward))
+        torch.library.opcheck(torch.ops.lmul.reduce.default, (x, "e5m2", "trunc"))
+
+
+def test_strided_and_negated_operands_read_as_their_values() -> None:
+    """The CPU kernels read tensors through data_ptr() and strides: views (transposed,
+    sliced, expanded) and lazily negated tensors give the values they hold."""
+    a, b = randn(9, 20, seed=33), randn(20, 7, seed=34)
+    want = lmul.matmul(a.numpy(), b.numpy(), "lmul/bf16")
+    big = torch.zeros(12, 30)
+    big[2:11, 5:25] = a
+    view = big[2:11, 5:25]  # storage offset and row stride 30
+    assert np.array_equal(bits(torch.ops.lmul.matmul(view, b, "lmul/bf16", "fp32", "ste")), want.view(np.uint32))
+    bt = b.T.contiguous().T  # column-major b, used in place
+    assert np.array_equal(bits(torch.ops.lmul.matmul(a, bt, "lmul/bf16", "fp32", "ste")), want.view(np.uint32))
+    neg = torch._neg_view(-a)  # values of a, negation bit set
+    assert neg.is_neg()
+    assert np.array_equal(bits(torch.ops.lmul.matmul(neg, b, "lmul/bf16", "fp32", "ste")), want.view(np.uint32))
+    assert np.array_equal(bits(torch.ops.lmul.mul(neg, a, "lmul/e4m3", "ste")),
+                          lmul.mul(a.numpy(), a.numpy(), "lmul/e4m3").view(np.uint32))
+    assert np.array_equal(bits(torch.ops.lmul.reduce(neg, "e4m3", "rne")), lmul.reduce(a.numpy(), "e4m3").view(np.uint32))
+    row = randn(1, 20, seed=35).expand(9, 20)  # stride 0 along M: copied by the module
+    want_row = lmul.matmul(row.contiguous().numpy(), b.numpy(), "lmul/bf16")
+    assert np.array_equal(bits(torch.ops.lmul.matmul(row, b, "lmul/bf16", "fp32", "ste")), want_row.view(np.uint32))
+    empty = torch.ops.lmul.matmul(torch.empty(0, 20), b, "lmul/bf16", "fp32", "ste")
+    assert empty.shape == (0, 7)
+    zeros = torch.ops.lmul.matmul(torch.empty(3, 0), torch.empty(0, 4), "lmul/bf16", "fp32", "ste")
+    assert torch.equal(zeros, torch.zeros(3, 4))
+
+
 def test_torch_compile_small_function() -> None:
     def f(x: torch.Tensor, w: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
         h = lt.matmul(x, w.T, "lmul/bf16")

@@ -17,9 +17,9 @@ try:
 except ImportError as e:  # pragma: no cover - exercised only without torch
     raise ImportError("lmul.torch needs PyTorch: pip install torch (or pip install 'lmul[torch]')") from e
 
-from lmul.torch.ops import bmm, get_threads, matmul, mul, reduce, set_threads
+from lmul.torch.ops import HAS_CUDA, bmm, get_threads, matmul, mul, reduce, set_threads
 
-__all__ = ["bmm", "get_threads", "matmul", "mul", "reduce", "set_threads"]
+__all__ = ["HAS_CUDA", "bmm", "get_threads", "matmul", "mul", "reduce", "set_threads"]
 
 # patch/unpatch (lmul/torch/patch.py; transformers is imported lazily there). Imported
 # eagerly: `from ... import patch` rebinds the name `patch` from the submodule to the

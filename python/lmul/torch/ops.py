@@ -1,7 +1,7 @@
 """PyTorch custom ops over lmul's kernels (torch.library), with fake kernels and autograd.
 
-Ops (CPU; float32, bfloat16, float16 or float64 tensors, computed on the fp32 carrier and
-returned in the input dtype):
+Ops (CPU, and CUDA when the module was built with -DLMUL_CUDA=ON; float32, bfloat16, float16
+or float64 tensors, computed on the fp32 carrier and returned in the input dtype):
 
     torch.ops.lmul.mul(x, y, arith, backward)            same shapes, elementwise
     torch.ops.lmul.matmul(a, b, arith, accum, backward)  (M, K) . (K, N)
@@ -28,7 +28,7 @@ from torch import Tensor
 
 from lmul import _lmul
 
-__all__ = ["bmm", "get_threads", "matmul", "mul", "reduce", "set_threads"]
+__all__ = ["HAS_CUDA", "bmm", "get_threads", "matmul", "mul", "reduce", "set_threads"]
 
 BACKWARDS = ("ste", "same")
 ACCUMS = ("fp32", "bf16", "bf16dot")
@@ -55,9 +55,15 @@ def _info(arith: str) -> dict[str, Any]:
     return dict(_lmul.arith_info(arith))  # ValueError with the CLI's message on a bad spec
 
 
-def _check_args(
-    fn: str, tensors: tuple[Tensor, ...], arith: str, backward: str, accum: str | None = None
-) -> None:
+# (fn, arith, backward, accum) combinations already checked: an op called in a loop checks its
+# strings once (the C++ module caches the parsed arith likewise). Bounded.
+_checked: set[tuple[str, str, str, str | None]] = set()
+
+
+def _check_strings(fn: str, arith: str, backward: str, accum: str | None = None) -> None:
+    key = (fn, arith, backward, accum)
+    if key in _checked:
+        return
     info = _info(arith)
     if backward not in BACKWARDS:
         raise ValueError(f"lmul.{fn}: backward must be 'ste' or 'same', got {backward!r}")
@@ -69,6 +75,12 @@ def _check_args(
                 f"lmul.{fn}: accum 'bf16dot' needs lmul or mitchell on a format that fits bf16 "
                 f"(bf16, e8m1..e8m7, e5m2, e4m3), got '{info['name']}'"
             )
+    if len(_checked) >= 1024:
+        _checked.clear()
+    _checked.add(key)
+
+
+def _check_dtypes(fn: str, tensors: tuple[Tensor, ...]) -> None:
     dtype = tensors[0].dtype
     for t in tensors:
         if t.dtype not in _FLOAT_DTYPES:
@@ -77,35 +89,98 @@ def _check_args(
             raise TypeError(f"lmul.{fn}: operands have dtypes {dtype} and {t.dtype}; expected equal dtypes")
 
 
+def _check_args(
+    fn: str, tensors: tuple[Tensor, ...], arith: str, backward: str, accum: str | None = None
+) -> None:
+    _check_strings(fn, arith, backward, accum)
+    _check_dtypes(fn, tensors)
+
+
 def _f32(t: Tensor) -> Tensor:
-    """t detached, as float32 (no copy when it already is)."""
-    t = t.detach()
-    return t if t.dtype == torch.float32 else t.to(torch.float32)
+    """t as float32 values in memory the kernels can read through data_ptr() (no copy when
+    it already is: a float32 tensor without a lazy negation bit)."""
+    if t.dtype is not torch.float32:
+        t = t.to(torch.float32)
+    return t.resolve_neg() if t.is_neg() else t
 
 
 def _back(out: Tensor, dtype: torch.dtype) -> Tensor:
-    return out if dtype == torch.float32 else out.to(dtype)
+    return out if dtype is torch.float32 else out.to(dtype)
 
 
-def _check_cpu(fn: str, *tensors: Tensor) -> None:
-    for t in tensors:
-        if t.device.type != "cpu":
-            raise NotImplementedError(
-                f"lmul.{fn}: device {t.device} is not supported by this build (CPU only)"
-            )
+# The ops are defined with torch.library's low-level API (define + impl + register_fake + an
+# Autograd kernel, _register_autograd) rather than torch.library.custom_op: the same
+# dispatcher entries, but custom_op wraps each call in a dynamo-disable frame and an output
+# aliasing check (~3 us; a 64x64 GEMM takes ~15). The CPU kernels pass the tensors'
+# addresses and strides to the C++ module (_lmul.*_ptr) instead of NumPy views
+# (tensor.numpy() costs ~1 us per tensor). bench/python_matmul_bench.py measures the
+# per-call cost; docs/python.md ("Per-call cost") explains it.
+_lib = torch.library.Library("lmul", "DEF")  # noqa: TOR901 - kept alive: it owns the defs
+_lib.define("reduce(Tensor x, str fmt, str rounding) -> Tensor")
+_lib.define("mul(Tensor x, Tensor y, str arith, str backward) -> Tensor")
+_lib.define("matmul(Tensor a, Tensor b, str arith, str accum, str backward) -> Tensor")
+_lib.define("bmm(Tensor a, Tensor b, str arith, str accum, str backward) -> Tensor")
+
+_AFTER_AUTOGRAD = torch._C._after_autograd_keyset
+_CPU_KEY = torch._C.DispatchKey.CPU
+
+
+def _register_autograd(name: str, cpu_kernel: Any, setup_context: Any, backward: Any) -> None:
+    """The op's Autograd kernel: what torch.library.register_autograd registers (an
+    autograd.Function whose forward redispatches below autograd, then setup_context), plus
+    one shortcut: without gradients, on plain CPU tensors (nothing between autograd and the
+    CPU kernel: no fake/functional tensors, no Python mode, no subclass), it calls the CPU
+    kernel itself instead of a second trip through the dispatcher (~4 us of a ~15 us call).
+    """
+    op = getattr(torch.ops.lmul, name).default
+
+    class Function(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx: Any, keyset: Any, *args: Any) -> Tensor:  # type: ignore[override]
+            with torch._C._AutoDispatchBelowAutograd():
+                out = op.redispatch(keyset & _AFTER_AUTOGRAD, *args)
+            setup_context(ctx, args, out)
+            return out
+
+        @staticmethod
+        def backward(ctx: Any, *grads: Tensor) -> Any:  # type: ignore[override]
+            needs = ctx.needs_input_grad
+            ctx.needs_input_grad = needs[1:]  # without the keyset
+            try:
+                return (None, *backward(ctx, *grads))
+            finally:
+                ctx.needs_input_grad = needs
+
+    Function.__name__ = f"LmulBackward_{name}"
+
+    def autograd_kernel(keyset: Any, *args: Any) -> Tensor:
+        if torch.is_grad_enabled() and torch._C._any_requires_grad(*args):
+            return Function.apply(keyset, *args)
+        below = keyset & _AFTER_AUTOGRAD
+        if below.highestPriorityTypeId() == _CPU_KEY:
+            return cpu_kernel(*args)
+        with torch._C._AutoDispatchBelowAutograd():
+            return op.redispatch(below, *args)
+
+    _lib.impl(name, autograd_kernel, "Autograd", with_keyset=True)
 
 
 # ---- reduce ----
 
 
-@torch.library.custom_op("lmul::reduce", mutates_args=(), device_types="cpu")
-def _reduce_op(x: Tensor, fmt: str, rounding: str) -> Tensor:
+def _reduce_cpu(x: Tensor, fmt: str, rounding: str) -> Tensor:
+    if x.dtype not in _FLOAT_DTYPES:
+        raise TypeError(f"lmul.reduce: dtype {x.dtype} is not supported (float32, bfloat16, float16, float64)")
+    x32 = _f32(x).contiguous()
     out = torch.empty(x.shape, dtype=torch.float32)
-    _lmul.reduce(_f32(x).contiguous().numpy(), out.numpy(), fmt, rounding)
+    _lmul.reduce_ptr(x32.data_ptr(), out.data_ptr(), out.numel(), fmt, rounding)
     return _back(out, x.dtype)
 
 
-@_reduce_op.register_fake
+_lib.impl("reduce", _reduce_cpu, "CPU")
+
+
+@torch.library.register_fake("lmul::reduce", lib=_lib)
 def _(x: Tensor, fmt: str, rounding: str) -> Tensor:
     return x.new_empty(x.shape)
 
@@ -118,26 +193,32 @@ def _reduce_backward(ctx: Any, g: Tensor) -> tuple[Tensor, None, None]:
     return g, None, None  # straight-through
 
 
-_reduce_op.register_autograd(_reduce_backward, setup_context=_reduce_setup)
+_register_autograd("reduce", _reduce_cpu, _reduce_setup, _reduce_backward)
 
 
 # ---- mul ----
 
 
-@torch.library.custom_op("lmul::mul", mutates_args=(), device_types="cpu")
-def _mul_op(x: Tensor, y: Tensor, arith: str, backward: str) -> Tensor:
-    _check_args("mul", (x, y), arith, backward)
+def _mul_cpu(x: Tensor, y: Tensor, arith: str, backward: str) -> Tensor:
+    _check_strings("mul", arith, backward)
+    dtype = x.dtype
+    if dtype is not torch.float32 or y.dtype is not torch.float32:
+        _check_dtypes("mul", (x, y))
     if x.shape != y.shape:
         raise ValueError(
             f"lmul.mul: shapes {tuple(x.shape)} and {tuple(y.shape)} differ "
             "(torch.ops.lmul.mul takes equal shapes; lmul.torch.mul broadcasts)"
         )
+    x32, y32 = _f32(x).contiguous(), _f32(y).contiguous()
     out = torch.empty(x.shape, dtype=torch.float32)
-    _lmul.mul(_f32(x).contiguous().numpy(), _f32(y).contiguous().numpy(), out.numpy(), arith)
-    return _back(out, x.dtype)
+    _lmul.mul_ptr(x32.data_ptr(), y32.data_ptr(), out.data_ptr(), out.numel(), arith)
+    return _back(out, dtype)
 
 
-@_mul_op.register_fake
+_lib.impl("mul", _mul_cpu, "CPU")
+
+
+@torch.library.register_fake("lmul::mul", lib=_lib)
 def _(x: Tensor, y: Tensor, arith: str, backward: str) -> Tensor:
     _check_args("mul", (x, y), arith, backward)
     torch._check(x.shape == y.shape, lambda: "lmul.mul: shapes differ")
@@ -176,42 +257,55 @@ def _mul_backward(ctx: Any, g: Tensor) -> tuple[Tensor | None, Tensor | None, No
     return gx, gy, None, None
 
 
-_mul_op.register_autograd(_mul_backward, setup_context=_mul_setup)
+_register_autograd("mul", _mul_cpu, _mul_setup, _mul_backward)
 
 
 # ---- matmul (2-D) and bmm (3-D) ----
 
 
-def _matmul_impl(fn: str, a: Tensor, b: Tensor, arith: str, accum: str, backward: str) -> Tensor:
-    nd = 2 if fn == "matmul" else 3
-    _check_args(fn, (a, b), arith, backward, accum)
-    _check_cpu(fn, a, b)
-    _check_shapes(fn, nd, a, b)
-    shape = (*a.shape[:-1], b.shape[-1])
-    out = torch.empty(shape, dtype=torch.float32)
-    _lmul.matmul(_f32(a).numpy(), _f32(b).numpy(), out.numpy(), arith, accum, get_threads())
-    return _back(out, a.dtype)
+def _matmul_cpu(a: Tensor, b: Tensor, arith: str, accum: str, backward: str) -> Tensor:
+    _check_strings("matmul", arith, backward, accum)
+    dtype = a.dtype
+    if dtype is not torch.float32 or b.dtype is not torch.float32:
+        _check_dtypes("matmul", (a, b))
+        a, b = _f32(a), _f32(b)
+    elif a.is_neg() or b.is_neg():
+        a, b = _f32(a), _f32(b)
+    sa, sb = a.shape, b.shape
+    if len(sa) != 2 or len(sb) != 2 or sa[1] != sb[0]:
+        _shape_error("matmul", 2, a, b)
+    out = torch.empty((sa[0], sb[1]), dtype=torch.float32)
+    ta, tb = a.stride(), b.stride()
+    _lmul.matmul_ptr(a.data_ptr(), 0, ta[0], ta[1], b.data_ptr(), 0, tb[0], tb[1], out.data_ptr(),
+                     1, sa[0], sa[1], sb[1], arith, accum, get_threads())
+    return _back(out, dtype)
 
 
-def _check_shapes(fn: str, nd: int, a: Tensor, b: Tensor) -> None:
+def _bmm_cpu(a: Tensor, b: Tensor, arith: str, accum: str, backward: str) -> Tensor:
+    _check_strings("bmm", arith, backward, accum)
+    dtype = a.dtype
+    if dtype is not torch.float32 or b.dtype is not torch.float32 or a.is_neg() or b.is_neg():
+        _check_dtypes("bmm", (a, b))
+        a, b = _f32(a), _f32(b)
+    sa, sb = a.shape, b.shape
+    if len(sa) != 3 or len(sb) != 3 or sa[2] != sb[1] or sa[0] != sb[0]:
+        _shape_error("bmm", 3, a, b)
+    out = torch.empty((sa[0], sa[1], sb[2]), dtype=torch.float32)
+    ta, tb = a.stride(), b.stride()
+    _lmul.matmul_ptr(a.data_ptr(), ta[0], ta[1], ta[2], b.data_ptr(), tb[0], tb[1], tb[2],
+                     out.data_ptr(), sa[0], sa[1], sa[2], sb[2], arith, accum, get_threads())
+    return _back(out, dtype)
+
+
+def _shape_error(fn: str, nd: int, a: Tensor, b: Tensor) -> None:
     what = "(M, K) . (K, N)" if nd == 2 else "(B, M, K) . (B, K, N)"
-    ok = a.dim() == nd and b.dim() == nd and a.shape[-1] == b.shape[-2]
-    if ok and nd == 3:
-        ok = a.shape[0] == b.shape[0]
-    if not ok:
-        raise ValueError(
-            f"lmul.{fn}: shapes {tuple(a.shape)} and {tuple(b.shape)} do not match: expected {what}"
-        )
+    raise ValueError(
+        f"lmul.{fn}: shapes {tuple(a.shape)} and {tuple(b.shape)} do not match: expected {what}"
+    )
 
 
-@torch.library.custom_op("lmul::matmul", mutates_args=(), device_types="cpu")
-def _matmul_op(a: Tensor, b: Tensor, arith: str, accum: str, backward: str) -> Tensor:
-    return _matmul_impl("matmul", a, b, arith, accum, backward)
-
-
-@torch.library.custom_op("lmul::bmm", mutates_args=(), device_types="cpu")
-def _bmm_op(a: Tensor, b: Tensor, arith: str, accum: str, backward: str) -> Tensor:
-    return _matmul_impl("bmm", a, b, arith, accum, backward)
+_lib.impl("matmul", _matmul_cpu, "CPU")
+_lib.impl("bmm", _bmm_cpu, "CPU")
 
 
 def _matmul_fake(fn: str, nd: int) -> Any:
@@ -226,8 +320,8 @@ def _matmul_fake(fn: str, nd: int) -> Any:
     return fake
 
 
-_matmul_op.register_fake(_matmul_fake("matmul", 2))
-_bmm_op.register_fake(_matmul_fake("bmm", 3))
+torch.library.register_fake("lmul::matmul", _matmul_fake("matmul", 2), lib=_lib)
+torch.library.register_fake("lmul::bmm", _matmul_fake("bmm", 3), lib=_lib)
 
 
 def _matmul_setup(ctx: Any, inputs: tuple[Any, ...], output: Tensor) -> None:
@@ -258,8 +352,91 @@ def _matmul_backward_fn(op_name: str) -> Any:
     return backward_fn
 
 
-_matmul_op.register_autograd(_matmul_backward_fn("matmul"), setup_context=_matmul_setup)
-_bmm_op.register_autograd(_matmul_backward_fn("bmm"), setup_context=_matmul_setup)
+_register_autograd("matmul", _matmul_cpu, _matmul_setup, _matmul_backward_fn("matmul"))
+_register_autograd("bmm", _bmm_cpu, _matmul_setup, _matmul_backward_fn("bmm"))
+
+
+# ---- CUDA: kernels/cuda, when the module was built with -DLMUL_CUDA=ON ----
+
+HAS_CUDA: bool = bool(getattr(_lmul, "has_cuda", False))
+"""True when lmul._lmul was built with -DLMUL_CUDA=ON: the ops then run CUDA tensors on
+kernels/cuda (bit-exact with the CPU kernels); otherwise a CUDA tensor raises
+NotImplementedError (no CUDA kernel registered)."""
+
+
+def _cuda_stream(t: Tensor) -> int:
+    return int(torch.cuda.current_stream(t.device).cuda_stream)
+
+
+def _cuda_gemm(fn: str, nd: int, a: Tensor, b: Tensor, arith: str, accum: str, backward: str) -> Tensor:
+    _check_strings(fn, arith, backward, accum)
+    dtype = a.dtype
+    _check_dtypes(fn, (a, b))
+    if a.device != b.device:
+        raise ValueError(f"lmul.{fn}: operands on {a.device} and {b.device}; expected one device")
+    a, b = _f32(a), _f32(b)
+    sa, sb = a.shape, b.shape
+    if len(sa) != nd or len(sb) != nd or sa[-1] != sb[-2] or (nd == 3 and sa[0] != sb[0]):
+        _shape_error(fn, nd, a, b)
+    a3 = (a if nd == 3 else a.unsqueeze(0)).contiguous()  # kernels/cuda reads A row-major
+    b3 = b if nd == 3 else b.unsqueeze(0)
+    batch, m, k, n = a3.shape[0], a3.shape[1], a3.shape[2], b3.shape[2]
+    st = b3.stride()
+    if st[2] == 1 and st[1] >= n:  # row-major B, used in place
+        b_trans, ldb = False, st[1]
+    elif st[1] == 1 and st[2] >= k:  # column-major B (w.T of a Linear), used in place
+        b_trans, ldb = True, st[2]
+    else:
+        b3 = b3.contiguous()
+        st = b3.stride()
+        b_trans, ldb = False, max(n, 1)
+    out = torch.empty((batch, m, n), dtype=torch.float32, device=a.device)
+    with torch.cuda.device(a.device):
+        _lmul.cuda_matmul_ptr(a3.data_ptr(), a3.stride(0), max(k, 1), b3.data_ptr(), st[0], ldb,
+                              b_trans, out.data_ptr(), batch, m, k, n, arith, accum, _cuda_stream(a))
+    return _back(out if nd == 3 else out.squeeze(0), dtype)
+
+
+def _matmul_cuda(a: Tensor, b: Tensor, arith: str, accum: str, backward: str) -> Tensor:
+    return _cuda_gemm("matmul", 2, a, b, arith, accum, backward)
+
+
+def _bmm_cuda(a: Tensor, b: Tensor, arith: str, accum: str, backward: str) -> Tensor:
+    return _cuda_gemm("bmm", 3, a, b, arith, accum, backward)
+
+
+def _mul_cuda(x: Tensor, y: Tensor, arith: str, backward: str) -> Tensor:
+    _check_strings("mul", arith, backward)
+    _check_dtypes("mul", (x, y))
+    if x.shape != y.shape or x.device != y.device:
+        raise ValueError(
+            f"lmul.mul: shapes {tuple(x.shape)} and {tuple(y.shape)} on {x.device} and {y.device}: "
+            "expected equal shapes on one device"
+        )
+    x32, y32 = _f32(x).contiguous(), _f32(y).contiguous()
+    out = torch.empty(x.shape, dtype=torch.float32, device=x.device)
+    with torch.cuda.device(x.device):
+        _lmul.cuda_mul_ptr(x32.data_ptr(), y32.data_ptr(), out.data_ptr(), out.numel(), arith,
+                           _cuda_stream(x))
+    return _back(out, x.dtype)
+
+
+def _reduce_cuda(x: Tensor, fmt: str, rounding: str) -> Tensor:
+    if x.dtype not in _FLOAT_DTYPES:
+        raise TypeError(f"lmul.reduce: dtype {x.dtype} is not supported (float32, bfloat16, float16, float64)")
+    x32 = _f32(x).contiguous()
+    out = torch.empty(x.shape, dtype=torch.float32, device=x.device)
+    with torch.cuda.device(x.device):
+        _lmul.cuda_reduce_ptr(x32.data_ptr(), out.data_ptr(), out.numel(), fmt, rounding,
+                              _cuda_stream(x))
+    return _back(out, x.dtype)
+
+
+if HAS_CUDA:
+    _lib.impl("matmul", _matmul_cuda, "CUDA")
+    _lib.impl("bmm", _bmm_cuda, "CUDA")
+    _lib.impl("mul", _mul_cuda, "CUDA")
+    _lib.impl("reduce", _reduce_cuda, "CUDA")
 
 
 # ---- Python wrappers (broadcasting, batch dims, dtypes) ----
@@ -268,6 +445,8 @@ _bmm_op.register_autograd(_matmul_backward_fn("bmm"), setup_context=_matmul_setu
 def _promote(fn: str, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
     if not isinstance(x, Tensor) or not isinstance(y, Tensor):
         raise TypeError(f"lmul.torch.{fn}: expected tensors, got {type(x).__name__} and {type(y).__name__}")
+    if x.dtype is y.dtype and x.dtype in _FLOAT_DTYPES:
+        return x, y  # the common case, without two no-op .to() calls
     dtype = torch.promote_types(x.dtype, y.dtype)
     if dtype not in _FLOAT_DTYPES:
         raise TypeError(f"lmul.torch.{fn}: dtype {dtype} is not supported (float32, bfloat16, float16, float64)")
@@ -311,6 +490,8 @@ def matmul(
     otherwise the broadcast batch runs as torch.ops.lmul.bmm.
     """
     a, b = _promote("matmul", a, b)
+    if a.dim() == 2 and b.dim() == 2:  # the op itself (it checks the shapes)
+        return torch.ops.lmul.matmul(a, b, arith, accum, backward)
     if a.dim() == 0 or b.dim() == 0:
         raise ValueError("lmul.torch.matmul: both operands need at least one dimension")
     squeeze_a = a.dim() == 1
