@@ -328,7 +328,7 @@ DecodeRecord MeasureLlamaCpp(const DecodeBenchOptions& o, const std::vector<int3
 
 std::vector<std::string> DefaultDecodePolicies() { return {"fp32", "lmul-attn", "lmul-all"}; }
 
-std::vector<std::string> DecodeWeightStorages() { return {"compact", "packed"}; }
+std::vector<std::string> DecodeWeightStorages() { return {"compact", "packed", "auto"}; }
 
 Result<std::vector<DecodeRecord>> RunDecodeBench(const DecodeBenchOptions& opts) {
   DecodeBenchOptions o = opts;
@@ -338,7 +338,7 @@ Result<std::vector<DecodeRecord>> RunDecodeBench(const DecodeBenchOptions& opts)
     o.threads = {1};
     if (all > 1) o.threads.push_back(all);
   }
-  if (o.weights.empty()) o.weights = {"compact"};
+  if (o.weights.empty()) o.weights = {"auto"};
   if (o.prompt_tokens < 1 || o.decode_tokens < 0 || o.repeats < 1) {
     return MakeError("decode bench: prompt tokens >= 1, decode tokens >= 0, repeats >= 1");
   }

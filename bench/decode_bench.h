@@ -20,7 +20,7 @@ struct DecodeBenchOptions {
   std::string model;                  // GGUF path
   std::vector<std::string> policies;  // engine policies (presets or inline)
   std::vector<int> threads;           // 0 = all cores
-  std::vector<std::string> weights;   // weight storages: "compact", "packed"
+  std::vector<std::string> weights;   // weight storages: "compact", "packed", "auto"
   int prompt_tokens = 128;            // prefill length
   int decode_tokens = 64;             // greedy tokens after the prompt
   int repeats = 1;                    // best of R (prefill and decode), same process

@@ -41,7 +41,7 @@ set +e
 rc=$?
 set -e
 [[ $rc == 2 ]] || fail "bad --weights: exit $rc"
-grep -q "expected compact or packed" err.txt || fail "bad --weights message: $(cat err.txt)"
+grep -q "expected compact, packed or auto" err.txt || fail "bad --weights message: $(cat err.txt)"
 set +e
 "$LMUL" bench decode -m /nonexistent.gguf -n 1 >/dev/null 2>err.txt
 rc=$?

@@ -169,7 +169,7 @@ int RunDecode(const DecodeOptions& o) {
   if (!records.ok()) {
     return lmul::cli::UsageError(sub, records.error(),
                                  "--arith takes engine policies (fp32, lmul-attn, ...), "
-                                 "--weights compact,packed");
+                                 "--weights compact,packed,auto");
   }
   const std::string text = o.json ? lmul::bench::DecodeRecordsJson(*records)
                                   : lmul::bench::DecodeRecordsTable(*records);
@@ -228,8 +228,9 @@ lmul::cli::Registrar reg(
                       "comma-separated engine policies (default fp32,lmul-attn,lmul-all)");
       dec->add_option("--threads", d->threads, "comma-separated thread counts (default 1,all)");
       dec->add_option("--weights", d->weights,
-                      "comma-separated weight storages: compact (file form, default), packed "
-                      "(fp32 packs per arithmetic)");
+                      "comma-separated weight storages: auto (default: compact where a fused "
+                      "decode GEMV exists, else packed), compact (file form), packed (fp32 "
+                      "packs per arithmetic)");
       lmul::cli::AddInt(dec, "--prompt", &d->prompt, 1, 4096, "prompt tokens (prefill)");
       lmul::cli::AddInt(dec, "-n,--n-predict", &d->n, 0, 4096, "greedy tokens decoded");
       lmul::cli::AddInt(dec, "--repeats", &d->repeats, 1, 100, "best of R, same process");
