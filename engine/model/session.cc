@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "base/check.h"
+#include "engine/model/scaling.h"
 #include "kernels/elementwise.h"
 
 namespace lmul::engine {
@@ -67,10 +68,12 @@ Session::Session(const Model& model, const Policy& policy, int n_ctx, int thread
   gemm_.accum = policy.accum;
   gemm_.threads = threads;
   // Packs only for the groups the model's storage keeps packed under this policy (null:
-  // the group's GEMMs decode the compact file form, Model::CompactGemm).
+  // the group's GEMMs decode the compact file form, Model::CompactGemm); scaled sites always
+  // pack (their weights are scaled per matrix at pack time).
   auto packs_for = [&](WeightGroup g, Site site) -> std::shared_ptr<const Model::Packs> {
-    if (!model.PacksGroup(policy.at(site), policy.accum)) return nullptr;
-    return model.Packed(g, policy.at(site), threads);
+    const bool scaled = policy.is_scaled(site);
+    if (!model.PacksGroup(policy.at(site), policy.accum, scaled)) return nullptr;
+    return model.Packed(g, policy.at(site), threads, scaled);
   };
   qkv_ = packs_for(WeightGroup::kQkv, Site::kAttnProj);
   attn_out_ = packs_for(WeightGroup::kAttnOut, Site::kAttnProj);
@@ -96,17 +99,16 @@ int64_t Session::weight_bytes_per_token() const {
   int64_t bytes = 0;
   const WeightGroup layer_groups[] = {WeightGroup::kQkv, WeightGroup::kAttnOut,
                                       WeightGroup::kGateUp, WeightGroup::kDown};
-  const std::shared_ptr<const Model::Packs>* packs_of[] = {&qkv_, &attn_out_, &gate_up_,
-                                                            &down_};
+  const std::shared_ptr<const Model::Packs>* packs_of[] = {&qkv_, &attn_out_, &gate_up_, &down_};
   for (int i = 0; i < 4; ++i) {
     if (*packs_of[i]) {
-      for (const kernels::PackedB& p : **packs_of[i]) bytes += static_cast<int64_t>(p.bytes());
+      for (const Model::GroupPack& p : **packs_of[i]) bytes += static_cast<int64_t>(p.b.bytes());
     } else {
       for (int l = 0; l < c.n_layer; ++l) bytes += model_.GroupFileBytes(layer_groups[i], l);
     }
   }
   if (lm_head_) {
-    for (const kernels::PackedB& p : *lm_head_) bytes += static_cast<int64_t>(p.bytes());
+    for (const Model::GroupPack& p : *lm_head_) bytes += static_cast<int64_t>(p.b.bytes());
   } else {
     bytes += model_.GroupFileBytes(WeightGroup::kLmHead, 0);
   }
@@ -116,8 +118,8 @@ int64_t Session::weight_bytes_per_token() const {
 void Session::WeightGemm(WeightGroup g, Site site, int layer, int M, const float* a, int lda,
                          float* c, int ldc) {
   const int N = model_.GroupN(g), K = model_.GroupK(g);
-  const std::shared_ptr<const Model::Packs>* group_packs[] = {&qkv_, &attn_out_, &gate_up_,
-                                                               &down_, &lm_head_};
+  const std::shared_ptr<const Model::Packs>* group_packs[] = {&qkv_, &attn_out_, &gate_up_, &down_,
+                                                              &lm_head_};
   if (!*group_packs[static_cast<int>(g)]) {
     // Dequantizing costs more than the products: thread every GEMM of a few column blocks.
     kernels::GemmOptions o = gemm_;
@@ -125,26 +127,8 @@ void Session::WeightGemm(WeightGroup g, Site site, int layer, int M, const float
     model_.CompactGemm(g, layer, policy_.at(site), M, a, lda, c, ldc, o);
     return;
   }
-  const Model::Packs* packs = nullptr;
-  switch (g) {
-    case WeightGroup::kQkv:
-      packs = qkv_.get();
-      break;
-    case WeightGroup::kAttnOut:
-      packs = attn_out_.get();
-      break;
-    case WeightGroup::kGateUp:
-      packs = gate_up_.get();
-      break;
-    case WeightGroup::kDown:
-      packs = down_.get();
-      break;
-    case WeightGroup::kLmHead:
-      packs = lm_head_.get();
-      break;
-  }
-  const int index = g == WeightGroup::kLmHead ? 0 : layer;
-  kernels::GemmPacked(M, a, lda, (*packs)[index], c, ldc, For(gemm_, M, N, K));
+  const Model::Packs& packs = **group_packs[static_cast<int>(g)];
+  Linear(site, M, a, lda, packs[g == WeightGroup::kLmHead ? 0 : layer], c, ldc);
 }
 
 void Session::Rewind(int pos) {
@@ -164,7 +148,25 @@ MatrixView Session::WeightView(WeightGroup g, int layer) {
 }
 
 ops::ElementwiseContext Session::Ew(int layer) const {
-  return ops::ElementwiseContext{&policy_.at(Site::kElementwise), observer_, layer, batch_pos0_};
+  return ops::ElementwiseContext{&policy_.at(Site::kElementwise), observer_, layer, batch_pos0_,
+                                 policy_.is_scaled(Site::kElementwise)};
+}
+
+void Session::Linear(Site site, int n, const float* a, int lda, const Model::GroupPack& w, float* c,
+                     int ldc) {
+  const int K = w.b.K(), N = w.b.N();
+  if (!policy_.is_scaled(site)) {
+    kernels::GemmPacked(n, a, lda, w.b, c, ldc, For(gemm_, n, N, K));
+    return;
+  }
+  // The activation matrix of the batch is one tensor; each weight matrix another
+  // (w.col_exp: its exponent per output column).
+  const ScaledTensor sa = ScaleTensor(policy_.at(site).format, a, n, K, lda);
+  kernels::GemmPacked(n, sa.data.data(), K, w.b, c, ldc, For(gemm_, n, N, K));
+  for (int i = 0; i < n; ++i) {
+    float* row = c + static_cast<size_t>(i) * ldc;
+    for (int j = 0; j < N; ++j) row[j] = Pow2Mul(row[j], -(sa.exp + w.col_exp[j]));
+  }
 }
 
 // Gathers the q heads (then the k heads) of every row as rows of head_dim, normalises them
@@ -216,8 +218,19 @@ void Session::Attention(int layer, int n, const float* qkv, float* out) {
               MatrixView{k, hd, T, 1, kvd});
     }
     // scores (n, T) = q_h (n, head_dim) . K_g^T (head_dim, T)
-    kernels::Gemm(policy_.at(Site::kAttnQK), n, T, hd, q, qkv_w, k, kvd, /*b_trans=*/true,
-                  scores.data(), T, For(gemm_, n, T, hd));
+    if (policy_.is_scaled(Site::kAttnQK)) {
+      // Tensors: Q = the batch's rows of head h (n, head_dim); K = every cached key of
+      // group g (T, head_dim), the batch's own (masked or not) included.
+      const Format& f = policy_.at(Site::kAttnQK).format;
+      const ScaledTensor sq = ScaleTensor(f, q, n, hd, qkv_w);
+      const ScaledTensor sk = ScaleTensor(f, k, T, hd, kvd);
+      kernels::Gemm(policy_.at(Site::kAttnQK), n, T, hd, sq.data.data(), hd, sk.data.data(), hd,
+                    /*b_trans=*/true, scores.data(), T, For(gemm_, n, T, hd));
+      UnscaleBlock(scores.data(), n, T, T, sq.exp + sk.exp);
+    } else {
+      kernels::Gemm(policy_.at(Site::kAttnQK), n, T, hd, q, qkv_w, k, kvd, /*b_trans=*/true,
+                    scores.data(), T, For(gemm_, n, T, hd));
+    }
     // Causal softmax in fp32 (as ggml_soft_max_ext: scale, max, expf, sum in double)
     // over the row's visible keys, in cache order; masked keys get exact zeros.
     for (int i = 0; i < n; ++i) {
@@ -259,8 +272,20 @@ void Session::Attention(int layer, int n, const float* qkv, float* out) {
               RowMajor(v, T, hd, kvd));
     }
     // out_h (n, head_dim) = p (n, T) . V_g (T, head_dim)
-    kernels::Gemm(policy_.at(Site::kAttnAV), n, hd, T, scores.data(), T, v, kvd,
-                  /*b_trans=*/false, out + static_cast<size_t>(h) * hd, qd, For(gemm_, n, hd, T));
+    float* out_h = out + static_cast<size_t>(h) * hd;
+    if (policy_.is_scaled(Site::kAttnAV)) {
+      // Tensors: P = the batch's probability rows of head h (n, T; masked entries are
+      // zeros); V = every cached value of group g (T, head_dim).
+      const Format& f = policy_.at(Site::kAttnAV).format;
+      const ScaledTensor sp = ScaleTensor(f, scores.data(), n, T, T);
+      const ScaledTensor sv = ScaleTensor(f, v, T, hd, kvd);
+      kernels::Gemm(policy_.at(Site::kAttnAV), n, hd, T, sp.data.data(), T, sv.data.data(), hd,
+                    /*b_trans=*/false, out_h, qd, For(gemm_, n, hd, T));
+      UnscaleBlock(out_h, n, hd, qd, sp.exp + sv.exp);
+    } else {
+      kernels::Gemm(policy_.at(Site::kAttnAV), n, hd, T, scores.data(), T, v, kvd,
+                    /*b_trans=*/false, out_h, qd, For(gemm_, n, hd, T));
+    }
   }
 }
 
@@ -332,7 +357,6 @@ Status Session::Run(std::span<const int32_t> tokens, int first_logit_row,
   }
   for (ops::RopeTable& t : rope_tables_) t.Ensure(n_pos);
 
-  const Arith& ew = policy_.at(Site::kElementwise);
   for (int l = 0; l < c.n_layer; ++l) {
     // --- attention block ---
     ops::RmsNorm(Ew(l), n, d, c.rms_eps, x.data(), model_.attn_norm(l), h.data());
@@ -343,8 +367,16 @@ Status Session::Run(std::span<const int32_t> tokens, int first_logit_row,
     WeightGemm(WeightGroup::kQkv, Site::kAttnProj, l, n, h.data(), d, qkv.data(), qkv_w);
     ops::AddBias(n, qkv_w, model_.qkv_bias(l), qkv.data(), qkv_w);  // empty: none
     if (arch.qk_norm) QkNorm(l, n, qkv.data());
-    ops::Rope(Ew(l), arch.rope_mode, rope_tables_[rope_table_of_[l]], hd, c.rope_dim,
-              c.n_head + c.n_kv_head, n, positions, qkv.data(), qkv_w);
+    if (policy_.is_scaled(Site::kElementwise)) {
+      // Scaled: the q heads and the k heads are separate tensors (as PyTorch rotates them).
+      ops::Rope(Ew(l), arch.rope_mode, rope_tables_[rope_table_of_[l]], hd, c.rope_dim, c.n_head, n,
+                positions, qkv.data(), qkv_w);
+      ops::Rope(Ew(l), arch.rope_mode, rope_tables_[rope_table_of_[l]], hd, c.rope_dim, c.n_kv_head,
+                n, positions, qkv.data() + qd, qkv_w);
+    } else {
+      ops::Rope(Ew(l), arch.rope_mode, rope_tables_[rope_table_of_[l]], hd, c.rope_dim,
+                c.n_head + c.n_kv_head, n, positions, qkv.data(), qkv_w);
+    }
     // Append k, v of the batch to the cache: (T, n_kv_head, head_dim).
     std::vector<float>& kc = k_cache_[l];
     std::vector<float>& vc = v_cache_[l];
@@ -379,7 +411,7 @@ Status Session::Run(std::span<const int32_t> tokens, int first_logit_row,
       Observe(Site::kElementwise, SiteOp::kSwiGlu, l, -1, RowMajor(gate.data(), n, dff, dff),
               RowMajor(up.data(), n, dff, dff));
     }
-    kernels::MulElementwise(ew, gate.data(), up.data(), gate.data(), static_cast<size_t>(n) * dff);
+    ops::SiteMul(Ew(l), gate.data(), up.data(), gate.data(), static_cast<size_t>(n) * dff);
     if (observer_) {
       Observe(Site::kMlp, SiteOp::kDown, l, -1, RowMajor(gate.data(), n, dff, dff),
               WeightView(WeightGroup::kDown, l));
@@ -401,8 +433,7 @@ Status Session::Run(std::span<const int32_t> tokens, int first_logit_row,
       Observe(Site::kLmHead, SiteOp::kLmHead, -1, -1, RowMajor(h.data(), m, d, d),
               WeightView(WeightGroup::kLmHead, 0));
     }
-    WeightGemm(WeightGroup::kLmHead, Site::kLmHead, -1, m, h.data(), d, logits->data(),
-               c.n_vocab);
+    WeightGemm(WeightGroup::kLmHead, Site::kLmHead, -1, m, h.data(), d, logits->data(), c.n_vocab);
     if (arch.final_softcap > 0) {
       for (float& z : *logits) z = ops::SoftCap(z, arch.final_softcap);
     }

@@ -103,6 +103,10 @@ class Session {
   // packs or the compact weights.
   void WeightGemm(WeightGroup g, Site site, int layer, int M, const float* a, int lda, float* c,
                   int ldc);
+  // c (n, N) = a (n, K) . the packed weights w, at `site` (scaled per tensor when the
+  // policy scales the site).
+  void Linear(Site site, int n, const float* a, int lda, const Model::GroupPack& w, float* c,
+              int ldc);
   // Per-head RMSNorm of the q and k parts of qkv rows (n, qkv_width), in place.
   void QkNorm(int layer, int n, float* qkv);
 
