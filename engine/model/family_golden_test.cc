@@ -157,8 +157,11 @@ TEST_P(FamilyGoldenTest, Fp32MatchesTransformers) {
 TEST_P(FamilyGoldenTest, EveryPresetRunsPrefillEqualsDecode) {
   const int V = model_->config().n_vocab;
   const std::vector<float> ref = Run("fp32");
-  for (const char* preset : {"fp32", "bf16", "fp8-e4m3-attn", "fp8-e5m2-attn", "lmul-attn",
-                             "lmul-attn-k3", "lmul-attn-k4", "lmul-all"}) {
+  // The scaled presets are not here: decode need not equal the prefill under them
+  // (docs/engine.md, "Scaled fp8"; model_test.cc ScaledPresetsDecode).
+  for (const char* preset :
+       {"fp32", "bf16", "fp8-e4m3-attn", "fp8-e5m2-attn", "lmul-attn", "lmul-attn-k3",
+        "lmul-attn-k4", "lmul-all", "lmul-all-k3", "lmul-all-k4", "fp8-e4m3-all"}) {
     SCOPED_TRACE(preset);
     const std::vector<float> all = Run(preset);
     ASSERT_EQ(all.size(), ref.size());

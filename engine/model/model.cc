@@ -7,6 +7,7 @@
 
 #include "base/check.h"
 #include "engine/io/dequant.h"
+#include "engine/model/scaling.h"
 #include "engine/model/validate.h"
 #ifdef LMUL_HAVE_TOKENIZER
 #include "engine/tokenizer/tokenizer.h"
@@ -202,6 +203,18 @@ int Model::GroupN(WeightGroup g) const {
   return 0;
 }
 
+std::vector<int> Model::GroupPartRows(WeightGroup g) const {
+  const ModelConfig& c = config_;
+  switch (g) {
+    case WeightGroup::kQkv:
+      return {c.n_head * c.head_dim, c.n_kv_head * c.head_dim, c.n_kv_head * c.head_dim};
+    case WeightGroup::kGateUp:
+      return {c.d_ff, c.d_ff};
+    default:
+      return {GroupN(g)};
+  }
+}
+
 std::vector<float> Model::DequantizeGroup(WeightGroup g, int layer) const {
   std::vector<const GgufTensor*> parts;
   if (g == WeightGroup::kLmHead) {
@@ -237,17 +250,33 @@ std::vector<float> Model::DequantizeGroup(WeightGroup g, int layer) const {
   return out;
 }
 
-std::shared_ptr<const Model::Packs> Model::Packed(WeightGroup g, const Arith& arith,
-                                                  int threads) const {
+std::shared_ptr<const Model::Packs> Model::Packed(WeightGroup g, const Arith& arith, int threads,
+                                                  bool scaled) const {
+  LMUL_CHECK(!scaled || ScalingSupported(arith), "Packed: %s cannot be scaled",
+             arith.Name().c_str());
   std::lock_guard<std::mutex> lock(pack_mu_);
-  const auto key = std::make_pair(static_cast<int>(g), arith.Name());
+  const auto key = std::make_pair(static_cast<int>(g), arith.Name() + (scaled ? ",scaled" : ""));
   if (auto it = pack_cache_.find(key); it != pack_cache_.end()) return it->second;
   const int n = g == WeightGroup::kLmHead ? 1 : config_.n_layer;
   auto packs = std::make_shared<Packs>(n);
   const int K = GroupK(g), N = GroupN(g);
   auto pack_one = [&](int i) {
-    const std::vector<float> w = DequantizeGroup(g, i);  // (N, K): B(k, n) = w[n * K + k]
-    (*packs)[i] = kernels::PackB(arith, K, N, w.data(), K, /*b_trans=*/true);
+    std::vector<float> w = DequantizeGroup(g, i);  // (N, K): B(k, n) = w[n * K + k]
+    GroupPack& pack = (*packs)[i];
+    if (scaled) {
+      // Each part (a GGUF tensor: rows [begin, begin + rows) of w) is one tensor.
+      pack.col_exp.resize(N);
+      int begin = 0;
+      for (int rows : GroupPartRows(g)) {
+        ScaledTensor t =
+            ScaleTensor(arith.format, w.data() + static_cast<size_t>(begin) * K, rows, K, K);
+        std::copy(t.data.begin(), t.data.end(), w.begin() + static_cast<ptrdiff_t>(begin) * K);
+        std::fill_n(pack.col_exp.begin() + begin, rows, t.exp);
+        begin += rows;
+      }
+      LMUL_CHECK(begin == N, "group parts");
+    }
+    pack.b = kernels::PackB(arith, K, N, w.data(), K, /*b_trans=*/true);
   };
   if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   threads = std::min(threads, n);

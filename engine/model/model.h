@@ -89,12 +89,23 @@ class Model {
   std::vector<float> DequantizeGroup(WeightGroup g, int layer) const;
   int GroupK(WeightGroup g) const;
   int GroupN(WeightGroup g) const;
+  // Rows (output features) of each weight matrix of the group, in order (sum GroupN).
+  std::vector<int> GroupPartRows(WeightGroup g) const;
 
+  // One layer's (or the head's) packed group. Scaled sites (engine/model/scaling.h): each
+  // weight matrix of the group (Wq, Wk, Wv; Wgate, Wup; Wo; Wdown; the head) is one tensor,
+  // packed scaled and saturated; col_exp[n] is the scale exponent of the matrix holding
+  // output column n (empty when not scaled).
+  struct GroupPack {
+    kernels::PackedB b;
+    std::vector<int> col_exp;
+  };
   // Packs of a group for one arithmetic (one entry per layer; one for kLmHead).
   // Packed on first use with up to `threads` threads (0 = all cores) and cached in the
   // model (about 4 bytes per weight per distinct arithmetic) until ClearPackCache().
-  using Packs = std::vector<kernels::PackedB>;
-  std::shared_ptr<const Packs> Packed(WeightGroup g, const Arith& arith, int threads) const;
+  using Packs = std::vector<GroupPack>;
+  std::shared_ptr<const Packs> Packed(WeightGroup g, const Arith& arith, int threads,
+                                      bool scaled = false) const;
   // Drops the cached packs (sessions keep theirs alive until destroyed).
   void ClearPackCache() const;
 

@@ -238,6 +238,42 @@ TEST_F(ModelGoldenTest, PrefillEqualsDecodeAndThreadCountInvariant) {
   }
 }
 
+// Scaled presets: decode need not equal the prefill (per-tensor scales of the batch's
+// tensors; docs/engine.md, "Scaled fp8"). Measured: how far token-by-token decode is from
+// the prefill, against how far the preset's prefill is from fp32; asserted: less.
+TEST_F(ModelGoldenTest, ScaledPresetsDecodeCloseToPrefill) {
+  const auto goldens = LoadGoldens();
+  const int V = model_->config().n_vocab;
+  for (const char* preset :
+       {"fp8-e4m3-attn-scaled", "fp8-e5m2-attn-scaled", "fp8-e4m3-all-scaled"}) {
+    const Policy policy = *Policy::Parse(preset);
+    double decode_d = 0, fp32_d = 0;
+    int agree = 0, total = 0;
+    for (const auto& [name, g] : goldens) {
+      Session batch(*model_, policy, 64, 2), ref(*model_, *Policy::Parse("fp32"), 64, 2);
+      std::vector<float> all, f, one;
+      ASSERT_TRUE(batch.Forward(g.prompt, &all).ok());
+      ASSERT_TRUE(ref.Forward(g.prompt, &f).ok());
+      for (size_t i = 0; i < all.size(); ++i) {
+        fp32_d = std::max(fp32_d, static_cast<double>(std::abs(all[i] - f[i])));
+      }
+      Session step(*model_, policy, 64, 1);
+      for (size_t t = 0; t < g.prompt.size(); ++t) {
+        ASSERT_TRUE(step.Forward({&g.prompt[t], 1}, &one).ok());
+        for (int v = 0; v < V; ++v) {
+          ASSERT_TRUE(std::isfinite(one[v]));
+          decode_d = std::max(decode_d, static_cast<double>(std::abs(one[v] - all[t * V + v])));
+        }
+        agree += Argmax(one.data(), V) == Argmax(&all[t * V], V);
+        ++total;
+      }
+    }
+    std::printf("%-22s decode vs prefill: max |dlogit| %.3g, argmax %d/%d; prefill vs fp32 %.3g\n",
+                preset, decode_d, agree, total, fp32_d);
+    EXPECT_LT(decode_d, fp32_d) << preset;
+  }
+}
+
 // Every preset on the golden prompts against fp32: the deviation is measured and
 // printed; asserted only loosely (finite, argmax mostly kept), since how close an
 // approximate arithmetic stays is a result, not a spec.

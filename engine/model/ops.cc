@@ -2,9 +2,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 
 #include "base/check.h"
+#include "engine/model/scaling.h"
 #include "kernels/elementwise.h"
 
 namespace lmul::engine::ops {
@@ -22,6 +24,19 @@ void Report(const ElementwiseContext& ctx, SiteOp op, const MatrixView& a, const
 
 }  // namespace
 
+void SiteMul(const ElementwiseContext& ctx, const float* a, const float* b, float* out, size_t n) {
+  if (!ctx.scaled) {
+    kernels::MulElementwise(*ctx.arith, a, b, out, n);
+    return;
+  }
+  LMUL_CHECK(n <= static_cast<size_t>(INT32_MAX), "SiteMul: %zu values", n);
+  const int m = static_cast<int>(n);
+  const ScaledTensor sa = ScaleTensor(ctx.arith->format, a, 1, m, m);
+  const ScaledTensor sb = ScaleTensor(ctx.arith->format, b, 1, m, m);
+  kernels::MulElementwise(*ctx.arith, sa.data.data(), sb.data.data(), out, n);
+  UnscaleBlock(out, 1, m, m, sa.exp + sb.exp);
+}
+
 void RmsNorm(const ElementwiseContext& ctx, int rows, int width, float eps, const float* x,
              std::span<const float> gamma, float* out) {
   LMUL_CHECK(static_cast<int>(gamma.size()) == width, "RmsNorm: gamma %zu, width %d", gamma.size(),
@@ -38,9 +53,9 @@ void RmsNorm(const ElementwiseContext& ctx, int rows, int width, float eps, cons
     std::copy(gamma.begin(), gamma.end(), gammas.begin() + static_cast<ptrdiff_t>(i) * width);
   }
   Report(ctx, SiteOp::kNormScale, RowMajor(x, rows, width), RowMajor(scale.data(), rows, width));
-  kernels::MulElementwise(*ctx.arith, x, scale.data(), out, total);
+  SiteMul(ctx, x, scale.data(), out, total);
   Report(ctx, SiteOp::kNormGamma, RowMajor(out, rows, width), RowMajor(gammas.data(), rows, width));
-  kernels::MulElementwise(*ctx.arith, out, gammas.data(), out, total);
+  SiteMul(ctx, out, gammas.data(), out, total);
 }
 
 RopeTable::RopeTable(float base, int rope_dim, float freq_scale, std::vector<float> freq_factors)
@@ -113,8 +128,8 @@ void Rope(const ElementwiseContext& ctx, RopeMode mode, const RopeTable& table, 
   }
   Report(ctx, SiteOp::kRope, RowMajor(xa.data(), n, w), RowMajor(cs.data(), n, w));
   Report(ctx, SiteOp::kRope, RowMajor(xb.data(), n, w), RowMajor(sn.data(), n, w));
-  kernels::MulElementwise(*ctx.arith, xa.data(), cs.data(), t1.data(), total);
-  kernels::MulElementwise(*ctx.arith, xb.data(), sn.data(), t2.data(), total);
+  SiteMul(ctx, xa.data(), cs.data(), t1.data(), total);
+  SiteMul(ctx, xb.data(), sn.data(), t2.data(), total);
   for (int i = 0; i < n; ++i) {
     float* row = x + static_cast<ptrdiff_t>(i) * ld;
     for (int h = 0; h < heads; ++h) {

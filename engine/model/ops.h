@@ -24,7 +24,15 @@ struct ElementwiseContext {
   ActivationObserver* observer;
   int layer;  // reported with each event (-1: the head)
   int pos0;   // cache index of the batch's first token (SiteEvent::pos)
+  // Scaled site (engine/model/scaling.h): each operand of each product call below is one
+  // tensor (RmsNorm: x, the broadcast 1/rms, the normalised x, the broadcast gamma; Rope: x,
+  // the cos table, partner(x), the signed sin table; the gated activation: act(gate), up).
+  bool scaled = false;
 };
+
+// out[i] = a[i] * b[i] (n values) in the context's arithmetic, scaled per tensor when
+// ctx.scaled. Not reported to the observer (callers report first). out may alias a or b.
+void SiteMul(const ElementwiseContext& ctx, const float* a, const float* b, float* out, size_t n);
 
 // out (rows, width) = x * 1/rms(x) * gamma (gamma: width values): two elementwise products
 // (SiteOp::kNormScale, kNormGamma), as llama.cpp's rms_norm (sum of squares in double,

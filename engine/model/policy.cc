@@ -4,6 +4,8 @@
 #include <optional>
 #include <utility>
 
+#include "engine/model/scaling.h"
+
 namespace lmul::engine {
 namespace {
 
@@ -24,7 +26,36 @@ constexpr Preset kPresets[] = {
     {"lmul-attn-k3", "attn=lmul/e8m3,*=exact/fp32"},
     {"lmul-attn-k4", "attn=lmul/e8m4,*=exact/fp32"},
     {"lmul-all", "*=lmul/bf16"},
+    {"lmul-all-k3", "*=lmul/e8m3"},
+    {"lmul-all-k4", "*=lmul/e8m4"},
+    {"fp8-e4m3-all", "*=exact/e4m3,wide"},
+    // Per-tensor power-of-two scaling of every operand (engine/model/scaling.h).
+    {"fp8-e4m3-attn-scaled", "attn=exact/e4m3,wide,scaled,*=exact/fp32"},
+    {"fp8-e5m2-attn-scaled", "attn=exact/e5m2,wide,scaled,*=exact/fp32"},
+    {"fp8-e4m3-all-scaled", "*=exact/e4m3,wide,scaled"},
 };
+
+constexpr std::string_view kScaledSuffix = ",scaled";
+
+// "ARITH[,scaled]" -> the arithmetic and whether the site is scaled.
+Result<std::pair<Arith, bool>> ParseSiteValue(std::string value) {
+  bool scaled = false;
+  if (value.size() >= kScaledSuffix.size() &&
+      value.compare(value.size() - kScaledSuffix.size(), kScaledSuffix.size(), kScaledSuffix) ==
+          0) {
+    scaled = true;
+    value.resize(value.size() - kScaledSuffix.size());
+  }
+  auto arith = Arith::Parse(value);
+  if (!arith.ok()) return MakeError(arith.error());
+  if (scaled && !ScalingSupported(*arith)) {
+    return MakeError(
+        "'scaled' needs exact/FORMAT,wide with a format of at most 5 exponent bits "
+        "(e4m3, e5m2, fp16), got '" +
+        arith->Name() + "'");
+  }
+  return std::make_pair(*arith, scaled);
+}
 
 Result<Policy> ParseInline(std::string_view text) {
   const std::string s(text);
@@ -51,7 +82,7 @@ Result<Policy> ParseInline(std::string_view text) {
   }
   Policy p;
   std::array<bool, kNumSites> set{};
-  std::optional<Arith> star;
+  std::optional<std::pair<Arith, bool>> star;
   bool saw_accum = false;
   for (const auto& [key, value] : items) {
     if (key == "accum") {
@@ -66,7 +97,7 @@ Result<Policy> ParseInline(std::string_view text) {
       }
       continue;
     }
-    auto arith = Arith::Parse(value);
+    auto arith = ParseSiteValue(value);
     if (!arith.ok()) return fail("site '" + key + "': " + arith.error());
     std::vector<Site> sites;
     if (key == "*") {
@@ -84,13 +115,15 @@ Result<Policy> ParseInline(std::string_view text) {
     for (Site site : sites) {
       if (set[static_cast<int>(site)]) return fail("site '" + key + "' given twice");
       set[static_cast<int>(site)] = true;
-      p.at(site) = *arith;
+      p.at(site) = arith->first;
+      p.scaled[static_cast<int>(site)] = arith->second;
     }
   }
   for (Site site : kAllSites) {
     if (!set[static_cast<int>(site)]) {
       if (!star) return fail(std::string("site '") + SiteName(site) + "' not set and no '*'");
-      p.at(site) = *star;
+      p.at(site) = star->first;
+      p.scaled[static_cast<int>(site)] = star->second;
     }
   }
   return p;
@@ -148,29 +181,33 @@ std::string Policy::Name() const {
   // Canonical inline form: the most frequent arithmetic (first in site order on ties)
   // becomes '*', the other sites are listed in site order, accum only when bf16.
   std::map<std::string, int> count;
-  for (Site s : kAllSites) ++count[at(s).Name()];
+  for (Site s : kAllSites) ++count[SiteValue(s)];
   std::string star;
   int best = 0;
   for (Site s : kAllSites) {
-    const int c = count[at(s).Name()];
+    const int c = count[SiteValue(s)];
     if (c > best) {
       best = c;
-      star = at(s).Name();
+      star = SiteValue(s);
     }
   }
   std::string out;
   for (Site s : kAllSites) {
-    if (at(s).Name() == star) continue;
-    out += std::string(SiteName(s)) + "=" + at(s).Name() + ",";
+    if (SiteValue(s) == star) continue;
+    out += std::string(SiteName(s)) + "=" + SiteValue(s) + ",";
   }
   out += "*=" + star;
   if (accum == kernels::Accum::kBf16) out += ",accum=bf16";
   return out;
 }
 
+std::string Policy::SiteValue(Site s) const {
+  return is_scaled(s) ? at(s).Name() + std::string(kScaledSuffix) : at(s).Name();
+}
+
 std::string Policy::Describe() const {
   std::string out = "policy " + Name() + ":";
-  for (Site s : kAllSites) out += std::string(" ") + SiteName(s) + "=" + at(s).Name();
+  for (Site s : kAllSites) out += std::string(" ") + SiteName(s) + "=" + SiteValue(s);
   out += std::string(" accum=") + kernels::AccumName(accum);
   return out;
 }

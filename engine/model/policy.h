@@ -17,6 +17,9 @@
 //   keys: attn.qk attn.av attn.proj mlp lm_head elementwise, "attn" (= attn.qk and
 //   attn.av), "*" (every site not named explicitly), "accum" (fp32 | bf16).
 //   Arithmetic options keep their commas: "attn.qk=exact/e4m3,wide,*=exact/fp32".
+//   A site value may end in ",scaled": per-tensor power-of-two scaling of the site's
+//   operands (engine/model/scaling.h; exact/FORMAT,wide with an fp8/fp16 format only),
+//   e.g. "attn=exact/e4m3,wide,scaled,*=exact/fp32".
 #ifndef LMUL_ENGINE_MODEL_POLICY_H_
 #define LMUL_ENGINE_MODEL_POLICY_H_
 
@@ -39,6 +42,9 @@ inline constexpr std::array<Site, kNumSites> kAllSites = {
 
 struct Policy {
   std::array<Arith, kNumSites> arith;  // default exact/fp32 everywhere
+  // Per site: operands scaled per tensor before the cast and unscaled after the product
+  // (docs/engine.md, "Scaled fp8"). Only with Arith::SupportsScaling().
+  std::array<bool, kNumSites> scaled{};
   kernels::Accum accum = kernels::Accum::kFp32;
 
   static Result<Policy> Parse(std::string_view text);
@@ -51,6 +57,9 @@ struct Policy {
 
   const Arith& at(Site s) const { return arith[static_cast<int>(s)]; }
   Arith& at(Site s) { return arith[static_cast<int>(s)]; }
+  bool is_scaled(Site s) const { return scaled[static_cast<int>(s)]; }
+  // The site's value in the text form: at(s).Name(), plus ",scaled" when scaled.
+  std::string SiteValue(Site s) const;
   bool operator==(const Policy&) const = default;
 };
 

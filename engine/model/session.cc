@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "base/check.h"
+#include "engine/model/scaling.h"
 #include "kernels/elementwise.h"
 
 namespace lmul::engine {
@@ -63,11 +64,16 @@ Session::Session(const Model& model, const Policy& policy, int n_ctx, int thread
   n_ctx_ = n_ctx > 0 ? n_ctx : c.n_ctx_train;
   gemm_.accum = policy.accum;
   gemm_.threads = threads;
-  qkv_ = model.Packed(WeightGroup::kQkv, policy.at(Site::kAttnProj), threads);
-  attn_out_ = model.Packed(WeightGroup::kAttnOut, policy.at(Site::kAttnProj), threads);
-  gate_up_ = model.Packed(WeightGroup::kGateUp, policy.at(Site::kMlp), threads);
-  down_ = model.Packed(WeightGroup::kDown, policy.at(Site::kMlp), threads);
-  lm_head_ = model.Packed(WeightGroup::kLmHead, policy.at(Site::kLmHead), threads);
+  qkv_ = model.Packed(WeightGroup::kQkv, policy.at(Site::kAttnProj), threads,
+                      policy.is_scaled(Site::kAttnProj));
+  attn_out_ = model.Packed(WeightGroup::kAttnOut, policy.at(Site::kAttnProj), threads,
+                           policy.is_scaled(Site::kAttnProj));
+  gate_up_ = model.Packed(WeightGroup::kGateUp, policy.at(Site::kMlp), threads,
+                          policy.is_scaled(Site::kMlp));
+  down_ = model.Packed(WeightGroup::kDown, policy.at(Site::kMlp), threads,
+                       policy.is_scaled(Site::kMlp));
+  lm_head_ = model.Packed(WeightGroup::kLmHead, policy.at(Site::kLmHead), threads,
+                          policy.is_scaled(Site::kLmHead));
   k_cache_.resize(c.n_layer);
   v_cache_.resize(c.n_layer);
   const ArchSettings& a = c.arch_settings;
@@ -99,7 +105,25 @@ MatrixView Session::WeightView(WeightGroup g, int layer) {
 }
 
 ops::ElementwiseContext Session::Ew(int layer) const {
-  return ops::ElementwiseContext{&policy_.at(Site::kElementwise), observer_, layer, batch_pos0_};
+  return ops::ElementwiseContext{&policy_.at(Site::kElementwise), observer_, layer, batch_pos0_,
+                                 policy_.is_scaled(Site::kElementwise)};
+}
+
+void Session::Linear(Site site, int n, const float* a, int lda, const Model::GroupPack& w, float* c,
+                     int ldc) {
+  const int K = w.b.K(), N = w.b.N();
+  if (!policy_.is_scaled(site)) {
+    kernels::GemmPacked(n, a, lda, w.b, c, ldc, For(gemm_, n, N, K));
+    return;
+  }
+  // The activation matrix of the batch is one tensor; each weight matrix another
+  // (w.col_exp: its exponent per output column).
+  const ScaledTensor sa = ScaleTensor(policy_.at(site).format, a, n, K, lda);
+  kernels::GemmPacked(n, sa.data.data(), K, w.b, c, ldc, For(gemm_, n, N, K));
+  for (int i = 0; i < n; ++i) {
+    float* row = c + static_cast<size_t>(i) * ldc;
+    for (int j = 0; j < N; ++j) row[j] = Pow2Mul(row[j], -(sa.exp + w.col_exp[j]));
+  }
 }
 
 // Gathers the q heads (then the k heads) of every row as rows of head_dim, normalises them
@@ -151,8 +175,19 @@ void Session::Attention(int layer, int n, const float* qkv, float* out) {
               MatrixView{k, hd, T, 1, kvd});
     }
     // scores (n, T) = q_h (n, head_dim) . K_g^T (head_dim, T)
-    kernels::Gemm(policy_.at(Site::kAttnQK), n, T, hd, q, qkv_w, k, kvd, /*b_trans=*/true,
-                  scores.data(), T, For(gemm_, n, T, hd));
+    if (policy_.is_scaled(Site::kAttnQK)) {
+      // Tensors: Q = the batch's rows of head h (n, head_dim); K = every cached key of
+      // group g (T, head_dim), the batch's own (masked or not) included.
+      const Format& f = policy_.at(Site::kAttnQK).format;
+      const ScaledTensor sq = ScaleTensor(f, q, n, hd, qkv_w);
+      const ScaledTensor sk = ScaleTensor(f, k, T, hd, kvd);
+      kernels::Gemm(policy_.at(Site::kAttnQK), n, T, hd, sq.data.data(), hd, sk.data.data(), hd,
+                    /*b_trans=*/true, scores.data(), T, For(gemm_, n, T, hd));
+      UnscaleBlock(scores.data(), n, T, T, sq.exp + sk.exp);
+    } else {
+      kernels::Gemm(policy_.at(Site::kAttnQK), n, T, hd, q, qkv_w, k, kvd, /*b_trans=*/true,
+                    scores.data(), T, For(gemm_, n, T, hd));
+    }
     // Causal softmax in fp32 (as ggml_soft_max_ext: scale, max, expf, sum in double)
     // over the row's visible keys, in cache order; masked keys get exact zeros.
     for (int i = 0; i < n; ++i) {
@@ -194,8 +229,20 @@ void Session::Attention(int layer, int n, const float* qkv, float* out) {
               RowMajor(v, T, hd, kvd));
     }
     // out_h (n, head_dim) = p (n, T) . V_g (T, head_dim)
-    kernels::Gemm(policy_.at(Site::kAttnAV), n, hd, T, scores.data(), T, v, kvd,
-                  /*b_trans=*/false, out + static_cast<size_t>(h) * hd, qd, For(gemm_, n, hd, T));
+    float* out_h = out + static_cast<size_t>(h) * hd;
+    if (policy_.is_scaled(Site::kAttnAV)) {
+      // Tensors: P = the batch's probability rows of head h (n, T; masked entries are
+      // zeros); V = every cached value of group g (T, head_dim).
+      const Format& f = policy_.at(Site::kAttnAV).format;
+      const ScaledTensor sp = ScaleTensor(f, scores.data(), n, T, T);
+      const ScaledTensor sv = ScaleTensor(f, v, T, hd, kvd);
+      kernels::Gemm(policy_.at(Site::kAttnAV), n, hd, T, sp.data.data(), T, sv.data.data(), hd,
+                    /*b_trans=*/false, out_h, qd, For(gemm_, n, hd, T));
+      UnscaleBlock(out_h, n, hd, qd, sp.exp + sv.exp);
+    } else {
+      kernels::Gemm(policy_.at(Site::kAttnAV), n, hd, T, scores.data(), T, v, kvd,
+                    /*b_trans=*/false, out_h, qd, For(gemm_, n, hd, T));
+    }
   }
 }
 
@@ -267,7 +314,6 @@ Status Session::Run(std::span<const int32_t> tokens, int first_logit_row,
   }
   for (ops::RopeTable& t : rope_tables_) t.Ensure(n_pos);
 
-  const Arith& ew = policy_.at(Site::kElementwise);
   for (int l = 0; l < c.n_layer; ++l) {
     // --- attention block ---
     ops::RmsNorm(Ew(l), n, d, c.rms_eps, x.data(), model_.attn_norm(l), h.data());
@@ -275,11 +321,19 @@ Status Session::Run(std::span<const int32_t> tokens, int first_logit_row,
       Observe(Site::kAttnProj, SiteOp::kQkv, l, -1, RowMajor(h.data(), n, d, d),
               WeightView(WeightGroup::kQkv, l));
     }
-    kernels::GemmPacked(n, h.data(), d, (*qkv_)[l], qkv.data(), qkv_w, For(gemm_, n, qkv_w, d));
+    Linear(Site::kAttnProj, n, h.data(), d, (*qkv_)[l], qkv.data(), qkv_w);
     ops::AddBias(n, qkv_w, model_.qkv_bias(l), qkv.data(), qkv_w);  // empty: none
     if (arch.qk_norm) QkNorm(l, n, qkv.data());
-    ops::Rope(Ew(l), arch.rope_mode, rope_tables_[rope_table_of_[l]], hd, c.rope_dim,
-              c.n_head + c.n_kv_head, n, positions, qkv.data(), qkv_w);
+    if (policy_.is_scaled(Site::kElementwise)) {
+      // Scaled: the q heads and the k heads are separate tensors (as PyTorch rotates them).
+      ops::Rope(Ew(l), arch.rope_mode, rope_tables_[rope_table_of_[l]], hd, c.rope_dim, c.n_head, n,
+                positions, qkv.data(), qkv_w);
+      ops::Rope(Ew(l), arch.rope_mode, rope_tables_[rope_table_of_[l]], hd, c.rope_dim, c.n_kv_head,
+                n, positions, qkv.data() + qd, qkv_w);
+    } else {
+      ops::Rope(Ew(l), arch.rope_mode, rope_tables_[rope_table_of_[l]], hd, c.rope_dim,
+                c.n_head + c.n_kv_head, n, positions, qkv.data(), qkv_w);
+    }
     // Append k, v of the batch to the cache: (T, n_kv_head, head_dim).
     std::vector<float>& kc = k_cache_[l];
     std::vector<float>& vc = v_cache_[l];
@@ -296,7 +350,7 @@ Status Session::Run(std::span<const int32_t> tokens, int first_logit_row,
       Observe(Site::kAttnProj, SiteOp::kOutput, l, -1, RowMajor(attn.data(), n, qd, qd),
               WeightView(WeightGroup::kAttnOut, l));
     }
-    kernels::GemmPacked(n, attn.data(), qd, (*attn_out_)[l], o.data(), d, For(gemm_, n, d, qd));
+    Linear(Site::kAttnProj, n, attn.data(), qd, (*attn_out_)[l], o.data(), d);
     if (arch.post_norms) {
       ops::RmsNorm(Ew(l), n, d, c.rms_eps, o.data(), model_.post_attn_norm(l), o.data());
     }
@@ -308,19 +362,18 @@ Status Session::Run(std::span<const int32_t> tokens, int first_logit_row,
       Observe(Site::kMlp, SiteOp::kGateUp, l, -1, RowMajor(h.data(), n, d, d),
               WeightView(WeightGroup::kGateUp, l));
     }
-    kernels::GemmPacked(n, h.data(), d, (*gate_up_)[l], gu.data(), 2 * dff,
-                        For(gemm_, n, 2 * dff, d));
+    Linear(Site::kMlp, n, h.data(), d, (*gate_up_)[l], gu.data(), 2 * dff);
     ops::GatedActivation(arch.activation, n, dff, gu.data(), gate.data(), up.data());
     if (observer_) {
       Observe(Site::kElementwise, SiteOp::kSwiGlu, l, -1, RowMajor(gate.data(), n, dff, dff),
               RowMajor(up.data(), n, dff, dff));
     }
-    kernels::MulElementwise(ew, gate.data(), up.data(), gate.data(), static_cast<size_t>(n) * dff);
+    ops::SiteMul(Ew(l), gate.data(), up.data(), gate.data(), static_cast<size_t>(n) * dff);
     if (observer_) {
       Observe(Site::kMlp, SiteOp::kDown, l, -1, RowMajor(gate.data(), n, dff, dff),
               WeightView(WeightGroup::kDown, l));
     }
-    kernels::GemmPacked(n, gate.data(), dff, (*down_)[l], o.data(), d, For(gemm_, n, d, dff));
+    Linear(Site::kMlp, n, gate.data(), dff, (*down_)[l], o.data(), d);
     if (arch.post_norms) {
       ops::RmsNorm(Ew(l), n, d, c.rms_eps, o.data(), model_.post_ffw_norm(l), o.data());
     }
@@ -337,8 +390,8 @@ Status Session::Run(std::span<const int32_t> tokens, int first_logit_row,
       Observe(Site::kLmHead, SiteOp::kLmHead, -1, -1, RowMajor(h.data(), m, d, d),
               WeightView(WeightGroup::kLmHead, 0));
     }
-    kernels::GemmPacked(m, h.data(), d, (*lm_head_)[0], logits->data(), c.n_vocab,
-                        For(gemm_, m, c.n_vocab, d));
+    // Scaled: the activation tensor is the rows whose logits are computed.
+    Linear(Site::kLmHead, m, h.data(), d, (*lm_head_)[0], logits->data(), c.n_vocab);
     if (arch.final_softcap > 0) {
       for (float& z : *logits) z = ops::SoftCap(z, arch.final_softcap);
     }

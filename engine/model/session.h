@@ -95,6 +95,10 @@ class Session {
   void Observe(Site site, SiteOp op, int layer, int head, const MatrixView& a, const MatrixView& b);
   MatrixView WeightView(WeightGroup g, int layer);
   ops::ElementwiseContext Ew(int layer) const;
+  // c (n, N) = a (n, K) . the packed weights w, at `site` (scaled per tensor when the
+  // policy scales the site).
+  void Linear(Site site, int n, const float* a, int lda, const Model::GroupPack& w, float* c,
+              int ldc);
   // Per-head RMSNorm of the q and k parts of qkv rows (n, qkv_width), in place.
   void QkNorm(int layer, int n, float* qkv);
 

@@ -25,6 +25,7 @@
 #include "engine/io/gguf.h"
 #include "engine/model/model.h"
 #include "engine/model/policy.h"
+#include "engine/model/scaling.h"
 #include "engine/model/session.h"
 #include "engine/tokenizer/tokenizer.h"
 #include "kernels/elementwise.h"
@@ -216,10 +217,33 @@ lmul::engine::Policy ParsePolicy(const std::string& text) {
 nb::dict PolicySites(const std::string& text) {
   const lmul::engine::Policy p = ParsePolicy(text);
   nb::dict d;
-  for (lmul::engine::Site s : lmul::engine::kAllSites) d[lmul::engine::SiteName(s)] = p.at(s).Name();
+  for (lmul::engine::Site s : lmul::engine::kAllSites) {
+    d[lmul::engine::SiteName(s)] = p.SiteValue(s);  // "...,scaled" on scaled sites
+  }
   d["accum"] = lmul::kernels::AccumName(p.accum);
   d["name"] = p.Name();
   return d;
+}
+
+// The engine's per-tensor scaling of a scaled site (engine/model/scaling.h) on a flat
+// tensor x of `fmt`: y = the scaled, saturated values, returns the exponent e (s = 2^e).
+// lmul.torch's scaling is tested against it.
+int ScaleTensor(F32Contig x, F32Out y, const std::string& fmt) {
+  const lmul::Format f = ParseFormat(fmt);
+  const size_t n = x.size();
+  if (y.size() != n) ThrowValue("scale_tensor: x and out sizes differ");
+  if (n > static_cast<size_t>(INT_MAX)) ThrowValue("scale_tensor: more than INT_MAX values");
+  const int m = static_cast<int>(n);
+  nb::gil_scoped_release release;
+  lmul::engine::ScaledTensor t = lmul::engine::ScaleTensor(f, x.data(), 1, m, m);
+  std::copy(t.data.begin(), t.data.end(), y.data());
+  return t.exp;
+}
+
+// (emax, max finite value) of a format, for scaling.
+std::pair<int, float> ScaleLimits(const std::string& fmt) {
+  const lmul::Format f = ParseFormat(fmt);
+  return {lmul::engine::MaxFiniteExponent(f), lmul::engine::MaxFiniteValue(f)};
 }
 
 // ---- engine ----
@@ -369,6 +393,8 @@ NB_MODULE(_lmul, m) {
         nb::arg("accum"), nb::arg("threads"));
   m.def("arith_info", &ArithInfo, nb::arg("spec"));
   m.def("policy_sites", &PolicySites, nb::arg("text"));
+  m.def("scale_tensor", &ScaleTensor, nb::arg("x"), nb::arg("out"), nb::arg("fmt"));
+  m.def("scale_limits", &ScaleLimits, nb::arg("fmt"));
   m.def("policy_presets", [] { return lmul::engine::Policy::PresetNames(); });
   m.def("policy_describe", [](const std::string& text) { return ParsePolicy(text).Describe(); });
   m.def("load_tensors", &LoadTensors, nb::arg("path"));

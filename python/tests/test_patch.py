@@ -258,14 +258,15 @@ def test_padding_mask(model: torch.nn.Module) -> None:
 
 
 @pytest.mark.parametrize("backward", ["ste", "same"])
-def test_gradients_flow(backward: str) -> None:
+@pytest.mark.parametrize("policy", ["lmul-all", "lmul-all-k3", "fp8-e4m3-all-scaled"])
+def test_gradients_flow(backward: str, policy: str) -> None:
     model = tiny_llama(seed=2).train()
     ids = torch.randint(0, 96, (2, 8), generator=torch.Generator().manual_seed(4))
     model.zero_grad()
     model(ids, labels=ids).loss.backward()
     ref = {n: p.grad.clone() for n, p in model.named_parameters()}
     model.zero_grad()
-    lt.patch(model, "lmul-all", backward=backward)
+    lt.patch(model, policy, backward=backward)
     try:
         loss = model(ids, labels=ids).loss
         loss.backward()
@@ -277,7 +278,7 @@ def test_gradients_flow(backward: str) -> None:
         assert torch.isfinite(p.grad).all(), n
         # Close to the fp32 gradient in direction: the patch approximates, it does not detach.
         cos = torch.nn.functional.cosine_similarity(p.grad.flatten(), ref[n].flatten(), dim=0)
-        assert cos > 0.9, f"{n}: cosine {float(cos):.3f} to the fp32 gradient"
+        assert cos > 0.9, f"{policy} {backward} {n}: cosine {float(cos):.3f} to the fp32 gradient"
 
 
 def test_filter_selects_sites(model: torch.nn.Module, ids: torch.Tensor) -> None:

@@ -5,6 +5,8 @@ Importing this module registers the custom ops ``torch.ops.lmul.{mul, matmul, bm
 
 - :func:`mul`, :func:`matmul`, :func:`bmm`, :func:`reduce`: wrappers with broadcasting,
   batch dims and dtype handling (lmul/torch/ops.py);
+- :func:`scaled_matmul`, :func:`scaled_mul`: the same at a scaled site (per-tensor
+  power-of-two scaling, the engine's definition; docs/engine.md "Scaled fp8");
 - :func:`patch` / :func:`unpatch`: a policy put into a Hugging Face model (lmul/torch/patch.py).
 """
 
@@ -17,9 +19,9 @@ try:
 except ImportError as e:  # pragma: no cover - exercised only without torch
     raise ImportError("lmul.torch needs PyTorch: pip install torch (or pip install 'lmul[torch]')") from e
 
-from lmul.torch.ops import bmm, get_threads, matmul, mul, reduce, set_threads
+from lmul.torch.ops import bmm, get_threads, matmul, mul, reduce, scaled_matmul, scaled_mul, set_threads
 
-__all__ = ["bmm", "get_threads", "matmul", "mul", "reduce", "set_threads"]
+__all__ = ["bmm", "get_threads", "matmul", "mul", "reduce", "scaled_matmul", "scaled_mul", "set_threads"]
 
 # patch/unpatch (lmul/torch/patch.py; transformers is imported lazily there). Imported
 # eagerly: `from ... import patch` rebinds the name `patch` from the submodule to the

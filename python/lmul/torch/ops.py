@@ -8,6 +8,14 @@ returned in the input dtype):
     torch.ops.lmul.bmm(a, b, arith, accum, backward)     (B, M, K) . (B, K, N)
     torch.ops.lmul.reduce(x, fmt, rounding)              x reduced to a format
 
+Scaled sites (policies such as "fp8-e4m3-attn-scaled"; the engine's engine/model/scaling.h,
+docs/engine.md "Scaled fp8"): ``scaled_matmul`` and ``scaled_mul`` multiply each operand
+tensor by a power of two s = 2^e chosen from its amax over finite values (e = emax -
+floor(log2 amax), 0 for amax 0) so that amax * s lies in the format's top binade, saturate
+finite values to the format's max, run the op, and multiply the result by 2^-(e_a + e_b)
+(one rounding to fp32). The gradient is with respect to the unscaled operands; the scales
+are constants of the step.
+
 Backward (docs/python.md, "Backward modes"), with xr = reduce(x) the operand as the forward
 used it (reduced to the arith's format with its rounding):
     "ste":  gradients through exact fp32 products on the reduced operands, the reduction
@@ -28,7 +36,18 @@ from torch import Tensor
 
 from lmul import _lmul
 
-__all__ = ["bmm", "get_threads", "matmul", "mul", "reduce", "set_threads"]
+__all__ = [
+    "bmm",
+    "get_threads",
+    "matmul",
+    "mul",
+    "reduce",
+    "scale_exponent",
+    "scale_saturate",
+    "scaled_matmul",
+    "scaled_mul",
+    "set_threads",
+]
 
 BACKWARDS = ("ste", "same")
 ACCUMS = ("fp32", "bf16", "bf16dot")
@@ -357,3 +376,188 @@ def reduce(x: Tensor, fmt: str, rounding: str = "rne") -> Tensor:
     if not isinstance(x, Tensor) or x.dtype not in _FLOAT_DTYPES:
         raise TypeError("lmul.torch.reduce: expected a floating-point tensor")
     return torch.ops.lmul.reduce(x, fmt, rounding)
+
+
+# ---- per-tensor power-of-two scaling (scaled sites) ----
+
+
+@functools.lru_cache(maxsize=16)
+def _limits(fmt: str) -> tuple[int, float]:
+    """(emax, largest finite value) of a format, from the engine (e4m3: (8, 448.0))."""
+    emax, mx = _lmul.scale_limits(fmt)
+    return int(emax), float(mx)
+
+
+def _pow2(e: Tensor) -> Tensor:
+    """2^e as float64, exact (built from the exponent bits; |e| <= 1000)."""
+    return ((e.to(torch.int64) + 1023) << 52).view(torch.float64)
+
+
+def _pow2_mul(y: Tensor, e: Tensor) -> Tensor:
+    """y * 2^e (e broadcast) rounded once to fp32, as the engine's Pow2Mul."""
+    return (y.to(torch.float64) * _pow2(e)).to(torch.float32)
+
+
+def scale_exponent(t: Tensor, fmt: str, dims: tuple[int, ...] | None = None) -> Tensor:
+    """The scale exponent e (int64) of each tensor: over all of t (dims None, a 0-d result)
+    or over ``dims`` (kept as size-1 dims). amax is taken over finite values; e = 0 when
+    amax is 0, else emax(fmt) - floor(log2 amax) (exact, subnormal amax included)."""
+    emax, _ = _limits(fmt)
+    a = t.detach().to(torch.float32).abs()
+    a = torch.where(torch.isfinite(a), a, torch.zeros_like(a))
+    if a.numel() == 0:
+        shape = () if dims is None else tuple(1 if i in [d % t.dim() for d in dims] else n for i, n in enumerate(t.shape))
+        return torch.zeros(shape, dtype=torch.int64)
+    amax = a.amax() if dims is None else a.amax(dim=dims, keepdim=True)
+    _, ex = torch.frexp(amax)  # amax = m * 2^ex, m in [0.5, 1): floor(log2 amax) = ex - 1
+    return torch.where(amax > 0, emax - (ex.to(torch.int64) - 1), torch.zeros_like(ex, dtype=torch.int64))
+
+
+def scale_saturate(t: Tensor, e: Tensor, fmt: str) -> Tensor:
+    """t * 2^e (e broadcast) rounded once to fp32, finite values clamped to the format's
+    +-max (saturation); Inf and NaN unchanged. No gradient (see scaled_matmul)."""
+    _, mx = _limits(fmt)
+    x = t.detach().to(torch.float32)
+    v = _pow2_mul(x, e)
+    return torch.where(torch.isfinite(x), v.clamp(-mx, mx), v)
+
+
+def _scaled_format(fn: str, arith: str) -> str:
+    info = _info(arith)
+    if not (info["op"] == "exact" and info["wide"] and info["format"] in ("e4m3", "e5m2", "fp16")):
+        raise ValueError(
+            f"lmul.torch.{fn}: scaling needs exact/FORMAT,wide with FORMAT e4m3, e5m2 or fp16, "
+            f"got '{info['name']}'"
+        )
+    return str(info["format"])
+
+
+def _dequantized(t: Tensor, e: Tensor, arith: str, fmt: str) -> Tensor:
+    """The operand as a scaled op used it, in unscaled units: 2^-e * reduce(scale(t))."""
+    info = _info(arith)
+    r = torch.ops.lmul.reduce(scale_saturate(t, e, fmt), fmt, info["rounding"])
+    return _pow2_mul(r, -e)
+
+
+def _mm(a: Tensor, b: Tensor, arith: str, accum: str, backward: str) -> Tensor:
+    op = torch.ops.lmul.matmul if a.dim() == 2 else torch.ops.lmul.bmm
+    return op(a, b, arith, accum, backward)
+
+
+def _scaled_mm_forward(a: Tensor, b: Tensor, arith: str, accum: str, fmt: str) -> tuple[Tensor, Tensor, Tensor]:
+    """a, b 2-D (one tensor each) or 3-D (one tensor per batch entry), fp32 -> (y, ea, eb)."""
+    dims = None if a.dim() == 2 else (1, 2)
+    ea, eb = scale_exponent(a, fmt, dims), scale_exponent(b, fmt, dims)
+    y = _mm(scale_saturate(a, ea, fmt), scale_saturate(b, eb, fmt), arith, accum, "ste")
+    return _pow2_mul(y, -(ea + eb)), ea, eb
+
+
+class _ScaledMatmul(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx: Any, a: Tensor, b: Tensor, arith: str, accum: str, backward: str) -> Tensor:  # type: ignore[override]
+        fmt = _scaled_format("scaled_matmul", arith)
+        y, ea, eb = _scaled_mm_forward(_f32(a), _f32(b), arith, accum, fmt)
+        ctx.arith, ctx.accum, ctx.backward, ctx.fmt = arith, accum, backward, fmt
+        ctx.save_for_backward(a, b, ea, eb)
+        return _back(y, a.dtype)
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> tuple[Tensor | None, Tensor | None, None, None, None]:  # type: ignore[override]
+        a, b, ea, eb = ctx.saved_tensors
+        ga = gb = None
+        g32 = g.to(torch.float32)
+        if ctx.backward == "ste":
+            # Gradients w.r.t. the unscaled operands through exact fp32 products on the
+            # operands as the forward used them (scales constant, cast straight-through).
+            if ctx.needs_input_grad[0]:
+                ga = torch.matmul(g32, _dequantized(_f32(b), eb, ctx.arith, ctx.fmt).mT).to(a.dtype)
+            if ctx.needs_input_grad[1]:
+                gb = torch.matmul(_dequantized(_f32(a), ea, ctx.arith, ctx.fmt).mT, g32).to(b.dtype)
+        else:
+            # "same": each gradient GEMM is itself a scaled GEMM (G scaled per tensor too).
+            if ctx.needs_input_grad[0]:
+                ga = _scaled_mm_forward(g32, _f32(b).mT, ctx.arith, ctx.accum, ctx.fmt)[0].to(a.dtype)
+            if ctx.needs_input_grad[1]:
+                gb = _scaled_mm_forward(_f32(a).mT, g32, ctx.arith, ctx.accum, ctx.fmt)[0].to(b.dtype)
+        return ga, gb, None, None, None
+
+
+def scaled_matmul(a: Tensor, b: Tensor, arith: str, accum: str = "fp32", backward: str = "ste") -> Tensor:
+    """:func:`matmul` at a scaled site. The tensors: b 2-D (a linear layer's ``x @ W.T``):
+    all of a (every row of the batch) and b; otherwise each matrix of the broadcast batch
+    (one attention head of one sequence: Q, K^T, P, V)."""
+    a, b = _promote("scaled_matmul", a, b)
+    _check_args("scaled_matmul", (a, b), arith, backward, accum)
+    if a.dim() < 2 or b.dim() < 2 or a.shape[-1] != b.shape[-2]:
+        raise ValueError(
+            f"lmul.torch.scaled_matmul: shapes {tuple(a.shape)} and {tuple(b.shape)} do not match: "
+            "expected (..., M, K) . (..., K, N)"
+        )
+    M, K, N = a.shape[-2], a.shape[-1], b.shape[-1]
+    if b.dim() == 2:
+        lead = a.shape[:-2]
+        return _ScaledMatmul.apply(a.reshape(-1, K), b, arith, accum, backward).reshape(*lead, M, N)
+    batch = _broadcast(tuple(a.shape[:-2]), tuple(b.shape[:-2]))
+    if batch is None:
+        raise ValueError(
+            f"lmul.torch.scaled_matmul: batch dims {tuple(a.shape[:-2])} and {tuple(b.shape[:-2])} "
+            "are not broadcastable"
+        )
+    a3 = a.expand(*batch, M, K).reshape(-1, M, K)
+    b3 = b.expand(*batch, K, N).reshape(-1, K, N)
+    return _ScaledMatmul.apply(a3, b3, arith, accum, backward).reshape(*batch, M, N)
+
+
+def _scaled_mul_forward(x: Tensor, y: Tensor, arith: str, fmt: str) -> tuple[Tensor, Tensor, Tensor]:
+    ex, ey = scale_exponent(x, fmt), scale_exponent(y, fmt)
+    sx, sy = scale_saturate(x, ex, fmt), scale_saturate(y, ey, fmt)
+    shape = torch.broadcast_shapes(x.shape, y.shape)
+    r = torch.ops.lmul.mul(sx.expand(shape).contiguous(), sy.expand(shape).contiguous(), arith, "ste")
+    return _pow2_mul(r, -(ex + ey)), ex, ey
+
+
+class _ScaledMul(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, y: Tensor, arith: str, backward: str) -> Tensor:  # type: ignore[override]
+        fmt = _scaled_format("scaled_mul", arith)
+        r, ex, ey = _scaled_mul_forward(_f32(x), _f32(y), arith, fmt)
+        ctx.arith, ctx.backward, ctx.fmt = arith, backward, fmt
+        ctx.save_for_backward(x, y, ex, ey)
+        return _back(r, x.dtype)
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> tuple[Tensor | None, Tensor | None, None, None]:  # type: ignore[override]
+        x, y, ex, ey = ctx.saved_tensors
+        g32 = g.to(torch.float32)
+        gx = gy = None
+
+        def unbroadcast(t: Tensor, shape: torch.Size) -> Tensor:
+            while t.dim() > len(shape):
+                t = t.sum(0)
+            for i, n in enumerate(shape):
+                if n == 1 and t.shape[i] != 1:
+                    t = t.sum(i, keepdim=True)
+            return t
+
+        if ctx.backward == "ste":
+            if ctx.needs_input_grad[0]:
+                gx = unbroadcast(g32 * _dequantized(_f32(y), ey, ctx.arith, ctx.fmt), x.shape).to(x.dtype)
+            if ctx.needs_input_grad[1]:
+                gy = unbroadcast(g32 * _dequantized(_f32(x), ex, ctx.arith, ctx.fmt), y.shape).to(y.dtype)
+        else:
+            if ctx.needs_input_grad[0]:
+                gx = unbroadcast(_scaled_mul_forward(g32, _f32(y), ctx.arith, ctx.fmt)[0], x.shape).to(x.dtype)
+            if ctx.needs_input_grad[1]:
+                gy = unbroadcast(_scaled_mul_forward(g32, _f32(x), ctx.arith, ctx.fmt)[0], y.shape).to(y.dtype)
+        return gx, gy, None, None
+
+
+def scaled_mul(x: Tensor, y: Tensor, arith: str, backward: str = "ste") -> Tensor:
+    """:func:`mul` at a scaled site: x and y (broadcastable) are one tensor each."""
+    x, y = _promote("scaled_mul", x, y)
+    _check_args("scaled_mul", (x, y), arith, backward)
+    if _broadcast(tuple(x.shape), tuple(y.shape)) is None:
+        raise ValueError(
+            f"lmul.torch.scaled_mul: shapes {tuple(x.shape)} and {tuple(y.shape)} are not broadcastable"
+        )
+    return _ScaledMul.apply(x, y, arith, backward)

@@ -42,12 +42,23 @@ import lmul
 from lmul.torch.ops import BACKWARDS
 from lmul.torch.ops import matmul as _lmatmul
 from lmul.torch.ops import mul as _lmul_mul
+from lmul.torch.ops import scaled_matmul as _scaled_matmul
+from lmul.torch.ops import scaled_mul as _scaled_mul
 
 __all__ = ["ATTN_IMPLEMENTATION", "patch", "patched_sites", "unpatch"]
 
 # The name of lmul's attention function in transformers' AttentionInterface.
 ATTN_IMPLEMENTATION = "lmul"
 _EXACT_FP32 = "exact/fp32"
+_SCALED = ",scaled"
+
+
+def _site_arith(value: str) -> tuple[str, bool]:
+    """A policy_sites value -> (arith spec, scaled): "exact/e4m3,wide,scaled" is the arith
+    "exact/e4m3,wide" with per-tensor scaling (engine/model/scaling.h)."""
+    if value.endswith(_SCALED):
+        return value[: -len(_SCALED)], True
+    return value, False
 
 Filter = Callable[[str, nn.Module], bool]
 
@@ -80,18 +91,22 @@ class _LinearMixin:
 
     def forward(self, x: Tensor) -> Tensor:
         c = self._lmul
-        y = _lmatmul(x, self.weight.t(), c["arith"], accum=c["accum"], backward=c["backward"])
+        mm = _scaled_matmul if c.get("scaled") else _lmatmul
+        y = mm(x, self.weight.t(), c["arith"], accum=c["accum"], backward=c["backward"])
         if self.bias is not None:
             y = y + self.bias
         return y
 
     def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, lmul={self._lmul['site']}:{self._lmul['arith']}"  # type: ignore[misc]
+        scaled = _SCALED if self._lmul.get("scaled") else ""
+        return f"{super().extra_repr()}, lmul={self._lmul['site']}:{self._lmul['arith']}{scaled}"  # type: ignore[misc]
 
 
 def _ew(x: Tensor, y: Tensor, c: dict[str, Any]) -> Tensor:
     """Elementwise site products x * y (broadcast) in the policy's elementwise arithmetic
     (exact/fp32 is PyTorch's fp32 multiply, bit for bit, so it is used directly)."""
+    if c.get("scaled"):
+        return _scaled_mul(x, y, c["arith"], backward=c["backward"])
     if c["arith"] == _EXACT_FP32:
         return x * y
     return _lmul_mul(x, y, c["arith"], backward=c["backward"])
@@ -367,7 +382,8 @@ def lmul_attention_forward(
         perm = torch.arange(d, device=q.device).reshape(2, d // 2).t().reshape(-1)
         q, k = q.index_select(-1, perm), k.index_select(-1, perm)
     # scores (batch, n_head, q_len, kv_len) = q . k^T in attn.qk, then the fp32 scale.
-    s = _lmatmul(q, k.transpose(-1, -2), c["qk"], accum=c["accum"], backward=c["backward"])
+    qk_mm = _scaled_matmul if c.get("qk_scaled") else _lmatmul
+    s = qk_mm(q, k.transpose(-1, -2), c["qk"], accum=c["accum"], backward=c["backward"])
     s = s * (scaling if scaling is not None else q.shape[-1] ** -0.5)
     mask = attention_mask
     if mask is None and kwargs.get("is_causal", getattr(module, "is_causal", False)) and q.shape[2] > 1:
@@ -381,7 +397,8 @@ def lmul_attention_forward(
     p = _engine_softmax(s)
     if dropout > 0.0 and module.training:
         p = nn.functional.dropout(p, p=dropout, training=True)
-    o = _lmatmul(p, v, c["av"], accum=c["accum"], backward=c["backward"])
+    av_mm = _scaled_matmul if c.get("av_scaled") else _lmatmul
+    o = av_mm(p, v, c["av"], accum=c["accum"], backward=c["backward"])
     return o.transpose(1, 2).contiguous().to(dtype), p.to(dtype)
 
 
@@ -554,8 +571,8 @@ def patch(
     if getattr(model, "_lmul_patch", None) is not None:
         unpatch(model)
     accum = sites["accum"]
-    ew = sites["elementwise"]
-    do_ew = ew != _EXACT_FP32
+    ew, ew_scaled = _site_arith(sites["elementwise"])
+    do_ew = ew != _EXACT_FP32 or ew_scaled
     state = _State(policy=sites["name"], sites=sites, backward=backward, attn_impl=None,
                    swapped=[], tagged=[], rope_modules=[], counts={})
 
@@ -563,7 +580,7 @@ def patch(
         state.counts[site] = state.counts.get(site, 0) + 1
 
     lm_head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
-    ew_cfg = {"arith": ew, "backward": backward, "site": "elementwise"}
+    ew_cfg = {"arith": ew, "scaled": ew_scaled, "backward": backward, "site": "elementwise"}
     attention: list[nn.Module] = []
     targets: list[tuple[str, nn.Module, str, dict[str, Any]]] = []
     all_attention: list[nn.Module] = []
@@ -574,12 +591,16 @@ def patch(
             continue
         if isinstance(m, nn.Linear):
             site = _linear_site(name, m, lm_head)
-            targets.append((name, m, "linear", {"site": site, "arith": sites[site], "accum": accum,
-                                               "backward": backward}))
+            arith, scaled = _site_arith(sites[site])
+            targets.append((name, m, "linear", {"site": site, "arith": arith, "scaled": scaled,
+                                               "accum": accum, "backward": backward}))
         elif _is_attention_module(m):
             attention.append(m)
-            targets.append((name, m, "attention", {"qk": sites["attn.qk"], "av": sites["attn.av"],
-                                                  "accum": accum, "backward": backward}))
+            qk, qk_scaled = _site_arith(sites["attn.qk"])
+            av, av_scaled = _site_arith(sites["attn.av"])
+            targets.append((name, m, "attention", {"qk": qk, "qk_scaled": qk_scaled, "av": av,
+                                                  "av_scaled": av_scaled, "accum": accum,
+                                                  "backward": backward}))
         elif _is_rmsnorm(m):  # the engine's formula; its products are sites when do_ew
             targets.append((name, m, "rmsnorm", ew_cfg))
         elif do_ew and type(m) is nn.LayerNorm:

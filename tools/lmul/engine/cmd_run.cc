@@ -319,10 +319,12 @@ lmul::cli::Registrar reg(
       app->add_option("-p,--prompt", o->prompt, "prompt text (-cnv: the first user turn)");
       app->add_option("-f,--file", o->file, "read the prompt from FILE");
       app->add_option("--tokens", o->tokens, "prompt as token ids (space separated) instead of -p");
+      std::string presets;
+      for (const std::string& n : lmul::engine::Policy::PresetNames()) {
+        presets += (presets.empty() ? "" : ", ") + n;
+      }
       app->add_option("--arith", o->arith,
-                      "policy: preset (fp32, bf16, fp8-e4m3-attn, "
-                      "fp8-e5m2-attn, lmul-attn, lmul-attn-k3, lmul-attn-k4, "
-                      "lmul-all) or inline SITE=ARITH,...")
+                      "policy: preset (" + presets + ") or inline SITE=ARITH,... (docs/engine.md)")
           ->capture_default_str();
       lmul::cli::AddInt(app, "-n,--n-predict,--n-tokens", &o->n, 0, 1 << 24,
                         "tokens to generate (-cnv: per turn)");

@@ -343,11 +343,15 @@ lmul::cli::Registrar reg(
       app->add_option("--tasks", o->tasks,
                       "comma-separated tasks: " + ev::TaskNames() +
                           " (lm-eval's names wikitext, lambada_openai are aliases)");
+      std::string presets;
+      for (const std::string& n : lmul::engine::Policy::PresetNames()) {
+        presets += (presets.empty() ? "" : ",") + n;
+      }
       app->add_option("--arith", o->arith,
-                      "arithmetics, the first is the reference: presets separated by ',' "
-                      "(fp32,bf16,fp8-e4m3-attn,fp8-e5m2-attn,lmul-attn,lmul-attn-k3,"
-                      "lmul-attn-k4,lmul-all); inline policies SITE=ARITH,... separated by ';' "
-                      "or a repeated --arith (default fp32)");
+                      "arithmetics, the first is the reference: presets separated by ',' (" +
+                          presets +
+                          "); inline policies SITE=ARITH,... separated by ';' "
+                          "or a repeated --arith (default fp32)");
       app->add_option("--limit", o->limit,
                       "first N examples (wikitext2: documents) of each task, or a fraction "
                       "0 < X < 1 of each (ceil, as lm-eval); per task: N,TASK=N,... "

@@ -1,0 +1,71 @@
+#include "engine/model/scaling.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "base/check.h"
+
+namespace lmul::engine {
+
+bool ScalingSupported(const Arith& arith) {
+  return arith.op == Op::kExact && arith.wide && arith.format.exp_bits <= 5;
+}
+
+int MaxFiniteExponent(const Format& f) { return f.MaxExp() - f.bias; }
+
+float MaxFiniteValue(const Format& f) { return Decode(f, f.MaxFiniteField()); }
+
+int ScaleExponent(const Format& f, float amax) {
+  if (!(amax > 0.0f) || !std::isfinite(amax)) return 0;
+  // ilogb: floor(log2 |x|), exact for subnormals (as if normalised).
+  return MaxFiniteExponent(f) - std::ilogb(amax);
+}
+
+float FiniteAmax(const float* x, int rows, int cols, ptrdiff_t rs, ptrdiff_t cs) {
+  float amax = 0.0f;
+  for (int i = 0; i < rows; ++i) {
+    const float* row = x + static_cast<ptrdiff_t>(i) * rs;
+    for (int j = 0; j < cols; ++j) {
+      const float a = std::fabs(row[static_cast<ptrdiff_t>(j) * cs]);
+      if (std::isfinite(a)) amax = std::max(amax, a);
+    }
+  }
+  return amax;
+}
+
+float Pow2Mul(float y, int e) {
+  LMUL_CHECK(e >= -400 && e <= 400, "Pow2Mul: exponent %d", e);
+  // Exact in double (|y| * 2^e stays inside double's normal range), one rounding to fp32.
+  return static_cast<float>(static_cast<double>(y) * std::ldexp(1.0, e));
+}
+
+float ScaleSaturate(float x, int e, float max_finite) {
+  const float v = Pow2Mul(x, e);
+  if (!std::isfinite(x)) return v;  // Inf * 2^e = Inf, NaN stays NaN
+  return std::clamp(v, -max_finite, max_finite);
+}
+
+ScaledTensor ScaleTensor(const Format& f, const float* x, int rows, int cols, ptrdiff_t rs,
+                         ptrdiff_t cs) {
+  ScaledTensor t;
+  t.exp = ScaleExponent(f, FiniteAmax(x, rows, cols, rs, cs));
+  const float mx = MaxFiniteValue(f);
+  t.data.resize(static_cast<size_t>(rows) * cols);
+  for (int i = 0; i < rows; ++i) {
+    const float* row = x + static_cast<ptrdiff_t>(i) * rs;
+    float* out = t.data.data() + static_cast<size_t>(i) * cols;
+    for (int j = 0; j < cols; ++j)
+      out[j] = ScaleSaturate(row[static_cast<ptrdiff_t>(j) * cs], t.exp, mx);
+  }
+  return t;
+}
+
+void UnscaleBlock(float* c, int rows, int cols, ptrdiff_t ldc, int e) {
+  if (e == 0) return;
+  for (int i = 0; i < rows; ++i) {
+    float* row = c + static_cast<ptrdiff_t>(i) * ldc;
+    for (int j = 0; j < cols; ++j) row[j] = Pow2Mul(row[j], -e);
+  }
+}
+
+}  // namespace lmul::engine
