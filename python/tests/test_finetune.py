@@ -151,7 +151,8 @@ def dataset_loss(model_path: pathlib.Path, gguf_path: pathlib.Path, env: dict[st
         return float(train.loss_sum(model, ids, labels)) / sum(s.n_targets for s in seqs)
 
 
-CASES = [(p, "ste") for p in lmul.policy_presets()] + [("lmul-all", "same")]
+CASES = [(p, "ste") for p in lmul.policy_presets()] + [(p, "same") for p in ("lmul-all", "lmul-all-k3")
+                                                     if p in lmul.policy_presets()]
 
 
 @pytest.mark.parametrize(("policy", "backward"), CASES)
