@@ -107,12 +107,12 @@ def arith_of(run: str) -> tuple[str, str]:
 
 
 def training_table(root: pathlib.Path, task: str, rows: list[dict]) -> list[str]:
-    out = ["| fine-tuned under | backward | steps done / total | epochs | final loss (mean of last 10 steps) | "
+    out = ["| fine-tuned under | backward | steps done / total | epochs done | final loss (mean of last 10 steps) | "
            "train tokens/s (median step) | hours so far |", "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]
     for run in runs_of(root / task):
         d = root / task / run
         log = read_log(d / "log.jsonl")
-        summ = read_json(d / "summary.json")
+        summ = read_json(d / "summary.json") or read_json(d / "run.json")
         ck_total = None
         if summ:
             ck_total = summ["config"]["steps"]
@@ -124,9 +124,9 @@ def training_table(root: pathlib.Path, task: str, rows: list[dict]) -> list[str]
         loss = sum(r["loss"] for r in last) / len(last)
         rates = sorted(r["tokens_s"] for r in log)
         hours = sum(r["step_s"] for r in log) / 3600
-        epochs = log[-1]["epoch"] + 1 if summ is None else summ["config"]["epochs"]
+        epochs = log[-1]["step"] / summ["steps_per_epoch"] if summ else None
         total = ck_total if ck_total is not None else "?"
-        out.append(f"| {a} | {b} | {log[-1]['step']} / {total} | {fmt(float(epochs), 2)} | {loss:.4f} | "
+        out.append(f"| {a} | {b} | {log[-1]['step']} / {total} | {fmt(epochs, 2)} | {loss:.4f} | "
                    f"{rates[len(rates) // 2]:.1f} | {hours:.2f} |")
         rows.append({"task": task, "run": run, "arith": a, "backward": b, "steps_done": log[-1]["step"],
                      "steps_total": ck_total, "final_loss_last10": loss, "tokens_s_median": rates[len(rates) // 2],
@@ -211,7 +211,7 @@ def svg_plot(root: pathlib.Path, tasks: list[str]) -> str:
         curves = []
         for run in runs_of(root / task):
             log = read_log(root / task / run / "log.jsonl")
-            summ = read_json(root / task / run / "summary.json")
+            summ = read_json(root / task / run / "summary.json") or read_json(root / task / run / "run.json")
             if not log:
                 continue
             total = summ["steps_per_epoch"] if summ else None

@@ -33,6 +33,7 @@ CHECKPOINT = "checkpoint.pt"
 LOG = "log.jsonl"
 EXPORT = "model.gguf"
 SUMMARY = "summary.json"
+RUN = "run.json"  # the configuration, written when training starts
 
 
 @dataclasses.dataclass
@@ -261,11 +262,13 @@ def _train(model: nn.Module, seqs: Sequence[Sequence_], cfg: TrainConfig, out: p
     if dist.on:
         net = nn.parallel.DistributedDataParallel(net, broadcast_buffers=False)
     lead = dist.rank == 0
+    plans: dict[int, list[list[int]]] = {}
+    per_epoch = len(plan_epoch(seqs, cfg.batch_tokens, cfg.seed, 0))
     if lead:
         out.mkdir(parents=True, exist_ok=True)
         _trim_log(out / LOG, start)
-    plans: dict[int, list[list[int]]] = {}
-    per_epoch = len(plan_epoch(seqs, cfg.batch_tokens, cfg.seed, 0))
+        (out / RUN).write_text(json.dumps({"config": dataclasses.asdict(cfg), "steps_per_epoch": per_epoch,
+                                           "world": dist.world}, indent=1) + "\n")
     bar = _Progress(cfg.steps, lead and not quiet)
     t_run = time.monotonic()
     tokens_run = 0
