@@ -326,6 +326,12 @@ def test_bad_data(env: dict[str, pathlib.Path], tmp_path: pathlib.Path, capsys: 
         assert cli.run(args) == 1
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and needle in err and "ARC-Easy-Train.jsonl" in err, err
+    # A corrupt checkpoint: one line naming it, exit 1.
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "checkpoint.pt").write_bytes(b"not a checkpoint")
+    assert cli.run(base_args(env, tmp_path / "c", "--steps", "1", "--resume")) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "checkpoint.pt" in err, err
     args = base_args(env, tmp_path / "o", "--steps", "1")
     args[args.index("-m") + 1] = str(tmp_path / "missing.gguf")
     assert cli.run(args) == 1

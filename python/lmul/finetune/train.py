@@ -213,7 +213,20 @@ def _save(out: pathlib.Path, model: nn.Module, opt: torch.optim.Optimizer, step:
 
 
 def load_checkpoint(path: pathlib.Path) -> dict[str, Any]:
-    return torch.load(path, map_location="cpu", weights_only=False)
+    """A checkpoint written by this module (tensors and plain values only: loaded with
+    weights_only=True, so a hostile file cannot run code); ValueError naming the file otherwise."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001  (torch raises many types for a bad file)
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ValueError(f"{path}: not a readable lmul.finetune checkpoint ({first}) "
+                         "(hint: delete it to start over)") from None
+    keys = ("config", "step", "model", "optimizer", "rng")
+    if not isinstance(state, dict) or any(k not in state for k in keys):
+        raise ValueError(f"{path}: expected a checkpoint with keys {', '.join(keys)}")
+    if not isinstance(state["step"], int) or state["step"] < 0:
+        raise ValueError(f"{path}: field 'step': expected an integer >= 0, found {state['step']!r}")
+    return state
 
 
 def _trim_log(path: pathlib.Path, step: int) -> None:
