@@ -263,15 +263,18 @@ def test_export_loads_in_lmul_eval(env: dict[str, pathlib.Path], tmp_path: pathl
     assert worst <= 1e-3, worst
 
 
-def test_ddp_two_processes_equal_one(env: dict[str, pathlib.Path], tmp_path: pathlib.Path) -> None:
+@pytest.mark.parametrize("batch_tokens", ["320", "64"])
+def test_ddp_two_processes_equal_one(env: dict[str, pathlib.Path], tmp_path: pathlib.Path, batch_tokens: str) -> None:
     """torchrun --nproc_per_node 2 (gloo) against 1 process, same global batch: same losses
-    within float tolerance (the summation order of the gradient differs)."""
+    within float tolerance (the summation order of the gradient differs). With 64-token
+    batches every batch holds one sequence: rank 1 joins each step with a zero-weight one."""
     losses = {}
     for n in (1, 2):
         out = tmp_path / f"ddp{n}"
+        args = base_args(env, out, "--arith", "lmul-attn", "--steps", "4")
+        args[args.index("--batch-tokens") + 1] = batch_tokens
         cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(n), "--master_port",
-               str(29500 + os.getpid() % 1000 + n), "-m", "lmul.finetune",
-               *base_args(env, out, "--arith", "lmul-attn", "--steps", "4")]
+               str(29500 + os.getpid() % 1000 + 2 * n + len(batch_tokens)), "-m", "lmul.finetune", *args]
         r = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"},
                            timeout=600)
         assert r.returncode == 0, r.stderr[-3000:]

@@ -76,7 +76,7 @@ def _check(args: argparse.Namespace) -> None:
         if not ok:
             raise UsageError(f"{flag}: expected {what}, got {got}")
 
-    need(args.steps >= 0, "--steps", "an integer >= 0", args.steps)
+    need(0 <= args.steps <= 10**8, "--steps", "an integer in [0, 100000000]", args.steps)
     need(math.isfinite(args.epochs) and 0 < args.epochs <= 1000, "--epochs", "a number in (0, 1000]", args.epochs)
     need(math.isfinite(args.lr) and 0 < args.lr < 1, "--lr", "a number in (0, 1)", args.lr)
     need(math.isfinite(args.min_lr_ratio) and 0 <= args.min_lr_ratio <= 1, "--min-lr-ratio", "a number in [0, 1]",
@@ -174,12 +174,6 @@ def _run(args: argparse.Namespace) -> int:
     per_epoch = len(fd.plan_epoch(seqs, args.batch_tokens, args.seed, 0))
     world = int(os.environ.get("WORLD_SIZE", "1"))
     steps = args.steps or max(1, math.ceil(args.epochs * per_epoch))
-    for e in range(math.ceil(steps / per_epoch)):
-        plan = fd.plan_epoch(seqs, args.batch_tokens, args.seed, e)
-        small = min(len(b) for b in plan)
-        if small < world:
-            raise UsageError(f"--batch-tokens: a batch of epoch {e} has {small} sequences, fewer than the "
-                             f"{world} processes (hint: raise --batch-tokens or lower --nproc_per_node)")
     warmup = args.warmup_steps if args.warmup_steps >= 0 else max(1, round(0.05 * steps))
     tc = train.TrainConfig(model=str(model_path.resolve()), task=args.task, split=split, arith=sites["name"],
                            backward=args.backward, steps=steps, epochs=steps / per_epoch, lr=args.lr,

@@ -296,7 +296,10 @@ def _train(model: nn.Module, seqs: Sequence[Sequence_], cfg: TrainConfig, out: p
         n_targets = sum(seqs[i].n_targets for i in batch)
         n_tokens = sum(len(seqs[i].ids) for i in batch)
         mine = batch[dist.rank :: dist.world]
-        micro = _micro_batches(seqs, mine, cfg.micro_tokens)
+        # A rank left without a sequence (a batch smaller than the world) still joins the
+        # gradient all-reduce: one forward/backward of a sequence with weight 0.
+        weight = 1.0 if mine else 0.0
+        micro = _micro_batches(seqs, mine or batch[:1], cfg.micro_tokens)
         lr = lr_at(step, cfg)
         for g in opt.param_groups:
             g["lr"] = lr
@@ -307,8 +310,8 @@ def _train(model: nn.Module, seqs: Sequence[Sequence_], cfg: TrainConfig, out: p
             ctx = net.no_sync() if (dist.on and not sync) else _nullcontext()
             with ctx:
                 ls = net(ids, labels)
-                (ls * (dist.world / n_targets)).backward()
-            total += ls.detach().to(torch.float64)
+                (ls * (weight * dist.world / n_targets)).backward()
+            total += weight * ls.detach().to(torch.float64)
         total = dist.all_sum(total)
         grad_norm = float(nn.utils.clip_grad_norm_(params, cfg.clip))
         opt.step()
