@@ -146,9 +146,12 @@ def dataset_loss(model_path: pathlib.Path, gguf_path: pathlib.Path, env: dict[st
                              lambda s: em.tokenize(s, add_bos=False), 1, 64)
     model, _ = gguf_model.load_llama(gguf_path)
     lt.patch(model, policy, backward=backward)
-    ids, labels = train._tensors(seqs, list(range(len(seqs))))
-    with torch.no_grad():
-        return float(train.loss_sum(model, ids, labels)) / sum(s.n_targets for s in seqs)
+    try:
+        ids, labels = train._tensors(seqs, list(range(len(seqs))))
+        with torch.no_grad():
+            return float(train.loss_sum(model, ids, labels)) / sum(s.n_targets for s in seqs)
+    finally:
+        lt.unpatch(model)  # patch() changes module-level state (RoPE) until the last unpatch
 
 
 CASES = [(p, "ste") for p in lmul.policy_presets()] + [(p, "same") for p in ("lmul-all", "lmul-all-k3")
@@ -224,6 +227,7 @@ def test_export_roundtrip_and_engine(env: dict[str, pathlib.Path], tmp_path: pat
     lt.patch(trained, "fp32")
     with torch.no_grad():
         want = trained(torch.tensor([ids])).logits[0].numpy()
+    lt.unpatch(trained)
     got = lmul.engine.Session(em, "fp32", threads=1).forward(ids)
     assert float(np.abs(got - want).max()) <= 1e-3
     assert np.array_equal(got, want)  # stronger: the engine's bits (docs/python.md)
@@ -247,7 +251,7 @@ def test_export_loads_in_lmul_eval(env: dict[str, pathlib.Path], tmp_path: pathl
     assert r.returncode == 0, r.stderr
     res = json.loads(js.read_text())
     model, _ = gguf_model.load_llama(out / "model.gguf")
-    lt.patch(model, "fp32")
+    lt.patch(model, "fp32")  # the model as the fine-tuner computes it
     em = lmul.engine.Model(out / "model.gguf")
     rows = [json.loads(x) for x in (env["data"] / "arc-easy" / "ARC-Easy-Test.jsonl").read_text().splitlines()]
     worst = 0.0
@@ -260,6 +264,7 @@ def test_export_loads_in_lmul_eval(env: dict[str, pathlib.Path], tmp_path: pathl
                 lp = torch.log_softmax(model(torch.tensor([whole])).logits[0].double(), -1)
             mine = float(sum(lp[t - 1, whole[t]] for t in range(first, len(whole))))
             worst = max(worst, abs(mine - ll))
+    lt.unpatch(model)
     assert worst <= 1e-3, worst
 
 

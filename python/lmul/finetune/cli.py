@@ -205,8 +205,11 @@ def _run(args: argparse.Namespace) -> int:
                  "steps": str(steps), "seed": str(args.seed), "source": model_path.name}
         gguf_model.export_gguf(m, mcfg, model_path, out / train.EXPORT, args.export_type, extra)
 
-    summary = train.train(model, seqs, tc, out, state, args.save_every, quiet=args.quiet, export=export,
-                          stop_after=args.stop_after)
+    try:
+        summary = train.train(model, seqs, tc, out, state, args.save_every, quiet=args.quiet, export=export,
+                              stop_after=args.stop_after)
+    finally:
+        lt.unpatch(model)  # module-level state of patch() (RoPE) for callers that go on in-process
     if summary is None:
         if rank == 0 and not args.quiet:
             print(f"{PROG}: stopped after {args.stop_after} steps (--stop-after); continue with --resume",
