@@ -175,7 +175,10 @@ TEST_P(FamilyGoldenTest, EveryPresetRunsPrefillEqualsDecode) {
       EXPECT_EQ(max_diff, 0.0);
     } else {
       EXPECT_GT(max_diff, 0.0);  // the preset's arithmetic is in effect
-      EXPECT_LT(max_diff, 8.0);
+      // Every-site presets with 3-4 mantissa bits move qwen2's logits (up to 69 in this
+      // file) by up to ~10 (lmul-all-k4: 9.68); attention-only ones stay below 8.
+      const bool all_sites = std::string(preset).find("-all") != std::string::npos;
+      EXPECT_LT(max_diff, all_sites ? 16.0 : 8.0);
     }
     // Token-by-token decode over the first 48 tokens (past the sliding window of 32)
     // equals the prefill bit for bit.

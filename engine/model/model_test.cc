@@ -235,9 +235,9 @@ TEST_F(TinyModelTest, ScaledPresetsDecode) {
     if (!policy.is_scaled(Site::kLmHead)) {
       EXPECT_EQ(0, std::memcmp(one.data(), last, kVocab * 4)) << preset;
     }
-    // Decode: finite, and no further from the prefill than the preset's prefill is from
-    // fp32's (this random model's softmaxes are saturated, so fp8 noise alone moves logits
-    // by several units; SmolLM2's figures are in model_golden_test.cc).
+    // Decode: finite, and less than half as far from the prefill as the preset's prefill is
+    // from fp32's (scales only matter where values reach the format's subnormals, so decode
+    // often equals the prefill; SmolLM2's figures are in model_golden_test.cc).
     Session f(*model_, P("fp32"), 64, 1);
     std::vector<float> fp32;
     ASSERT_TRUE(f.Forward(tokens_, &fp32).ok());
@@ -260,8 +260,7 @@ TEST_F(TinyModelTest, ScaledPresetsDecode) {
     }
     std::printf("%-22s decode vs prefill: max |dlogit| %.3g, argmax %d/%zu; prefill vs fp32 %.3g\n",
                 preset, max_diff, agree, tokens_.size(), dev);
-    EXPECT_GT(max_diff, 0.0) << preset << ": decode equals the prefill (scaling not per batch?)";
-    EXPECT_LE(max_diff, 1.5 * dev) << preset;
+    EXPECT_LE(max_diff, 0.5 * dev) << preset;
   }
 }
 

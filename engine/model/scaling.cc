@@ -17,8 +17,11 @@ float MaxFiniteValue(const Format& f) { return Decode(f, f.MaxFiniteField()); }
 
 int ScaleExponent(const Format& f, float amax) {
   if (!(amax > 0.0f) || !std::isfinite(amax)) return 0;
-  // ilogb: floor(log2 |x|), exact for subnormals (as if normalised).
-  return MaxFiniteExponent(f) - std::ilogb(amax);
+  // ilogb: floor(log2 |x|), exact for subnormals (as if normalised). amax * 2^e is exact
+  // in double.
+  const int e = MaxFiniteExponent(f) - std::ilogb(amax);
+  const bool above_max = std::ldexp(static_cast<double>(amax), e) > MaxFiniteValue(f);
+  return above_max ? e - 1 : e;
 }
 
 float FiniteAmax(const float* x, int rows, int cols, ptrdiff_t rs, ptrdiff_t cs) {

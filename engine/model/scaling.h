@@ -1,18 +1,26 @@
 // Per-tensor power-of-two scaling of a site's operands ("scaled" sites; docs/engine.md,
-// "Scaled fp8"), as FP8 recipes do: before the cast to the site's format a tensor x is
-// multiplied by s = 2^e chosen from its amax so that amax * s lies in the format's top
-// binade; after the product the result is multiplied by 2^-(e_a + e_b).
+// "Scaled fp8"), as FP8 recipes with power-of-two scales do (Transformer Engine's
+// power-of-2 scales, torchao's): before the cast to the site's format a tensor x is
+// multiplied by the largest power of two s = 2^e that keeps its amax within the format's
+// max; after the product the result is multiplied by 2^-(e_a + e_b).
 //
 //   amax = max |x| over the tensor's finite elements (Inf and NaN are not counted)
 //   e    = 0                                   if amax == 0 (all-zero, empty or no finite value)
-//          emax(format) - floor(log2(amax))    otherwise (exact, subnormal amax included)
+//          floor(log2(max / amax))             otherwise, computed exactly: e' = emax -
+//                                              floor(log2 amax) puts amax * 2^e' in the top
+//                                              binade [2^emax, 2^(emax+1)); e = e' - 1 when
+//                                              amax * 2^e' > max (subnormal amax included)
+//          so amax * s lies in (max/2, max]: the top binade, or just below it when amax's
+//          significand exceeds max's (e4m3 and e5m2: 1.75), instead of saturating it.
 //   scaled element = x * 2^e rounded once to fp32, then, if finite, clamped to
-//          [-max, +max] of the format (saturation, as hardware converters; the cast itself
-//          is the site arithmetic's rne reduction); Inf and NaN pass unchanged, so the
-//          cast and the product propagate them as without scaling (e4m3 has no Inf: NaN).
+//          [-max, +max] (saturation; never reached by the tensor's own values, since
+//          |x| * s <= amax * s <= max, and rne never rounds a value <= max above it); the
+//          cast itself is the site arithmetic's rne reduction. Inf and NaN pass unchanged,
+//          so the cast and the product propagate them as without scaling (e4m3 has no Inf:
+//          NaN).
 //   unscaled result = y * 2^-(e_a + e_b) rounded once to fp32 (exact unless it under- or
 //          overflows fp32).
-// emax is the unbiased exponent of the format's largest finite value: e4m3 8 (448),
+// emax is the unbiased exponent of the format's largest finite value: e4m3 8 (max 448),
 // e5m2 15 (57344), fp16 15 (65504). Power-of-two scales leave the cast's rounding unchanged.
 //
 // This is the one implementation; the engine's GEMM and elementwise sites call it, and
@@ -37,7 +45,8 @@ int MaxFiniteExponent(const Format& f);
 // The format's largest finite value (e4m3 448, e5m2 57344).
 float MaxFiniteValue(const Format& f);
 
-// The scale exponent e of a tensor of largest finite magnitude amax (>= 0); see above.
+// The scale exponent e of a tensor of largest finite magnitude amax (>= 0): 0 for amax 0
+// (or not finite), else floor(log2(max / amax)); see above.
 int ScaleExponent(const Format& f, float amax);
 
 // max |x| over the finite elements of the (rows, cols) matrix x(i, j) = x[i * rs + j * cs];

@@ -1,6 +1,7 @@
 // Per-tensor power-of-two scaling (engine/model/scaling.h): the scale is a power of two,
-// amax lands in the format's top binade (every fp32 binade, subnormals included), zero and
-// non-finite tensors, saturation, single rounding of the unscale.
+// amax lands in (max/2, max] (the top binade unless its significand exceeds max's; every
+// fp32 binade, subnormals included), zero and non-finite tensors, saturation, single
+// rounding of the unscale.
 #include "engine/model/scaling.h"
 
 #include <gtest/gtest.h>
@@ -29,15 +30,18 @@ TEST(ScalingTest, FormatConstants) {
   EXPECT_FALSE(ScalingSupported(*Arith::Parse("lmul/e4m3")));
 }
 
-// amax * 2^e in [2^emax, 2^(emax+1)) for amax in every fp32 binade (normal and subnormal),
-// with random mantissas; e is an integer, so the scale is a power of two by construction,
-// and applying it is exact (checked against the double product).
-TEST(ScalingTest, AmaxLandsInTopBinade) {
+// amax * 2^e in (max/2, max] for amax in every fp32 binade (normal and subnormal), with
+// random significands: in the top binade [2^emax, 2^(emax+1)) unless amax's significand
+// exceeds max's, then one binade lower. e is an integer, so the scale is a power of two
+// by construction, and applying it is exact (checked against the double product).
+TEST(ScalingTest, AmaxLandsInTopBinadeWithoutSaturating) {
   std::mt19937 rng(5);
   for (const Format& f : {Format::E4M3(), Format::E5M2(), Format::Fp16()}) {
     const int emax = MaxFiniteExponent(f);
+    const double mx = MaxFiniteValue(f);
+    int top = 0, lower = 0;
     for (int b = -149; b <= 127; ++b) {
-      for (int trial = 0; trial < 8; ++trial) {
+      for (int trial = 0; trial < 16; ++trial) {
         uint32_t bits;
         if (b >= -126) {
           bits = (static_cast<uint32_t>(b + 127) << 23) | (rng() & 0x7FFFFF);
@@ -49,16 +53,28 @@ TEST(ScalingTest, AmaxLandsInTopBinade) {
         ASSERT_EQ(std::ilogb(amax), b);
         const int e = ScaleExponent(f, amax);
         const double scaled = std::ldexp(static_cast<double>(amax), e);
-        EXPECT_GE(scaled, std::ldexp(1.0, emax)) << f.Name() << " amax " << amax;
-        EXPECT_LT(scaled, std::ldexp(1.0, emax + 1)) << f.Name() << " amax " << amax;
-        EXPECT_EQ(e, emax - b);
-        // The scaled value is exact on the fp32 carrier (then saturated).
-        const float s = ScaleSaturate(amax, e, MaxFiniteValue(f));
-        EXPECT_EQ(s, std::min(static_cast<float>(scaled), MaxFiniteValue(f)));
+        EXPECT_GT(scaled, mx / 2) << f.Name() << " amax " << amax;
+        EXPECT_LE(scaled, mx) << f.Name() << " amax " << amax;
+        const double significand = std::ldexp(static_cast<double>(amax), -b);  // [1, 2)
+        const bool fits_top = std::ldexp(significand, emax) <= mx;
+        EXPECT_EQ(e, fits_top ? emax - b : emax - b - 1) << f.Name() << " amax " << amax;
+        (fits_top ? top : lower) += 1;
+        // The scaled value is exact on the fp32 carrier and never saturated.
+        EXPECT_EQ(static_cast<double>(ScaleSaturate(amax, e, MaxFiniteValue(f))), scaled);
         EXPECT_EQ(static_cast<double>(Pow2Mul(amax, e)), scaled);
       }
     }
+    EXPECT_GT(top, 0);
+    EXPECT_GT(lower, 0);  // both cases were exercised
   }
+  // The boundary: e4m3's max significand 1.75 stays in the top binade, the next float not.
+  const Format e4m3 = Format::E4M3();
+  EXPECT_EQ(ScaleExponent(e4m3, 1.75f), 8);
+  EXPECT_EQ(ScaleExponent(e4m3, std::nextafter(1.75f, 2.0f)), 7);
+  EXPECT_EQ(ScaleExponent(e4m3, 448.0f), 0);
+  EXPECT_EQ(ScaleExponent(e4m3, 449.0f), -1);
+  EXPECT_EQ(ScaleExponent(e4m3, BitsFloat(1)), 8 + 149);  // smallest subnormal amax
+  EXPECT_EQ(ScaleExponent(Format::E5M2(), 3.4e38f), 15 - 127 - 1);
 }
 
 TEST(ScalingTest, ZeroAndNonFiniteTensors) {
@@ -87,20 +103,26 @@ TEST(ScalingTest, ZeroAndNonFiniteTensors) {
   EXPECT_EQ(ScaleTensor(f, nf.data(), 1, 2, 2).exp, 0);
 }
 
-TEST(ScalingTest, SaturatesToMaxFinite) {
-  // amax 500 -> e = 8 - 8 = 0: 500 is above e4m3's 448 and saturates (an unsaturated rne
-  // cast would give 512 = NaN in e4m3 "FN"; e5m2 would give Inf above 61440).
+TEST(ScalingTest, SaturationAndNoSaturationOfTheTensorsOwnValues) {
+  // ScaleSaturate clamps finite values to +-max (an unsaturated rne cast of 500 would give
+  // 512 = NaN in e4m3 "FN"; e5m2 gives Inf from 61440 on); Inf and NaN pass.
+  EXPECT_EQ(ScaleSaturate(500.0f, 0, 448.0f), 448.0f);
+  EXPECT_EQ(ScaleSaturate(-1e30f, 0, 448.0f), -448.0f);
+  EXPECT_EQ(ScaleSaturate(0x1p120f, 10, 57344.0f), 57344.0f);  // 2^130 overflows to Inf first
+  EXPECT_EQ(ScaleSaturate(-kInf, 3, 448.0f), -kInf);
+  EXPECT_TRUE(std::isnan(ScaleSaturate(kNan, 3, 448.0f)));
+  // A tensor's own values never reach the clamp: amax 500 -> e = -1.
   const std::vector<float> x = {500.0f, -511.0f, 300.0f, 1.0f};
   ScaledTensor t = ScaleTensor(Format::E4M3(), x.data(), 1, 4, 4);
-  EXPECT_EQ(t.exp, 0);
-  EXPECT_EQ(t.data[0], 448.0f);
-  EXPECT_EQ(t.data[1], -448.0f);
-  EXPECT_EQ(t.data[2], 300.0f);
+  EXPECT_EQ(t.exp, -1);
+  EXPECT_EQ(t.data[0], 250.0f);
+  EXPECT_EQ(t.data[1], -255.5f);
+  EXPECT_EQ(t.data[2], 150.0f);
   const std::vector<float> y = {1.99f, 1.0f};  // e5m2: 1.99 * 2^15 = 65208 > 57344
   ScaledTensor u = ScaleTensor(Format::E5M2(), y.data(), 1, 2, 2);
-  EXPECT_EQ(u.exp, 15);
-  EXPECT_EQ(u.data[0], 57344.0f);
-  EXPECT_EQ(u.data[1], 32768.0f);
+  EXPECT_EQ(u.exp, 14);
+  EXPECT_EQ(u.data[0], std::ldexp(1.99f, 14));
+  EXPECT_EQ(u.data[1], 16384.0f);
 }
 
 TEST(ScalingTest, StridedTensorAndUnscale) {

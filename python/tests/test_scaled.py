@@ -1,6 +1,7 @@
 """Scaled sites in lmul.torch (scale_exponent, scale_saturate, scaled_matmul, scaled_mul):
 the same definition as the engine's engine/model/scaling.h (compared bit for bit through the
-extension's scale_tensor), the scale is a power of two and puts amax in the top binade, zero
+extension's scale_tensor), the scale is the largest power of two keeping amax within the
+format's max (the top binade unless amax's significand exceeds max's), zero
 and non-finite tensors, saturation, what scaling buys (small values survive e4m3), power-of-
 two invariance, gradients with respect to the unscaled operands (both backward modes), and
 patch() with the scaled presets."""
@@ -70,8 +71,10 @@ def test_torch_scaling_equals_engine_every_binade(fmt: str) -> None:
         got, ge = torch_scale(x, fmt)
         assert ge == we, (amax, ge, we)
         assert np.array_equal(got.view(np.uint32), want.view(np.uint32)), amax
-        # a power of two that puts amax in [2^emax, 2^(emax+1)) (before saturation)
-        assert 2.0**emax <= math.ldexp(amax, ge) < 2.0 ** (emax + 1), amax
+        # the largest power of two that keeps amax within max: amax * s in (max/2, max]
+        assert mx / 2 < math.ldexp(amax, ge) <= mx, amax
+        top = math.ldexp(amax, emax - math.frexp(amax)[1] + 1) <= mx  # fits the top binade
+        assert 2.0**emax <= math.ldexp(amax, ge) or not top, amax
 
 
 @pytest.mark.parametrize("fmt", ["e4m3", "e5m2"])
@@ -95,8 +98,11 @@ def test_special_values_equal_engine(fmt: str) -> None:
     assert e == 0
     got, e = torch_scale(torch.tensor([INF, 1.0, NAN]), fmt)
     assert e == {"e4m3": 8, "e5m2": 15}[fmt] and got[0] == INF and math.isnan(got[2])
-    got, _ = torch_scale(torch.tensor([500.0, 1.0]), "e4m3")
-    assert got[0] == 448.0  # saturated, not NaN
+    got, e = torch_scale(torch.tensor([500.0, 1.0]), "e4m3")
+    assert e == -1 and got[0] == 250.0  # amax kept below 448: nothing saturates
+    # saturation of values beyond max (an explicit exponent)
+    sat = ops.scale_saturate(torch.tensor([500.0, -1e30, INF, NAN]), torch.tensor(0), "e4m3")
+    assert sat[0] == 448.0 and sat[1] == -448.0 and sat[2] == INF and math.isnan(sat[3])
 
 
 def test_small_values_survive_e4m3_only_when_scaled() -> None:

@@ -10,9 +10,10 @@ returned in the input dtype):
 
 Scaled sites (policies such as "fp8-e4m3-attn-scaled"; the engine's engine/model/scaling.h,
 docs/engine.md "Scaled fp8"): ``scaled_matmul`` and ``scaled_mul`` multiply each operand
-tensor by a power of two s = 2^e chosen from its amax over finite values (e = emax -
-floor(log2 amax), 0 for amax 0) so that amax * s lies in the format's top binade, saturate
-finite values to the format's max, run the op, and multiply the result by 2^-(e_a + e_b)
+tensor by the largest power of two s = 2^e that keeps its amax (over finite values) within
+the format's max (e = floor(log2(max / amax)), 0 for amax 0: amax * s in (max/2, max], the
+top binade unless amax's significand exceeds max's), saturate finite values to +-max (a
+no-op for the tensor's own values), run the op, and multiply the result by 2^-(e_a + e_b)
 (one rounding to fp32). The gradient is with respect to the unscaled operands; the scales
 are constants of the step.
 
@@ -401,8 +402,10 @@ def _pow2_mul(y: Tensor, e: Tensor) -> Tensor:
 def scale_exponent(t: Tensor, fmt: str, dims: tuple[int, ...] | None = None) -> Tensor:
     """The scale exponent e (int64) of each tensor: over all of t (dims None, a 0-d result)
     or over ``dims`` (kept as size-1 dims). amax is taken over finite values; e = 0 when
-    amax is 0, else emax(fmt) - floor(log2 amax) (exact, subnormal amax included)."""
-    emax, _ = _limits(fmt)
+    amax is 0, else floor(log2(max / amax)) exactly: e' = emax(fmt) - floor(log2 amax)
+    (amax * 2^e' in the top binade), minus 1 where amax * 2^e' > max (subnormal amax
+    included)."""
+    emax, mx = _limits(fmt)
     a = t.detach().to(torch.float32).abs()
     a = torch.where(torch.isfinite(a), a, torch.zeros_like(a))
     if a.numel() == 0:
@@ -410,7 +413,9 @@ def scale_exponent(t: Tensor, fmt: str, dims: tuple[int, ...] | None = None) -> 
         return torch.zeros(shape, dtype=torch.int64)
     amax = a.amax() if dims is None else a.amax(dim=dims, keepdim=True)
     _, ex = torch.frexp(amax)  # amax = m * 2^ex, m in [0.5, 1): floor(log2 amax) = ex - 1
-    return torch.where(amax > 0, emax - (ex.to(torch.int64) - 1), torch.zeros_like(ex, dtype=torch.int64))
+    e = emax - (ex.to(torch.int64) - 1)
+    e = torch.where(amax.to(torch.float64) * _pow2(e) > mx, e - 1, e)  # exact in float64
+    return torch.where(amax > 0, e, torch.zeros_like(e))
 
 
 def scale_saturate(t: Tensor, e: Tensor, fmt: str) -> Tensor:
