@@ -37,9 +37,9 @@ log() { echo "[$(date -u +%FT%TZ)] $*" | tee -a "$RUNS/driver.log" >&2; }
 # Per task: training flags (one epoch), evaluation task and flags.
 train_flags() {
   case "$1" in
-    arc_easy) echo "--split train --seq-len 256 --batch-tokens 1024 --micro-tokens 1024 --lr 3e-5 --epochs 1 --save-every 5" ;;
-    wikitext2) echo "--split validation --seq-len 512 --batch-tokens 4096 --micro-tokens 1024 --lr 3e-5 --epochs 1 --save-every 2" ;;
-    gsm8k) echo "--split train --seq-len 512 --batch-tokens 4096 --micro-tokens 1024 --lr 3e-5 --epochs 1 --save-every 2" ;;
+    arc_easy) echo "--split train --seq-len 256 --batch-tokens 1024 --micro-tokens 512 --lr 3e-5 --epochs 1 --save-every 5" ;;
+    wikitext2) echo "--split validation --seq-len 512 --batch-tokens 4096 --micro-tokens 512 --lr 3e-5 --epochs 1 --save-every 2" ;;
+    gsm8k) echo "--split train --seq-len 512 --batch-tokens 4096 --micro-tokens 512 --lr 3e-5 --epochs 1 --save-every 2" ;;
   esac
 }
 limit_flag() { if [ -n "${FT_EVAL_LIMIT:-}" ]; then echo "--limit $FT_EVAL_LIMIT"; fi; }
@@ -124,7 +124,7 @@ while :; do
     for item in $RUN_LIST; do
       arith="${item%%:*}" backward="${item##*:}"
       item_done "$task" "$arith" "$backward" && continue
-      [ -n "${failed[$task/$item]:-}" ] && continue
+      [ "${failed[$task/$item]:-0}" -ge "${FT_RETRIES:-5}" ] && continue
       known "$arith" || continue
       picked="$task $arith $backward"
       break 2
@@ -132,15 +132,17 @@ while :; do
     # Every known item of this task done: the base model (re-done when policies were added).
     if [ ! -s "$RUNS/$task/base/kl.json" ] || [ ! -s "$RUNS/$task/base/eval.json" ] || \
        [ "$(cat "$RUNS/$task/base/ariths" 2>/dev/null)" != "$(base_list)" ]; then
-      if [ -z "${failed[$task/base]:-}" ]; then picked="$task base"; break; fi
+      if [ "${failed[$task/base]:-0}" -lt "${FT_RETRIES:-5}" ]; then picked="$task base"; break; fi
     fi
   done
   [ -n "$picked" ] || break
   set -- $picked
+  # A failure (e.g. the OOM killer on a shared machine) is retried, resuming the checkpoint, up
+  # to FT_RETRIES times (5) after a pause; then the item is left for the next driver run.
   if [ "$2" = base ]; then
-    run_base "$1" || failed[$1/base]=1
+    run_base "$1" || { failed[$1/base]=$(( ${failed[$1/base]:-0} + 1 )); sleep "${FT_RETRY_PAUSE:-120}"; }
   else
-    run_item "$1" "$2" "$3" || failed[$1/$2:$3]=1
+    run_item "$1" "$2" "$3" || { failed[$1/$2:$3]=$(( ${failed[$1/$2:$3]:-0} + 1 )); sleep "${FT_RETRY_PAUSE:-120}"; }
   fi
 done
 for task in "${TASKS[@]}"; do

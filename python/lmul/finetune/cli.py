@@ -171,6 +171,7 @@ def _run(args: argparse.Namespace) -> int:
     prefix = meta["bos"] if meta["bos"] is not None else (meta["eos"] or 0)  # lm-eval's prefix token
     seqs, counts = fd.load_task(args.task, path, lambda s: tok.tokenize(s, add_bos=add_bos), int(prefix),
                                 args.seq_len)
+    del tok, engine_model  # the engine's copy of the weights (~0.7 GB for SmolLM2) is not needed any more
     per_epoch = len(fd.plan_epoch(seqs, args.batch_tokens, args.seed, 0))
     world = int(os.environ.get("WORLD_SIZE", "1"))
     steps = args.steps or max(1, math.ceil(args.epochs * per_epoch))
