@@ -9,12 +9,12 @@
 #include <thread>
 
 #include "base/escape.h"
+#include "bench/native_bf16.h"
 #include "bench/openblas.h"
 #include "hwy/targets.h"
-#include "kernels/arith_ops.h"
 #include "kernels/elementwise.h"
 #include "kernels/gemm.h"
-#include "kernels/gemm_internal.h"
+#include "kernels/plan.h"
 #include "numeric/arith.h"
 
 namespace lmul::bench {
@@ -61,9 +61,18 @@ std::string JsonString(const std::string& s) {
   return out + "\"";
 }
 
+// The plan the benchmarks run with: the host's, or fewer features (RestrictIsa).
+kernels::KernelPlan& BenchPlan() {
+  static kernels::KernelPlan plan = kernels::KernelPlan::Host();
+  return plan;
+}
+
+// The 16-bit-lane kernel (and the native bf16 baseline) can run.
+bool HasBf16Dot() { return NativeBf16Available(BenchPlan()); }
+
 }  // namespace
 
-std::string KernelTargetName() { return hwy::TargetName(kernels::internal::DispatchedTarget()); }
+std::string KernelTargetName() { return kernels::SimdTargetName(); }
 
 Result<bool> RestrictIsa(const std::string& isa) {
   if (isa == "native") return true;
@@ -72,7 +81,7 @@ Result<bool> RestrictIsa(const std::string& isa) {
     return MakeError("--isa avx2: this CPU (or build) has no AVX2 target");
   }
   hwy::SetSupportedTargetsForTest(HWY_AVX2);
-  kernels::internal::SetAvx512Bf16Hidden(true);
+  BenchPlan() = kernels::KernelPlan::Host().Without(kernels::kCpuAvx512All);
   setenv("LMUL_OPENBLAS_CORETYPE", "Haswell", /*overwrite=*/0);
   return true;
 }
@@ -140,7 +149,7 @@ std::vector<std::string> DefaultGemmAriths() {
   // Bare lmul/bf16 is the 16-bit-lane path where it runs natively (elsewhere its
   // portable model is slow and lmul/bf16 is the fp32-order kernel).
   std::vector<std::string> out = {"lmul/fp32", "lmul/e8m4", "lmul/bf16"};
-  if (kernels::internal::CpuHasAvx512Bf16()) out.push_back("lmul/bf16@fp32");
+  if (HasBf16Dot()) out.push_back("lmul/bf16@fp32");
   for (const char* a : {"lmul/e4m3", "exact/fp32", "exact/bf16"}) out.push_back(a);
   return out;
 }
@@ -150,8 +159,7 @@ Result<std::pair<Arith, kernels::Accum>> ParseGemmArith(const std::string& spec)
   auto a = Arith::Parse(spec.substr(0, at));
   if (!a.ok()) return MakeError(a.error());
   kernels::Accum accum = kernels::Accum::kFp32;
-  if (at == std::string::npos && a->Name() == "lmul/bf16" &&
-      kernels::internal::CpuHasAvx512Bf16()) {
+  if (at == std::string::npos && a->Name() == "lmul/bf16" && HasBf16Dot()) {
     accum = kernels::Accum::kBf16Dot;
   }
   if (at != std::string::npos) {
@@ -229,12 +237,11 @@ Result<std::vector<GemmRecord>> RunGemmBench(const GemmBenchOptions& opts) {
       // Native bf16 GEMM (operands rounded to bf16, vdpbf16ps, B packed once) where
       // the CPU has AVX512-BF16: what the 16-bit-lane L-Mul path is compared with.
       double native_bf16 = 0;
-      if (kernels::internal::CpuHasAvx512Bf16()) {
-        const auto nb = kernels::internal::PackNativeBf16B(s.k, s.n, b.data(), s.n);
-        native_bf16 =
-            flop / 1e9 / BestSeconds(opts.repeats, [&] {
-              kernels::internal::NativeBf16Gemm(s.m, a.data(), s.k, nb, c.data(), s.n, threads);
-            });
+      if (HasBf16Dot()) {
+        const auto nb = PackNativeBf16B(s.k, s.n, b.data(), s.n);
+        native_bf16 = flop / 1e9 / BestSeconds(opts.repeats, [&] {
+                        NativeBf16Gemm(s.m, a.data(), s.k, nb, c.data(), s.n, threads);
+                      });
         std::fprintf(stderr,
                      "%dx%dx%d t=%d: openblas-sgemm %.1f GFLOP/s, native bf16 (vdpbf16ps, "
                      "prepacked) %.1f GFLOP/s\n",
@@ -242,7 +249,7 @@ Result<std::vector<GemmRecord>> RunGemmBench(const GemmBenchOptions& opts) {
       }
       for (const Item& item : ariths) {
         const Arith& arith = item.arith;
-        const kernels::GemmOptions go{item.accum, threads};
+        const kernels::GemmOptions go{item.accum, threads, &BenchPlan()};
         GemmRecord r;
         r.arith = item.name;
         r.accum = kernels::AccumName(item.accum);
@@ -256,13 +263,12 @@ Result<std::vector<GemmRecord>> RunGemmBench(const GemmBenchOptions& opts) {
                    });
         const kernels::PackedB pb =
             kernels::PackB(arith, s.k, s.n, b.data(), s.n, false, item.accum);
+        const kernels::GemmKernelEntry* entry = nullptr;
         r.prepacked_gflops = flop / 1e9 / BestSeconds(opts.repeats, [&] {
-                               kernels::GemmPacked(s.m, a.data(), s.k, pb, c.data(), s.n, go);
+                               entry =
+                                   kernels::GemmPacked(s.m, a.data(), s.k, pb, c.data(), s.n, go);
                              });
-        static const char* kKindNames[] = {"fast",        "general",      "exact-fp32",
-                                           "exact-round", "bf16dot-vnni", "bf16dot-portable"};
-        const char* kind = kKindNames[static_cast<int>(kernels::internal::LastGemmKind())];
-        if (!kernels::internal::LastGemmUsedSimd()) kind = "portable";
+        const char* kind = entry != nullptr ? entry->name : "none";
         r.baseline = blas->Name();
         r.baseline_gflops = base;
         r.native_bf16_gflops = native_bf16;

@@ -5,7 +5,6 @@
 //   build/<dir>/bench/lmul_kernels_benchmark --benchmark_filter=Gemm
 #include <benchmark/benchmark.h>
 
-#include <cstring>
 #include <random>
 #include <string>
 #include <vector>
@@ -14,6 +13,7 @@
 #include "kernels/elementwise.h"
 #include "kernels/gemm.h"
 #include "kernels/reference.h"
+#include "numeric/bits.h"
 
 namespace {
 
@@ -144,9 +144,7 @@ std::vector<uint16_t> RandomBf16(size_t n, uint32_t seed) {
   std::vector<uint16_t> v(n);
   const auto f = Random(n, seed);
   for (size_t i = 0; i < n; ++i) {
-    uint32_t u;
-    std::memcpy(&u, &f[i], 4);
-    v[i] = static_cast<uint16_t>(u >> 16);
+    v[i] = static_cast<uint16_t>(lmul::FloatBits(f[i]) >> 16);
   }
   return v;
 }
@@ -157,14 +155,7 @@ void BM_PlainMultiplyBf16(benchmark::State& state) {
   std::vector<uint16_t> y(n);
   for (auto _ : state) {
     for (size_t i = 0; i < n; ++i) {
-      const uint32_t ua = static_cast<uint32_t>(a[i]) << 16, ub = static_cast<uint32_t>(b[i]) << 16;
-      float fa, fb;
-      std::memcpy(&fa, &ua, 4);
-      std::memcpy(&fb, &ub, 4);
-      const float p = fa * fb;
-      uint32_t u;
-      std::memcpy(&u, &p, 4);
-      y[i] = static_cast<uint16_t>((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
+      y[i] = lmul::Bf16CodeRne(lmul::Bf16CodeFloat(a[i]) * lmul::Bf16CodeFloat(b[i]));
     }
     benchmark::DoNotOptimize(y.data());
     benchmark::ClobberMemory();

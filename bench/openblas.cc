@@ -5,6 +5,8 @@
 #include <cstdlib>
 #include <mutex>
 
+#include "kernels/plan.h"
+
 namespace lmul::bench {
 
 const OpenBlas* OpenBlas::Get(std::string* why) {
@@ -16,7 +18,7 @@ const OpenBlas* OpenBlas::Get(std::string* why) {
     // replacing any OPENBLAS_CORETYPE inherited from the environment.
     if (const char* forced = std::getenv("LMUL_OPENBLAS_CORETYPE")) {
       setenv("OPENBLAS_CORETYPE", forced, 1);
-    } else if (__builtin_cpu_supports("avx512f")) {
+    } else if ((kernels::HostCpuFeatures() & kernels::kCpuAvx512F) != 0) {
       setenv("OPENBLAS_CORETYPE", "SkylakeX", 1);
     }
     // OpenBLAS's idle workers busy-wait 2^28 cycles after each call by default,

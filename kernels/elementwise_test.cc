@@ -10,6 +10,7 @@
 
 #include "hwy/targets.h"
 #include "kernels/arith_ops.h"
+#include "kernels/plan.h"
 #include "kernels/reference.h"
 #include "kernels/test_util.h"
 
@@ -29,7 +30,7 @@ void ForEachTarget(Body body) {
   std::string ran;
   for (int64_t t : targets) {
     hwy::SetSupportedTargetsForTest(t);
-    ASSERT_EQ(internal::DispatchedTarget(), t) << hwy::TargetName(t);
+    ASSERT_EQ(SimdTarget(), t) << hwy::TargetName(t);
     SCOPED_TRACE(hwy::TargetName(t));
     body();
     ran += std::string(" ") + hwy::TargetName(t);

@@ -1,6 +1,8 @@
-// L-Matmul driver: packing (conversion + range analysis), kernel choice,
-// threads. The SIMD micro-kernels live in gemm_simd.cc; a portable scalar
-// kernel serves the few exact/* cases the SIMD kernels do not cover.
+// L-Matmul driver: packing (conversion + range analysis), the query to the
+// kernel plan (kernels/plan.h: which kernel runs), threads. The Highway
+// micro-kernels live in kernels/hwy/gemm_panels.cc, the raw AVX-512 ones in
+// kernels/x86/; a portable scalar kernel here serves the few exact/* cases the
+// SIMD kernels do not cover.
 //
 // Packing converts every operand once: reduced to the format (carrier bits),
 // zeros of lmul/mitchell canonicalised, A pre-offset for the fast kernel. It
@@ -18,6 +20,7 @@
 #include "base/check.h"
 #include "kernels/arith_ops.h"
 #include "kernels/gemm_internal.h"
+#include "kernels/plan.h"
 
 namespace lmul::kernels {
 
@@ -40,36 +43,33 @@ bool SupportsBf16Dot(const Arith& arith) {
 namespace {
 
 using internal::ArithConsts;
-using internal::Bits;
-using internal::Float;
 using internal::GemmJob;
 using internal::GemmKind;
 
-constexpr int kNR = PackedB::kPanelWidth;
-static_assert(kNR == internal::kPanelWidth);
+constexpr int kNR = tiles::kPanelWidth;
 
 using Stats = internal::RunStats;
 bool AnyNonzero(const Stats& s) { return s.max_mag != 0; }
 
-GemmKind ChooseKind(const ArithConsts& c, const Stats& a, const Stats& b, bool* simd) {
-  *simd = true;
-  if (c.exact) {
-    if (c.exact_fp32_out) return GemmKind::kExactFp32;
-    const bool exact_in_fp32 = c.man_bits <= 11;  // (m+1)-bit significands: product <= 24 bits
-    if (exact_in_fp32 && !a.special && !b.special) {
-      if (!AnyNonzero(a) || !AnyNonzero(b)) return GemmKind::kExactRound;
-      const double lo = static_cast<double>(Float(a.min_mag)) * Float(b.min_mag);
-      const double hi = static_cast<double>(Float(a.max_mag)) * Float(b.max_mag);
-      if (lo >= 0x1p-100 && hi <= FLT_MAX) return GemmKind::kExactRound;
-    }
-    *simd = false;
-    return GemmKind::kExactRound;
-  }
-  if (a.special || b.special) return GemmKind::kLMulGeneral;
-  if (!AnyNonzero(a) || !AnyNonzero(b)) return GemmKind::kLMulFast;
-  const uint64_t lo = uint64_t{a.min_mag} + b.min_mag, hi = uint64_t{a.max_mag} + b.max_mag;
-  if (lo >= c.c_lo && hi <= c.c_hi) return GemmKind::kLMulFast;
-  return GemmKind::kLMulGeneral;
+// The raw AVX-512 kernels' job (kernels/x86/avx512.h) from the driver's.
+void Avx512Panels(const GemmJob& job, int panel_begin, int panel_end) {
+  internal::Fp32Job fj;
+  fj.kind = job.general_fma ? 2 : job.kind == GemmKind::kExactFp32 ? 1 : 0;
+  fj.gen_hi = job.gen_hi;
+  fj.gen_lo = job.gen_lo;
+  fj.gen_clamp = job.gen_clamp;
+  fj.M = job.M;
+  fj.N = job.N;
+  fj.K = job.K;
+  fj.row_block = internal::kRowBlock;
+  fj.a = job.a;
+  fj.za = job.za;
+  fj.row_zero = job.row_zero;
+  fj.b = job.b;
+  fj.panel_zero = job.panel_zero;
+  fj.c = job.out;
+  fj.ldc = job.ldc;
+  internal::Fp32PanelsAvx512(fj, panel_begin, panel_end);
 }
 
 // Portable kernel (exact/* outside the SIMD kernels' range): one C element at a
@@ -85,17 +85,15 @@ void PortablePanels(const GemmJob& j, int panel_begin, int panel_end) {
       for (int col = 0; col < ncols; ++col) {
         float acc = 0.0f;
         for (size_t k = 0; k < K; ++k) {
-          acc = acc + internal::ExactProduct(*j.c, Float(arow[k * RB]), Float(bp[k * kNR + col]));
-          if (j.bf16) acc = internal::RoundBf16(acc);
+          acc = acc +
+                internal::ExactProduct(*j.c, BitsFloat(arow[k * RB]), BitsFloat(bp[k * kNR + col]));
+          if (j.bf16) acc = RoundBf16(acc);
         }
         j.out[static_cast<size_t>(i) * j.ldc + static_cast<size_t>(p) * kNR + col] = acc;
       }
     }
   }
 }
-
-thread_local GemmKind last_kind = GemmKind::kLMulGeneral;
-thread_local bool last_simd = false;
 
 using internal::ParallelFor;
 
@@ -105,11 +103,28 @@ int ResolveThreads(int threads) {
   return hw == 0 ? 1 : static_cast<int>(hw);
 }
 
+const KernelPlan& PlanOf(const GemmOptions& opts) {
+  const KernelPlan& plan = opts.plan != nullptr ? *opts.plan : KernelPlan::Host();
+  LMUL_CHECK(plan.Runnable(), "GemmOptions::plan has CPU features the host lacks: %s (host: %s)",
+             CpuFeatureNames(plan.features()).c_str(), CpuFeatureNames(HostCpuFeatures()).c_str());
+  return plan;
+}
+
 }  // namespace
 
 namespace internal {
-GemmKind LastGemmKind() { return last_kind; }
-bool LastGemmUsedSimd() { return last_simd; }
+
+DataRange RangeOf(const ArithConsts& c, const RunStats& a, const RunStats& b) {
+  if (a.special || b.special) return DataRange::kAny;
+  if (!AnyNonzero(a) || !AnyNonzero(b)) return DataRange::kInRange;  // every product a zero
+  if (c.exact) {
+    const double lo = static_cast<double>(BitsFloat(a.min_mag)) * BitsFloat(b.min_mag);
+    const double hi = static_cast<double>(BitsFloat(a.max_mag)) * BitsFloat(b.max_mag);
+    return lo >= 0x1p-100 && hi <= FLT_MAX ? DataRange::kInRange : DataRange::kFinite;
+  }
+  const uint64_t lo = uint64_t{a.min_mag} + b.min_mag, hi = uint64_t{a.max_mag} + b.max_mag;
+  return lo >= c.c_lo && hi <= c.c_hi ? DataRange::kInRange : DataRange::kFinite;
+}
 
 RunStats ConvertRows(const ArithConsts& c, const float* src, size_t ld, int rows, size_t n,
                      uint32_t* dst, size_t ld_dst, bool keep_zero_sign, int threads) {
@@ -139,6 +154,7 @@ struct PackedBAccess {
     return s;
   }
   static const uint8_t* PanelZero(const PackedB& b) { return b.panel_zero_.data(); }
+  static uint8_t Properties(const PackedB& b) { return b.arith_props_; }
   // PackB into an existing object (its buffers reused).
   static void Pack(PackedB& pb, const Arith& arith, int K, int N, const float* b, int ldb,
                    bool b_trans, Accum accum, int threads = 1);
@@ -151,7 +167,13 @@ struct PackedBAccess {
 void PackedBAccess::Pack(PackedB& pb, const Arith& arith, int K, int N, const float* b, int ldb,
                          bool b_trans, Accum accum, int threads) {
   LMUL_CHECK(K >= 0 && N >= 0, "PackB: K=%d N=%d", K, N);
-  const ArithConsts c = internal::MakeConsts(arith);
+  // The constants are built once per arithmetic and kept with the packed operand
+  // (a PackedB re-packed for the same arithmetic keeps them).
+  if (pb.consts_ == nullptr || !(pb.arith_ == arith)) {
+    pb.consts_ = std::make_shared<const ArithConsts>(internal::MakeConsts(arith));
+    pb.arith_props_ = ArithProperties(arith);
+  }
+  const ArithConsts& c = *pb.consts_;
   pb.arith_ = arith;
   pb.k_ = K;
   pb.n_ = N;
@@ -256,28 +278,26 @@ PackedB PackB(const Arith& arith, int K, int N, const float* b, int ldb, bool b_
   return pb;
 }
 
-void GemmPacked(int M, const float* a, int lda, const PackedB& b, float* c, int ldc,
-                const GemmOptions& opts) {
+const GemmKernelEntry* GemmPacked(int M, const float* a, int lda, const PackedB& b, float* c,
+                                  int ldc, const GemmOptions& opts) {
   const int K = b.K(), N = b.N();
   LMUL_CHECK(M >= 0, "GemmPacked: M=%d", M);
-  if (M == 0 || N == 0) return;
+  const KernelPlan& plan = PlanOf(opts);
+  if (M == 0 || N == 0) return nullptr;
   if (K == 0) {
     for (int i = 0; i < M; ++i)
       std::fill(c + static_cast<size_t>(i) * ldc, c + static_cast<size_t>(i) * ldc + N, 0.0f);
-    return;
+    return nullptr;
   }
   LMUL_CHECK((opts.accum == Accum::kBf16Dot) == b.packed_for_bf16_dot(),
              "GemmPacked: B packed for %s accumulation used with accum=%s",
              b.packed_for_bf16_dot() ? "bf16dot" : "fp32/bf16", AccumName(opts.accum));
-  const ArithConsts cs = internal::MakeConsts(b.arith());
+  const ArithConsts& cs = b.consts();
   if (opts.accum == Accum::kBf16Dot) {
-    GemmKind kind;
-    internal::GemmPackedDot(cs, M, a, lda, K, N, PackedBAccess::DotB(b), PackedBAccess::DotZ(b),
-                            PackedBAccess::PanelZero(b), PackedBAccess::GetStats(b), c, ldc,
-                            ResolveThreads(opts.threads), &kind);
-    last_kind = kind;
-    last_simd = kind == GemmKind::kBf16DotVnni;
-    return;
+    return &internal::GemmPackedDot(plan, cs, M, a, lda, K, N, PackedBAccess::DotB(b),
+                                    PackedBAccess::DotZ(b), PackedBAccess::PanelZero(b),
+                                    PackedBAccess::GetStats(b), c, ldc,
+                                    ResolveThreads(opts.threads));
   }
   constexpr int RB = internal::kRowBlock;
   const int blocks = (M + RB - 1) / RB;
@@ -299,10 +319,16 @@ void GemmPacked(int M, const float* a, int lda, const PackedB& b, float* c, int 
       static_cast<size_t>(M) * K >= (size_t{1} << 16) ? ResolveThreads(opts.threads) : 1;
   const Stats ast = internal::ConvertRows(cs, a, lda, M, K, ac.data(), K, false, pack_threads);
   const Stats bst = PackedBAccess::GetStats(b);
-  bool simd;
-  const GemmKind kind = ChooseKind(cs, ast, bst, &simd);
-  last_kind = kind;
-  last_simd = simd;
+  GemmQuery query;
+  query.op = cs.exact ? OpClass::kExact : OpClass::kLMul;
+  query.accum = opts.accum;
+  query.range = internal::RangeOf(cs, ast, bst);
+  query.arith = PackedBAccess::Properties(b);
+  query.simd_target = SimdTarget();
+  const GemmKernelEntry& entry = plan.Choose(query);
+  // The FMA form of the general L-Mul is the general kernel with its own packing of A.
+  const bool general_fma = entry.kind == GemmKind::kLMulGeneralFma;
+  const GemmKind kind = general_fma ? GemmKind::kLMulGeneral : entry.kind;
   GemmJob job;
   job.c = &cs;
   job.kind = kind;
@@ -318,13 +344,8 @@ void GemmPacked(int M, const float* a, int lda, const PackedB& b, float* c, int 
   if (fast && (!AnyNonzero(ast) || !AnyNonzero(bst))) {  // every product is a zero
     for (int i = 0; i < M; ++i)
       std::fill(c + static_cast<size_t>(i) * ldc, c + static_cast<size_t>(i) * ldc + N, 0.0f);
-    return;
+    return &entry;
   }
-  // General L-Mul without Inf/NaN in the FMA form (every SIMD target): saturation
-  // must be a clamp (exp8: Inf is the next carrier after the largest finite; e4m3: 448).
-  const bool sat_clamp = (cs.exp8 && cs.c_sat == 0x7F800000u) || cs.c_sat == cs.c_max_bits;
-  const bool general_fma =
-      kind == GemmKind::kLMulGeneral && !job.specials && !job.bf16 && sat_clamp && simd;
   // Pass 2: into blocks of RB rows, k-major: ap[(blk * K + k) * RB + r]. Fast:
   // pre-offset, zeros replaced by a safe in-range value with multiplier 0 in za.
   // AVX-512 general: |a| - c_off - 2^30, zeros 0 + that base, multiplier +-1/0.
@@ -396,21 +417,26 @@ void GemmPacked(int M, const float* a, int lda, const PackedB& b, float* c, int 
   job.a = ap.data();
   const int panels = (N + kNR - 1) / kNR;
   auto run = [&](int begin, int end) {
-    if (simd) {
-      internal::GemmPanelsSimd(job, begin, end);
-    } else {
-      PortablePanels(job, begin, end);
+    switch (entry.impl) {
+      case KernelImpl::kHighway:
+        return internal::GemmPanelsSimd(job, begin, end);
+      case KernelImpl::kX86Avx512:
+        return Avx512Panels(job, begin, end);
+      case KernelImpl::kPortable:
+        return PortablePanels(job, begin, end);
     }
   };
   ParallelFor(ResolveThreads(opts.threads), panels, run);
+  return &entry;
 }
 
-void Gemm(const Arith& arith, int M, int N, int K, const float* a, int lda, const float* b, int ldb,
-          bool b_trans, float* c, int ldc, const GemmOptions& opts) {
+const GemmKernelEntry* Gemm(const Arith& arith, int M, int N, int K, const float* a, int lda,
+                            const float* b, int ldb, bool b_trans, float* c, int ldc,
+                            const GemmOptions& opts) {
   LMUL_CHECK(M >= 0 && N >= 0 && K >= 0, "Gemm: M=%d N=%d K=%d", M, N, K);
   thread_local PackedB pb;  // buffers reused from call to call (no page faults per call)
   PackedBAccess::Pack(pb, arith, K, N, b, ldb, b_trans, opts.accum, ResolveThreads(opts.threads));
-  GemmPacked(M, a, lda, pb, c, ldc, opts);
+  return GemmPacked(M, a, lda, pb, c, ldc, opts);
 }
 
 }  // namespace lmul::kernels

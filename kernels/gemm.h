@@ -12,11 +12,19 @@
 #define LMUL_KERNELS_GEMM_H_
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
+#include "kernels/tiles.h"
 #include "numeric/arith.h"
 
 namespace lmul::kernels {
+
+class KernelPlan;        // kernels/plan.h
+struct GemmKernelEntry;  // kernels/plan.h
+namespace internal {
+struct ArithConsts;  // kernels/arith_ops.h
+}
 
 // Accumulation mode.
 //   kFp32: the canonical order above (default; the engine's goldens rely on it).
@@ -39,13 +47,19 @@ const char* AccumName(Accum a);
 struct GemmOptions {
   Accum accum = Accum::kFp32;
   int threads = 1;  // 0 = all cores
+  // The plan that chooses the kernel (kernels/plan.h); nullptr: KernelPlan::Host().
+  // A plan with features the host lacks is refused (LMUL_CHECK).
+  const KernelPlan* plan = nullptr;
 };
 
 // C(M x N) = A(M x K) . B(K x N).
 // A(i,k) = a[i*lda + k]; B(k,n) = b_trans ? b[n*ldb + k] : b[k*ldb + n];
 // C(i,n) = c[i*ldc + n] (overwritten). K == 0 gives C = +0.
-void Gemm(const Arith& arith, int M, int N, int K, const float* a, int lda, const float* b, int ldb,
-          bool b_trans, float* c, int ldc, const GemmOptions& opts = {});
+// Returns the kernel that ran (the plan's entry: name, file), nullptr when none
+// had to (M, N or K is 0).
+const GemmKernelEntry* Gemm(const Arith& arith, int M, int N, int K, const float* a, int lda,
+                            const float* b, int ldb, bool b_trans, float* c, int ldc,
+                            const GemmOptions& opts = {});
 
 // B converted once for one arith (weights): pack once, multiply many times.
 // Holds the operands reduced to the format in the kernels' panel layout.
@@ -55,13 +69,15 @@ class PackedB {
   int K() const { return k_; }
   int N() const { return n_; }
   const Arith& arith() const { return arith_; }
+  // The arithmetic's kernel constants, built once when B is packed.
+  const internal::ArithConsts& consts() const { return *consts_; }
   size_t bytes() const { return data_.size() * sizeof(uint32_t); }
 
   // Layout (internal to the kernels): panels of kPanelWidth columns, each
   // panel k-major: data[(panel * K + k) * kPanelWidth + j] is B(k, panel*kPanelWidth + j)
   // reduced to the format, as fp32 bits (lmul/mitchell: zeros and subnormals as +0);
   // padding columns hold +0.
-  static constexpr int kPanelWidth = 32;
+  static constexpr int kPanelWidth = tiles::kPanelWidth;
   const uint32_t* data() const { return data_.data(); }
   bool has_special() const { return has_special_; }  // an Inf or NaN after reduction
   // The accumulation this B was packed for: kBf16Dot uses its own 16-bit layout,
@@ -72,9 +88,11 @@ class PackedB {
   friend PackedB PackB(const Arith&, int, int, const float*, int, bool, Accum);
   friend struct PackedBAccess;
   Arith arith_;
+  std::shared_ptr<const internal::ArithConsts> consts_;
   int k_ = 0, n_ = 0;
   bool has_special_ = false;
   bool bf16_dot_ = false;
+  uint8_t arith_props_ = 0;  // ArithProperties(arith_) (kernels/plan.h)
   // kBf16Dot layout (kernels/gemm_bf16dot.cc): pairs of bf16 codes per dword,
   // and the 1.0/0.0 multipliers of zero operands (only when B has a zero).
   std::vector<uint32_t> dot_b_, dot_z_;
@@ -87,8 +105,9 @@ class PackedB {
 PackedB PackB(const Arith& arith, int K, int N, const float* b, int ldb, bool b_trans,
               Accum accum = Accum::kFp32);
 
-void GemmPacked(int M, const float* a, int lda, const PackedB& b, float* c, int ldc,
-                const GemmOptions& opts = {});
+// As Gemm (the same return value).
+const GemmKernelEntry* GemmPacked(int M, const float* a, int lda, const PackedB& b, float* c,
+                                  int ldc, const GemmOptions& opts = {});
 
 }  // namespace lmul::kernels
 

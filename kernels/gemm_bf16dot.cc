@@ -1,13 +1,13 @@
-// Accum::kBf16Dot driver: 16-bit-lane packing, kernel choice, threads, and the
-// portable kernel (a scalar model of vdpbf16ps's order, for any values and for
-// CPUs without AVX512-BF16). The vdpbf16ps kernel is in gemm_bf16dot_avx512.cc.
+// Accum::kBf16Dot driver: 16-bit-lane packing, the query to the kernel plan,
+// threads, and the portable kernel (a scalar model of vdpbf16ps's order, for any
+// values and for CPUs without AVX512-BF16). The vdpbf16ps kernel is in
+// kernels/x86/gemm_bf16dot_avx512.cc.
 //
 // Representation: every format that fits bf16 has carrier bits whose low 16
 // bits are zero, so a 16-bit code is carrier >> 16 and the range-checked L-Mul
 // p = (bits(a) - c_off) + bits(b) (kernels/arith_ops.h) holds on the top halves:
 // one vpaddw per product, the sign falling out of the add.
 #include <algorithm>
-#include <atomic>
 #include <cfloat>
 #include <cmath>
 #include <functional>
@@ -18,10 +18,8 @@
 namespace lmul::kernels::internal {
 namespace {
 
-std::atomic<bool> force_portable{false};
-
-constexpr int NR = kDotNR;
-constexpr int MR = kDotMR;
+constexpr int NR = tiles::kDotNR;
+constexpr int MR = tiles::kDotMR;
 
 // FTZ/DAZ: a subnormal becomes a zero of the same sign.
 inline float Ftz(float x) { return std::fabs(x) < FLT_MIN ? std::copysign(0.0f, x) : x; }
@@ -29,28 +27,6 @@ inline float Ftz(float x) { return std::fabs(x) < FLT_MIN ? std::copysign(0.0f, 
 inline uint32_t Half(uint32_t pair, int k) { return k & 1 ? pair >> 16 : pair & 0xFFFFu; }
 
 }  // namespace
-
-#ifndef LMUL_HAVE_BF16DOT_KERNEL
-// Built without the AVX512-BF16 unit (compiler or architecture): never called.
-void DotPanelsAvx512Bf16(const DotJob&, int, int) {}
-#endif
-
-std::atomic<bool> avx512bf16_hidden{false};
-
-void SetAvx512Bf16Hidden(bool hidden) { avx512bf16_hidden = hidden; }
-
-bool CpuHasAvx512Bf16() {
-#if defined(LMUL_HAVE_BF16DOT_KERNEL) && defined(__x86_64__) && defined(__GNUC__)
-  static const bool has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                          __builtin_cpu_supports("avx512bf16");
-  return has && !avx512bf16_hidden;
-#else
-  return false;
-#endif
-}
-
-void SetBf16DotForcePortable(bool force) { force_portable = force; }
-bool Bf16DotForcePortable() { return force_portable; }
 
 void PackDotB(const ArithConsts& c, int K, int N, const uint32_t* carrier, const RunStats& st,
               std::vector<uint32_t>* b, std::vector<uint32_t>* z, std::vector<uint8_t>* panel_zero,
@@ -122,9 +98,10 @@ void PackDotB(const ArithConsts& c, int K, int N, const uint32_t* carrier, const
   if (!any) z->clear();
 }
 
-void GemmPackedDot(const ArithConsts& cs, int M, const float* a, int lda, int K, int N,
-                   const uint32_t* b, const uint32_t* zb, const uint8_t* panel_zero,
-                   const RunStats& bst, float* c, int ldc, int threads, GemmKind* kind) {
+const GemmKernelEntry& GemmPackedDot(const KernelPlan& plan, const ArithConsts& cs, int M,
+                                     const float* a, int lda, int K, int N, const uint32_t* b,
+                                     const uint32_t* zb, const uint8_t* panel_zero,
+                                     const RunStats& bst, float* c, int ldc, int threads) {
   // A reduced to the format, zeros keeping their sign (the sign of a zero
   // product matters here: FTZ can make the accumulator -0). Workspaces are
   // reused from call to call on this thread (no page faults per call).
@@ -136,16 +113,19 @@ void GemmPackedDot(const ArithConsts& cs, int M, const float* a, int lda, int K,
   const RunStats ast =
       ConvertRows(cs, a, lda, M, K, ac.data(), K, /*keep_zero_sign=*/true, pack_threads);
   const int panels = (N + NR - 1) / NR, Kp = (K + 1) / 2;
+  GemmQuery query;
+  query.op = OpClass::kLMul;
+  query.accum = Accum::kBf16Dot;
+  query.range = RangeOf(cs, ast, bst);
+  query.arith = ArithProperties(cs.arith);
+  query.simd_target = SimdTarget();
+  const GemmKernelEntry& entry = plan.Choose(query);
   if (ast.max_mag == 0 || bst.max_mag == 0) {  // every product is a zero: acc stays +0
-    *kind = GemmKind::kBf16DotPortable;
     for (int i = 0; i < M; ++i)
       std::fill(c + static_cast<size_t>(i) * ldc, c + static_cast<size_t>(i) * ldc + N, 0.0f);
-    return;
+    return entry;
   }
-  const uint64_t lo = uint64_t{ast.min_mag} + bst.min_mag, hi = uint64_t{ast.max_mag} + bst.max_mag;
-  const bool fast = !ast.special && !bst.special && lo >= cs.c_lo && hi <= cs.c_hi;
-  const bool vnni = fast && CpuHasAvx512Bf16() && !force_portable;
-  *kind = vnni ? GemmKind::kBf16DotVnni : GemmKind::kBf16DotPortable;
+  const bool vnni = entry.kind == GemmKind::kBf16DotVnni;
   threads = std::max(1, std::min(threads, panels));
 
   if (vnni) {
@@ -220,7 +200,7 @@ void GemmPackedDot(const ArithConsts& cs, int M, const float* a, int lda, int K,
     j.c = c;
     j.ldc = ldc;
     ParallelFor(threads, panels, [&](int pb, int pe) { DotPanelsAvx512Bf16(j, pb, pe); });
-    return;
+    return entry;
   }
 
   // Portable: the order of Accum::kBf16Dot, one panel row at a time, products
@@ -251,52 +231,7 @@ void GemmPackedDot(const ArithConsts& cs, int M, const float* a, int lda, int K,
       }
     }
   });
-}
-
-namespace {
-inline uint32_t Bf16Rne(float x) {
-  const uint32_t u = Bits(x);
-  return ((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16) & 0xFFFFu;
-}
-}  // namespace
-
-NativeBf16B PackNativeBf16B(int K, int N, const float* b, int ldb) {
-  NativeBf16B nb;
-  nb.K = K;
-  nb.N = N;
-  const int panels = (N + NR - 1) / NR, Kp = (K + 1) / 2;
-  nb.b.assign(static_cast<size_t>(panels) * Kp * NR, 0u);
-  for (int k = 0; k < K; ++k) {
-    for (int n = 0; n < N; ++n) {
-      nb.b[(static_cast<size_t>(n / NR) * Kp + k / 2) * NR + n % NR] |=
-          Bf16Rne(b[static_cast<size_t>(k) * ldb + n]) << (16 * (k & 1));
-    }
-  }
-  return nb;
-}
-
-void NativeBf16Gemm(int M, const float* a, int lda, const NativeBf16B& nb, float* c, int ldc,
-                    int threads) {
-  const int K = nb.K, N = nb.N, Kp = (K + 1) / 2, panels = (N + NR - 1) / NR;
-  const int blocks = (M + MR - 1) / MR;
-  std::vector<uint32_t> ap(static_cast<size_t>(blocks) * Kp * MR, 0u);
-  for (int i = 0; i < M; ++i) {
-    uint32_t* dst = ap.data() + static_cast<size_t>(i / MR) * Kp * MR + i % MR;
-    const float* src = a + static_cast<size_t>(i) * lda;
-    for (int k = 0; k < K; ++k)
-      dst[static_cast<size_t>(k / 2) * MR] |= Bf16Rne(src[k]) << (16 * (k & 1));
-  }
-  DotJob j;
-  j.M = M;
-  j.N = N;
-  j.K = K;
-  j.Kp = Kp;
-  j.a = ap.data();
-  j.b = nb.b.data();
-  j.c = c;
-  j.ldc = ldc;
-  j.native = true;
-  ParallelFor(threads, panels, [&](int pb, int pe) { DotPanelsAvx512Bf16(j, pb, pe); });
+  return entry;
 }
 
 }  // namespace lmul::kernels::internal

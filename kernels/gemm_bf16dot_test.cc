@@ -8,7 +8,7 @@
 #include <random>
 
 #include "kernels/gemm.h"
-#include "kernels/gemm_internal.h"
+#include "kernels/plan.h"
 #include "kernels/reference.h"
 #include "kernels/test_util.h"
 
@@ -20,44 +20,24 @@ using testing::B;
 using testing::ExpectSame;
 using testing::F;
 
-enum class Data { kNormal, kZeros, kNoZeros, kTiny, kExtreme, kSpecial };
+using testing::Data;
+using testing::MakeMatrix;
 
-std::vector<float> MakeMatrix(int rows, int cols, int ld, Data d, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> normal(0.0f, 1.0f);
-  std::uniform_real_distribution<float> unit(1.0f, 2.0f);
-  std::vector<float> m(static_cast<size_t>(rows) * ld, F(0x7FC00001u));
-  const auto specials = testing::SpecialValues();
-  for (int r = 0; r < rows; ++r) {
-    for (int c = 0; c < cols; ++c) {
-      float v = normal(rng);
-      switch (d) {
-        case Data::kNormal:
-          break;
-        case Data::kNoZeros:
-          if (v == 0.0f) v = 1.0f;
-          break;
-        case Data::kZeros:
-          if (rng() % 4 == 0) v = (rng() % 2) ? 0.0f : -0.0f;
-          break;
-        case Data::kTiny:  // products in [2^-126, 2^-124): sums cancel into subnormals (FTZ)
-          v = std::ldexp(unit(rng), -63) * ((rng() % 2) ? 1.0f : -1.0f);
-          if (rng() % 8 == 0) v = (rng() % 2) ? 0.0f : -0.0f;
-          if (rng() % 16 == 0) v = F((rng() % 2 ? 0x80000000u : 0u) | 0x1234u);  // subnormal
-          break;
-        case Data::kExtreme:
-          if (rng() % 3 == 0) v = std::ldexp(v, static_cast<int>(rng() % 120) - 60);
-          if (rng() % 10 == 0) v = std::ldexp(v, (rng() % 2) ? 100 : -100);
-          if (rng() % 10 == 0) v = (rng() % 2) ? 0.0f : -0.0f;
-          break;
-        case Data::kSpecial:
-          if (rng() % 50 == 0) v = specials[rng() % specials.size()];
-          break;
-      }
-      m[static_cast<size_t>(r) * ld + c] = v;
-    }
-  }
-  return m;
+// The plan of this process, and one without AVX512-BF16 (the portable kernel).
+const KernelPlan& HostPlan() { return KernelPlan::Host(); }
+const KernelPlan& PortablePlan() {
+  static const KernelPlan plan = KernelPlan::Host().Without(kCpuAvx512Bf16);
+  return plan;
+}
+
+// The plan runs the 16-bit-lane kernel on in-range data (the CPU has AVX512-BF16).
+bool HostHasVnni() {
+  GemmQuery q;
+  q.accum = Accum::kBf16Dot;
+  q.range = DataRange::kInRange;
+  q.arith = ArithProperties(*Arith::Parse("lmul/bf16"));
+  q.simd_target = SimdTarget();
+  return HostPlan().Choose(q).kind == GemmKind::kBf16DotVnni;
 }
 
 struct Case {
@@ -68,7 +48,7 @@ struct Case {
 
 // Runs one case with Gemm (and GemmPacked in two row slices) and returns the kernel kind.
 GemmKind RunCase(const Arith& arith, const Case& cs, int threads, uint32_t seed,
-                 std::vector<float>* want_out = nullptr) {
+                 const KernelPlan& plan, std::vector<float>* want_out = nullptr) {
   const int lda = cs.K + 3, ldc = cs.N + 2;
   const int ldb = cs.b_trans ? cs.K + 1 : cs.N + 5;
   const auto a = MakeMatrix(cs.M, cs.K, lda, cs.data, seed);
@@ -77,9 +57,11 @@ GemmKind RunCase(const Arith& arith, const Case& cs, int threads, uint32_t seed,
   std::vector<float> want(static_cast<size_t>(cs.M) * ldc, F(0xDEADBEEFu)), got = want;
   ReferenceGemm(arith, cs.M, cs.N, cs.K, a.data(), lda, b.data(), ldb, cs.b_trans, want.data(), ldc,
                 Accum::kBf16Dot);
-  const GemmOptions opts{Accum::kBf16Dot, threads};
-  Gemm(arith, cs.M, cs.N, cs.K, a.data(), lda, b.data(), ldb, cs.b_trans, got.data(), ldc, opts);
-  const GemmKind kind = internal::LastGemmKind();
+  const GemmOptions opts{Accum::kBf16Dot, threads, &plan};
+  const GemmKernelEntry* entry = Gemm(arith, cs.M, cs.N, cs.K, a.data(), lda, b.data(), ldb,
+                                      cs.b_trans, got.data(), ldc, opts);
+  EXPECT_EQ(entry == nullptr, cs.K == 0);
+  const GemmKind kind = entry != nullptr ? entry->kind : GemmKind::kBf16DotPortable;
   const std::string what = arith.Name() + " " + std::to_string(cs.M) + "x" + std::to_string(cs.N) +
                            "x" + std::to_string(cs.K) + (cs.b_trans ? " bT" : "") +
                            " data=" + std::to_string(static_cast<int>(cs.data)) +
@@ -119,39 +101,39 @@ TEST(GemmBf16Dot, Supported) {
 // portable one, forced) on every data kind, odd shapes, odd K (the lone last k),
 // k blocks (384 k), threads.
 TEST(GemmBf16Dot, MatchesReference) {
-  const bool vnni = internal::CpuHasAvx512Bf16();
+  const bool vnni = HostHasVnni();
   std::printf("[   INFO   ] AVX512-BF16 kernel: %s\n",
               vnni ? "tested" : "SKIPPED (CPU or compiler lacks AVX512-BF16)");
-  const Case cases[] = {{1, 1, 1, false, Data::kNormal},     {7, 17, 33, false, Data::kZeros},
-                        {13, 33, 7, true, Data::kNoZeros},   {12, 32, 2, false, Data::kNormal},
-                        {25, 65, 259, false, Data::kTiny},   {30, 40, 401, true, Data::kZeros},
-                        {17, 31, 64, false, Data::kNoZeros}, {9, 20, 17, false, Data::kExtreme},
-                        {11, 45, 23, true, Data::kSpecial},  {3, 20, 0, false, Data::kNormal},
-                        {101, 70, 800, false, Data::kTiny},  {5, 3, 5, false, Data::kZeros},
-                        {26, 96, 64, false, Data::kZeros},   {14, 64, 130, false, Data::kNoZeros}};
+  const Case cases[] = {
+      {1, 1, 1, false, Data::kNormal},     {7, 17, 33, false, Data::kZeros},
+      {13, 33, 7, true, Data::kNoZeros},   {12, 32, 2, false, Data::kNormal},
+      {25, 65, 259, false, Data::kTiny},   {30, 40, 401, true, Data::kZeros},
+      {17, 31, 64, false, Data::kNoZeros}, {9, 20, 17, false, Data::kExtremeSignedZeros},
+      {11, 45, 23, true, Data::kSpecial},  {3, 20, 0, false, Data::kNormal},
+      {101, 70, 800, false, Data::kTiny},  {5, 3, 5, false, Data::kZeros},
+      {26, 96, 64, false, Data::kZeros},   {14, 64, 130, false, Data::kNoZeros}};
   uint32_t seed = 1;
   for (bool force : {false, true}) {
     if (!force && !vnni) continue;
-    internal::SetBf16DotForcePortable(force);
+    const KernelPlan& plan = force ? PortablePlan() : HostPlan();
     for (const char* spec : kAriths) {
       const Arith arith = *Arith::Parse(spec);
       for (const Case& cs : cases) {
         const int threads = 1 + static_cast<int>(seed % 3);
-        const GemmKind kind = RunCase(arith, cs, threads, seed++);
+        const GemmKind kind = RunCase(arith, cs, threads, seed++, plan);
         if (force && cs.K > 0) {
           EXPECT_EQ(kind, GemmKind::kBf16DotPortable) << spec;
         }
       }
     }
   }
-  internal::SetBf16DotForcePortable(false);
 }
 
 // The 16-bit kernel is actually taken on in-range data, with zeros in A, B,
 // both, and none (the four micro-kernel variants), and the portable kernel
 // gives the same bits.
 TEST(GemmBf16Dot, VnniKernelTakenAndEqualsPortable) {
-  if (!internal::CpuHasAvx512Bf16()) GTEST_SKIP() << "no AVX512-BF16";
+  if (!HostHasVnni()) GTEST_SKIP() << "no AVX512-BF16";
   const Arith arith = *Arith::Parse("lmul/bf16");
   const int M = 37, N = 70, K = 515;
   for (int variant = 0; variant < 4; ++variant) {
@@ -162,17 +144,18 @@ TEST(GemmBf16Dot, VnniKernelTakenAndEqualsPortable) {
     std::vector<float> want(static_cast<size_t>(M) * N), got(want.size()), port(want.size());
     ReferenceGemm(arith, M, N, K, a.data(), K, b.data(), N, false, want.data(), N, Accum::kBf16Dot);
     for (int threads : {1, 2, 0}) {
-      Gemm(arith, M, N, K, a.data(), K, b.data(), N, false, got.data(), N,
-           {Accum::kBf16Dot, threads});
-      EXPECT_EQ(internal::LastGemmKind(), GemmKind::kBf16DotVnni) << variant;
+      const GemmKernelEntry* e = Gemm(arith, M, N, K, a.data(), K, b.data(), N, false, got.data(),
+                                      N, {Accum::kBf16Dot, threads});
+      ASSERT_NE(e, nullptr);
+      EXPECT_EQ(e->kind, GemmKind::kBf16DotVnni) << variant;
       for (size_t i = 0; i < want.size(); ++i) {
         ASSERT_EQ(B(got[i]), B(want[i])) << "variant " << variant << " threads " << threads;
       }
     }
-    internal::SetBf16DotForcePortable(true);
-    Gemm(arith, M, N, K, a.data(), K, b.data(), N, false, port.data(), N, {Accum::kBf16Dot, 1});
-    internal::SetBf16DotForcePortable(false);
-    EXPECT_EQ(internal::LastGemmKind(), GemmKind::kBf16DotPortable);
+    const GemmKernelEntry* e = Gemm(arith, M, N, K, a.data(), K, b.data(), N, false, port.data(), N,
+                                    {Accum::kBf16Dot, 1, &PortablePlan()});
+    ASSERT_NE(e, nullptr);
+    EXPECT_EQ(e->kind, GemmKind::kBf16DotPortable);
     for (size_t i = 0; i < want.size(); ++i) ASSERT_EQ(B(port[i]), B(want[i])) << variant;
   }
 }

@@ -1,5 +1,5 @@
 // Internal: the job description shared by the GEMM driver (gemm.cc) and the
-// per-target SIMD micro-kernels (gemm_simd.cc).
+// per-target SIMD micro-kernels (kernels/hwy/gemm_panels.cc).
 #ifndef LMUL_KERNELS_GEMM_INTERNAL_H_
 #define LMUL_KERNELS_GEMM_INTERNAL_H_
 
@@ -8,25 +8,17 @@
 #include <vector>
 
 #include "kernels/arith_ops.h"
-#include "kernels/gemm_avx512.h"
+#include "kernels/plan.h"
+#include "kernels/tiles.h"
 #include "kernels/worker_pool.h"
+#include "kernels/x86/avx512.h"
 
 namespace lmul::kernels::internal {
 
-enum class GemmKind : uint8_t {
-  kLMulFast,     // range-checked: p = (|a| - c_off | sign a) + b as one i32 add
-  kLMulGeneral,  // any values: the full spec per product (clamps, specials)
-  kExactFp32,    // exact product rounded to fp32 (exact/fp32, exact/*,wide)
-  kExactRound,   // exact product (exact in fp32, range-checked) rounded rne to the format
-  // Accum::kBf16Dot (kernels/gemm_bf16dot*.cc):
-  kBf16DotVnni,      // range-checked, 16-bit lanes: vpaddw + vdpbf16ps (AVX512-BF16)
-  kBf16DotPortable,  // any values / no AVX512-BF16: scalar model of the same order
-};
-
-constexpr int kPanelWidth = 32;  // columns per B panel (= PackedB::kPanelWidth)
-constexpr int kRowBlock = 12;    // A packed in blocks of 12 rows: a[(block*K + k)*12 + r]
-constexpr int kKC = 256;         // k block: one B panel slice is 32 KiB (L1)
-constexpr int kMC = 96;          // rows of A per block (L2)
+using tiles::kKC;
+using tiles::kMC;
+using tiles::kPanelWidth;
+using tiles::kRowBlock;
 
 struct GemmJob {
   const ArithConsts* c = nullptr;
@@ -42,8 +34,9 @@ struct GemmJob {
   const uint32_t* b = nullptr;          // PackedB panels (carrier bits, zero b -> 0 for lmul)
   const uint8_t* panel_zero = nullptr;  // panel p of B has a zero
   // kLMulGeneral without Inf/NaN, fp32 accumulation, saturation a clamp: the
-  // FMA-form kernel (raw AVX-512 Fp32Job kind 2, or Highway MicroGeneralFma):
-  // a holds |a| - c_off - 2^30, za the multiplier +1/-1 (sign of a) or 0 (zero a).
+  // FMA-form kernel (plan entries lmul-general-fma*: raw AVX-512 Fp32Job kind 2,
+  // or Highway MicroGeneralFma): a holds |a| - c_off - 2^30, za the multiplier
+  // +1/-1 (sign of a) or 0 (zero a).
   bool general_fma = false;
   int32_t gen_hi = 0, gen_lo = 0;
   bool gen_clamp = true;  // some product may overflow
@@ -90,35 +83,26 @@ RunStats ConvertRows(const ArithConsts& c, const float* src, size_t ld, int rows
 void ConvertRunSimd(const ArithConsts& c, const float* src, size_t n, uint32_t* dst, RunStats* st,
                     bool keep_zero_sign = false);
 
-// The kernel the last GemmPacked call on this thread used (for tests).
-GemmKind LastGemmKind();
-bool LastGemmUsedSimd();
+// What the operands of one product allow (the plan's DataRange), from their
+// statistics: Inf/NaN -> kAny; a matrix of zeros, or every product in range
+// (L-Mul: no underflow or overflow; exact: in [2^-100, FLT_MAX]) -> kInRange;
+// else kFinite.
+DataRange RangeOf(const ArithConsts& c, const RunStats& a, const RunStats& b);
 
-// True when GemmPanelsSimd runs the raw AVX-512 kernels (gemm_fp32_avx512.cc):
-// Highway dispatches to an AVX-512 target and the CPU has AVX-512F.
-bool Avx512KernelsActive();
-
-// Runs panels [panel_begin, panel_end) for all rows (dispatched to the best target).
+// Runs panels [panel_begin, panel_end) for all rows with the Highway kernels
+// (kernels/hwy/gemm_panels.cc, dispatched to the best target).
 void GemmPanelsSimd(const GemmJob& job, int panel_begin, int panel_end);
-
-// Bench baseline only (kernels/gemm_bf16dot.cc): a native bf16 GEMM, operands
-// rounded rne to bf16, accumulated by vdpbf16ps, B packed once. Needs CpuHasAvx512Bf16().
-struct NativeBf16B {
-  int K = 0, N = 0;
-  std::vector<uint32_t> b;
-};
-NativeBf16B PackNativeBf16B(int K, int N, const float* b, int ldb);
-void NativeBf16Gemm(int M, const float* a, int lda, const NativeBf16B& b, float* c, int ldc,
-                    int threads);
 
 // Accum::kBf16Dot (kernels/gemm_bf16dot.cc). carrier: B (K x N, row-major)
 // reduced to the format, zeros keeping their sign; st: its statistics.
 void PackDotB(const ArithConsts& c, int K, int N, const uint32_t* carrier, const RunStats& st,
               std::vector<uint32_t>* b, std::vector<uint32_t>* z, std::vector<uint8_t>* panel_zero,
               int threads = 1);
-void GemmPackedDot(const ArithConsts& cs, int M, const float* a, int lda, int K, int N,
-                   const uint32_t* b, const uint32_t* zb, const uint8_t* panel_zero,
-                   const RunStats& bst, float* c, int ldc, int threads, GemmKind* kind);
+// Chooses the kernel with `plan` (bf16dot-avx512bf16 or bf16dot-portable) and runs it.
+const GemmKernelEntry& GemmPackedDot(const KernelPlan& plan, const ArithConsts& cs, int M,
+                                     const float* a, int lda, int K, int N, const uint32_t* b,
+                                     const uint32_t* zb, const uint8_t* panel_zero,
+                                     const RunStats& bst, float* c, int ldc, int threads);
 
 }  // namespace lmul::kernels::internal
 

@@ -7,7 +7,7 @@
 #include <random>
 
 #include "hwy/targets.h"
-#include "kernels/gemm_internal.h"
+#include "kernels/plan.h"
 #include "kernels/reference.h"
 #include "kernels/test_util.h"
 
@@ -18,45 +18,8 @@ using testing::B;
 using testing::ExpectSame;
 using testing::F;
 
-enum class Data { kNormal, kZeros, kExtreme, kSpecial, kNoZeros, kWide };
-
-// Matrix of `rows x cols` with leading dimension ld (padding filled with NaN
-// so that reading it shows up in the results).
-std::vector<float> MakeMatrix(int rows, int cols, int ld, Data d, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> normal(0.0f, 1.0f);
-  std::vector<float> m(static_cast<size_t>(rows) * ld, F(0x7FC00001u));
-  const auto specials = testing::SpecialValues();
-  for (int r = 0; r < rows; ++r) {
-    for (int c = 0; c < cols; ++c) {
-      float v = normal(rng);
-      switch (d) {
-        case Data::kNormal:
-          break;
-        case Data::kNoZeros:
-          if (v == 0.0f) v = 1.0f;
-          break;
-        case Data::kZeros:
-          if (rng() % 4 == 0) v = (rng() % 2) ? 0.0f : -0.0f;
-          break;
-        case Data::kExtreme:  // products overflow and underflow, for every format
-          if (rng() % 3 == 0) v = std::ldexp(v, static_cast<int>(rng() % 120) - 60);
-          if (rng() % 10 == 0) v = std::ldexp(v, (rng() % 2) ? 100 : -100);
-          if (rng() % 10 == 0) v = 0.0f;
-          break;
-        case Data::kSpecial:
-          if (rng() % 50 == 0) v = specials[rng() % specials.size()];
-          break;
-        case Data::kWide:  // finite, products overflow and underflow the fp8/fp16 formats
-          if (rng() % 3 == 0) v = std::ldexp(v, static_cast<int>(rng() % 40) - 20);
-          if (rng() % 10 == 0) v = 0.0f;
-          break;
-      }
-      m[static_cast<size_t>(r) * ld + c] = v;
-    }
-  }
-  return m;
-}
+using testing::Data;
+using testing::MakeMatrix;
 
 struct Case {
   int M, N, K;
@@ -64,8 +27,9 @@ struct Case {
   Data data;
 };
 
-internal::GemmKind RunCase(const Arith& arith, const Case& cs, Accum accum, int threads,
-                           uint32_t seed) {
+// Runs one case against the reference; returns the kernel the plan chose (nullptr: none ran).
+const GemmKernelEntry* RunCase(const Arith& arith, const Case& cs, Accum accum, int threads,
+                               uint32_t seed) {
   const int lda = cs.K + 3, ldc = cs.N + 2;
   const int ldb = cs.b_trans ? cs.K + 1 : cs.N + 5;
   const auto a = MakeMatrix(cs.M, cs.K, lda, cs.data, seed);
@@ -74,14 +38,21 @@ internal::GemmKind RunCase(const Arith& arith, const Case& cs, Accum accum, int 
   std::vector<float> want(static_cast<size_t>(cs.M) * ldc, F(0xDEADBEEFu)), got = want;
   ReferenceGemm(arith, cs.M, cs.N, cs.K, a.data(), lda, b.data(), ldb, cs.b_trans, want.data(), ldc,
                 accum);
-  Gemm(arith, cs.M, cs.N, cs.K, a.data(), lda, b.data(), ldb, cs.b_trans, got.data(), ldc,
-       {accum, threads});
+  const GemmKernelEntry* entry = Gemm(arith, cs.M, cs.N, cs.K, a.data(), lda, b.data(), ldb,
+                                      cs.b_trans, got.data(), ldc, {accum, threads});
   const std::string what = arith.Name() + " " + std::to_string(cs.M) + "x" + std::to_string(cs.N) +
                            "x" + std::to_string(cs.K) + (cs.b_trans ? " bT" : "") +
                            " data=" + std::to_string(static_cast<int>(cs.data)) +
                            " accum=" + AccumName(accum) + " threads=" + std::to_string(threads);
   ExpectSame(got, want, cs.M, cs.N, ldc, what);
-  return internal::LastGemmKind();
+  EXPECT_EQ(entry == nullptr, cs.M == 0 || cs.N == 0 || cs.K == 0) << what;
+  return entry;
+}
+
+// The algorithm of the kernel that ran.
+internal::GemmKind KindOf(const GemmKernelEntry* e) {
+  EXPECT_NE(e, nullptr);
+  return e != nullptr ? e->kind : internal::GemmKind::kBf16DotPortable;
 }
 
 // Every arithmetic, small odd shapes, every data kind, both accumulators.
@@ -130,55 +101,57 @@ TEST(Gemm, EveryTargetEveryKernel) {
     ran += std::string(" ") + hwy::TargetName(t);
     uint32_t seed = 500;
     const Case big = {101, 70, 300, false, Data::kZeros};
-    EXPECT_EQ(RunCase(*Arith::Parse("lmul/bf16"), big, Accum::kFp32, 2, seed++),
+    EXPECT_EQ(KindOf(RunCase(*Arith::Parse("lmul/bf16"), big, Accum::kFp32, 2, seed++)),
               GemmKind::kLMulFast);
-    EXPECT_EQ(RunCase(*Arith::Parse("lmul/e8m3"), {13, 40, 260, true, Data::kNoZeros}, Accum::kBf16,
-                      1, seed++),
+    EXPECT_EQ(KindOf(RunCase(*Arith::Parse("lmul/e8m3"), {13, 40, 260, true, Data::kNoZeros},
+                             Accum::kBf16, 1, seed++)),
               GemmKind::kLMulFast);
-    EXPECT_EQ(RunCase(*Arith::Parse("lmul/fp32"), {9, 33, 17, false, Data::kNormal}, Accum::kFp32,
-                      1, seed++),
+    EXPECT_EQ(KindOf(RunCase(*Arith::Parse("lmul/fp32"), {9, 33, 17, false, Data::kNormal},
+                             Accum::kFp32, 1, seed++)),
               GemmKind::kLMulFast);
-    EXPECT_EQ(RunCase(*Arith::Parse("lmul/fp16"), {9, 33, 270, false, Data::kExtreme}, Accum::kFp32,
-                      2, seed++),
+    EXPECT_EQ(KindOf(RunCase(*Arith::Parse("lmul/fp16"), {9, 33, 270, false, Data::kExtreme},
+                             Accum::kFp32, 2, seed++)),
               GemmKind::kLMulGeneral);
-    EXPECT_EQ(RunCase(*Arith::Parse("lmul/e4m3"), {17, 65, 33, false, Data::kNormal}, Accum::kBf16,
-                      1, seed++),
+    EXPECT_EQ(KindOf(RunCase(*Arith::Parse("lmul/e4m3"), {17, 65, 33, false, Data::kNormal},
+                             Accum::kBf16, 1, seed++)),
               GemmKind::kLMulGeneral);  // underflowing products, no Inf/NaN
-    EXPECT_EQ(RunCase(*Arith::Parse("lmul/e4m3"), {17, 65, 33, true, Data::kSpecial}, Accum::kBf16,
-                      1, seed++),
+    EXPECT_EQ(KindOf(RunCase(*Arith::Parse("lmul/e4m3"), {17, 65, 33, true, Data::kSpecial},
+                             Accum::kBf16, 1, seed++)),
               GemmKind::kLMulGeneral);
     // fp32 accumulation, no Inf/NaN: the FMA-form general kernel (underflow,
     // zeros of A and B, and products clamped at the largest finite).
-    EXPECT_EQ(RunCase(*Arith::Parse("lmul/e4m3"), {17, 65, 33, false, Data::kNormal}, Accum::kFp32,
-                      1, seed++),
-              GemmKind::kLMulGeneral);
-    EXPECT_EQ(RunCase(*Arith::Parse("lmul/e4m3,rne"), {13, 70, 40, true, Data::kZeros},
-                      Accum::kFp32, 2, seed++),
-              GemmKind::kLMulGeneral);
-    EXPECT_EQ(RunCase(*Arith::Parse("lmul/e4m3"), {14, 40, 29, false, Data::kWide}, Accum::kFp32, 1,
-                      seed++),
-              GemmKind::kLMulGeneral);
-    EXPECT_EQ(RunCase(*Arith::Parse("mitchell/e8m4,rne"), {10, 31, 20, false, Data::kZeros},
-                      Accum::kFp32, 1, seed++),
+    EXPECT_EQ(KindOf(RunCase(*Arith::Parse("lmul/e4m3"), {17, 65, 33, false, Data::kNormal},
+                             Accum::kFp32, 1, seed++)),
+              GemmKind::kLMulGeneralFma);
+    EXPECT_EQ(KindOf(RunCase(*Arith::Parse("lmul/e4m3,rne"), {13, 70, 40, true, Data::kZeros},
+                             Accum::kFp32, 2, seed++)),
+              GemmKind::kLMulGeneralFma);
+    EXPECT_EQ(KindOf(RunCase(*Arith::Parse("lmul/e4m3"), {14, 40, 29, false, Data::kWide},
+                             Accum::kFp32, 1, seed++)),
+              GemmKind::kLMulGeneralFma);
+    EXPECT_EQ(KindOf(RunCase(*Arith::Parse("mitchell/e8m4,rne"), {10, 31, 20, false, Data::kZeros},
+                             Accum::kFp32, 1, seed++)),
               GemmKind::kLMulFast);
-    EXPECT_EQ(RunCase(*Arith::Parse("exact/fp32"), {9, 40, 300, false, Data::kSpecial},
-                      Accum::kFp32, 2, seed++),
+    EXPECT_EQ(KindOf(RunCase(*Arith::Parse("exact/fp32"), {9, 40, 300, false, Data::kSpecial},
+                             Accum::kFp32, 2, seed++)),
               GemmKind::kExactFp32);
-    EXPECT_EQ(RunCase(*Arith::Parse("exact/bf16"), {9, 40, 30, false, Data::kZeros}, Accum::kBf16,
-                      1, seed++),
+    EXPECT_EQ(KindOf(RunCase(*Arith::Parse("exact/bf16"), {9, 40, 30, false, Data::kZeros},
+                             Accum::kBf16, 1, seed++)),
               GemmKind::kExactRound);
-    EXPECT_EQ(RunCase(*Arith::Parse("exact/fp16"), {9, 40, 30, false, Data::kZeros}, Accum::kFp32,
-                      1, seed++),
+    EXPECT_EQ(KindOf(RunCase(*Arith::Parse("exact/fp16"), {9, 40, 30, false, Data::kZeros},
+                             Accum::kFp32, 1, seed++)),
               GemmKind::kExactRound);
-    EXPECT_EQ(RunCase(*Arith::Parse("exact/e4m3"), {9, 40, 30, true, Data::kZeros}, Accum::kFp32, 1,
-                      seed++),
-              GemmKind::kExactRound);
-    EXPECT_TRUE(internal::LastGemmUsedSimd());
+    const GemmKernelEntry* simd = RunCase(*Arith::Parse("exact/e4m3"),
+                                          {9, 40, 30, true, Data::kZeros}, Accum::kFp32, 1, seed++);
+    ASSERT_NE(simd, nullptr);
+    EXPECT_EQ(simd->kind, GemmKind::kExactRound);
+    EXPECT_EQ(simd->impl, KernelImpl::kHighway) << simd->name;
     // Inf operands (products that are not exact in fp32): the portable kernel.
-    EXPECT_EQ(RunCase(*Arith::Parse("exact/e4m3"), {9, 40, 30, true, Data::kExtreme}, Accum::kFp32,
-                      1, seed++),
-              GemmKind::kExactRound);
-    EXPECT_FALSE(internal::LastGemmUsedSimd());
+    const GemmKernelEntry* e = RunCase(*Arith::Parse("exact/e4m3"),
+                                       {9, 40, 30, true, Data::kExtreme}, Accum::kFp32, 1, seed++);
+    ASSERT_NE(e, nullptr);
+    EXPECT_EQ(e->kind, GemmKind::kExactRound);
+    EXPECT_EQ(e->impl, KernelImpl::kPortable) << e->name;
   }
   hwy::SetSupportedTargetsForTest(0);
   std::printf("[   INFO   ] targets tested:%s\n", ran.c_str());

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "base/check.h"
+#include "kernels/plan.h"
 #include "kernels/worker_pool.h"
 
 #if defined(__x86_64__) || defined(_M_X64)
@@ -27,10 +28,8 @@ bool IsExactFp32(const Arith& arith) {
 }
 
 #ifdef LMUL_GEMV_X86
-bool CpuHasAvx2() {
-  static const bool has = __builtin_cpu_supports("avx2");
-  return has;
-}
+// The CPU features are probed once per process by the kernel plan (kernels/plan.h).
+bool CpuHasAvx2() { return (HostCpuFeatures() & kCpuAvx2) != 0; }
 
 // t[k * ldt + j] = rows[j * K + k] for j < cols (a multiple of 8), k < K (8x8 blocks
 // through registers).

@@ -52,17 +52,9 @@ void ReferenceMulElementwise(const Arith& arith, const float* a, const float* b,
 
 void ReferenceMulElementwiseBf16(const Arith& arith, const uint16_t* a, const uint16_t* b,
                                  uint16_t* y, size_t n) {
-  auto widen = [](uint16_t h) {
-    const uint32_t u = static_cast<uint32_t>(h) << 16;
-    float f;
-    std::memcpy(&f, &u, 4);
-    return f;
-  };
   for (size_t i = 0; i < n; ++i) {
-    const float r = RoundBf16Rne(arith.Mul(widen(a[i]), widen(b[i])));
-    uint32_t u;
-    std::memcpy(&u, &r, 4);
-    y[i] = static_cast<uint16_t>(u >> 16);
+    const float r = RoundBf16Rne(arith.Mul(Bf16CodeFloat(a[i]), Bf16CodeFloat(b[i])));
+    y[i] = static_cast<uint16_t>(FloatBits(r) >> 16);
   }
 }
 

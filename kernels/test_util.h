@@ -13,19 +13,13 @@
 #include <vector>
 
 #include "numeric/arith.h"
+#include "numeric/bits.h"
 
 namespace lmul::kernels::testing {
 
-inline uint32_t B(float x) {
-  uint32_t u;
-  std::memcpy(&u, &x, 4);
-  return u;
-}
-inline float F(uint32_t u) {
-  float x;
-  std::memcpy(&x, &u, 4);
-  return x;
-}
+// Short names for the bit views of numeric/bits.h (used on every line of the tests).
+constexpr uint32_t B(float x) { return FloatBits(x); }
+constexpr float F(uint32_t u) { return BitsFloat(u); }
 
 // Every op x format x rounding (x wide for exact); e8mK sampled unless `all_e8m`.
 inline std::vector<Arith> AllAriths(bool all_e8m = false) {
@@ -111,6 +105,66 @@ inline void ExpectSame(const std::vector<float>& got, const std::vector<float>& 
     }
   }
   EXPECT_EQ(bad, 0) << what;
+}
+
+// Kinds of GEMM operand data.
+enum class Data {
+  kNormal,              // N(0, 1)
+  kZeros,               // a quarter zeros of either sign
+  kExtreme,             // products overflow and underflow, for every format; some +0
+  kSpecial,             // a few Inf, NaN, subnormals, extremes (SpecialValues)
+  kNoZeros,             // N(0, 1) without zeros
+  kWide,                // finite, products overflow and underflow the fp8/fp16 formats
+  kTiny,                // magnitudes near 2^-63: products in [2^-126, 2^-124), sums cancel into
+                        // subnormals (the FTZ of Accum::kBf16Dot); zeros and subnormal operands
+  kExtremeSignedZeros,  // kExtreme with zeros of either sign
+};
+
+// Matrix of `rows x cols` with leading dimension ld (padding filled with NaN
+// so that reading it shows up in the results).
+inline std::vector<float> MakeMatrix(int rows, int cols, int ld, Data d, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::uniform_real_distribution<float> unit(1.0f, 2.0f);
+  std::vector<float> m(static_cast<size_t>(rows) * ld, F(0x7FC00001u));
+  const auto specials = SpecialValues();
+  for (int r = 0; r < rows; ++r) {
+    for (int c = 0; c < cols; ++c) {
+      float v = normal(rng);
+      switch (d) {
+        case Data::kNormal:
+          break;
+        case Data::kNoZeros:
+          if (v == 0.0f) v = 1.0f;
+          break;
+        case Data::kZeros:
+          if (rng() % 4 == 0) v = (rng() % 2) ? 0.0f : -0.0f;
+          break;
+        case Data::kExtreme:
+        case Data::kExtremeSignedZeros:
+          if (rng() % 3 == 0) v = std::ldexp(v, static_cast<int>(rng() % 120) - 60);
+          if (rng() % 10 == 0) v = std::ldexp(v, (rng() % 2) ? 100 : -100);
+          if (rng() % 10 == 0) {
+            v = d == Data::kExtreme ? 0.0f : ((rng() % 2) ? 0.0f : -0.0f);
+          }
+          break;
+        case Data::kSpecial:
+          if (rng() % 50 == 0) v = specials[rng() % specials.size()];
+          break;
+        case Data::kWide:
+          if (rng() % 3 == 0) v = std::ldexp(v, static_cast<int>(rng() % 40) - 20);
+          if (rng() % 10 == 0) v = 0.0f;
+          break;
+        case Data::kTiny:
+          v = std::ldexp(unit(rng), -63) * ((rng() % 2) ? 1.0f : -1.0f);
+          if (rng() % 8 == 0) v = (rng() % 2) ? 0.0f : -0.0f;
+          if (rng() % 16 == 0) v = F((rng() % 2 ? 0x80000000u : 0u) | 0x1234u);  // subnormal
+          break;
+      }
+      m[static_cast<size_t>(r) * ld + c] = v;
+    }
+  }
+  return m;
 }
 
 }  // namespace lmul::kernels::testing

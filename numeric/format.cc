@@ -12,9 +12,6 @@ namespace lmul {
 
 const char* RoundingName(Rounding r) { return r == Rounding::kRne ? "rne" : "trunc"; }
 
-uint32_t FloatBits(float x) { return std::bit_cast<uint32_t>(x); }
-float BitsFloat(uint32_t bits) { return std::bit_cast<float>(bits); }
-
 const char* Format::ValidNames() { return "fp32, bf16, fp16, e5m2, e4m3, e8m1..e8m23"; }
 
 Result<Format> Format::Parse(std::string_view name) {

@@ -15,6 +15,7 @@
 #include <string_view>
 
 #include "base/result.h"
+#include "numeric/bits.h"  // FloatBits, BitsFloat
 
 namespace lmul {
 
@@ -92,10 +93,6 @@ uint32_t RoundToCode(const Format& f, bool negative, uint64_t sig, int exp2, Rou
 
 // Decode(f, Encode(f, x, r)): x reduced to the format, on the fp32 carrier.
 float Reduce(const Format& f, float x, Rounding r);
-
-// fp32 bit helpers.
-uint32_t FloatBits(float x);
-float BitsFloat(uint32_t bits);
 
 }  // namespace lmul
 

@@ -1,10 +1,11 @@
 #include "analysis/precision/npy.h"
 
-#include <bit>
 #include <cstdint>
 #include <cstring>
 #include <fstream>
 #include <sstream>
+
+#include "numeric/bits.h"
 
 namespace lmul::precision {
 
@@ -116,7 +117,7 @@ Result<std::vector<float>> ParseNpyPairs(const std::string& bytes, const std::st
       bits |= static_cast<uint32_t>(static_cast<unsigned char>(bytes[data_start + 4 * i + b]))
               << (8 * b);
     }
-    out[i] = std::bit_cast<float>(bits);
+    out[i] = BitsFloat(bits);
   }
   return out;
 }
@@ -143,7 +144,7 @@ std::string NpyPairsImage(const std::vector<float>& pairs) {
   out += static_cast<char>(header.size() >> 8);
   out += header;
   for (float v : pairs) {
-    const uint32_t bits = std::bit_cast<uint32_t>(v);
+    const uint32_t bits = FloatBits(v);
     for (int b = 0; b < 4; ++b) out += static_cast<char>((bits >> (8 * b)) & 0xFF);
   }
   return out;

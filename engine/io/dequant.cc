@@ -4,6 +4,7 @@
 #include <string>
 
 #include "base/check.h"
+#include "numeric/bits.h"
 
 namespace lmul::engine {
 namespace {
@@ -180,17 +181,10 @@ float HalfToFloat(uint16_t h) {
     } while ((man & 0x400) == 0);
     bits = sign | (static_cast<uint32_t>(112 - e) << 23) | ((man & 0x3FF) << 13);
   }
-  float f;
-  std::memcpy(&f, &bits, 4);
-  return f;
+  return BitsFloat(bits);
 }
 
-float Bf16ToFloat(uint16_t b) {
-  const uint32_t bits = static_cast<uint32_t>(b) << 16;
-  float f;
-  std::memcpy(&f, &bits, 4);
-  return f;
-}
+float Bf16ToFloat(uint16_t b) { return Bf16CodeFloat(b); }
 
 namespace {
 

@@ -12,15 +12,12 @@
 #include <random>
 
 #include "engine/io/gguf_builder.h"
+#include "numeric/bits.h"
 
 namespace lmul::engine {
 namespace {
 
-uint32_t Bits(float f) {
-  uint32_t b;
-  std::memcpy(&b, &f, 4);
-  return b;
-}
+uint32_t Bits(float f) { return FloatBits(f); }
 
 TEST(DequantTest, HalfToFloatExhaustive) {
   for (uint32_t h = 0; h < 65536; ++h) {

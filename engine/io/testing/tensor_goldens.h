@@ -18,14 +18,11 @@
 #include "engine/io/dequant.h"
 #include "engine/io/gguf.h"
 #include "engine/io/sha256.h"
+#include "numeric/bits.h"
 
 namespace lmul::engine::testing_goldens {
 
-inline uint32_t Bits(float f) {
-  uint32_t b;
-  std::memcpy(&b, &f, 4);
-  return b;
-}
+inline uint32_t Bits(float f) { return FloatBits(f); }
 
 struct GoldenSummary {
   int tensors = 0;              // lines checked

@@ -1,21 +1,25 @@
 // Internal: the jobs of the raw-intrinsics AVX-512 kernels, shared by the
-// drivers and the translation units compiled with -mavx512* flags
-// (gemm_fp32_avx512.cc: -mavx512f; gemm_bf16dot_avx512.cc: + AVX512-BF16; only
-// those files). This header includes nothing with inline functions on purpose:
-// an inline function compiled in those units could be picked by the linker for
-// the whole program.
-#ifndef LMUL_KERNELS_GEMM_AVX512_H_
-#define LMUL_KERNELS_GEMM_AVX512_H_
+// drivers and the translation units compiled with -mavx512* flags (this
+// folder: gemm_fp32_avx512.cc: -mavx512f; gemm_bf16dot_avx512.cc: + AVX512-BF16;
+// only those files). This header includes nothing with inline functions on
+// purpose (kernels/tiles.h: constants only): an inline function compiled in
+// those units could be picked by the linker for the whole program.
+// They run only when the kernel plan (kernels/plan.h) chose them, i.e. the CPU
+// has the features their table entries name.
+#ifndef LMUL_KERNELS_X86_AVX512_H_
+#define LMUL_KERNELS_X86_AVX512_H_
 
 #include <cstdint>
 
+#include "kernels/tiles.h"
+
 namespace lmul::kernels::internal {
 
+using tiles::kDotKCP;
+using tiles::kDotMC;
+using tiles::kDotMR;
+using tiles::kDotNR;
 // A dword holds a pair of 16-bit codes: low half k (even), high half k + 1.
-constexpr int kDotMR = 12;                 // rows per micro-tile; A packed in blocks of 12 rows
-constexpr int kDotNR = 32;                 // columns per B panel (= PackedB::kPanelWidth)
-constexpr int kDotKCP = 192;               // k pairs per k block (B panel slice: 24 KiB, L1)
-constexpr int kDotMC = 96;                 // rows per row block (L2)
 constexpr uint32_t kDotOne = 0x3F803F80u;  // the multiplier pair (1.0, 1.0) in bf16
 
 struct DotJob {
@@ -38,11 +42,6 @@ struct DotJob {
   bool native = false;  // bench baseline: a and b are plain bf16 pairs, acc += a * b
 };
 
-// The CPU has AVX512-BF16 (and the build the kernel), and it is not hidden by
-// SetAvx512Bf16Hidden (benchmarks that emulate a CPU without it).
-bool CpuHasAvx512Bf16();
-void SetAvx512Bf16Hidden(bool hidden);
-
 // ---- fp32 lanes, canonical order (Accum::kFp32), AVX-512F ----
 // Same operands as GemmJob (gemm_internal.h): A in blocks of kRowBlock rows,
 // B in panels of 32 columns. Micro-tiles of 12 x 32 (then 8, 4, 2, 1 rows).
@@ -64,16 +63,13 @@ struct Fp32Job {
   float* c = nullptr;
   int ldc = 0;
 };
-bool CpuHasAvx512F();
 void Fp32PanelsAvx512(const Fp32Job& job, int panel_begin, int panel_end);
 // Panels [panel_begin, panel_end) with vpaddw + vdpbf16ps, blocked; C written
 // after every k block and reloaded (the pair order of Accum::kBf16Dot is kept).
-// Only call when CpuHasAvx512Bf16().
+// Only when the plan chose "bf16dot-avx512bf16" (or the bench's native bf16 GEMM,
+// bench/native_bf16.cc, on a CPU with AVX512-BF16).
 void DotPanelsAvx512Bf16(const DotJob& job, int panel_begin, int panel_end);
-// Tests: force the portable kernel for Accum::kBf16Dot even where AVX512-BF16 exists.
-void SetBf16DotForcePortable(bool force);
-bool Bf16DotForcePortable();
 
 }  // namespace lmul::kernels::internal
 
-#endif  // LMUL_KERNELS_GEMM_AVX512_H_
+#endif  // LMUL_KERNELS_X86_AVX512_H_

@@ -1,8 +1,9 @@
 // Accum::kBf16Dot micro-kernel: L-Mul on 16-bit lanes (vpaddw on bf16 codes,
 // pre-offset on the A side) and accumulation by vdpbf16ps against a 1.0/0.0
 // multiplier. The ONLY translation unit compiled with -mavx512bf16 (see
-// kernels/CMakeLists.txt); it is reached only after CpuHasAvx512Bf16().
-// It includes no header with inline functions (kernels/gemm_avx512.h only), so
+// kernels/CMakeLists.txt); it runs only when the kernel plan chose it (the CPU
+// has AVX512-F/BW/VL/BF16). It includes no header with inline functions
+// (kernels/x86/avx512.h and kernels/tiles.h only), so
 // no AVX-512 code can leak into the rest of the program through the linker.
 //
 // Per C element the order is exactly the one of Accum::kBf16Dot: vdpbf16ps adds
@@ -11,7 +12,7 @@
 // of the instruction is the add of the spec's product (or of its signed zero).
 #include <immintrin.h>
 
-#include "kernels/gemm_avx512.h"
+#include "kernels/x86/avx512.h"
 
 namespace lmul::kernels::internal {
 namespace {

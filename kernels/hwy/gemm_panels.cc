@@ -12,10 +12,10 @@
 #include "kernels/gemm_internal.h"
 
 #undef HWY_TARGET_INCLUDE
-#define HWY_TARGET_INCLUDE "kernels/gemm_simd.cc"
+#define HWY_TARGET_INCLUDE "kernels/hwy/gemm_panels.cc"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 #include "hwy/highway.h"
-#include "kernels/simd_ops-inl.h"
+#include "kernels/hwy/simd_ops-inl.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace lmul::kernels::HWY_NAMESPACE {
@@ -35,7 +35,7 @@ using VF = hn::Vec<DF>;
 // height; on AVX3 these kernels only serve bf16 accumulation, exact-round and
 // Inf/NaN data). 6 rows instead of 4: AVX2 lmul/fp32 0.59 -> 0.70 of OpenBLAS.
 constexpr int kMR = 6;
-static_assert(internal::kRowBlock % kMR == 0 && internal::kMC % internal::kRowBlock == 0);
+static_assert(internal::kRowBlock % kMR == 0);
 
 HWY_INLINE VF RoundBf16Vec(D d, DF df, VF acc) {
   const V u = hn::BitCast(d, acc);
@@ -332,41 +332,7 @@ void ConvertRunSimd(const ArithConsts& c, const float* src, size_t n, uint32_t* 
                     bool keep_zero_sign) {
   HWY_DYNAMIC_DISPATCH(ConvertRun)(c, src, n, dst, st, keep_zero_sign);
 }
-bool Avx512KernelsActive() {
-#ifdef LMUL_HAVE_AVX512_KERNELS
-  const int64_t target = DispatchedTarget();
-  return (target == HWY_AVX3 || target == HWY_AVX3_DL) && CpuHasAvx512F();
-#else
-  return false;
-#endif
-}
-
 void GemmPanelsSimd(const GemmJob& job, int panel_begin, int panel_end) {
-#ifdef LMUL_HAVE_AVX512_KERNELS
-  // The raw AVX-512F kernels (gemm_fp32_avx512.cc) where Highway would run its
-  // AVX-512 target: fast and general L-Mul and exact/fp32, fp32 accumulator.
-  if ((job.kind == GemmKind::kLMulFast || job.kind == GemmKind::kExactFp32 || job.general_fma) &&
-      !job.bf16 && Avx512KernelsActive()) {
-    Fp32Job fj;
-    fj.kind = job.general_fma ? 2 : job.kind == GemmKind::kExactFp32 ? 1 : 0;
-    fj.gen_hi = job.gen_hi;
-    fj.gen_lo = job.gen_lo;
-    fj.gen_clamp = job.gen_clamp;
-    fj.M = job.M;
-    fj.N = job.N;
-    fj.K = job.K;
-    fj.row_block = kRowBlock;
-    fj.a = job.a;
-    fj.za = job.za;
-    fj.row_zero = job.row_zero;
-    fj.b = job.b;
-    fj.panel_zero = job.panel_zero;
-    fj.c = job.out;
-    fj.ldc = job.ldc;
-    Fp32PanelsAvx512(fj, panel_begin, panel_end);
-    return;
-  }
-#endif
   HWY_DYNAMIC_DISPATCH(GemmPanels)(job, panel_begin, panel_end);
 }
 }  // namespace lmul::kernels::internal

@@ -1,9 +1,10 @@
 // fp32-lane GEMM micro-kernels with raw AVX-512F intrinsics (canonical order:
 // sequential k, one fp32 add per product, C reloaded between k blocks), for the
 // L-Mul fast path (vpaddd + vaddps) and exact/fp32 (vmulps + vaddps). The only
-// translation unit compiled with -mavx512f besides the bf16dot one; reached
-// only through GemmPanelsSimd when Highway dispatches to an AVX-512 target and
-// CpuHasAvx512F() (so the Highway kernels of every other target stay tested).
+// translation unit compiled with -mavx512f besides the bf16dot one; run only
+// when the kernel plan (kernels/plan.cc) chose one of its entries: the CPU has
+// AVX-512F and Highway dispatches to an AVX-512 target (so the Highway kernels
+// of every other target stay tested).
 //
 // Tiles: 12 x 32 (24 zmm accumulators, A broadcast into a register once per
 // row and k, B loaded once per k), then 8, 4, 2, 1 rows for the last rows;
@@ -13,14 +14,15 @@
 // zero-masking vpaddd (product +0).
 #include <immintrin.h>
 
-#include "kernels/gemm_avx512.h"
+#include "kernels/x86/avx512.h"
 
 namespace lmul::kernels::internal {
 namespace {
 
-constexpr int NR = 32;
-constexpr int KC = 256;  // k block: B panel slice 32 KiB (L1)
-constexpr int MC = 96;   // rows per block (multiple of the row block 12)
+constexpr int NR = tiles::kPanelWidth;
+constexpr int KC = tiles::kKC;  // k block: B panel slice 32 KiB (L1)
+constexpr int MC = tiles::kMC;  // rows per block (multiple of the row block 12)
+static_assert(NR == 32 && tiles::kRowBlock == 12, "the micro-tiles are 12 x 32");
 
 inline int Min(int a, int b) { return a < b ? a : b; }
 
@@ -210,15 +212,6 @@ MicroFn Pick(int mr, bool exact, bool az, bool bz) {
 }
 
 }  // namespace
-
-bool CpuHasAvx512F() {
-#if defined(__x86_64__) && defined(__GNUC__)
-  static const bool has = __builtin_cpu_supports("avx512f");
-  return has;
-#else
-  return false;
-#endif
-}
 
 void Fp32PanelsAvx512(const Fp32Job& j, int panel_begin, int panel_end) {
   alignas(64) float tile[12 * NR] = {};

@@ -5,11 +5,12 @@
 #include <cstring>
 
 #undef HWY_TARGET_INCLUDE
-#define HWY_TARGET_INCLUDE "kernels/elementwise.cc"
+#define HWY_TARGET_INCLUDE "kernels/hwy/elementwise.cc"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 #include "hwy/highway.h"
 #include "kernels/arith_ops.h"
-#include "kernels/simd_ops-inl.h"
+#include "kernels/hwy/simd_ops-inl.h"
+#include "kernels/plan.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace lmul::kernels::HWY_NAMESPACE {
@@ -176,12 +177,12 @@ void MulElementwiseBf16Simd(const internal::ArithConsts& c, const uint16_t* a, c
   for (size_t i = 0; i < n; i += kChunk) {
     const size_t m = std::min(kChunk, n - i);
     for (size_t j = 0; j < m; ++j) {
-      fa[j] = internal::Float(static_cast<uint32_t>(a[i + j]) << 16);
-      fb[j] = internal::Float(static_cast<uint32_t>(b[i + j]) << 16);
+      fa[j] = Bf16CodeFloat(a[i + j]);
+      fb[j] = Bf16CodeFloat(b[i + j]);
     }
     MulElementwiseSimd(c, fa, fb, fy, m);
     for (size_t j = 0; j < m; ++j) {
-      y[i + j] = static_cast<uint16_t>(internal::Bits(internal::RoundBf16(fy[j])) >> 16);
+      y[i + j] = Bf16CodeRne(fy[j]);
     }
   }
 }
@@ -223,9 +224,7 @@ void MulElementwiseBf16(const Arith& arith, const uint16_t* a, const uint16_t* b
   HWY_DYNAMIC_DISPATCH(MulElementwiseBf16Simd)(ConstsOf(arith), a, b, y, n);
 }
 
-namespace internal {
-int64_t DispatchedTarget() { return HWY_DYNAMIC_DISPATCH(TargetOfThisCode)(); }
-}  // namespace internal
+int64_t SimdTarget() { return HWY_DYNAMIC_DISPATCH(TargetOfThisCode)(); }
 
 }  // namespace lmul::kernels
 #endif  // HWY_ONCE

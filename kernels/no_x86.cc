@@ -1,0 +1,21 @@
+// Built instead of kernels/x86/ on other architectures (kernels/CMakeLists.txt):
+// no x86 features, so the plan never chooses an x86 kernel; their entry points
+// exist only for the linker.
+#include "base/check.h"
+#include "kernels/plan.h"
+#include "kernels/x86/avx512.h"
+
+namespace lmul::kernels {
+
+CpuFeatures HostCpuFeatures() { return 0; }
+
+namespace internal {
+void Fp32PanelsAvx512(const Fp32Job&, int, int) {
+  LMUL_CHECK(false, "Fp32PanelsAvx512: not an x86-64 build");
+}
+void DotPanelsAvx512Bf16(const DotJob&, int, int) {
+  LMUL_CHECK(false, "DotPanelsAvx512Bf16: not an x86-64 build");
+}
+}  // namespace internal
+
+}  // namespace lmul::kernels
