@@ -149,7 +149,8 @@ xargs -P "$jobs" -I{} bash -c 'synth_one "$@"' _ {} <"$tmp/jobs"
 
 pnr_v=""
 [[ $have_pnr == 1 ]] && pnr_v="$(nextpnr-ice40 --version 2>&1 | head -1)"
-python3 "$root/scripts/synth_report.py" --tmp "$tmp" --out "$out" --md "$md" \
+# The merge holds a lock on OUT_JSON's folder: partial runs may run concurrently.
+flock "$(dirname "$out")" python3 "$root/scripts/synth_report.py" --tmp "$tmp" --out "$out" --md "$md" \
   --all-jobs "$tmp/all_jobs" --jobs "$tmp/jobs" --yosys "$(yosys -V | head -1)" --nextpnr "$pnr_v" \
   --lmul "$lmul_v" --commit "$commit" --seconds "$(($(date +%s) - start))" --nice "$(nice)" \
   --note "${LMUL_SYNTH_NOTE:-}" --selection "LMUL_SYNTH_ONLY='$only' LMUL_SYNTH_FLOWS=$flows_only"
