@@ -409,6 +409,10 @@ def main() -> int:
         prov.pop("npy", None)
         prov["model"] = os.path.basename(prov.get("model", ""))
         prov["text"] = "/".join(prov.get("text", "").split("/")[-2:])
+        prov["command"] = (f"lmul capture -m {prov['model']} --site {prov.get('site')} --tokens "
+                           f"{prov.get('tokens')} --ctx {prov.get('ctx')} --pairs "
+                           f"{prov.get('pairs')} --seed {prov.get('seed')} --arith "
+                           f"{prov.get('policy')} --out FILE.npy --json FILE.json")
     os.makedirs(a.netlists, exist_ok=True)
     cells = a.cells or sky130_area.fetch_cells()
     yosys_v = subprocess.run(["yosys", "-V"], capture_output=True, text=True).stdout.strip()
