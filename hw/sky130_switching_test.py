@@ -110,5 +110,14 @@ with tempfile.TemporaryDirectory() as tmp:
     check(p.returncode != 0 and "expected 4096 for shape (512, 2)" in p.stderr,
           f"truncated NPY refused: rc {p.returncode}, {p.stderr.strip()[-200:]}")
 
+    one = os.path.join(tmp, "one.npy")  # a single finite pair: no transition to count
+    hdr1 = "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 2), }"
+    hdr1 += " " * (127 - len(hdr1) - 10) + "\n"
+    open(one, "wb").write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(hdr1)) + hdr1.encode()
+                          + struct.pack("<4f", 0.5, 0.25, float("nan"), 1.0))
+    p = subprocess.run(base + ["--operands", one], capture_output=True, text=True)
+    check(p.returncode != 0 and "1 finite pairs, expected at least 2" in p.stderr,
+          f"too few finite pairs refused: rc {p.returncode}, {p.stderr.strip()[-200:]}")
+
 print(f"sky130_switching_test: {'FAILED' if failed else 'passed'} ({failed} failed)")
 sys.exit(1 if failed else 0)

@@ -439,6 +439,10 @@ def main() -> int:
                 sets.insert(0, ("real", ra, rb, info))
             for sname, ca, cb, info in sets:
                 n = len(ca) - len(ca) % streams
+                if n < 2 * streams:
+                    raise SystemExit(f"sky130_switching: --operands {a.operands}: {len(ca)} finite "
+                                     f"pairs, expected at least {2 * streams} for {name}; hint: a "
+                                     "larger `lmul capture --pairs` or a smaller --streams")
                 t0 = time.time()
                 s = switching(net, fmt, ca[:n], cb[:n], streams)
                 s.update(info)
