@@ -9,8 +9,10 @@
 // canonical sum of docs/kernels.md §1 (or §1.1 for Accum::kBf16Dot), computed by one
 // thread; they do not depend on the thread count or the column split.
 //
-// Entry point for the kernel plan: GemmRows (one call per weight GEMM; decode steps have
-// M <= 8 and take the column-block GEMV, prefill reuses PackB + GemmPacked per block).
+// Entry point: GemmRows (one call per weight GEMM). Its kernel is chosen by the kernel plan
+// (kernels/plan.h: GemvKernels(), KernelPlan::ChooseGemv): decode steps with exact/fp32
+// (M <= kGemvMaxRows) take the fused column-block GEMV, everything else PackB + GemmPacked
+// per column block.
 #ifndef LMUL_KERNELS_GEMV_H_
 #define LMUL_KERNELS_GEMV_H_
 
@@ -21,6 +23,8 @@
 #include "numeric/arith.h"
 
 namespace lmul::kernels {
+
+struct GemvKernelEntry;  // kernels/plan.h
 
 // Storage forms of B's rows the kernels decode themselves (ggml's block layouts, the same
 // fp32 values as engine/io/dequant.h, in the same operation order):
@@ -54,19 +58,20 @@ class RowSource {
   }
 };
 
-// Rows [0, rows) of a run decoded to out[r * K + k] (the values of engine/io/dequant.h).
-// False (nothing written) when the form is kOther or the CPU lacks the kernels' ISA.
+// Rows [0, rows) of a run decoded to out[r * K + k] (the values of engine/io/dequant.h) by
+// the kernels' own decoders (those of the host plan's GemmRows kernels). False (nothing
+// written) when no kernel of the host decodes the form (kOther, or no AVX2).
 bool DecodeRowRun(const RowRun& run, int K, int rows, float* out);
 
-// C(i, n) = c[i * ldc + n] (overwritten); A(i, k) = a[i * lda + k]. opts as Gemm.
-void GemmRows(const Arith& arith, int M, int N, int K, const float* a, int lda,
-              const RowSource& b, float* c, int ldc, const GemmOptions& opts = {});
-
-// Which path GemmRows takes for these arguments: "gemv-exact-fp32" (the fused column-block
-// kernel: exact/fp32, fp32 accumulation, M <= kGemvMaxRows) or "packed-blocks" (PackB +
-// GemmPacked per column block). For tests and benchmarks.
+// The most rows (M) the fused GEMV takes (the "gemv-exact-fp32" entry of GemvKernels()).
 constexpr int kGemvMaxRows = 8;
-const char* GemmRowsPath(const Arith& arith, int M, const GemmOptions& opts);
+
+// C(i, n) = c[i * ldc + n] (overwritten); A(i, k) = a[i * lda + k]. opts as Gemm (its plan
+// chooses the GemmRows kernel and the GEMM kernel of the packed blocks). Returns the plan's
+// GemmRows entry that ran (nullptr when none had to: M, N or K is 0).
+const GemvKernelEntry* GemmRows(const Arith& arith, int M, int N, int K, const float* a,
+                                int lda, const RowSource& b, float* c, int ldc,
+                                const GemmOptions& opts = {});
 
 }  // namespace lmul::kernels
 

@@ -10,6 +10,7 @@
 #include <random>
 #include <string>
 
+#include "kernels/plan.h"
 #include "kernels/reference.h"
 #include "kernels/test_util.h"
 
@@ -64,7 +65,18 @@ const Case kCases[] = {
     {"mitchell/bf16", Accum::kFp32}, {"lmul/fp16", Accum::kBf16},
 };
 
-void Check(const Case& cs, int M, int N, int K, int threads, bool specials, uint32_t seed) {
+// The entry the plan must choose (an independent statement of the table's conditions).
+std::string ExpectedEntry(const Arith& arith, Accum accum, int M, const KernelPlan& plan) {
+  const bool avx2 = (plan.features() & kCpuAvx2) != 0;
+  if (avx2 && arith.op == Op::kExact && arith.format.kind == Format::Kind::kFp32 &&
+      accum == Accum::kFp32 && M >= 1 && M <= kGemvMaxRows) {
+    return "gemv-exact-fp32";
+  }
+  return avx2 ? "rows-packed-avx2" : "rows-packed";
+}
+
+void Check(const Case& cs, int M, int N, int K, int threads, bool specials, uint32_t seed,
+           const KernelPlan& plan = KernelPlan::Host()) {
   const Arith arith = *Arith::Parse(cs.arith);
   const int lda = K + 3, ldc = N + 5;
   const std::vector<float> a = Random(static_cast<size_t>(M) * lda, seed, specials);
@@ -75,13 +87,20 @@ void Check(const Case& cs, int M, int N, int K, int threads, bool specials, uint
   GemmOptions o;
   o.accum = cs.accum;
   o.threads = threads;
+  o.plan = &plan;
   Gemm(arith, M, N, K, a.data(), lda, w.data(), K, /*b_trans=*/true, gemm.data(), ldc, o);
   const VectorRows rows(w, K);
-  GemmRows(arith, M, N, K, a.data(), lda, rows, got.data(), ldc, o);
+  const GemvKernelEntry* ran = GemmRows(arith, M, N, K, a.data(), lda, rows, got.data(), ldc, o);
   const std::string what = std::string(cs.arith) + "@" + AccumName(cs.accum) + " M=" +
                            std::to_string(M) + " N=" + std::to_string(N) + " K=" +
                            std::to_string(K) + " threads=" + std::to_string(threads) + " " +
-                           GemmRowsPath(arith, M, o);
+                           (ran != nullptr ? ran->name : "none");
+  if (M > 0 && N > 0 && K > 0) {
+    EXPECT_EQ(ran != nullptr ? ran->name : "none", ExpectedEntry(arith, cs.accum, M, plan))
+        << what;
+  } else {
+    EXPECT_EQ(ran, nullptr) << what;
+  }
   ExpectSame(got, want, M, ldc, ldc, what + " vs reference");
   ExpectSame(got, gemm, M, ldc, ldc, what + " vs Gemm");
   if (K > 0 && M > 0) EXPECT_EQ(rows.rows_read(), N) << what << ": every row read once";
@@ -122,20 +141,48 @@ TEST(GemmRows, ThreadCountsAndLargeK) {
   }
 }
 
-TEST(GemmRows, PathChoice) {
-  const Arith fp32 = *Arith::Parse("exact/fp32");
-  GemmOptions o;
-  EXPECT_STREQ(GemmRowsPath(fp32, 9, o), "packed-blocks");
-  EXPECT_STREQ(GemmRowsPath(*Arith::Parse("lmul/bf16"), 1, o), "packed-blocks");
-  o.accum = Accum::kBf16;
-  EXPECT_STREQ(GemmRowsPath(fp32, 1, o), "packed-blocks");
-#if defined(__x86_64__)
-  o.accum = Accum::kFp32;
-  if (__builtin_cpu_supports("avx2")) {
-    EXPECT_STREQ(GemmRowsPath(fp32, 1, o), "gemv-exact-fp32");
-    EXPECT_STREQ(GemmRowsPath(fp32, kGemvMaxRows, o), "gemv-exact-fp32");
+// The portable entry ("rows-packed": no AVX2 decode or transpose), run here through a plan
+// without AVX2: the same bits.
+TEST(GemmRows, PortableEntryBitExact) {
+  const KernelPlan no_avx2 = KernelPlan::Host().Without(kCpuAvx2);
+  uint32_t seed = 300;
+  for (const Case& cs : kCases) {
+    for (int M : {1, 9}) Check(cs, M, 70, 33, 2, true, ++seed, no_avx2);
   }
-#endif
+}
+
+// The plan's choice for GemmRows on CPUs with and without AVX2 (any host: feature masks).
+TEST(GemmRows, PlanChoice) {
+  const Arith fp32 = *Arith::Parse("exact/fp32");
+  const KernelPlan avx2(kCpuAvx2 | kCpuFma), none(0);
+  for (const KernelPlan* plan : {&avx2, &none}) {
+    for (const Case& cs : kCases) {
+      const Arith arith = *Arith::Parse(cs.arith);
+      for (int M : {1, 2, kGemvMaxRows, kGemvMaxRows + 1, 64}) {
+        EXPECT_EQ(plan->ChooseGemv(MakeGemvQuery(arith, cs.accum, M)).name,
+                  ExpectedEntry(arith, cs.accum, M, *plan))
+            << cs.arith << " M=" << M;
+      }
+    }
+  }
+  // Spelled out: the fused GEMV only for exact/fp32 with fp32 accumulation, M in [1, 8], AVX2.
+  EXPECT_EQ(avx2.ChooseGemv(MakeGemvQuery(fp32, Accum::kFp32, 1)).kind, GemvKind::kFused);
+  EXPECT_EQ(avx2.ChooseGemv(MakeGemvQuery(fp32, Accum::kFp32, 8)).kind, GemvKind::kFused);
+  EXPECT_EQ(avx2.ChooseGemv(MakeGemvQuery(fp32, Accum::kFp32, 9)).kind, GemvKind::kPackedBlocks);
+  EXPECT_EQ(avx2.ChooseGemv(MakeGemvQuery(fp32, Accum::kBf16, 1)).kind, GemvKind::kPackedBlocks);
+  EXPECT_EQ(avx2.ChooseGemv(MakeGemvQuery(*Arith::Parse("exact/bf16,wide"), Accum::kFp32, 1)).kind,
+            GemvKind::kPackedBlocks);  // fp32 products of bf16-reduced operands
+  EXPECT_EQ(avx2.ChooseGemv(MakeGemvQuery(*Arith::Parse("lmul/fp32"), Accum::kFp32, 1)).kind,
+            GemvKind::kPackedBlocks);
+  EXPECT_EQ(none.ChooseGemv(MakeGemvQuery(fp32, Accum::kFp32, 1)).kind, GemvKind::kPackedBlocks);
+  // Which stored forms each entry decodes itself.
+  const uint8_t q4[20] = {};
+  const RowRun q4_0{RowFormat::kQ4_0, q4, 18, 1}, other{RowFormat::kOther, q4, 18, 1};
+  const GemvKernelEntry& fused = avx2.ChooseGemv(MakeGemvQuery(fp32, Accum::kFp32, 1));
+  EXPECT_TRUE(KernelPlan::Decodes(fused, q4_0, 32));
+  EXPECT_FALSE(KernelPlan::Decodes(fused, q4_0, 48));  // K not a multiple of the block
+  EXPECT_FALSE(KernelPlan::Decodes(fused, other, 32));
+  EXPECT_FALSE(KernelPlan::Decodes(none.ChooseGemv(MakeGemvQuery(fp32, Accum::kFp32, 1)), q4_0, 32));
 }
 
 }  // namespace

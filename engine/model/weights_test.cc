@@ -17,6 +17,7 @@
 #include "engine/model/policy.h"
 #include "engine/model/session.h"
 #include "engine/model/testing/tiny_llama.h"
+#include "kernels/plan.h"
 
 namespace lmul::engine {
 namespace {
@@ -292,7 +293,12 @@ TEST(CompactWeights, AutoPacksOnlyWithoutAFusedGemv) {
     return Session(m, *Policy::Parse(preset), 16, 1).weight_bytes_per_token();
   };
   const bool fused =
-      std::string(kernels::GemmRowsPath(*Arith::Parse("exact/fp32"), 1, {})) == "gemv-exact-fp32";
+      kernels::KernelPlan::Host()
+          .ChooseGemv(kernels::MakeGemvQuery(*Arith::Parse("exact/fp32"), kernels::Accum::kFp32, 1))
+          .kind == kernels::GemvKind::kFused;
+#if defined(__x86_64__)
+  EXPECT_EQ(fused, __builtin_cpu_supports("avx2") != 0);  // the plan's answer, independently
+#endif
   for (const char* preset : {"fp32", "lmul-attn"}) {
     EXPECT_EQ(bytes(**automatic, preset), bytes(fused ? **compact : **packed, preset)) << preset;
   }

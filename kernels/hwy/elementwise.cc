@@ -1,4 +1,5 @@
-// Elementwise products: Highway SIMD, runtime dispatch once per call.
+// Elementwise products: the driver (the kernel plan's ElementwiseKernels() entry for the
+// op and arithmetic) and the Highway SIMD kernels, dispatched at run time per call.
 #include "kernels/elementwise.h"
 
 #include <algorithm>
@@ -8,6 +9,7 @@
 #define HWY_TARGET_INCLUDE "kernels/hwy/elementwise.cc"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 #include "hwy/highway.h"
+#include "base/check.h"
 #include "kernels/arith_ops.h"
 #include "kernels/hwy/simd_ops-inl.h"
 #include "kernels/plan.h"
@@ -213,15 +215,37 @@ const internal::ArithConsts& ConstsOf(const Arith& arith) {
   }
   return last_consts;
 }
+
+// The kernel plan's entry for (op, arith): a few compares per call.
+const ElementwiseKernelEntry& EntryOf(ElementwiseOp op, const Arith& arith) {
+  return KernelPlan::Host().ChooseElementwise(MakeElementwiseQuery(op, arith));
+}
 }  // namespace
 
-void MulElementwise(const Arith& arith, const float* a, const float* b, float* y, size_t n) {
-  HWY_DYNAMIC_DISPATCH(MulElementwiseSimd)(ConstsOf(arith), a, b, y, n);
+const ElementwiseKernelEntry& MulElementwise(const Arith& arith, const float* a, const float* b,
+                                             float* y, size_t n) {
+  const ElementwiseKernelEntry& e = EntryOf(ElementwiseOp::kMul, arith);
+  switch (e.kind) {
+    case ElementwiseKind::kMulSimd:
+      HWY_DYNAMIC_DISPATCH(MulElementwiseSimd)(ConstsOf(arith), a, b, y, n);
+      break;
+    default:
+      LMUL_CHECK(false, "MulElementwise: entry %s is not a kMul kernel", e.name);
+  }
+  return e;
 }
 
-void MulElementwiseBf16(const Arith& arith, const uint16_t* a, const uint16_t* b, uint16_t* y,
-                        size_t n) {
-  HWY_DYNAMIC_DISPATCH(MulElementwiseBf16Simd)(ConstsOf(arith), a, b, y, n);
+const ElementwiseKernelEntry& MulElementwiseBf16(const Arith& arith, const uint16_t* a,
+                                                 const uint16_t* b, uint16_t* y, size_t n) {
+  const ElementwiseKernelEntry& e = EntryOf(ElementwiseOp::kMulBf16, arith);
+  switch (e.kind) {
+    case ElementwiseKind::kMulBf16Simd:
+      HWY_DYNAMIC_DISPATCH(MulElementwiseBf16Simd)(ConstsOf(arith), a, b, y, n);
+      break;
+    default:
+      LMUL_CHECK(false, "MulElementwiseBf16: entry %s is not a kMulBf16 kernel", e.name);
+  }
+  return e;
 }
 
 int64_t SimdTarget() { return HWY_DYNAMIC_DISPATCH(TargetOfThisCode)(); }

@@ -22,6 +22,18 @@ def randn(*shape: int, seed: int = 0, dtype: torch.dtype = torch.float32) -> tor
     return torch.randn(*shape, generator=g, dtype=torch.float32).to(dtype)
 
 
+def test_public_names_are_ops_all() -> None:
+    # lmul.torch re-exports lmul/torch/ops.py's __all__ (one list), plus patch/unpatch.
+    from lmul.torch import ops
+
+    assert set(ops.__all__) <= set(lt.__all__)
+    assert set(lt.__all__) - set(ops.__all__) <= {"patch", "unpatch"}
+    for name in lt.__all__:
+        assert getattr(lt, name) is not None, name
+    for name in ops.__all__:
+        assert getattr(lt, name) is getattr(ops, name), name
+
+
 # ---- forward: the same bits as the NumPy API ----
 
 
