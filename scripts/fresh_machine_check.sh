@@ -70,8 +70,8 @@ mkdir -p "$ROOT.repo"
 git ls-files -z --cached --others --exclude-standard |
   while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done |
   tar --null -T - -cf - | tar -xf - -C "$ROOT.repo"
-echo "   $(find "$ROOT.repo" -type f | wc -l) files, from $(git rev-parse --short HEAD)$(
-  git diff --quiet HEAD && echo '' || echo ' + uncommitted edits')" >&2
+rev="$(git rev-parse --short HEAD)$(git diff --quiet HEAD && echo '' || echo ' + uncommitted edits')"
+echo "   $(find "$ROOT.repo" -type f | wc -l) files, from $rev" >&2
 stamp "debootstrap $SUITE (minbase) from $MIRROR into $ROOT"
 debootstrap --variant=minbase "$SUITE" "$ROOT" "$MIRROR" > "$ROOT.debootstrap.log" 2>&1 || {
   tail -n 20 "$ROOT.debootstrap.log" >&2
@@ -112,12 +112,40 @@ bind /sys "$ROOT/sys" ro
 bind /dev "$ROOT/dev"
 bind /dev/pts "$ROOT/dev/pts"
 
-stamp "running in the chroot: $COMMANDS"
-set +e
-chroot "$ROOT" /usr/bin/env -i HOME=/root LANG=C.UTF-8 TERM=dumb \
-  PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-  /bin/bash -c "cd /lmul/repo && $COMMANDS"
-rc=$?
-set -e
-stamp "exit status $rc"
+# Each command of COMMANDS ("A && B && ...") runs on its own, as `&&` would run them (stop at
+# the first failure), so that the summary can say what each one returned and how long it took.
+cmds=()
+rest="$COMMANDS"
+while [[ "$rest" == *"&&"* ]]; do
+  cmds+=("${rest%%&&*}")
+  rest="${rest#*&&}"
+done
+cmds+=("$rest")
+summary=()
+rc=0
+for c in "${cmds[@]}"; do
+  c="$(echo "$c" | sed 's/^ *//; s/ *$//')"
+  if [ "$rc" -ne 0 ]; then
+    summary+=("$(printf '%-22s not run (an earlier command failed)' "$c")")
+    continue
+  fi
+  stamp "running in the chroot: $c"
+  c0=$(date +%s)
+  set +e
+  chroot "$ROOT" /usr/bin/env -i HOME=/root LANG=C.UTF-8 TERM=dumb \
+    PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+    /bin/bash -c "cd /lmul/repo && $c"
+  rc=$?
+  set -e
+  secs=$(( $(date +%s) - c0 ))
+  summary+=("$(printf '%-22s exit %d after %d s (%d.%d min)' "$c" "$rc" "$secs" \
+    $((secs / 60)) $(( (secs % 60) / 6 )))")
+  stamp "$c: exit status $rc"
+done
+total=$(( $(date +%s) - t0 ))
+{
+  echo "== fresh_machine_check: summary ($SUITE root from $MIRROR; checkout $rev; $(nproc) cores)"
+  for l in "${summary[@]}"; do echo "   $l"; done
+  echo "   total (debootstrap included) $total s ($((total / 60)) min); exit status $rc"
+} >&2
 exit "$rc"
