@@ -37,6 +37,12 @@ command -v debootstrap >/dev/null || {
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null
 }
 ROOT="${FRESH_ROOT:-$(mktemp -d /var/tmp/lmul-fresh.XXXXXX)}"
+# The root's own mode is "/"'s inside the chroot: mktemp -d makes it 0700, and then no user but
+# root can reach any path there (munge's postinst runs `su munge -s /bin/sh -c 'mungekey -c'`:
+# "su: failed to execute /bin/sh: Permission denied", and apt's _apt sandbox falls back to
+# root). A real machine's / is 0755.
+mkdir -p "$ROOT"
+chmod 0755 "$ROOT"
 mounts=()
 cleanup() {
   local i
