@@ -18,7 +18,10 @@
 #   FRESH_ROOT (the folder to build the root in; default a new /var/tmp/lmul-fresh.XXXXXX),
 #   KEEP=1 (keep the root afterwards), SITE_NET=0 (do not copy this machine's local CA
 #   certificates and /etc/pip.conf into the root), COMMANDS (default "scripts/demo.sh && scripts/test.sh").
-# Needs root (debootstrap, mount, chroot) and ~6 GB of disk. Exit status: the commands'.
+# Needs root (debootstrap, mount, chroot) and ~6 GB of disk. Progress: "== fresh_machine_check:"
+# lines on stderr with the seconds since the start. The commands in COMMANDS run one by one (as
+# `&&`: none after a failure); the output ends with a summary, one line per command with its exit
+# status and time, then the total. Exit status: the first failing command's, else 0.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" -ne 0 ]; then
