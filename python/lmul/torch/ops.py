@@ -194,8 +194,22 @@ def _reduce_cpu(x: Tensor, fmt: str, rounding: str) -> Tensor:
         raise TypeError(f"lmul.reduce: dtype {x.dtype} is not supported (float32, bfloat16, float16, float64)")
     x32 = _f32(x).contiguous()
     out = torch.empty(x.shape, dtype=torch.float32)
-    _lmul.reduce_ptr(x32.data_ptr(), out.data_ptr(), out.numel(), fmt, rounding)
+    _lmul.reduce_ptr(x32.data_ptr(), out.data_ptr(), out.numel(), fmt, rounding, get_threads())
     return _back(out, x.dtype)
+
+
+def _reduce_in_layout(x: Tensor, fmt: str, rounding: str) -> Tensor:
+    """reduce(x) of a plain CPU float32 tensor, in x's own memory layout when x is contiguous
+    or a transpose of a contiguous tensor (a Linear's W.t()): the reduction is elementwise,
+    so the storage is reduced in place order without the copy that .contiguous() makes.
+    Other layouts are copied first, as the op does. No autograd (backward use)."""
+    if not (x.is_contiguous() or (x.dim() >= 2 and x.mT.is_contiguous())):
+        x = x.contiguous()
+    out = torch.empty_like(x)
+    if out.stride() != x.stride():  # not expected for these layouts; the op's path then
+        return _reduce_cpu(x, fmt, rounding)
+    _lmul.reduce_ptr(x.data_ptr(), out.data_ptr(), out.numel(), fmt, rounding, get_threads())
+    return out
 
 
 _lib.impl("reduce", _reduce_cpu, "CPU")
@@ -255,9 +269,15 @@ def _mul_setup(ctx: Any, inputs: tuple[Any, ...], output: Tensor) -> None:
 def _reduced(t: Tensor, arith: str) -> Tensor:
     """t (as float32) reduced to the arith's operand format, as the forward saw it."""
     info = _info(arith)
+    t = t.to(torch.float32)
     if info["format"] == "fp32":
-        return t.to(torch.float32)
-    return torch.ops.lmul.reduce(t.to(torch.float32), info["format"], info["rounding"])
+        return t
+    if (type(t) is Tensor and t.device.type == "cpu" and not t.is_neg()
+            and not (t.requires_grad and torch.is_grad_enabled())):
+        # A plain CPU tensor (not fake/functional under torch.compile): no dispatcher trip
+        # and no copy of a transposed weight (the values are the op's).
+        return _reduce_in_layout(t, info["format"], info["rounding"])
+    return torch.ops.lmul.reduce(t, info["format"], info["rounding"])
 
 
 def _mul_backward(ctx: Any, g: Tensor) -> tuple[Tensor | None, Tensor | None, None, None]:
