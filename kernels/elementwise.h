@@ -26,6 +26,14 @@ const ElementwiseKernelEntry& MulElementwise(const Arith& arith, const float* a,
 const ElementwiseKernelEntry& MulElementwiseBf16(const Arith& arith, const uint16_t* a,
                                                  const uint16_t* b, uint16_t* y, size_t n);
 
+// y[i] = lmul::Reduce(format, x[i], rounding) (numeric/format.h): x reduced to the format, on
+// the fp32 carrier, bit-exact with the scalar spec (NaN becomes the spec's canonical
+// sign | 0x7FC00000). y may alias x. Split into contiguous parts over `threads` threads
+// (0 = all cores; arrays below 64 Ki elements use one); the result does not depend on it.
+// Highway SIMD (AVX2, ...; the scalar EMU128 target elsewhere), dispatched per call.
+void ReduceElementwise(const Format& format, Rounding rounding, const float* x, float* y,
+                       size_t n, int threads = 1);
+
 }  // namespace lmul::kernels
 
 #endif  // LMUL_KERNELS_ELEMENTWISE_H_
