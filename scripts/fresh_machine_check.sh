@@ -50,7 +50,7 @@ mounts=()
 cleanup() {
   local i
   for ((i = ${#mounts[@]} - 1; i >= 0; i--)); do
-    umount "${mounts[$i]}" 2>/dev/null || umount -l "${mounts[$i]}" 2>/dev/null || true
+    umount -R "${mounts[$i]}" 2>/dev/null || umount -R -l "${mounts[$i]}" 2>/dev/null || true
   done
   if [ -z "${KEEP:-}" ]; then
     # Never delete through a mount that failed to go away.
@@ -65,9 +65,13 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 143' TERM INT  # a stopped check unmounts and removes its root too
-bind() {  # SRC DST [ro]
+bind() {  # SRC DST [ro|rec]: rec = with the mounts below SRC (rslave: none propagate back)
   mkdir -p "$2"
-  mount --bind "$1" "$2"
+  if [ "${3:-}" = rec ]; then
+    mount --rbind "$1" "$2" && mount --make-rslave "$2"
+  else
+    mount --bind "$1" "$2"
+  fi
   mounts+=("$2")
   if [ "${3:-}" = ro ]; then mount -o remount,bind,ro "$2"; fi
 }
@@ -117,7 +121,9 @@ if [ "$DATA" = bind ]; then
   bind "$src" "$ROOT/lmul/shared/data" ro
 fi
 bind /proc "$ROOT/proc"
-bind /sys "$ROOT/sys" ro
+# /sys with the mounts below it: a booted machine has its cgroup file system at /sys/fs/cgroup,
+# and slurmd (the Slurm scale-out test) stops without it ("Unable to initialize cgroup plugin").
+bind /sys "$ROOT/sys" rec
 bind /dev "$ROOT/dev"
 bind /dev/pts "$ROOT/dev/pts"
 
