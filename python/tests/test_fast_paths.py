@@ -71,8 +71,11 @@ def layouts(seed: int) -> list[tuple[torch.Tensor, tuple[int, ...] | None]]:
     q = special_tensor(6 * 17 * 8, seed + 1).reshape(6, 17, 8)
     k = special_tensor(6 * 17 * 8, seed + 2).reshape(6, 17, 8).mT  # K^T, a transposed batch
     finite = torch.randn(6, 5, 7, generator=torch.Generator().manual_seed(seed)) * 1e-30
+    heads = special_tensor(2 * 5 * 3 * 4, seed + 3).reshape(2, 5, 3, 4).transpose(1, 2)  # (B, H, S, D) view
     return [(w, None), (w.t(), None), (q, (1, 2)), (k, (1, 2)), (k, (-2, -1)), (finite, (1, 2)),
-            (finite, None), (w[:1], None), (torch.zeros(3, 4), None)]
+            (finite, None), (w[:1], None), (torch.zeros(3, 4), None), (heads, None),
+            (w[:, :7], None), (q[::2], (1, 2)), (q.transpose(0, 1), (1, 2)), (w.t()[None], (1, 2)),
+            (q.expand(2, 6, 17, 8)[0], None), (torch.nn.Parameter(w), None)]
 
 
 @pytest.mark.parametrize("fmt,arith", [("e4m3", "exact/e4m3,wide"), ("e5m2", "exact/e5m2,wide"),

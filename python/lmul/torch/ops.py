@@ -616,18 +616,31 @@ def _pow2(e: Tensor) -> Tensor:
 # float64 temporaries. python/tests/test_scaled.py compares both bit for bit; False takes
 # the torch formulations everywhere.
 _SCALED_FAST = True
+_PLAIN = (Tensor, torch.nn.Parameter)  # not fake/functional tensors or other subclasses
+
+
+def _dense(shape: Any, strides: Any) -> bool:
+    """The elements fill numel consecutive storage values in some dim order (no gap, no
+    overlap): contiguous, a transpose (a Linear's W.t(), K^T) or a permutation (heads)."""
+    expected = 1
+    for st, n in sorted((st, n) for n, st in zip(shape, strides) if n != 1):
+        if st != expected:
+            return False
+        expected *= n
+    return True
 
 
 def _blocks(t: Tensor, groups: int) -> bool:
-    """t's storage is `groups` blocks of equal size, one per tensor: a plain CPU fp32 tensor,
-    contiguous or the transpose of a contiguous one (a Linear's W.t(), K^T), with groups 1
-    or the leading dim of a 3-D tensor (one matrix per batch entry)."""
-    if not (_SCALED_FAST and type(t) is Tensor and t.device.type == "cpu"
+    """t's storage is `groups` dense blocks of equal size, one per tensor: a plain CPU fp32
+    tensor with groups 1 (any dense layout), or a 3-D tensor with groups its leading dim
+    (one matrix per batch entry, each dense, one after the other)."""
+    if not (_SCALED_FAST and type(t) in _PLAIN and t.device.type == "cpu"
             and t.dtype is torch.float32 and not t.is_neg() and t.numel() > 0):
         return False
-    if not (t.is_contiguous() or (t.dim() >= 2 and t.mT.is_contiguous())):
-        return False
-    return groups == 1 or (t.dim() == 3 and t.shape[0] == groups)
+    if groups == 1:
+        return _dense(t.shape, t.stride())
+    return (t.dim() == 3 and t.shape[0] == groups and _dense(t.shape[1:], t.stride()[1:])
+            and t.stride(0) == t.numel() // groups)
 
 
 def _e_groups(t: Tensor, e: Tensor) -> int:
