@@ -613,7 +613,7 @@ def _pow2(e: Tensor) -> Tensor:
 # The C++ paths of the scaled sites (python/src/module.cc over engine/model/scaling.h): on
 # plain CPU fp32 tensors stored densely they compute the values (and the memory layout) of
 # the torch formulations below, one pass over the tensor instead of ~10 torch ops with
-# float64 temporaries. python/tests/test_scaled.py compares both bit for bit; False takes
+# float64 temporaries. python/tests/test_fast_paths.py compares both bit for bit; False takes
 # the torch formulations everywhere.
 _SCALED_FAST = True
 _PLAIN = (Tensor, torch.nn.Parameter)  # not fake/functional tensors or other subclasses
