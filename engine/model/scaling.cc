@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 
 #include "base/check.h"
 
@@ -69,6 +71,38 @@ void UnscaleBlock(float* c, int rows, int cols, ptrdiff_t ldc, int e) {
     float* row = c + static_cast<ptrdiff_t>(i) * ldc;
     for (int j = 0; j < cols; ++j) row[j] = Pow2Mul(row[j], -e);
   }
+}
+
+float FiniteAmaxArray(const float* x, size_t n) {
+  // On the magnitude bits: finite magnitudes order as their bit patterns do, so an integer
+  // max (which vectorizes) equals the float max; Inf and NaN (>= 0x7F800000) are skipped.
+  uint32_t amax = 0;
+  for (size_t i = 0; i < n; ++i) {
+    uint32_t b;
+    std::memcpy(&b, x + i, sizeof b);
+    b &= 0x7FFFFFFFu;
+    amax = std::max(amax, b < 0x7F800000u ? b : 0u);
+  }
+  float r;
+  std::memcpy(&r, &amax, sizeof r);
+  return r;
+}
+
+void ScaleSaturateArray(const float* x, float* y, size_t n, int e, float max_finite) {
+  LMUL_CHECK(e >= -400 && e <= 400, "ScaleSaturateArray: exponent %d", e);
+  const double s = std::ldexp(1.0, e);
+  for (size_t i = 0; i < n; ++i) {
+    const float xi = x[i];
+    const float v = static_cast<float>(static_cast<double>(xi) * s);
+    // Finite x: clamp (as std::clamp: -0 stays -0); Inf and NaN pass unchanged.
+    y[i] = std::isfinite(xi) ? std::clamp(v, -max_finite, max_finite) : v;
+  }
+}
+
+void Pow2MulArray(const float* x, float* y, size_t n, int e) {
+  LMUL_CHECK(e >= -400 && e <= 400, "Pow2MulArray: exponent %d", e);
+  const double s = std::ldexp(1.0, e);
+  for (size_t i = 0; i < n; ++i) y[i] = static_cast<float>(static_cast<double>(x[i]) * s);
 }
 
 }  // namespace lmul::engine

@@ -69,6 +69,15 @@ ScaledTensor ScaleTensor(const Format& f, const float* x, int rows, int cols, pt
 // c(i, j) = Pow2Mul(c(i, j), -e) for the (rows, cols) block of c with leading dimension ldc.
 void UnscaleBlock(float* c, int rows, int cols, ptrdiff_t ldc, int e);
 
+// Contiguous-array forms, element for element the values of the scalar functions above
+// (lmul.torch's scaled sites call them on a tensor's storage; tested equal):
+// FiniteAmax over x[0, n).
+float FiniteAmaxArray(const float* x, size_t n);
+// y[i] = ScaleSaturate(x[i], e, max_finite); y may alias x.
+void ScaleSaturateArray(const float* x, float* y, size_t n, int e, float max_finite);
+// y[i] = Pow2Mul(x[i], e); y may alias x.
+void Pow2MulArray(const float* x, float* y, size_t n, int e);
+
 }  // namespace lmul::engine
 
 #endif  // LMUL_ENGINE_MODEL_SCALING_H_

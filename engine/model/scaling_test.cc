@@ -148,6 +148,37 @@ TEST(ScalingTest, StridedTensorAndUnscale) {
   EXPECT_EQ(Pow2Mul(0x1p-140f, 140), 1.0f);
 }
 
+// The array forms equal the scalar functions element for element (bit patterns; NaN
+// payloads included) on every special value and on random values of every binade, for sizes
+// that hit vector tails, in place and out of place.
+TEST(ScalingTest, ArrayFormsEqualScalarFunctions) {
+  std::vector<float> x = {0.0f, -0.0f, kInf, -kInf, kNan, -kNan, BitsFloat(0x7FA00001),
+                          BitsFloat(0x00000001), BitsFloat(0x807FFFFF), 448.0f, -448.0f,
+                          57344.0f, 65504.0f, 1e38f, -3.4e38f, 1.0f, -1.5f};
+  std::mt19937 rng(7);
+  std::uniform_int_distribution<uint32_t> bits;
+  while (x.size() < 1000) x.push_back(BitsFloat(bits(rng)));
+  auto same = [](float a, float b) { return FloatBits(a) == FloatBits(b); };
+  for (size_t n : {size_t{0}, size_t{1}, size_t{7}, size_t{33}, x.size()}) {
+    float amax = 0.0f;
+    for (size_t i = 0; i < n; ++i) amax = std::max(amax, FiniteAmax(x.data() + i, 1, 1, 1));
+    EXPECT_TRUE(same(FiniteAmaxArray(x.data(), n), amax)) << n;
+    for (int e : {-400, -150, -20, -1, 0, 1, 8, 30, 149, 400}) {
+      std::vector<float> y(n), z(x.begin(), x.begin() + static_cast<ptrdiff_t>(n));
+      ScaleSaturateArray(x.data(), y.data(), n, e, 448.0f);
+      ScaleSaturateArray(z.data(), z.data(), n, e, 448.0f);  // in place
+      for (size_t i = 0; i < n; ++i) {
+        ASSERT_TRUE(same(y[i], ScaleSaturate(x[i], e, 448.0f))) << i << " e " << e;
+        ASSERT_TRUE(same(z[i], y[i])) << i;
+      }
+      Pow2MulArray(x.data(), y.data(), n, e);
+      for (size_t i = 0; i < n; ++i) ASSERT_TRUE(same(y[i], Pow2Mul(x[i], e))) << i << " e " << e;
+    }
+  }
+  const std::vector<float> nonfinite = {kNan, kInf, -kInf};
+  EXPECT_EQ(FiniteAmaxArray(nonfinite.data(), nonfinite.size()), 0.0f);
+}
+
 // The point of scaling: small values (softmax probabilities) that unscaled e4m3 flushes to
 // zero keep ~3 significant bits.
 TEST(ScalingTest, SmallValuesSurviveTheCast) {

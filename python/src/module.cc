@@ -397,6 +397,93 @@ std::pair<int, float> ScaleLimits(const std::string& fmt) {
   return {lmul::engine::MaxFiniteExponent(f), lmul::engine::MaxFiniteValue(f)};
 }
 
+// ---- scaled sites on tensor storage (lmul.torch's fast path; engine/model/scaling.h) ----
+//
+// x and y address `groups` blocks of `len` contiguous fp32 values each (a tensor's storage:
+// one block per scaled tensor, e.g. one matrix of a batch); e addresses `e_count` int64
+// exponents, 1 (every block) or `groups` (one per block).
+
+struct Blocks {
+  const float* x;
+  float* y;
+  size_t groups, len;
+  std::vector<int> e;  // per block
+};
+
+Blocks CheckBlocks(const char* fn, uintptr_t x, uintptr_t y, int64_t groups, int64_t len,
+                   uintptr_t e, int64_t e_count) {
+  const std::string name(fn);
+  if (groups < 0 || len < 0) ThrowValue(name + ": negative block count or length");
+  if (groups > 0 && len > INT64_MAX / groups) ThrowValue(name + ": groups * len overflows");
+  if (e_count != 1 && e_count != groups)
+    ThrowValue(name + ": e_count must be 1 or groups (" + std::to_string(groups) + "), got " +
+               std::to_string(e_count));
+  if ((x == 0 || y == 0) && groups * len > 0) ThrowValue(name + ": null address");
+  if (e == 0) ThrowValue(name + ": null exponent address");
+  Blocks b{reinterpret_cast<const float*>(x), reinterpret_cast<float*>(y),
+           static_cast<size_t>(groups), static_cast<size_t>(len), {}};
+  const int64_t* ep = reinterpret_cast<const int64_t*>(e);
+  for (int64_t g = 0; g < groups; ++g) {
+    const int64_t v = ep[e_count == 1 ? 0 : g];
+    if (v < -400 || v > 400)
+      ThrowValue(name + ": exponent " + std::to_string(v) + " outside [-400, 400]");
+    b.e.push_back(static_cast<int>(v));
+  }
+  return b;
+}
+
+// e_out[g] = ScaleExponent(fmt, FiniteAmax(block g)) for `groups` blocks of `len` values.
+void ScaleExponentsPtr(uintptr_t x, int64_t groups, int64_t len, const std::string& fmt,
+                       uintptr_t e_out) {
+  const lmul::Format f = ParseFormat(fmt);
+  if (groups < 0 || len < 0) ThrowValue("scale_exponents: negative block count or length");
+  if ((x == 0 && groups * len > 0) || e_out == 0) ThrowValue("scale_exponents: null address");
+  const float* xp = reinterpret_cast<const float*>(x);
+  int64_t* ep = reinterpret_cast<int64_t*>(e_out);
+  nb::gil_scoped_release release;
+  for (int64_t g = 0; g < groups; ++g)
+    ep[g] = lmul::engine::ScaleExponent(
+        f, lmul::engine::FiniteAmaxArray(xp + g * len, static_cast<size_t>(len)));
+}
+
+// y = ScaleSaturate(x, e, max(fmt)) per block.
+void ScaleSaturatePtr(uintptr_t x, uintptr_t y, int64_t groups, int64_t len, uintptr_t e,
+                      int64_t e_count, const std::string& fmt) {
+  const float mx = lmul::engine::MaxFiniteValue(ParseFormat(fmt));
+  Blocks b = CheckBlocks("scale_saturate", x, y, groups, len, e, e_count);
+  nb::gil_scoped_release release;
+  for (size_t g = 0; g < b.groups; ++g)
+    lmul::engine::ScaleSaturateArray(b.x + g * b.len, b.y + g * b.len, b.len, b.e[g], mx);
+}
+
+// y = Pow2Mul(x, e) per block.
+void Pow2MulPtr(uintptr_t x, uintptr_t y, int64_t groups, int64_t len, uintptr_t e,
+                int64_t e_count) {
+  Blocks b = CheckBlocks("pow2_mul", x, y, groups, len, e, e_count);
+  nb::gil_scoped_release release;
+  for (size_t g = 0; g < b.groups; ++g)
+    lmul::engine::Pow2MulArray(b.x + g * b.len, b.y + g * b.len, b.len, b.e[g]);
+}
+
+// The operand as a scaled site used it, in unscaled units, per block:
+// y = Pow2Mul(Reduce(fmt, ScaleSaturate(x, e, max(fmt)), rounding), -e); the reduction on
+// `threads` threads (the result does not depend on it).
+void DequantizePtr(uintptr_t x, uintptr_t y, int64_t groups, int64_t len, uintptr_t e,
+                   int64_t e_count, const std::string& fmt, const std::string& rounding,
+                   int threads) {
+  const lmul::Format f = ParseFormat(fmt);
+  const lmul::Rounding r = ParseRounding(rounding);
+  if (threads < 0) ThrowValue("dequantize: threads must be >= 0 (0 = all cores)");
+  const float mx = lmul::engine::MaxFiniteValue(f);
+  Blocks b = CheckBlocks("dequantize", x, y, groups, len, e, e_count);
+  nb::gil_scoped_release release;
+  for (size_t g = 0; g < b.groups; ++g)
+    lmul::engine::ScaleSaturateArray(b.x + g * b.len, b.y + g * b.len, b.len, b.e[g], mx);
+  lmul::kernels::ReduceElementwise(f, r, b.y, b.y, b.groups * b.len, threads);
+  for (size_t g = 0; g < b.groups; ++g)
+    lmul::engine::Pow2MulArray(b.y + g * b.len, b.y + g * b.len, b.len, -b.e[g]);
+}
+
 // ---- engine ----
 
 nb::ndarray<nb::numpy, float> NewArray(std::vector<float>&& v, std::vector<size_t> shape) {
@@ -574,6 +661,15 @@ NB_MODULE(_lmul, m) {
   m.def("policy_sites", &PolicySites, nb::arg("text"));
   m.def("scale_tensor", &ScaleTensor, nb::arg("x"), nb::arg("out"), nb::arg("fmt"));
   m.def("scale_limits", &ScaleLimits, nb::arg("fmt"));
+  m.def("scale_exponents_ptr", &ScaleExponentsPtr, nb::arg("x"), nb::arg("groups"),
+        nb::arg("len"), nb::arg("fmt"), nb::arg("e_out"));
+  m.def("scale_saturate_ptr", &ScaleSaturatePtr, nb::arg("x"), nb::arg("y"), nb::arg("groups"),
+        nb::arg("len"), nb::arg("e"), nb::arg("e_count"), nb::arg("fmt"));
+  m.def("pow2_mul_ptr", &Pow2MulPtr, nb::arg("x"), nb::arg("y"), nb::arg("groups"),
+        nb::arg("len"), nb::arg("e"), nb::arg("e_count"));
+  m.def("dequantize_ptr", &DequantizePtr, nb::arg("x"), nb::arg("y"), nb::arg("groups"),
+        nb::arg("len"), nb::arg("e"), nb::arg("e_count"), nb::arg("fmt"), nb::arg("rounding"),
+        nb::arg("threads") = 1);
   m.def("policy_presets", [] { return lmul::engine::Policy::PresetNames(); });
   m.def("policy_describe", [](const std::string& text) { return ParsePolicy(text).Describe(); });
   m.def("load_tensors", &LoadTensors, nb::arg("path"));

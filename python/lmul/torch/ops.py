@@ -610,9 +610,77 @@ def _pow2(e: Tensor) -> Tensor:
     return ((e.to(torch.int64) + 1023) << 52).view(torch.float64)
 
 
+# The C++ paths of the scaled sites (python/src/module.cc over engine/model/scaling.h): on
+# plain CPU fp32 tensors stored densely they compute the values (and the memory layout) of
+# the torch formulations below, one pass over the tensor instead of ~10 torch ops with
+# float64 temporaries. python/tests/test_fast_paths.py compares both bit for bit; False takes
+# the torch formulations everywhere.
+_SCALED_FAST = True
+_PLAIN = (Tensor, torch.nn.Parameter)  # not fake/functional tensors or other subclasses
+
+
+def _dense(shape: Any, strides: Any) -> bool:
+    """The elements fill numel consecutive storage values in some dim order (no gap, no
+    overlap): contiguous, a transpose (a Linear's W.t(), K^T) or a permutation (heads)."""
+    expected = 1
+    for st, n in sorted((st, n) for n, st in zip(shape, strides) if n != 1):
+        if st != expected:
+            return False
+        expected *= n
+    return True
+
+
+def _blocks(t: Tensor, groups: int) -> bool:
+    """t's storage is `groups` dense blocks of equal size, one per tensor: a plain CPU fp32
+    tensor with groups 1 (any dense layout), or a 3-D tensor with groups its leading dim
+    (one matrix per batch entry, each dense, one after the other)."""
+    if not (_SCALED_FAST and type(t) in _PLAIN and t.device.type == "cpu"
+            and t.dtype is torch.float32 and not t.is_neg() and t.numel() > 0):
+        return False
+    if groups == 1:
+        return _dense(t.shape, t.stride())
+    return (t.dim() == 3 and t.shape[0] == groups and _dense(t.shape[1:], t.stride()[1:])
+            and t.stride(0) == t.numel() // groups)
+
+
+def _e_groups(t: Tensor, e: Tensor) -> int:
+    """How many blocks of t the exponents e cover without changing t's shape when broadcast
+    (1: one for all, t.shape[0]: e is (B, 1, 1) of a 3-D t), or 0 (the torch path)."""
+    if type(e) is not Tensor or e.dtype is not torch.int64 or e.device.type != "cpu":
+        return 0
+    if e.numel() == 1:
+        return 1 if e.dim() <= t.dim() else 0
+    return e.numel() if t.dim() == 3 and tuple(e.shape) == (t.shape[0], 1, 1) else 0
+
+
+def _fast_out(t: Tensor, e: Tensor) -> tuple[Tensor, int] | None:
+    """(an output in t's layout, blocks) when the C++ path applies to t and e, else None."""
+    g = _e_groups(t, e)
+    if g == 0 or not _blocks(t, g):
+        return None
+    out = torch.empty_like(t)  # t's strides (dense layouts keep them), as torch's ops give
+    return (out, g) if out.stride() == t.stride() else None
+
+
 def _pow2_mul(y: Tensor, e: Tensor) -> Tensor:
     """y * 2^e (e broadcast) rounded once to fp32, as the engine's Pow2Mul."""
+    fast = _fast_out(y, e)
+    if fast is not None:
+        out, g = fast
+        e = e.contiguous()
+        _lmul.pow2_mul_ptr(y.data_ptr(), out.data_ptr(), g, y.numel() // g, e.data_ptr(), e.numel())
+        return out
     return (y.to(torch.float64) * _pow2(e)).to(torch.float32)
+
+
+def _pow2_mul_(y: Tensor, e: Tensor) -> Tensor:
+    """_pow2_mul(y, e), in y's memory where the C++ path applies (y a temporary)."""
+    g = _e_groups(y, e)
+    if g and _blocks(y, g):
+        e = e.contiguous()
+        _lmul.pow2_mul_ptr(y.data_ptr(), y.data_ptr(), g, y.numel() // g, e.data_ptr(), e.numel())
+        return y
+    return _pow2_mul(y, e)
 
 
 def scale_exponent(t: Tensor, fmt: str, dims: tuple[int, ...] | None = None) -> Tensor:
@@ -622,6 +690,11 @@ def scale_exponent(t: Tensor, fmt: str, dims: tuple[int, ...] | None = None) -> 
     (amax * 2^e' in the top binade), minus 1 where amax * 2^e' > max (subnormal amax
     included)."""
     emax, mx = _limits(fmt)
+    groups = 1 if dims is None else (t.shape[0] if t.dim() == 3 and sorted(d % 3 for d in dims) == [1, 2] else 0)
+    if groups and _blocks(t, groups):
+        e = torch.empty(() if dims is None else (groups, 1, 1), dtype=torch.int64)
+        _lmul.scale_exponents_ptr(t.data_ptr(), groups, t.numel() // groups, fmt, e.data_ptr())
+        return e
     a = t.detach().to(torch.float32).abs()
     a = torch.where(torch.isfinite(a), a, torch.zeros_like(a))
     if a.numel() == 0:
@@ -638,6 +711,12 @@ def scale_saturate(t: Tensor, e: Tensor, fmt: str) -> Tensor:
     """t * 2^e (e broadcast) rounded once to fp32, finite values clamped to the format's
     +-max (saturation); Inf and NaN unchanged. No gradient (see scaled_matmul)."""
     _, mx = _limits(fmt)
+    fast = _fast_out(t, e)
+    if fast is not None:
+        out, g = fast
+        e = e.contiguous()
+        _lmul.scale_saturate_ptr(t.data_ptr(), out.data_ptr(), g, t.numel() // g, e.data_ptr(), e.numel(), fmt)
+        return out
     x = t.detach().to(torch.float32)
     v = _pow2_mul(x, e)
     return torch.where(torch.isfinite(x), v.clamp(-mx, mx), v)
@@ -656,6 +735,13 @@ def _scaled_format(fn: str, arith: str) -> str:
 def _dequantized(t: Tensor, e: Tensor, arith: str, fmt: str) -> Tensor:
     """The operand as a scaled op used it, in unscaled units: 2^-e * reduce(scale(t))."""
     info = _info(arith)
+    fast = _fast_out(t, e)
+    if fast is not None:
+        out, g = fast
+        e = e.contiguous()
+        _lmul.dequantize_ptr(t.data_ptr(), out.data_ptr(), g, t.numel() // g, e.data_ptr(), e.numel(),
+                             fmt, info["rounding"], get_threads())
+        return out.contiguous()  # the layout of the torch path (the reduce op's output)
     r = torch.ops.lmul.reduce(scale_saturate(t, e, fmt), fmt, info["rounding"])
     return _pow2_mul(r, -e)
 
@@ -670,7 +756,7 @@ def _scaled_mm_forward(a: Tensor, b: Tensor, arith: str, accum: str, fmt: str) -
     dims = None if a.dim() == 2 else (1, 2)
     ea, eb = scale_exponent(a, fmt, dims), scale_exponent(b, fmt, dims)
     y = _mm(scale_saturate(a, ea, fmt), scale_saturate(b, eb, fmt), arith, accum, "ste")
-    return _pow2_mul(y, -(ea + eb)), ea, eb
+    return _pow2_mul_(y, -(ea + eb)), ea, eb
 
 
 class _ScaledMatmul(torch.autograd.Function):
@@ -734,7 +820,7 @@ def _scaled_mul_forward(x: Tensor, y: Tensor, arith: str, fmt: str) -> tuple[Ten
     sx, sy = scale_saturate(x, ex, fmt), scale_saturate(y, ey, fmt)
     shape = torch.broadcast_shapes(x.shape, y.shape)
     r = torch.ops.lmul.mul(sx.expand(shape).contiguous(), sy.expand(shape).contiguous(), arith, "ste")
-    return _pow2_mul(r, -(ex + ey)), ex, ey
+    return _pow2_mul_(r, -(ex + ey)), ex, ey
 
 
 class _ScaledMul(torch.autograd.Function):

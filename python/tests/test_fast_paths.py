@@ -1,0 +1,136 @@
+"""The fine-tuner's fast paths compute the bits of the torch formulations they replace.
+
+lmul.torch has C++ paths for hot work of a training step (ops._SCALED_FAST: the scaled
+sites' amax, scale, dequantize and unscale on tensor storage). Each test runs the same
+computation with the fast paths on and off and compares every result bit for bit: the
+helpers on special values, random bit patterns and the layouts the model passes (2-D
+transposed weights, 3-D per-head batches, contiguous and transposed), and the loss and every
+parameter gradient of a tiny Llama fine-tuning step (python -m lmul.finetune's LossModel)
+under each arithmetic of the fine-tuning experiment, in both backward modes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+
+import lmul.torch as lt  # noqa: E402
+from lmul.finetune.train import LossModel  # noqa: E402
+from lmul.torch import ops  # noqa: E402
+
+from test_patch import tiny_llama  # noqa: E402
+
+FLAGS = ("_SCALED_FAST",)
+# The fine-tuning experiment's arithmetics (docs/finetune.md) and the other scaled presets.
+POLICIES = ("fp32", "bf16", "fp8-e4m3-all-scaled", "lmul-all-k3", "lmul-all", "lmul-attn",
+            "fp8-e4m3-attn-scaled", "fp8-e5m2-attn-scaled")
+
+
+@contextlib.contextmanager
+def slow_paths() -> Iterator[None]:
+    saved = {f: getattr(ops, f) for f in FLAGS}
+    try:
+        for f in FLAGS:
+            setattr(ops, f, False)
+        yield
+    finally:
+        for f, v in saved.items():
+            setattr(ops, f, v)
+
+
+def same_bits(a: torch.Tensor, b: torch.Tensor) -> bool:
+    if a.shape != b.shape or a.dtype != b.dtype:
+        return False
+    return bool(np.array_equal(a.detach().reshape(-1).contiguous().numpy().view(np.uint8),
+                               b.detach().reshape(-1).contiguous().numpy().view(np.uint8)))
+
+
+def special_tensor(n: int, seed: int) -> torch.Tensor:
+    """Random fp32 bit patterns (every binade, Inf, NaN) mixed with normal values and the
+    special values of scaling (zeros, format maxima, subnormals)."""
+    rng = np.random.default_rng(seed)
+    v = rng.standard_normal(n).astype(np.float32) * np.float32(3.0)
+    raw = rng.integers(0, 1 << 32, n, dtype=np.uint64).astype(np.uint32).view(np.float32)
+    pick = rng.random(n) < 0.3
+    v[pick] = raw[pick]
+    special = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 448.0, -57344.0, 65504.0, 1e-45,
+                        -1.2e-38, 3.0e38], np.float32)
+    v[: min(n, len(special))] = special[: min(n, len(special))]
+    return torch.from_numpy(v)
+
+
+def layouts(seed: int) -> list[tuple[torch.Tensor, tuple[int, ...] | None]]:
+    """(tensor, dims of scale_exponent) as the scaled sites pass them."""
+    w = special_tensor(96 * 40, seed).reshape(96, 40)
+    q = special_tensor(6 * 17 * 8, seed + 1).reshape(6, 17, 8)
+    k = special_tensor(6 * 17 * 8, seed + 2).reshape(6, 17, 8).mT  # K^T, a transposed batch
+    finite = torch.randn(6, 5, 7, generator=torch.Generator().manual_seed(seed)) * 1e-30
+    heads = special_tensor(2 * 5 * 3 * 4, seed + 3).reshape(2, 5, 3, 4).transpose(1, 2)  # (B, H, S, D) view
+    return [(w, None), (w.t(), None), (q, (1, 2)), (k, (1, 2)), (k, (-2, -1)), (finite, (1, 2)),
+            (finite, None), (w[:1], None), (torch.zeros(3, 4), None), (heads, None),
+            (w[:, :7], None), (q[::2], (1, 2)), (q.transpose(0, 1), (1, 2)), (w.t()[None], (1, 2)),
+            (q.expand(2, 6, 17, 8)[0], None), (torch.nn.Parameter(w), None)]
+
+
+@pytest.mark.parametrize("fmt,arith", [("e4m3", "exact/e4m3,wide"), ("e5m2", "exact/e5m2,wide"),
+                                       ("fp16", "exact/fp16,wide")])
+def test_scaling_helpers_equal_torch_formulation(fmt: str, arith: str) -> None:
+    for seed in range(3):
+        for t, dims in layouts(seed):
+            e_fast = ops.scale_exponent(t, fmt, dims)
+            with slow_paths():
+                e_ref = ops.scale_exponent(t, fmt, dims)
+            assert same_bits(e_fast, e_ref), (tuple(t.shape), dims)
+            for e in (e_ref, -e_ref, e_ref - 3):
+                for fn in (lambda x, e: ops.scale_saturate(x, e, fmt), ops._pow2_mul,
+                           lambda x, e: ops._dequantized(x, e, arith, fmt)):
+                    got = fn(t, e)
+                    with slow_paths():
+                        ref = fn(t, e)
+                    assert same_bits(got, ref), (tuple(t.shape), dims)
+                    assert got.stride() == ref.stride(), (tuple(t.shape), got.stride(), ref.stride())
+                y = t.clone()
+                assert same_bits(ops._pow2_mul_(y, e), ops._pow2_mul(t, e))
+
+
+def step(model: torch.nn.Module, ids: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    model.zero_grad(set_to_none=True)
+    loss = LossModel(model)(ids, labels)
+    loss.backward()
+    return loss.detach(), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+
+@pytest.mark.parametrize("backward", ["ste", "same"])
+@pytest.mark.parametrize("policy", POLICIES)
+def test_training_step_bit_identical(policy: str, backward: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: dict[str, int] = {}
+    for name in ("scale_exponents_ptr", "scale_saturate_ptr", "pow2_mul_ptr", "dequantize_ptr"):
+        def counted(*args: object, _fn: object = getattr(ops._lmul, name), _name: str = name) -> object:
+            calls[_name] = calls.get(_name, 0) + 1
+            return _fn(*args)  # type: ignore[operator]
+        monkeypatch.setattr(ops._lmul, name, counted)
+    model = tiny_llama(seed=3)
+    model.train()
+    lt.patch(model, policy, backward=backward)
+    g = torch.Generator().manual_seed(4)
+    ids = torch.randint(0, 96, (2, 16), generator=g)
+    labels = ids.clone()
+    labels[0, :5] = -100  # ARC-style: loss on some tokens only
+    loss, grads = step(model, ids, labels)
+    if "scaled" in policy:  # the fast paths ran (and are compared below)
+        want = {"scale_exponents_ptr", "pow2_mul_ptr"} | ({"dequantize_ptr"} if backward == "ste" else set())
+        assert want <= calls.keys(), calls
+    calls.clear()
+    with slow_paths():
+        loss_ref, grads_ref = step(model, ids, labels)
+    assert not calls, calls  # the torch formulations only
+    assert same_bits(loss, loss_ref)
+    assert grads.keys() == grads_ref.keys() and len(grads) > 0
+    for n in grads:
+        assert same_bits(grads[n], grads_ref[n]), n
