@@ -341,6 +341,45 @@ Result<GateEnergy> GateEnergyOf(const GateReport& r) {
       g.rows.push_back(row);
     }
   }
+  const double nan = std::nan("");
+  for (const GateEntry& l : r.modules) {
+    if (l.unit != "dot" || l.arith.rfind("lmul/", 0) != 0) continue;
+    const size_t at = l.name.find("_lmul_");
+    if (at == std::string::npos) continue;
+    std::string ename = l.name;
+    ename.replace(at, 6, "_exact_");
+    const GateEntry* e = r.Find(ename);
+    if (l.lanes < 1 || !e || e->unit != "dot" || e->lanes != l.lanes || e->stages != l.stages ||
+        e->acc != l.acc || e->fused) {
+      continue;
+    }
+    const bool ne = l.nand2_eq > 0 && e->nand2_eq > 0;
+    const bool lut = l.lut > 0 && e->lut > 0;
+    if (!ne && !lut) continue;  // neither flow ran for both
+    DotRow d;
+    d.lmul_name = l.name;
+    d.exact_name = ename;
+    d.operands = l.arith.substr(5);
+    d.acc = l.acc;
+    d.lanes = l.lanes;
+    d.stages = l.stages;
+    d.ff = l.ff;
+    d.lmul_nand2 = ne ? l.nand2_eq : -1;
+    d.exact_nand2 = ne ? e->nand2_eq : -1;
+    d.lmul_lut = lut ? l.lut : -1;
+    d.exact_lut = lut ? e->lut : -1;
+    d.saving_vs_exact_pct = ne ? SavingPercent(e->nand2_eq, l.nand2_eq) : nan;
+    d.lut_saving_vs_exact_pct = lut ? SavingPercent(e->lut, l.lut) : nan;
+    const MacCost lm = MacOf(r, "lmul", d.operands, d.acc);
+    const MacCost em = MacOf(r, "exact", d.operands, d.acc);
+    d.lmul_over_n_mac = ne && lm.nand2 > 0 ? l.nand2_eq / (l.lanes * lm.nand2) : nan;
+    d.exact_over_n_mac = ne && em.nand2 > 0 ? e->nand2_eq / (l.lanes * em.nand2) : nan;
+    if (ne) {
+      d.lmul_pj_per_product = l.nand2_eq * g.pj_per_nand2 / l.lanes;
+      d.exact_pj_per_product = e->nand2_eq * g.pj_per_nand2 / l.lanes;
+    }
+    g.dots.push_back(d);
+  }
   return g;
 }
 
