@@ -161,8 +161,13 @@ Result<GateEnergy> GateEnergyOf(const GateReport& r);
 // Published figures (docs/energy.md §6) with their sources.
 struct PublishedFigure {
   std::string source, what, value;
+  std::string id;  // key for OursBeside, e.g. "paper_dot80", "vub_lut"
 };
 const std::vector<PublishedFigure>& PublishedFigures();
+// Our figure beside a published one, from the synthesized units of the gate
+// report (savings = L-Mul vs our exact unit of the same shape), or "" where the
+// report has nothing comparable (e.g. the error figures: hw::MeanRelativeError).
+std::string OursBeside(const std::string& id, const GateReport& r, const GateEnergy& g);
 
 }  // namespace lmul::energy
 

@@ -170,6 +170,15 @@ TEST(Energy, GateEnergyFromReport) {
   EXPECT_TRUE(std::isnan(g->dots[1].saving_vs_exact_pct));
   EXPECT_TRUE(std::isnan(g->dots[1].lmul_over_n_mac));
   EXPECT_EQ(g->dots[1].lmul_pj_per_product, 0);
+  // Ours beside the published figures: from the rows and units above.
+  const std::string dot80 = OursBeside("paper_dot80", *r, *g);
+  EXPECT_NE(dot80.find("MAC fp32->fp32 -60.0 %"), std::string::npos) << dot80;
+  EXPECT_NE(dot80.find("e4m3->fp32 -10.0 %"), std::string::npos) << dot80;
+  EXPECT_NE(dot80.find("dot4 e4m3->fp32 -20.0 %"), std::string::npos) << dot80;
+  EXPECT_EQ(dot80.find("bf16->"), std::string::npos) << dot80;  // no bf16 MACs here
+  EXPECT_EQ(OursBeside("vub_lut", *r, *g), "");                 // no bare multipliers
+  EXPECT_EQ(OursBeside("no_such_id", *r, *g), "");
+  for (const auto& p : PublishedFigures()) EXPECT_FALSE(p.id.empty()) << p.what;
   // Composition: no fp32 MACs, but the multipliers and an fp32-accumulator MAC.
   std::ofstream(path) << R"({"modules": [
     {"name": "lmul_e4m3", "arith": "lmul/e4m3", "cells": 1, "nand2_eq": 100},
@@ -181,6 +190,7 @@ TEST(Energy, GateEnergyFromReport) {
   ASSERT_TRUE(comp.ok()) << comp.error();
   auto gc = GateEnergyOf(*comp);
   ASSERT_TRUE(gc.ok()) << gc.error();
+  EXPECT_EQ(OursBeside("paper_mul95", *comp, *gc), "NAND2-eq, multiplier fp32 -85.0 %");
   EXPECT_TRUE(gc->calibration_composed);
   EXPECT_DOUBLE_EQ(gc->pj_per_nand2, 4.6 / 3000);  // 2000 + adder (1100 - 100)
   ASSERT_EQ(gc->rows.size(), 1u);                  // fp32/fp32: lmul 300 + 1000 vs 3000

@@ -155,6 +155,7 @@ int PrintGateEnergy(const lmul::energy::GateReport& r, const Options& o, nlohman
   PrintDotUnits(*g, js);
   std::printf("\nMean relative error over all fp8 pairs (hw::MeanRelativeError):\n");
   std::printf("%-14s %10s %10s %10s\n", "arith", "formula", "unit,norm", "unit,all");
+  std::string mre;
   for (const char* s :
        {"lmul/e4m3", "lmul/e5m2", "mitchell/e4m3", "mitchell/e5m2", "exact/e4m3", "exact/e5m2"}) {
     auto e = lmul::hw::MeanRelativeError(A(s));
@@ -162,14 +163,27 @@ int PrintGateEnergy(const lmul::energy::GateReport& r, const Options& o, nlohman
     std::printf("%-14s %10.4f %10.4f %10.4f\n", s, e->formula, e->normal, e->all);
     js["mre"].push_back(
         {{"arith", s}, {"formula", e->formula}, {"unit_normal", e->normal}, {"unit_all", e->all}});
+    if (std::string(s).rfind("lmul/", 0) == 0) {
+      char buf[64];
+      std::snprintf(buf, sizeof buf, "%s%s %.4f", mre.empty() ? "formula: " : ", ",
+                    std::string(s).substr(5).c_str(), e->formula);
+      mre += buf;
+    }
   }
   std::printf(
       "  FP8ApproxLib (J. Sys. Arch. 2026): L-Mul MRE E4M3 0.068, E5M2 0.111 (their 'formula':\n"
       "  significands only; 'unit' = our integer-add unit incl. the carry into the exponent).\n");
-  std::printf("\nPublished measurements (docs/energy.md section 6 puts ours beside each):\n");
+  std::printf(
+      "\nPublished figures and ours beside them (ours: L-Mul vs our exact unit of the same\n"
+      "shape, from %s; docs/energy.md section 6.4 adds the sky130 area and switching figures):\n",
+      o.gates_report.c_str());
   for (const auto& p : lmul::energy::PublishedFigures()) {
-    std::printf("  %-48s %-62s %s\n", p.source.c_str(), p.what.c_str(), p.value.c_str());
-    js["published"].push_back({{"source", p.source}, {"what", p.what}, {"value", p.value}});
+    std::string ours = p.id == "fp8approxlib_mre" ? mre : lmul::energy::OursBeside(p.id, r, *g);
+    if (ours.empty()) ours = "-";
+    std::printf("  %s | %s: %s\n    ours: %s\n", p.source.c_str(), p.what.c_str(), p.value.c_str(),
+                ours.c_str());
+    js["published"].push_back(
+        {{"id", p.id}, {"source", p.source}, {"what", p.what}, {"value", p.value}, {"ours", ours}});
   }
   return 0;
 }
