@@ -1,9 +1,11 @@
 #include "analysis/energy/energy.h"
 
 #include <cmath>
+#include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <utility>
 
 #include "base/check.h"
 
@@ -341,29 +343,158 @@ Result<GateEnergy> GateEnergyOf(const GateReport& r) {
       g.rows.push_back(row);
     }
   }
+  const double nan = std::nan("");
+  for (const GateEntry& l : r.modules) {
+    if (l.unit != "dot" || l.arith.rfind("lmul/", 0) != 0) continue;
+    const size_t at = l.name.find("_lmul_");
+    if (at == std::string::npos) continue;
+    std::string ename = l.name;
+    ename.replace(at, 6, "_exact_");
+    const GateEntry* e = r.Find(ename);
+    if (l.lanes < 1 || !e || e->unit != "dot" || e->lanes != l.lanes || e->stages != l.stages ||
+        e->acc != l.acc || e->fused) {
+      continue;
+    }
+    const bool ne = l.nand2_eq > 0 && e->nand2_eq > 0;
+    const bool lut = l.lut > 0 && e->lut > 0;
+    if (!ne && !lut) continue;  // neither flow ran for both
+    DotRow d;
+    d.lmul_name = l.name;
+    d.exact_name = ename;
+    d.operands = l.arith.substr(5);
+    d.acc = l.acc;
+    d.lanes = l.lanes;
+    d.stages = l.stages;
+    d.ff = l.ff;
+    d.lmul_nand2 = ne ? l.nand2_eq : -1;
+    d.exact_nand2 = ne ? e->nand2_eq : -1;
+    d.lmul_lut = lut ? l.lut : -1;
+    d.exact_lut = lut ? e->lut : -1;
+    d.saving_vs_exact_pct = ne ? SavingPercent(e->nand2_eq, l.nand2_eq) : nan;
+    d.lut_saving_vs_exact_pct = lut ? SavingPercent(e->lut, l.lut) : nan;
+    const MacCost lm = MacOf(r, "lmul", d.operands, d.acc);
+    const MacCost em = MacOf(r, "exact", d.operands, d.acc);
+    d.lmul_over_n_mac = ne && lm.nand2 > 0 ? l.nand2_eq / (l.lanes * lm.nand2) : nan;
+    d.exact_over_n_mac = ne && em.nand2 > 0 ? e->nand2_eq / (l.lanes * em.nand2) : nan;
+    if (ne) {
+      d.lmul_pj_per_product = l.nand2_eq * g.pj_per_nand2 / l.lanes;
+      d.exact_pj_per_product = e->nand2_eq * g.pj_per_nand2 / l.lanes;
+    }
+    g.dots.push_back(d);
+  }
   return g;
 }
 
 const std::vector<PublishedFigure>& PublishedFigures() {
   static const std::vector<PublishedFigure> f = {
       {"Luo & Sun, arXiv 2410.00907 (the paper)", "dot-product energy saving (derived, fp32)",
-       "80 %"},
-      {"Luo & Sun, arXiv 2410.00907 (the paper)", "elementwise multiply energy saving", "95 %"},
+       "80 %", "paper_dot80"},
+      {"Luo & Sun, arXiv 2410.00907 (the paper)", "elementwise multiply energy saving", "95 %",
+       "paper_mul95"},
       {"Chen et al. (VUB), FCCM 2025 / arXiv 2412.18948",
-       "FP8 E4M3 multiplier LUTs, L-Mul vs AMD exact FP8 IP (UltraScale+)", "22 vs 69 (-68 %)"},
+       "FP8 E4M3 multiplier LUTs, L-Mul vs AMD exact FP8 IP (UltraScale+)", "22 vs 69 (-68 %)",
+       "vub_lut"},
       {"Chen et al. (VUB), FCCM 2025 / arXiv 2412.18948", "FP8 multiplier power (measured)",
-       "1.34 vs 2.32 mW (-42 %)"},
+       "1.34 vs 2.32 mW (-42 %)", "vub_mul_power"},
       {"Chen et al. (VUB), FCCM 2025 / arXiv 2412.18948", "CNN accelerator power, system level",
-       "9.46 -> 8.08 W (-14.6 %)"},
+       "9.46 -> 8.08 W (-14.6 %)", "vub_system"},
       {"UCSD capstone (Yosys/OpenROAD, Nangate45)",
-       "BF16 multiplier area, L-Mul (Mitchell offset) vs IEEE", "180.88 vs 545.03 um^2 (-66.8 %)"},
-      {"LogFlex, IEEE Micro 2026 (8-bit LNS)", "accelerator energy vs FP8-E4M3", "-33 %"},
+       "BF16 multiplier area, L-Mul (Mitchell offset) vs IEEE", "180.88 vs 545.03 um^2 (-66.8 %)",
+       "ucsd_area"},
+      {"LogFlex, IEEE Micro 2026 (8-bit LNS)", "accelerator energy vs FP8-E4M3", "-33 %",
+       "logflex"},
       {"H-FA, arXiv 2511.00295 (28 nm)", "log-domain FlashAttention unit area / power",
-       "-26.5 % / -23.4 %"},
+       "-26.5 % / -23.4 %", "hfa"},
       {"FP8ApproxLib, J. Sys. Arch. 2026 (VUB)", "mean relative error of L-Mul, all fp8 pairs",
-       "E4M3 0.068, E5M2 0.111"},
+       "E4M3 0.068, E5M2 0.111", "fp8approxlib_mre"},
   };
   return f;
+}
+
+namespace {
+
+// "-12.3 %" of a NAND2-eq (flow "") or LUT (flow "xilinx") pair, "" if absent.
+std::string SavingText(const GateReport& r, const std::string& lmul, const std::string& exact,
+                       bool lut) {
+  const GateEntry* l = r.Find(lmul);
+  const GateEntry* e = r.Find(exact);
+  if (!l || !e) return "";
+  const double a = lut ? l->lut : l->nand2_eq, b = lut ? e->lut : e->nand2_eq;
+  if (a <= 0 || b <= 0) return "";
+  char buf[96];
+  if (lut) {
+    std::snprintf(buf, sizeof buf, "%d vs %d LUT (-%.1f %%)", l->lut, e->lut, SavingPercent(b, a));
+  } else {
+    std::snprintf(buf, sizeof buf, "-%.1f %%", SavingPercent(b, a));
+  }
+  return buf;
+}
+// Joins "label value" parts that are present with "; ".
+std::string Join(const std::vector<std::pair<std::string, std::string>>& parts) {
+  std::string out;
+  for (const auto& [label, v] : parts) {
+    if (v.empty()) continue;
+    if (!out.empty()) out += "; ";
+    out += label + " " + v;
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string OursBeside(const std::string& id, const GateReport& r, const GateEnergy& g) {
+  auto mac = [&](const std::string& op, const std::string& acc) {
+    for (const MacRow& row : g.rows) {
+      if (row.operands == op && row.acc == acc) {
+        char buf[32];
+        std::snprintf(buf, sizeof buf, "-%.1f %%", row.saving_vs_exact_pct);
+        return std::string(buf);
+      }
+    }
+    return std::string();
+  };
+  auto dots = [&] {
+    std::string out;
+    for (const DotRow& d : g.dots) {
+      if (std::isnan(d.saving_vs_exact_pct)) continue;
+      char buf[96];
+      std::snprintf(buf, sizeof buf, "%sdot%d %s->%s -%.1f %%", out.empty() ? "" : ", ", d.lanes,
+                    d.operands.c_str(), d.acc.c_str(), d.saving_vs_exact_pct);
+      out += buf;
+    }
+    return out;
+  };
+  if (id == "paper_dot80") {
+    return Join({{"NAND2-eq, MAC fp32->fp32", mac("fp32", "fp32")},
+                 {"bf16->fp32", mac("bf16", "fp32")},
+                 {"bf16->bf16", mac("bf16", "bf16")},
+                 {"e4m3->fp32", mac("e4m3", "fp32")},
+                 {"e4m3->bf16", mac("e4m3", "bf16")},
+                 {"units", dots()}});
+  }
+  if (id == "paper_mul95") {
+    return Join({{"NAND2-eq, multiplier fp32", SavingText(r, "lmul_fp32", "exact_fp32", false)},
+                 {"bf16", SavingText(r, "lmul_bf16", "exact_bf16", false)},
+                 {"e4m3", SavingText(r, "lmul_e4m3", "exact_e4m3", false)}});
+  }
+  if (id == "vub_lut") {
+    return Join({{"xcup e4m3", SavingText(r, "lmul_e4m3", "exact_e4m3", true)},
+                 {"e5m2", SavingText(r, "lmul_e5m2", "exact_e5m2", true)}});
+  }
+  if (id == "vub_mul_power") {
+    return Join({{"e4m3 multiplier NAND2-eq (area, not power)",
+                  SavingText(r, "lmul_e4m3", "exact_e4m3", false)}});
+  }
+  if (id == "vub_system" || id == "logflex") {
+    return Join({{"NAND2-eq, e4m3 MAC ->fp32", mac("e4m3", "fp32")},
+                 {"->bf16", mac("e4m3", "bf16")},
+                 {"units", dots()}});
+  }
+  if (id == "ucsd_area") {
+    return Join({{"bf16 multiplier NAND2-eq", SavingText(r, "lmul_bf16", "exact_bf16", false)}});
+  }
+  if (id == "hfa") return Join({{"bf16 MAC ->fp32 NAND2-eq", mac("bf16", "fp32")}});
+  return "";
 }
 
 }  // namespace lmul::energy

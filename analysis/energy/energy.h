@@ -127,23 +127,47 @@ struct MacRow {
   double lmul_pj = 0, exact_pj = 0;  // per MAC step (one product + one add)
   bool composed = false;             // a MAC composed as multiplier + adder (see GateEnergyOf)
 };
+// A synthesized dot-product unit with L-Mul products beside its exact counterpart
+// (the module of the same name with "_exact_" for "_lmul_" and the same lanes,
+// stages and accumulator): multipliers + accumulation + pipeline registers.
+// Fields that the report lacks for either unit are -1 (counts) or NaN (ratios).
+struct DotRow {
+  std::string lmul_name, exact_name, operands, acc;  // operands "e4m3"; acc "fp32"
+  int lanes = 1, stages = 0, ff = -1;
+  double lmul_nand2 = -1, exact_nand2 = -1;
+  int lmul_lut = -1, exact_lut = -1;
+  double saving_vs_exact_pct = 0;      // NAND2-eq; NaN if either is missing
+  double lut_saving_vs_exact_pct = 0;  // xcup LUTs; NaN if either is missing
+  // The unit's NAND2-eq / (lanes x the MAC of the same operands and accumulator):
+  // how far the dot unit is from "N MACs in a chain" (NaN without the MAC).
+  double lmul_over_n_mac = 0, exact_over_n_mac = 0;
+  // Energy per product: unit NAND2-eq x pJ per NAND2-eq / lanes (0 without NAND2-eq).
+  double lmul_pj_per_product = 0, exact_pj_per_product = 0;
+};
 struct GateEnergy {
   double pj_per_nand2 = 0;
   double dot8_over_8mac = 0;  // synthesized dot8 / (8 x MAC), NAND2-eq (0 if absent)
   bool calibration_composed = false;
   std::vector<MacRow> rows;
+  std::vector<DotRow> dots;  // every L-Mul dot unit that has an exact counterpart
 };
 // Rows for operands e4m3, bf16, fp32 x accumulators fp32, bf16. A MAC not in
 // the report is composed: its multiplier + the adder of any synthesized MAC with
 // that accumulator (MAC minus its multiplier; flattened synthesis shares little
 // across the boundary). Needs the exact fp32 MAC (synthesized or composed).
+// dots: the synthesized dot-product units (DotRow), in report order.
 Result<GateEnergy> GateEnergyOf(const GateReport& r);
 
 // Published figures (docs/energy.md §6) with their sources.
 struct PublishedFigure {
   std::string source, what, value;
+  std::string id;  // key for OursBeside, e.g. "paper_dot80", "vub_lut"
 };
 const std::vector<PublishedFigure>& PublishedFigures();
+// Our figure beside a published one, from the synthesized units of the gate
+// report (savings = L-Mul vs our exact unit of the same shape), or "" where the
+// report has nothing comparable (e.g. the error figures: hw::MeanRelativeError).
+std::string OursBeside(const std::string& id, const GateReport& r, const GateEnergy& g);
 
 }  // namespace lmul::energy
 

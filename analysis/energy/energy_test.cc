@@ -118,6 +118,20 @@ TEST(Energy, GateEnergyFromReport) {
      "xilinx": {"lut": 80, "carry": 2, "ff": 0}},
     {"name": "mac_fused_e4m3_fp32", "arith": "exact/e4m3", "cells": 5, "nand2_eq": 600},
     {"name": "dot8_lmul_e4m3_fp32", "arith": "lmul/e4m3", "cells": 5, "nand2_eq": 3600},
+    {"name": "dot4_lmul_e4m3_fp32_s2", "arith": "lmul/e4m3", "unit": "dot", "acc": "fp32",
+     "lanes": 4, "stages": 2, "cells": 5, "nand2_eq": 2000,
+     "xilinx": {"lut": 300, "carry": 2, "ff": 80}},
+    {"name": "dot4_exact_e4m3_fp32_s2", "arith": "exact/e4m3", "unit": "dot", "acc": "fp32",
+     "lanes": 4, "stages": 2, "cells": 5, "nand2_eq": 2500,
+     "xilinx": {"lut": 400, "carry": 2, "ff": 80}},
+    {"name": "dot2_lmul_e4m3_fp32", "arith": "lmul/e4m3", "unit": "dot", "acc": "fp32",
+     "lanes": 2, "xilinx": {"lut": 150}},
+    {"name": "dot2_exact_e4m3_fp32", "arith": "exact/e4m3", "unit": "dot", "acc": "fp32",
+     "lanes": 2, "xilinx": {"lut": 200}},
+    {"name": "dot8_lmul_e4m3_bf16", "arith": "lmul/e4m3", "unit": "dot", "acc": "bf16",
+     "lanes": 8, "cells": 5, "nand2_eq": 900},
+    {"name": "dot8_exact_e4m3_bf16", "arith": "exact/e4m3", "unit": "dot", "acc": "bf16",
+     "lanes": 4, "cells": 5, "nand2_eq": 1000},
     {"name": "lut_only", "arith": "lmul/e4m3", "xilinx": {"lut": 7}}]})";
   auto r = LoadGateReport(path.string());
   ASSERT_TRUE(r.ok()) << r.error();
@@ -136,6 +150,35 @@ TEST(Energy, GateEnergyFromReport) {
   EXPECT_NEAR(g->rows[1].saving_vs_exact_pct, 10.0, 1e-12);
   EXPECT_NEAR(g->rows[1].saving_vs_fused_pct, 25.0, 1e-12);
   EXPECT_NEAR(g->rows[1].lut_saving_vs_exact_pct, 20.0, 1e-12);
+  // Dot units: paired by name with the same lanes/stages/acc (dot8 bf16: the
+  // "exact" one has 4 lanes, so no pair); LUT-only pairs have NaN NAND2 ratios.
+  ASSERT_EQ(g->dots.size(), 2u);
+  const DotRow& d = g->dots[0];
+  EXPECT_EQ(d.exact_name, "dot4_exact_e4m3_fp32_s2");
+  EXPECT_EQ(d.operands, "e4m3");
+  EXPECT_EQ(d.lanes, 4);
+  EXPECT_EQ(d.stages, 2);
+  EXPECT_EQ(d.ff, 80);
+  EXPECT_NEAR(d.saving_vs_exact_pct, 20.0, 1e-12);
+  EXPECT_NEAR(d.lut_saving_vs_exact_pct, 25.0, 1e-12);
+  EXPECT_NEAR(d.lmul_over_n_mac, 2000.0 / (4 * 450), 1e-12);
+  EXPECT_NEAR(d.exact_over_n_mac, 2500.0 / (4 * 500), 1e-12);
+  EXPECT_NEAR(d.lmul_pj_per_product, 2000 * 4.6 / 1000 / 4, 1e-12);
+  EXPECT_NEAR(d.exact_pj_per_product, 2500 * 4.6 / 1000 / 4, 1e-12);
+  EXPECT_EQ(g->dots[1].lmul_name, "dot2_lmul_e4m3_fp32");
+  EXPECT_NEAR(g->dots[1].lut_saving_vs_exact_pct, 25.0, 1e-12);
+  EXPECT_TRUE(std::isnan(g->dots[1].saving_vs_exact_pct));
+  EXPECT_TRUE(std::isnan(g->dots[1].lmul_over_n_mac));
+  EXPECT_EQ(g->dots[1].lmul_pj_per_product, 0);
+  // Ours beside the published figures: from the rows and units above.
+  const std::string dot80 = OursBeside("paper_dot80", *r, *g);
+  EXPECT_NE(dot80.find("MAC fp32->fp32 -60.0 %"), std::string::npos) << dot80;
+  EXPECT_NE(dot80.find("e4m3->fp32 -10.0 %"), std::string::npos) << dot80;
+  EXPECT_NE(dot80.find("dot4 e4m3->fp32 -20.0 %"), std::string::npos) << dot80;
+  EXPECT_EQ(dot80.find("bf16->"), std::string::npos) << dot80;  // no bf16 MACs here
+  EXPECT_EQ(OursBeside("vub_lut", *r, *g), "");                 // no bare multipliers
+  EXPECT_EQ(OursBeside("no_such_id", *r, *g), "");
+  for (const auto& p : PublishedFigures()) EXPECT_FALSE(p.id.empty()) << p.what;
   // Composition: no fp32 MACs, but the multipliers and an fp32-accumulator MAC.
   std::ofstream(path) << R"({"modules": [
     {"name": "lmul_e4m3", "arith": "lmul/e4m3", "cells": 1, "nand2_eq": 100},
@@ -147,6 +190,7 @@ TEST(Energy, GateEnergyFromReport) {
   ASSERT_TRUE(comp.ok()) << comp.error();
   auto gc = GateEnergyOf(*comp);
   ASSERT_TRUE(gc.ok()) << gc.error();
+  EXPECT_EQ(OursBeside("paper_mul95", *comp, *gc), "NAND2-eq, multiplier fp32 -85.0 %");
   EXPECT_TRUE(gc->calibration_composed);
   EXPECT_DOUBLE_EQ(gc->pj_per_nand2, 4.6 / 3000);  // 2000 + adder (1100 - 100)
   ASSERT_EQ(gc->rows.size(), 1u);                  // fp32/fp32: lmul 300 + 1000 vs 3000

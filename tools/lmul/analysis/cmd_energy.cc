@@ -39,6 +39,69 @@ struct Options {
 
 lmul::Arith A(const char* s) { return *lmul::Arith::Parse(s); }
 
+// A value, or "-" where the report lacks it (negative counts, NaN ratios).
+std::string Fmt(double v, const char* fmt) {
+  if (std::isnan(v) || v < 0) return "-";
+  char b[32];
+  std::snprintf(b, sizeof b, fmt, v);
+  return b;
+}
+std::string Pct(double v) { return std::isnan(v) ? "-" : Fmt(v, "%.1f") + "%"; }
+std::string Int(int v) { return v < 0 ? "-" : std::to_string(v); }
+
+// The synthesized dot-product units (multipliers + accumulation + registers),
+// L-Mul against the exact unit of the same shape.
+void PrintDotUnits(const lmul::energy::GateEnergy& g, nlohmann::json& js) {
+  std::printf(
+      "\nSynthesized dot-product units, L-Mul vs the exact unit of the same shape (NE incl.\n"
+      "pipeline flip-flops; /NxMAC = unit NE / (lanes x the MAC of the same operands and\n"
+      "accumulator); pJ per product = unit NE x pJ per NAND2-eq / lanes):\n");
+  js["gate_energy"]["dot_units"] = nlohmann::json::array();
+  if (g.dots.empty()) {
+    std::printf("  none in the report with both an L-Mul and an exact version synthesized\n");
+    return;
+  }
+  std::printf("%-24s %-5s %-5s %5s %6s %4s %10s %10s %9s %8s %9s %9s %9s %9s\n", "L-Mul unit",
+              "ops", "acc", "lanes", "stages", "FF", "L-Mul NE", "exact NE", "sav/exact", "LUT sav",
+              "L /NxMAC", "E /NxMAC", "L pJ/prod", "E pJ/prod");
+  auto num = [](double v) {
+    return std::isnan(v) || v < 0 ? nlohmann::json(nullptr) : nlohmann::json(v);
+  };
+  for (const auto& d : g.dots) {
+    std::printf("%-24s %-5s %-5s %5d %6d %4s %10s %10s %9s %8s %9s %9s %9s %9s\n",
+                d.lmul_name.c_str(), d.operands.c_str(), d.acc.c_str(), d.lanes, d.stages,
+                Int(d.ff).c_str(), Fmt(d.lmul_nand2, "%.1f").c_str(),
+                Fmt(d.exact_nand2, "%.1f").c_str(), Pct(d.saving_vs_exact_pct).c_str(),
+                Pct(d.lut_saving_vs_exact_pct).c_str(), Fmt(d.lmul_over_n_mac, "%.3f").c_str(),
+                Fmt(d.exact_over_n_mac, "%.3f").c_str(),
+                Fmt(d.lmul_nand2 > 0 ? d.lmul_pj_per_product : -1, "%.3f").c_str(),
+                Fmt(d.exact_nand2 > 0 ? d.exact_pj_per_product : -1, "%.3f").c_str());
+    js["gate_energy"]["dot_units"].push_back(
+        {{"lmul_module", d.lmul_name},
+         {"exact_module", d.exact_name},
+         {"operands", d.operands},
+         {"acc", d.acc},
+         {"lanes", d.lanes},
+         {"stages", d.stages},
+         {"ff", d.ff < 0 ? nlohmann::json(nullptr) : nlohmann::json(d.ff)},
+         {"lmul_nand2_eq", num(d.lmul_nand2)},
+         {"exact_nand2_eq", num(d.exact_nand2)},
+         {"lmul_lut", d.lmul_lut < 0 ? nlohmann::json(nullptr) : nlohmann::json(d.lmul_lut)},
+         {"exact_lut", d.exact_lut < 0 ? nlohmann::json(nullptr) : nlohmann::json(d.exact_lut)},
+         {"saving_vs_exact_pct", num(d.saving_vs_exact_pct)},
+         {"lut_saving_vs_exact_pct", num(d.lut_saving_vs_exact_pct)},
+         {"lmul_over_n_mac", num(d.lmul_over_n_mac)},
+         {"exact_over_n_mac", num(d.exact_over_n_mac)},
+         {"lmul_pj_per_product",
+          d.lmul_nand2 > 0 ? nlohmann::json(d.lmul_pj_per_product) : nlohmann::json(nullptr)},
+         {"exact_pj_per_product",
+          d.exact_nand2 > 0 ? nlohmann::json(d.exact_pj_per_product) : nlohmann::json(nullptr)}});
+  }
+  std::printf(
+      "  (compare sav/exact with the MAC rows above: equal /NxMAC for L-Mul and exact means\n"
+      "   the dot unit saves what its MACs save.)\n");
+}
+
 // --gates: energy per dot product and per token from the synthesized MAC units,
 // the paper's 80 % restated, published measurements beside ours.
 int PrintGateEnergy(const lmul::energy::GateReport& r, const Options& o, nlohmann::json& js) {
@@ -51,11 +114,11 @@ int PrintGateEnergy(const lmul::energy::GateReport& r, const Options& o, nlohman
   const double products = ops.linear_macs + ops.attention_macs;
   std::printf(
       "\nDot products from the synthesized MAC units (product + one accumulating add, rounded\n"
-      "per step; a K-term dot product = K steps; an 8-lane sequential unit = 8 MACs: synthesized\n"
-      "dot8 / (8 x MAC) = %.3f NAND2-eq). Energy taken proportional to NAND2-eq, calibrated so\n"
-      "the exact fp32 MAC = Horowitz fp32 mult + add = 4.6 pJ: %.5f pJ per NAND2-eq.\n"
-      "Per token: %s, ctx %d, %.4g products, all through the row's MAC.\n",
-      g->dot8_over_8mac, g->pj_per_nand2, shape.name.c_str(), o.ctx, products);
+      "per step; a K-term dot product = K steps; an N-lane sequential dot unit is N MAC\n"
+      "datapaths in a chain: the synthesized dot units below). Energy taken proportional to\n"
+      "NAND2-eq, calibrated so the exact fp32 MAC = Horowitz fp32 mult + add = 4.6 pJ: %.5f pJ\n"
+      "per NAND2-eq.\nPer token: %s, ctx %d, %.4g products, all through the row's MAC.\n",
+      g->pj_per_nand2, shape.name.c_str(), o.ctx, products);
   std::printf("%-9s %-5s %10s %10s %10s %9s %9s %8s %9s %9s %11s %11s\n", "operands", "acc",
               "L-Mul NE", "exact NE", "fused NE", "sav/exact", "sav/fused", "LUT sav", "L-Mul pJ",
               "exact pJ", "L-Mul uJ/tok", "exact uJ/tok");
@@ -63,11 +126,12 @@ int PrintGateEnergy(const lmul::energy::GateReport& r, const Options& o, nlohman
   js["gate_energy"]["dot8_over_8mac"] = g->dot8_over_8mac;
   js["gate_energy"]["products_per_token"] = products;
   for (const auto& row : g->rows) {
-    std::printf(
-        "%-9s %-5s %10.1f %10.1f %10.1f %8.1f%% %8.1f%% %7.1f%% %9.3f %9.3f %11.1f %11.1f\n",
-        row.operands.c_str(), row.acc.c_str(), row.lmul_nand2, row.exact_nand2, row.fused_nand2,
-        row.saving_vs_exact_pct, row.saving_vs_fused_pct, row.lut_saving_vs_exact_pct, row.lmul_pj,
-        row.exact_pj, row.lmul_pj * products * 1e-6, row.exact_pj * products * 1e-6);
+    std::printf("%-9s %-5s %10.1f %10.1f %10s %9s %9s %8s %9.3f %9.3f %11.1f %11.1f\n",
+                row.operands.c_str(), row.acc.c_str(), row.lmul_nand2, row.exact_nand2,
+                Fmt(row.fused_nand2, "%.1f").c_str(), Pct(row.saving_vs_exact_pct).c_str(),
+                Pct(row.saving_vs_fused_pct).c_str(), Pct(row.lut_saving_vs_exact_pct).c_str(),
+                row.lmul_pj, row.exact_pj, row.lmul_pj * products * 1e-6,
+                row.exact_pj * products * 1e-6);
     auto num = [](double v) { return std::isnan(v) ? nlohmann::json(nullptr) : nlohmann::json(v); };
     js["gate_energy"]["rows"].push_back(
         {{"operands", row.operands},
@@ -88,8 +152,10 @@ int PrintGateEnergy(const lmul::energy::GateReport& r, const Options& o, nlohman
       "   rounding per step; the paper's 80 %% is the fp32/fp32 row's claim. A MAC missing\n"
       "   from the report is composed: multiplier + adder of another synthesized MAC.)\n");
   js["gate_energy"]["calibration_composed"] = g->calibration_composed;
+  PrintDotUnits(*g, js);
   std::printf("\nMean relative error over all fp8 pairs (hw::MeanRelativeError):\n");
   std::printf("%-14s %10s %10s %10s\n", "arith", "formula", "unit,norm", "unit,all");
+  std::string mre;
   for (const char* s :
        {"lmul/e4m3", "lmul/e5m2", "mitchell/e4m3", "mitchell/e5m2", "exact/e4m3", "exact/e5m2"}) {
     auto e = lmul::hw::MeanRelativeError(A(s));
@@ -97,14 +163,27 @@ int PrintGateEnergy(const lmul::energy::GateReport& r, const Options& o, nlohman
     std::printf("%-14s %10.4f %10.4f %10.4f\n", s, e->formula, e->normal, e->all);
     js["mre"].push_back(
         {{"arith", s}, {"formula", e->formula}, {"unit_normal", e->normal}, {"unit_all", e->all}});
+    if (std::string(s).rfind("lmul/", 0) == 0) {
+      char buf[64];
+      std::snprintf(buf, sizeof buf, "%s%s %.4f", mre.empty() ? "formula: " : ", ",
+                    std::string(s).substr(5).c_str(), e->formula);
+      mre += buf;
+    }
   }
   std::printf(
       "  FP8ApproxLib (J. Sys. Arch. 2026): L-Mul MRE E4M3 0.068, E5M2 0.111 (their 'formula':\n"
       "  significands only; 'unit' = our integer-add unit incl. the carry into the exponent).\n");
-  std::printf("\nPublished measurements (docs/energy.md section 6 puts ours beside each):\n");
+  std::printf(
+      "\nPublished figures and ours beside them (ours: L-Mul vs our exact unit of the same\n"
+      "shape, from %s; docs/energy.md section 6.4 adds the sky130 area and switching figures):\n",
+      o.gates_report.c_str());
   for (const auto& p : lmul::energy::PublishedFigures()) {
-    std::printf("  %-48s %-62s %s\n", p.source.c_str(), p.what.c_str(), p.value.c_str());
-    js["published"].push_back({{"source", p.source}, {"what", p.what}, {"value", p.value}});
+    std::string ours = p.id == "fp8approxlib_mre" ? mre : lmul::energy::OursBeside(p.id, r, *g);
+    if (ours.empty()) ours = "-";
+    std::printf("  %s | %s: %s\n    ours: %s\n", p.source.c_str(), p.what.c_str(), p.value.c_str(),
+                ours.c_str());
+    js["published"].push_back(
+        {{"id", p.id}, {"source", p.source}, {"what", p.what}, {"value", p.value}, {"ours", ours}});
   }
   return 0;
 }
