@@ -6,11 +6,14 @@
 #include <vector>
 
 #include "base/check.h"
+#include "kernels/gemv_reduced.h"
 #include "kernels/plan.h"
 #include "kernels/worker_pool.h"
 
 #if defined(__x86_64__) || defined(_M_X64)
 #include <immintrin.h>
+
+#include "kernels/gemv_reduce_avx2.h"
 #define LMUL_GEMV_X86 1
 #endif
 
@@ -19,6 +22,7 @@ namespace {
 
 // Column block of the fused GEMV (two 32-column panels: 8 vector accumulators for one row).
 constexpr int kGemvBlock = 64;
+static_assert(kGemvBlock == internal::kGemvBlock, "gemv_reduced.h shares the tile layout");
 // Column block of the PackB + GemmPacked path: 8 panels, so that per-call costs (converting
 // A, the kernel choice) are spread over enough products.
 constexpr int kPackedBlock = 256;
@@ -186,10 +190,16 @@ __attribute__((target("avx2"))) inline void Transpose8x8(__m256 r[8]) {
   r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
 }
 
+// The decoded values as they are (exact/fp32).
+struct NoReduce {
+  __attribute__((target("avx2"))) __m256 operator()(__m256 x) const { return x; }
+};
+
 // 64 stored rows decoded straight into the k-major tile t[k * 64 + j] (K % 32 == 0 for the
-// block forms, K % 8 == 0 for kF32).
-template <RowFormat F>
-__attribute__((target("avx2"))) void DecodeTile(const RowRun& run, int K, float* t) {
+// block forms, K % 8 == 0 for kF32), each vector passed through post (NoReduce, or a
+// reduction to the arithmetic's format: gemv_reduce_avx2.h) before it is stored.
+template <RowFormat F, class Post>
+__attribute__((target("avx2"))) void DecodeTile(const RowRun& run, int K, float* t, Post& post) {
   for (int j0 = 0; j0 < kGemvBlock; j0 += 8) {
     const uint8_t* rows[8];
     for (int r = 0; r < 8; ++r) rows[r] = run.data + static_cast<size_t>(j0 + r) * run.row_bytes;
@@ -207,7 +217,7 @@ __attribute__((target("avx2"))) void DecodeTile(const RowRun& run, int K, float*
       for (int r = 0; r < 8; ++r) v[r] = Decode8<F>(rows[r], k0, d[r], m[r]);
       Transpose8x8(v);
       float* dst = t + static_cast<size_t>(k0) * kGemvBlock + j0;
-      for (int r = 0; r < 8; ++r) _mm256_storeu_ps(dst + r * kGemvBlock, v[r]);
+      for (int r = 0; r < 8; ++r) _mm256_storeu_ps(dst + r * kGemvBlock, post(v[r]));
     }
   }
 }
@@ -247,23 +257,51 @@ bool Decodable(const RowRun& run, int K) {
   }
 }
 
-bool DecodeTileAny(const RowRun& run, int K, float* t) {
+template <class Post>
+bool DecodeTileAny(const RowRun& run, int K, float* t, Post& post) {
   switch (run.format) {
     case RowFormat::kF32:
-      DecodeTile<RowFormat::kF32>(run, K, t);
+      DecodeTile<RowFormat::kF32>(run, K, t, post);
       return true;
     case RowFormat::kQ8_0:
-      DecodeTile<RowFormat::kQ8_0>(run, K, t);
+      DecodeTile<RowFormat::kQ8_0>(run, K, t, post);
       return true;
     case RowFormat::kQ4_0:
-      DecodeTile<RowFormat::kQ4_0>(run, K, t);
+      DecodeTile<RowFormat::kQ4_0>(run, K, t, post);
       return true;
     case RowFormat::kQ4_1:
-      DecodeTile<RowFormat::kQ4_1>(run, K, t);
+      DecodeTile<RowFormat::kQ4_1>(run, K, t, post);
       return true;
     default:
       return false;
   }
+}
+
+bool DecodeTileAny(const RowRun& run, int K, float* t) {
+  NoReduce none;
+  return DecodeTileAny(run, K, t, none);
+}
+
+// Stored rows decoded into the tile already reduced to an exp8 format (bf16, e8mK) with
+// the statistics of the block (gemv_reduced.h: GemvReducedA::exp8).
+template <bool kRne, bool kLMul>
+bool DecodeTileReducedT(const internal::GemvReducedA& ga, const RowRun& run, int K, float* t,
+                        internal::RunStats* st) {
+  internal::Exp8Reduce<kRne, kLMul> post(ga.c);
+  if (!DecodeTileAny(run, K, t, post)) return false;
+  post.Finish(st);
+  return true;
+}
+
+bool DecodeTileReduced(const internal::GemvReducedA& ga, const RowRun& run, int K, float* t,
+                       internal::RunStats* st) {
+  const bool lmul = ga.kind == internal::GemvReducedKind::kLMulFast;
+  if (ga.c.rne) {
+    return lmul ? DecodeTileReducedT<true, true>(ga, run, K, t, st)
+                : DecodeTileReducedT<true, false>(ga, run, K, t, st);
+  }
+  return lmul ? DecodeTileReducedT<false, true>(ga, run, K, t, st)
+              : DecodeTileReducedT<false, false>(ga, run, K, t, st);
 }
 
 // One column block (<= 64 columns, rows already dequantized) of the fused GEMV.
@@ -294,6 +332,7 @@ bool UseFusedGemv(const Arith& arith, int M, const GemmOptions& opts) {
 
 struct Workspace {
   std::vector<float> rows, t, ctile;
+  std::vector<uint32_t> tc;  // the tile reduced to the arithmetic's format (gemv_reduced.h)
 };
 
 Workspace& ThreadWorkspace() {
@@ -329,7 +368,16 @@ bool DecodeRowRun(const RowRun& run, int K, int rows, float* out) {
 }
 
 const char* GemmRowsPath(const Arith& arith, int M, const GemmOptions& opts) {
-  return UseFusedGemv(arith, M, opts) ? "gemv-exact-fp32" : "packed-blocks";
+  if (UseFusedGemv(arith, M, opts)) return "gemv-exact-fp32";
+  switch (internal::ChooseGemvReduced(arith, M, opts)) {
+    case internal::GemvReducedKind::kExactWide:
+      return "gemv-exact-wide";
+    case internal::GemvReducedKind::kLMulFast:
+      return "gemv-lmul-fast";
+    case internal::GemvReducedKind::kNone:
+      break;
+  }
+  return "packed-blocks";
 }
 
 void GemmRows(const Arith& arith, int M, int N, int K, const float* a, int lda,
@@ -341,12 +389,47 @@ void GemmRows(const Arith& arith, int M, int N, int K, const float* a, int lda,
                                           c + static_cast<size_t>(i) * ldc + N, 0.0f);
     return;
   }
-  const bool fused = UseFusedGemv(arith, M, opts);
+  // The fused GEMVs: exact/fp32 (this file), or operands reduced to a narrower format
+  // first (gemv_reduced.h: A reduced here once, shared read-only by the threads).
+  const bool fused_fp32 = UseFusedGemv(arith, M, opts);
+  const internal::GemvReducedKind reduced =
+      fused_fp32 ? internal::GemvReducedKind::kNone : internal::ChooseGemvReduced(arith, M, opts);
+  const bool fused = fused_fp32 || reduced != internal::GemvReducedKind::kNone;
+  thread_local internal::GemvReducedA tl_reduced_a;
+  internal::GemvReducedA& reduced_a = tl_reduced_a;
+  reduced_a.exp8 = false;
+  if (reduced != internal::GemvReducedKind::kNone) {
+    internal::PrepareGemvReducedA(reduced, arith, M, K, a, lda, &reduced_a);
+  }
   const int width = fused ? kGemvBlock : kPackedBlock;
   const int blocks = (N + width - 1) / width;
   int threads = opts.threads;
   if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   threads = std::max(1, std::min(threads, blocks));
+  // Columns [n0, n0 + w) through PackB + GemmPacked, B's rows already in ws.rows.
+  auto packed = [&](Workspace& ws, int n0, int w) {
+#ifdef LMUL_GEMV_X86
+    if (CpuHasAvx2()) {
+      // PackB reads a k-major B much faster than a transposed one: transpose the block
+      // here (rows padded with zeros to a multiple of 8; PackB reads only w columns).
+      const int w8 = (w + 7) & ~7;
+      if (w8 > w) std::fill(ws.rows.begin() + static_cast<size_t>(w) * K,
+                            ws.rows.begin() + static_cast<size_t>(w8) * K, 0.0f);
+      const size_t t_size = static_cast<size_t>(width) * K;
+      if (ws.t.size() < t_size) ws.t.resize(t_size);
+      TransposeRows(ws.rows.data(), K, w8, ws.t.data(), width);
+      const PackedB pb = PackB(arith, K, w, ws.t.data(), width, /*b_trans=*/false, opts.accum);
+      GemmOptions one = opts;
+      one.threads = 1;
+      GemmPacked(M, a, lda, pb, c + n0, ldc, one);
+      return;
+    }
+#endif
+    const PackedB pb = PackB(arith, K, w, ws.rows.data(), K, /*b_trans=*/true, opts.accum);
+    GemmOptions one = opts;
+    one.threads = 1;
+    GemmPacked(M, a, lda, pb, c + n0, ldc, one);
+  };
   auto run = [&](int part) {
     const int b0 = static_cast<int>(int64_t{blocks} * part / threads);
     const int b1 = static_cast<int>(int64_t{blocks} * (part + 1) / threads);
@@ -362,7 +445,24 @@ void GemmRows(const Arith& arith, int M, int N, int K, const float* a, int lda,
           ws.ctile.resize(static_cast<size_t>(kGemvMaxRows) * kGemvBlock);
         }
         const RowRun run = b.Run(n0);
-        if (w == width && run.rows >= w && Decodable(run, K)) {
+        const bool stored = w == width && run.rows >= w && Decodable(run, K);
+        if (stored && reduced_a.exp8) {
+          // Straight from the stored blocks into the tile, reduced to the format.
+          internal::RunStats bst;
+          DecodeTileReduced(reduced_a, run, K, ws.t.data(), &bst);
+          if (!internal::GemvReducedRun(reduced_a, reinterpret_cast<const uint32_t*>(ws.t.data()),
+                                        bst, ws.ctile.data())) {
+            DecodeRowRun(run, K, w, ws.rows.data());
+            packed(ws, n0, w);
+            continue;
+          }
+          for (int i = 0; i < M; ++i) {
+            std::memcpy(c + static_cast<size_t>(i) * ldc + n0,
+                        ws.ctile.data() + static_cast<size_t>(i) * kGemvBlock, w * sizeof(float));
+          }
+          continue;
+        }
+        if (stored) {
           DecodeTileAny(run, K, ws.t.data());  // straight from the stored blocks
         } else {
           b.Rows(n0, w, ws.rows.data());
@@ -371,7 +471,19 @@ void GemmRows(const Arith& arith, int M, int N, int K, const float* a, int lda,
                                    ws.rows.begin() + rows_size, 0.0f);
           TransposeBlock(ws.rows.data(), K, ws.t.data());
         }
-        GemvExactFp32Block(M, K, ws.t.data(), a, lda, ws.ctile.data());
+        if (fused_fp32) {
+          GemvExactFp32Block(M, K, ws.t.data(), a, lda, ws.ctile.data());
+        } else {
+          if (ws.tc.size() < rows_size) ws.tc.resize(rows_size);
+          if (!internal::GemvReducedBlock(reduced_a, ws.t.data(), ws.tc.data(),
+                                          ws.ctile.data())) {
+            // Data the fused L-Mul kernel is not exact on (out of range, Inf/NaN): this
+            // block through the packed path (the general kernel), from the same rows.
+            if (stored) DecodeRowRun(run, K, w, ws.rows.data());
+            packed(ws, n0, w);
+            continue;
+          }
+        }
         for (int i = 0; i < M; ++i) {
           std::memcpy(c + static_cast<size_t>(i) * ldc + n0,
                       ws.ctile.data() + static_cast<size_t>(i) * kGemvBlock, w * sizeof(float));
@@ -381,26 +493,7 @@ void GemmRows(const Arith& arith, int M, int N, int K, const float* a, int lda,
 #endif
       const RowRun run = b.Run(n0);
       if (run.rows < w || !DecodeRowRun(run, K, w, ws.rows.data())) b.Rows(n0, w, ws.rows.data());
-#ifdef LMUL_GEMV_X86
-      if (CpuHasAvx2()) {
-        // PackB reads a k-major B much faster than a transposed one: transpose the block
-        // here (rows padded with zeros to a multiple of 8; PackB reads only w columns).
-        const int w8 = (w + 7) & ~7;
-        if (w8 > w) std::fill(ws.rows.begin() + static_cast<size_t>(w) * K,
-                              ws.rows.begin() + static_cast<size_t>(w8) * K, 0.0f);
-        if (ws.t.size() < rows_size) ws.t.resize(rows_size);
-        TransposeRows(ws.rows.data(), K, w8, ws.t.data(), width);
-        const PackedB pb = PackB(arith, K, w, ws.t.data(), width, /*b_trans=*/false, opts.accum);
-        GemmOptions one = opts;
-        one.threads = 1;
-        GemmPacked(M, a, lda, pb, c + n0, ldc, one);
-        continue;
-      }
-#endif
-      const PackedB pb = PackB(arith, K, w, ws.rows.data(), K, /*b_trans=*/true, opts.accum);
-      GemmOptions one = opts;
-      one.threads = 1;
-      GemmPacked(M, a, lda, pb, c + n0, ldc, one);
+      packed(ws, n0, w);
     }
   };
   if (threads == 1) {

@@ -126,14 +126,22 @@ TEST(GemmRows, PathChoice) {
   const Arith fp32 = *Arith::Parse("exact/fp32");
   GemmOptions o;
   EXPECT_STREQ(GemmRowsPath(fp32, 9, o), "packed-blocks");
-  EXPECT_STREQ(GemmRowsPath(*Arith::Parse("lmul/bf16"), 1, o), "packed-blocks");
+  EXPECT_STREQ(GemmRowsPath(*Arith::Parse("lmul/bf16"), 9, o), "packed-blocks");
+  EXPECT_STREQ(GemmRowsPath(*Arith::Parse("exact/bf16"), 1, o), "packed-blocks");
   o.accum = Accum::kBf16;
   EXPECT_STREQ(GemmRowsPath(fp32, 1, o), "packed-blocks");
+  EXPECT_STREQ(GemmRowsPath(*Arith::Parse("lmul/bf16"), 1, o), "packed-blocks");
+  o.accum = Accum::kBf16Dot;
+  EXPECT_STREQ(GemmRowsPath(*Arith::Parse("lmul/bf16"), 1, o), "packed-blocks");
 #if defined(__x86_64__)
   o.accum = Accum::kFp32;
   if (__builtin_cpu_supports("avx2")) {
     EXPECT_STREQ(GemmRowsPath(fp32, 1, o), "gemv-exact-fp32");
     EXPECT_STREQ(GemmRowsPath(fp32, kGemvMaxRows, o), "gemv-exact-fp32");
+    EXPECT_STREQ(GemmRowsPath(*Arith::Parse("exact/bf16,wide"), 1, o), "gemv-exact-wide");
+    EXPECT_STREQ(GemmRowsPath(*Arith::Parse("exact/e4m3,wide"), 8, o), "gemv-exact-wide");
+    EXPECT_STREQ(GemmRowsPath(*Arith::Parse("lmul/bf16"), 1, o), "gemv-lmul-fast");
+    EXPECT_STREQ(GemmRowsPath(*Arith::Parse("mitchell/e8m3"), 8, o), "gemv-lmul-fast");
   }
 #endif
 }
