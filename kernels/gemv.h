@@ -9,8 +9,9 @@
 // canonical sum of docs/kernels.md §1 (or §1.1 for Accum::kBf16Dot), computed by one
 // thread; they do not depend on the thread count or the column split.
 //
-// Entry point for the kernel plan: GemmRows (one call per weight GEMM; decode steps have
-// M <= 8 and take the column-block GEMV, prefill reuses PackB + GemmPacked per block).
+// Entry point for the kernel plan: GemmRows (one call per weight GEMM; M <= kGemvMaxRows
+// (decode steps, multiple-choice branch batches, short prompts) takes the fused column-block
+// GEMV, longer prefills reuse PackB + GemmPacked per block).
 #ifndef LMUL_KERNELS_GEMV_H_
 #define LMUL_KERNELS_GEMV_H_
 
@@ -63,9 +64,14 @@ void GemmRows(const Arith& arith, int M, int N, int K, const float* a, int lda,
               const RowSource& b, float* c, int ldc, const GemmOptions& opts = {});
 
 // Which path GemmRows takes for these arguments: "gemv-exact-fp32" (the fused column-block
-// kernel: exact/fp32, fp32 accumulation, M <= kGemvMaxRows) or "packed-blocks" (PackB +
-// GemmPacked per column block). For tests and benchmarks.
-constexpr int kGemvMaxRows = 8;
+// kernel: exact/fp32, fp32 accumulation, M <= kGemvMaxRows), "gemv-exact-wide" (exact on a
+// narrower format with fp32 products: bf16, fp8 ...; kernels/gemv_reduced.h),
+// "gemv-lmul-fast" (lmul/mitchell; blocks with Inf/NaN data take the packed path), or
+// "packed-blocks" (PackB + GemmPacked per column block). For tests and benchmarks.
+// The fused kernels decode each weight once per call and read the decoded tile once per two
+// rows of A: up to 64 rows they beat PackB + GemmPacked per block (bench/RESULTS.md: 2-3x at
+// M = 16-64 on Zen 3), so multiple-choice branch batches take them too.
+constexpr int kGemvMaxRows = 64;
 const char* GemmRowsPath(const Arith& arith, int M, const GemmOptions& opts);
 
 }  // namespace lmul::kernels

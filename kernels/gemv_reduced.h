@@ -1,6 +1,6 @@
 // Internal (kernels/gemv.cc): the fused decode GEMV for arithmetics whose operands are
 // reduced to a narrower format before the product (exact/<format>,wide: bf16, fp8, ...;
-// lmul/mitchell on any format), fp32 accumulation, M <= kGemvMaxRows.
+// lmul/mitchell on any format), fp32 accumulation, M <= kGemvMaxRows (kernels/gemv.h).
 //
 // gemv.cc decodes a column block of compact weights into the k-major fp32 tile
 // t[k * kGemvBlock + j] (as for exact/fp32); the functions here reduce that tile to the

@@ -1,6 +1,6 @@
 // GemmRows (B produced a column block at a time) against the scalar reference and against
 // Gemm on the same fp32 B: bit-identical for every arithmetic and accumulation, every
-// shape class (M <= 8 fused GEMV and larger M; N and K tails), thread counts 1-3.
+// shape class (M <= kGemvMaxRows fused GEMV and larger M; N and K tails), thread counts 1-3.
 #include "kernels/gemv.h"
 
 #include <gtest/gtest.h>
@@ -90,7 +90,7 @@ void Check(const Case& cs, int M, int N, int K, int threads, bool specials, uint
 TEST(GemmRows, BitExactEveryArithmetic) {
   uint32_t seed = 1;
   for (const Case& cs : kCases) {
-    for (int M : {1, 2, 8, 9}) {
+    for (int M : {1, 2, 8, 9, kGemvMaxRows, kGemvMaxRows + 1}) {
       for (int N : {1, 65, 130}) {
         for (int K : {1, 8, 33, 100}) Check(cs, M, N, K, 1 + (seed % 3), false, ++seed);
       }
@@ -125,8 +125,8 @@ TEST(GemmRows, ThreadCountsAndLargeK) {
 TEST(GemmRows, PathChoice) {
   const Arith fp32 = *Arith::Parse("exact/fp32");
   GemmOptions o;
-  EXPECT_STREQ(GemmRowsPath(fp32, 9, o), "packed-blocks");
-  EXPECT_STREQ(GemmRowsPath(*Arith::Parse("lmul/bf16"), 9, o), "packed-blocks");
+  EXPECT_STREQ(GemmRowsPath(fp32, kGemvMaxRows + 1, o), "packed-blocks");
+  EXPECT_STREQ(GemmRowsPath(*Arith::Parse("lmul/bf16"), kGemvMaxRows + 1, o), "packed-blocks");
   EXPECT_STREQ(GemmRowsPath(*Arith::Parse("exact/bf16"), 1, o), "packed-blocks");
   o.accum = Accum::kBf16;
   EXPECT_STREQ(GemmRowsPath(fp32, 1, o), "packed-blocks");
@@ -139,7 +139,8 @@ TEST(GemmRows, PathChoice) {
     EXPECT_STREQ(GemmRowsPath(fp32, 1, o), "gemv-exact-fp32");
     EXPECT_STREQ(GemmRowsPath(fp32, kGemvMaxRows, o), "gemv-exact-fp32");
     EXPECT_STREQ(GemmRowsPath(*Arith::Parse("exact/bf16,wide"), 1, o), "gemv-exact-wide");
-    EXPECT_STREQ(GemmRowsPath(*Arith::Parse("exact/e4m3,wide"), 8, o), "gemv-exact-wide");
+    EXPECT_STREQ(GemmRowsPath(*Arith::Parse("exact/e4m3,wide"), kGemvMaxRows, o),
+                 "gemv-exact-wide");
     EXPECT_STREQ(GemmRowsPath(*Arith::Parse("lmul/bf16"), 1, o), "gemv-lmul-fast");
     EXPECT_STREQ(GemmRowsPath(*Arith::Parse("mitchell/e8m3"), 8, o), "gemv-lmul-fast");
   }

@@ -17,6 +17,7 @@
 #include "engine/model/policy.h"
 #include "engine/model/session.h"
 #include "engine/model/testing/tiny_llama.h"
+#include "kernels/gemv.h"
 
 namespace lmul::engine {
 namespace {
@@ -216,8 +217,14 @@ TEST_P(CompactWeightsTest, EveryPolicyBitIdenticalToPacked) {
   const TypeInfo& t = GetParam();
   const std::string path = WriteTypedModel(t);
   const std::vector<int32_t> tokens = {5, 17, 3, 63, 0, 42, 42, 8, 1, 30, 79, 7};
-  // Prefill of 9 rows (the M > 8 path), then 3 decode steps (the fused GEMV for exact/fp32).
+  // Prefill of 9 rows, then 3 decode steps, branches (the fused GEMVs where the arithmetic
+  // has one: M <= kernels::kGemvMaxRows).
   CompareStorages(path, tokens, 9, Policies(), 2, t.name);
+  // A prompt longer than kGemvMaxRows (PackB + GemmPacked per column block), then decode.
+  std::vector<int32_t> longer;
+  for (int i = 0; i < kernels::kGemvMaxRows + 6; ++i) longer.push_back((i * 37 + 11) % kVocab);
+  CompareStorages(path, longer, kernels::kGemvMaxRows + 2, {"fp32", "bf16", "lmul-all"}, 2,
+                  std::string(t.name) + " long prompt");
   std::remove(path.c_str());
 }
 
