@@ -13,6 +13,7 @@
 #include <memory>
 #include <thread>
 
+#include "bench/json_text.h"
 #include "engine/model/model.h"
 #include "engine/model/policy.h"
 #include "engine/model/session.h"
@@ -27,27 +28,6 @@ using Clock = std::chrono::steady_clock;
 
 double Since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
-}
-
-std::string Fmt(const char* fmt, double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof(buf), fmt, v);
-  return buf;
-}
-
-std::string JsonString(const std::string& s) {
-  std::string r = "\"";
-  for (char ch : s) {
-    if (ch == '"' || ch == '\\') {
-      r += '\\';
-      r += ch;
-    } else if (static_cast<unsigned char>(ch) < 0x20) {
-      r += Fmt("\\u%04x", static_cast<unsigned char>(ch));
-    } else {
-      r += ch;
-    }
-  }
-  return r + "\"";
 }
 
 int32_t Argmax(const std::vector<float>& v) {

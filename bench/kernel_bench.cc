@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "base/escape.h"
+#include "bench/json_text.h"
 #include "bench/native_bf16.h"
 #include "bench/openblas.h"
 #include "hwy/targets.h"
@@ -16,6 +17,7 @@
 #include "kernels/gemm.h"
 #include "kernels/plan.h"
 #include "numeric/arith.h"
+#include "numeric/bits.h"
 
 namespace lmul::bench {
 namespace {
@@ -33,32 +35,9 @@ double BestSeconds(int repeats, F&& f) {
   return best;
 }
 
-std::vector<float> RandomMatrix(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> normal(0.0f, 1.0f);
-  std::vector<float> v(n);
-  for (auto& x : v) x = normal(rng);
-  return v;
-}
-
 int AllCores() {
   const unsigned hw = std::thread::hardware_concurrency();
   return hw == 0 ? 1 : static_cast<int>(hw);
-}
-
-std::string Fmt(const char* fmt, double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof(buf), fmt, v);
-  return buf;
-}
-
-std::string JsonString(const std::string& s) {
-  std::string out = "\"";
-  for (char ch : s) {
-    if (ch == '"' || ch == '\\') out += '\\';
-    out += ch;
-  }
-  return out + "\"";
 }
 
 // The plan the benchmarks run with: the host's, or fewer features (RestrictIsa).
@@ -71,6 +50,31 @@ kernels::KernelPlan& BenchPlan() {
 bool HasBf16Dot() { return NativeBf16Available(BenchPlan()); }
 
 }  // namespace
+
+std::vector<float> RandomMatrix(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> v(n);
+  for (auto& x : v) x = normal(rng);
+  return v;
+}
+
+std::vector<uint16_t> RandomBf16(size_t n, uint32_t seed) {
+  const std::vector<float> f = RandomMatrix(n, seed);
+  std::vector<uint16_t> v(n);
+  for (size_t i = 0; i < n; ++i) v[i] = static_cast<uint16_t>(FloatBits(f[i]) >> 16);
+  return v;
+}
+
+void PlainMultiply(const float* a, const float* b, float* y, size_t n) {
+  for (size_t i = 0; i < n; ++i) y[i] = a[i] * b[i];
+  asm volatile("" : : "r"(y) : "memory");  // the stores happen: nothing is elided
+}
+
+void PlainMultiplyBf16(const uint16_t* a, const uint16_t* b, uint16_t* y, size_t n) {
+  for (size_t i = 0; i < n; ++i) y[i] = Bf16CodeRne(Bf16CodeFloat(a[i]) * Bf16CodeFloat(b[i]));
+  asm volatile("" : : "r"(y) : "memory");
+}
 
 std::string KernelTargetName() { return kernels::SimdTargetName(); }
 
@@ -360,10 +364,7 @@ Result<std::vector<ElementwiseRecord>> RunElementwiseBench(const std::vector<std
     // the best of all is the baseline of every record of this size (as in gemm).
     auto measure_base = [&] {
       return per_elem(BestSeconds(repeats, [&] {
-        for (int p = 0; p < passes; ++p) {
-          for (size_t i = 0; i < n; ++i) py[i] = pa[i] * pb[i];
-          asm volatile("" : : "r"(py) : "memory");
-        }
+        for (int p = 0; p < passes; ++p) PlainMultiply(pa, pb, py, n);
       }));
     };
     double base = measure_base();

@@ -4,6 +4,7 @@
 #ifndef LMUL_BENCH_KERNEL_BENCH_H_
 #define LMUL_BENCH_KERNEL_BENCH_H_
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -73,6 +74,17 @@ Result<std::vector<ElementwiseRecord>> RunElementwiseBench(const std::vector<std
                                                            int repeats);
 std::string ElementwiseRecordsJson(const std::vector<ElementwiseRecord>& records);
 std::string ElementwiseRecordsTable(const std::vector<ElementwiseRecord>& records);
+
+// ---- The harness's workloads, shared by `lmul bench` and the Google Benchmark suite
+// (bench/kernels_benchmark.cc), so that both measure the same data and baselines ----
+// n values drawn from N(0, 1) (std::mt19937 seeded with `seed`).
+std::vector<float> RandomMatrix(size_t n, uint32_t seed);
+// The bf16 codes (top 16 bits) of RandomMatrix(n, seed).
+std::vector<uint16_t> RandomBf16(size_t n, uint32_t seed);
+// The elementwise baselines: y[i] = a[i] * b[i] in fp32, and in bf16 storage (widen,
+// fp32 multiply, round to bf16 rne: what a bf16 elementwise multiply costs natively).
+void PlainMultiply(const float* a, const float* b, float* y, size_t n);
+void PlainMultiplyBf16(const uint16_t* a, const uint16_t* b, uint16_t* y, size_t n);
 
 // Name of the SIMD target the kernels dispatch to (e.g. "AVX3").
 std::string KernelTargetName();

@@ -1,32 +1,29 @@
-// Google Benchmark suite of the kernels. Compare within one run (the machine
+// Google Benchmark suite of the kernels, on the harness of `lmul bench`
+// (bench/kernel_bench.h: its data, its baselines). Compare within one run (the machine
 // is shared): OpenBLAS SGEMM (BM_OpenBlasSgemm), the naive canonical-order
 // reference (BM_ReferenceGemm), the kernels (BM_Gemm / BM_GemmPacked), and
 // elementwise L-Mul against a plain multiply loop.
 //   build/<dir>/bench/lmul_kernels_benchmark --benchmark_filter=Gemm
 #include <benchmark/benchmark.h>
 
-#include <random>
 #include <string>
 #include <vector>
 
+#include "bench/kernel_bench.h"
 #include "bench/openblas.h"
 #include "kernels/elementwise.h"
 #include "kernels/gemm.h"
 #include "kernels/reference.h"
-#include "numeric/bits.h"
 
 namespace {
 
 using lmul::Arith;
 namespace kernels = lmul::kernels;
 
-std::vector<float> Random(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> normal(0.0f, 1.0f);
-  std::vector<float> v(n);
-  for (auto& x : v) x = normal(rng);
-  return v;
-}
+using lmul::bench::PlainMultiply;
+using lmul::bench::PlainMultiplyBf16;
+using lmul::bench::RandomBf16;
+using lmul::bench::RandomMatrix;
 
 void SetFlops(benchmark::State& state, int m, int n, int k) {
   state.counters["GFLOP/s"] =
@@ -46,7 +43,7 @@ void BM_OpenBlasSgemm(benchmark::State& state) {
   }
   blas->SetThreads(1);
   state.SetLabel(blas->Name());
-  const auto a = Random(size_t(s) * s, 1), b = Random(size_t(s) * s, 2);
+  const auto a = RandomMatrix(size_t(s) * s, 1), b = RandomMatrix(size_t(s) * s, 2);
   std::vector<float> c(size_t(s) * s);
   for (auto _ : state) blas->Sgemm(s, s, s, a.data(), s, b.data(), s, c.data(), s);
   SetFlops(state, s, s, s);
@@ -57,7 +54,7 @@ void BM_Gemm(benchmark::State& state) {
   const Arith arith = *Arith::Parse(kAriths[state.range(0)]);
   const int s = static_cast<int>(state.range(1));
   state.SetLabel(arith.Name());
-  const auto a = Random(size_t(s) * s, 1), b = Random(size_t(s) * s, 2);
+  const auto a = RandomMatrix(size_t(s) * s, 1), b = RandomMatrix(size_t(s) * s, 2);
   std::vector<float> c(size_t(s) * s);
   for (auto _ : state) {
     kernels::Gemm(arith, s, s, s, a.data(), s, b.data(), s, false, c.data(), s);
@@ -70,7 +67,7 @@ void BM_GemmPacked(benchmark::State& state) {
   const Arith arith = *Arith::Parse(kAriths[state.range(0)]);
   const int m = static_cast<int>(state.range(1)), nk = static_cast<int>(state.range(2));
   state.SetLabel(arith.Name());
-  const auto a = Random(size_t(m) * nk, 1), b = Random(size_t(nk) * nk, 2);
+  const auto a = RandomMatrix(size_t(m) * nk, 1), b = RandomMatrix(size_t(nk) * nk, 2);
   std::vector<float> c(size_t(m) * nk);
   const auto pb = kernels::PackB(arith, nk, nk, b.data(), nk, false);
   for (auto _ : state) kernels::GemmPacked(m, a.data(), nk, pb, c.data(), nk);
@@ -87,7 +84,7 @@ void BM_PackB(benchmark::State& state) {
   const int s = static_cast<int>(state.range(1));
   const auto accum = state.range(2) ? kernels::Accum::kBf16Dot : kernels::Accum::kFp32;
   state.SetLabel(arith.Name() + (state.range(2) ? "@bf16dot" : ""));
-  const auto b = Random(size_t(s) * s, 2);
+  const auto b = RandomMatrix(size_t(s) * s, 2);
   for (auto _ : state) {
     auto pb = kernels::PackB(arith, s, s, b.data(), s, false, accum);
     benchmark::DoNotOptimize(pb);
@@ -101,7 +98,7 @@ void BM_ReferenceGemm(benchmark::State& state) {
   const Arith arith = *Arith::Parse(kAriths[state.range(0)]);
   const int s = static_cast<int>(state.range(1));
   state.SetLabel(arith.Name());
-  const auto a = Random(size_t(s) * s, 1), b = Random(size_t(s) * s, 2);
+  const auto a = RandomMatrix(size_t(s) * s, 1), b = RandomMatrix(size_t(s) * s, 2);
   std::vector<float> c(size_t(s) * s);
   for (auto _ : state) {
     kernels::ReferenceGemm(arith, s, s, s, a.data(), s, b.data(), s, false, c.data(), s,
@@ -113,11 +110,10 @@ BENCHMARK(BM_ReferenceGemm)->ArgsProduct({{0, 2}, {128}})->Unit(benchmark::kMill
 
 void BM_PlainMultiply(benchmark::State& state) {
   const size_t n = static_cast<size_t>(state.range(0));
-  const auto a = Random(n, 3), b = Random(n, 4);
+  const auto a = RandomMatrix(n, 3), b = RandomMatrix(n, 4);
   std::vector<float> y(n);
   for (auto _ : state) {
-    for (size_t i = 0; i < n; ++i) y[i] = a[i] * b[i];
-    benchmark::DoNotOptimize(y.data());
+    PlainMultiply(a.data(), b.data(), y.data(), n);
     benchmark::ClobberMemory();
   }
   state.SetItemsProcessed(state.iterations() * n);
@@ -128,7 +124,7 @@ void BM_MulElementwise(benchmark::State& state) {
   const Arith arith = *Arith::Parse(kAriths[state.range(0)]);
   const size_t n = static_cast<size_t>(state.range(1));
   state.SetLabel(arith.Name());
-  const auto a = Random(n, 3), b = Random(n, 4);
+  const auto a = RandomMatrix(n, 3), b = RandomMatrix(n, 4);
   std::vector<float> y(n);
   for (auto _ : state) {
     kernels::MulElementwise(arith, a.data(), b.data(), y.data(), n);
@@ -140,24 +136,12 @@ BENCHMARK(BM_MulElementwise)->ArgsProduct({{0, 2, 3, 4, 5}, {2048, 1 << 16, 1 <<
 
 // bf16 storage (MulElementwiseBf16) against a plain bf16 loop: widen, fp32
 // multiply, round to bf16 rne (what a bf16 elementwise multiply costs natively).
-std::vector<uint16_t> RandomBf16(size_t n, uint32_t seed) {
-  std::vector<uint16_t> v(n);
-  const auto f = Random(n, seed);
-  for (size_t i = 0; i < n; ++i) {
-    v[i] = static_cast<uint16_t>(lmul::FloatBits(f[i]) >> 16);
-  }
-  return v;
-}
-
 void BM_PlainMultiplyBf16(benchmark::State& state) {
   const size_t n = static_cast<size_t>(state.range(0));
   const auto a = RandomBf16(n, 3), b = RandomBf16(n, 4);
   std::vector<uint16_t> y(n);
   for (auto _ : state) {
-    for (size_t i = 0; i < n; ++i) {
-      y[i] = lmul::Bf16CodeRne(lmul::Bf16CodeFloat(a[i]) * lmul::Bf16CodeFloat(b[i]));
-    }
-    benchmark::DoNotOptimize(y.data());
+    PlainMultiplyBf16(a.data(), b.data(), y.data(), n);
     benchmark::ClobberMemory();
   }
   state.SetItemsProcessed(state.iterations() * n);

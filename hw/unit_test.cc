@@ -308,7 +308,31 @@ INSTANTIATE_TEST_SUITE_P(
         SimCase{"L_dot8_lmul_fp32", "dot", "lmul/fp32", "fp32", 8, "seq", false, 0, false, 40000},
         SimCase{"L_dot8_exact_fp32", "dot", "exact/fp32", "fp32", 8, "seq", false, 0, false, 40000},
         SimCase{"L_dot8_lmul_e4m3_bf16", "dot", "lmul/e4m3", "bf16", 8, "tree", false, 0, false,
-                40000}),
+                40000},
+        // The remaining configurations scripts/synth_report.sh synthesizes, exactly as
+        // synthesized (so every unit in the synthesis report is simulated against the reference).
+        SimCase{"L_dot8_lmul_e4m3_fp32_s0", "dot", "lmul/e4m3", "fp32", 8, "seq", false, 0, false,
+                5000},
+        SimCase{"L_dot4_lmul_e4m3_fp32_s2", "dot", "lmul/e4m3", "fp32", 4, "seq", false, 2, false,
+                10000},
+        SimCase{"L_dot4_exact_e4m3_fp32_s2", "dot", "exact/e4m3", "fp32", 4, "seq", false, 2, false,
+                10000},
+        SimCase{"L_mac_exact_e4m3_bf16_s0", "mac", "exact/e4m3", "bf16", 1, "seq", false, 0, true,
+                2},
+        SimCase{"L_mac_lmul_bf16_fp32", "mac", "lmul/bf16", "fp32", 1, "seq", false, 0, false,
+                20000},
+        SimCase{"L_mac_exact_bf16_fp32", "mac", "exact/bf16", "fp32", 1, "seq", false, 0, false,
+                20000},
+        SimCase{"L_mac_exact_bf16_fused", "mac", "exact/bf16", "fp32", 1, "seq", true, 0, false,
+                20000},
+        SimCase{"L_mac_lmul_bf16_bf16", "mac", "lmul/bf16", "bf16", 1, "seq", false, 0, false,
+                20000},
+        SimCase{"L_mac_exact_bf16_bf16", "mac", "exact/bf16", "bf16", 1, "seq", false, 0, false,
+                20000},
+        SimCase{"L_mac_lmul_fp32_fp32", "mac", "lmul/fp32", "fp32", 1, "seq", false, 0, false,
+                20000},
+        SimCase{"L_mac_exact_fp32_fp32", "mac", "exact/fp32", "fp32", 1, "seq", false, 0, false,
+                20000}),
     CaseName);
 // Verilator: the multi-lane units it once got wrong (the 1-lane MAC always passed; the
 // exhaustive lmul/e4m3 MAC under Verilator, 1,048,576 vectors, took 179 s here with its build

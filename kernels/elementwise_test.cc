@@ -5,8 +5,11 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <random>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "hwy/targets.h"
 #include "kernels/arith_ops.h"
@@ -214,6 +217,160 @@ TEST(MulElementwiseBf16, ExactWhenTheFormatFitsBf16) {
     for (size_t i = 0; i < y.size(); ++i) {
       ASSERT_EQ(testing::B(y[i]) & 0xFFFFu, 0u) << spec << " i=" << i;
     }
+  }
+}
+
+
+// ---- ReduceElementwise: x reduced to a format, against the spec's lmul::Reduce ----
+
+// Every format of the spec (all e8mK) with both roundings.
+std::vector<std::pair<Format, Rounding>> AllReductions() {
+  std::vector<std::string> names = {"fp32", "bf16", "fp16", "e5m2", "e4m3"};
+  for (int k = 1; k <= 23; ++k) names.push_back("e8m" + std::to_string(k));
+  std::vector<std::pair<Format, Rounding>> out;
+  for (const auto& n : names) {
+    for (Rounding r : {Rounding::kRne, Rounding::kTrunc}) out.emplace_back(*Format::Parse(n), r);
+  }
+  return out;
+}
+
+std::string ReductionName(const Format& f, Rounding r) {
+  return f.Name() + "," + RoundingName(r);
+}
+
+// ReduceElementwise on x (threads as given) equals lmul::Reduce bit for bit.
+void ExpectReduceSameAsSpec(const Format& f, Rounding r, const std::vector<float>& x,
+                            const std::vector<float>& want, int threads, const std::string& what) {
+  std::vector<float> got(x.size() + 1, 12345.0f);
+  ReduceElementwise(f, r, x.data(), got.data(), x.size(), threads);
+  for (size_t i = 0; i < x.size(); ++i) {
+    ASSERT_EQ(B(got[i]), B(want[i])) << ReductionName(f, r) << " " << what << " n=" << x.size()
+                                     << " i=" << i << " x=0x" << std::hex << B(x[i]);
+  }
+  EXPECT_EQ(got[x.size()], 12345.0f) << "wrote past the end, n=" << x.size();
+}
+
+std::vector<float> SpecReduce(const Format& f, Rounding r, const std::vector<float>& x) {
+  std::vector<float> y(x.size());
+  for (size_t i = 0; i < x.size(); ++i) y[i] = Reduce(f, x[i], r);
+  return y;
+}
+
+// Random inputs mixed with specials at sizes hitting every vector tail, aliased output, and
+// sizes that split over threads (odd sizes: parts end inside a vector).
+TEST(ReduceElementwise, BitExactEveryFormatAllSizes) {
+  for (const auto& [f, r] : AllReductions()) {
+    std::vector<std::vector<float>> inputs, wants;
+    for (size_t n : kSizes) {
+      inputs.push_back(testing::RandomInputs(n, static_cast<uint32_t>(n) * 13 + 5));
+      wants.push_back(SpecReduce(f, r, inputs.back()));
+    }
+    const auto big = testing::RandomInputs(200003, 77);
+    const auto big_want = SpecReduce(f, r, big);
+    ForEachTarget([&] {
+      for (size_t j = 0; j < inputs.size(); ++j) {
+        ExpectReduceSameAsSpec(f, r, inputs[j], wants[j], 1, "random");
+        std::vector<float> alias = inputs[j];
+        ReduceElementwise(f, r, alias.data(), alias.data(), alias.size());
+        for (size_t i = 0; i < alias.size(); ++i) {
+          ASSERT_EQ(B(alias[i]), B(wants[j][i])) << ReductionName(f, r) << " aliased i=" << i;
+        }
+      }
+      for (int threads : {1, 2, 3, 0}) {
+        ExpectReduceSameAsSpec(f, r, big, big_want, threads, "threads " + std::to_string(threads));
+      }
+    });
+  }
+}
+
+// Inputs at every rounding decision: every bf16 pattern with the low half 0, 1, 0x7FFF,
+// 0x8000, 0x8001, 0xFFFF; in every binade (both signs, exponent fields 0..255), for every
+// position s of the format's last kept bit, the dropped bits just below, at and above half
+// with the kept lsb even and odd; plus the mantissa extremes (Inf, NaN payloads).
+std::vector<float> BoundaryInputs() {
+  std::vector<float> v;
+  for (uint32_t hi = 0; hi < 65536; ++hi) {
+    for (uint32_t lo : {0x0u, 0x1u, 0x7FFFu, 0x8000u, 0x8001u, 0xFFFFu}) {
+      v.push_back(testing::F(hi << 16 | lo));
+    }
+  }
+  for (uint32_t sign : {0u, 0x80000000u}) {
+    for (uint32_t e = 0; e < 256; ++e) {
+      const uint32_t base = sign | e << 23;
+      for (uint32_t m : {0x0u, 0x1u, 0x2u, 0x3u, 0x400000u, 0x400001u, 0x7FFFFEu, 0x7FFFFFu}) {
+        v.push_back(testing::F(base | m));
+      }
+      for (int s = 1; s <= 23; ++s) {
+        const uint32_t half = 1u << (s - 1);
+        for (uint32_t low : {half - 1, half, half + 1}) {
+          for (uint32_t lsb : {0u, 1u}) {
+            const uint32_t m = ((lsb << s) | low | (s < 22 ? 0x400000u : 0u)) & 0x7FFFFFu;
+            v.push_back(testing::F(base | m));
+            v.push_back(testing::F(base | (m & ((2u << s) - 1))));  // nothing above the lsb
+          }
+        }
+      }
+    }
+  }
+  for (float s : testing::SpecialValues()) v.push_back(s);
+  return v;
+}
+
+TEST(ReduceElementwise, EveryRoundingBoundaryAndBf16Pattern) {
+  const auto x = BoundaryInputs();
+  for (const auto& [f, r] : AllReductions()) {
+    const auto want = SpecReduce(f, r, x);
+    ForEachTarget([&] { ExpectReduceSameAsSpec(f, r, x, want, 2, "boundaries"); });
+  }
+}
+
+// 10^6 random bit patterns per reduction (every exponent, NaN payloads) on the dispatched
+// target, split over the cores.
+TEST(ReduceElementwise, RandomBitPatterns) {
+  std::mt19937 rng(2024);
+  std::vector<float> x(1'000'000);
+  for (auto& v : x) v = testing::F(static_cast<uint32_t>(rng()));
+  for (const auto& [f, r] : AllReductions()) {
+    ExpectReduceSameAsSpec(f, r, x, SpecReduce(f, r, x), 0, "random bits");
+  }
+}
+
+// All 2^32 fp32 patterns through ReduceElementwise (dispatched target, 2 threads) against
+// lmul::Reduce, for the reductions of the fine-tuning presets and the fp8 formats. Long (about
+// a minute per reduction on one core): runs when LMUL_REDUCE_EXHAUSTIVE=1, e.g.
+//   LMUL_REDUCE_EXHAUSTIVE=1 build/release/kernels/lmul_kernels_tests --gtest_filter='*Exhaustive*'
+TEST(ReduceElementwise, Exhaustive) {
+  if (std::getenv("LMUL_REDUCE_EXHAUSTIVE") == nullptr) {
+    GTEST_SKIP() << "all 2^32 inputs: set LMUL_REDUCE_EXHAUSTIVE=1 to run";
+  }
+  const char* env = std::getenv("LMUL_REDUCE_FORMATS");  // e.g. "e8m3,trunc;e4m3,rne"
+  std::vector<std::pair<Format, Rounding>> cases;
+  std::string list = env != nullptr ? env
+                                    : "e8m3,trunc;bf16,trunc;bf16,rne;e4m3,rne;e5m2,rne;fp16,rne";
+  for (size_t at = 0; at < list.size();) {
+    size_t end = list.find(';', at);
+    if (end == std::string::npos) end = list.size();
+    const std::string item = list.substr(at, end - at);
+    const size_t comma = item.find(',');
+    ASSERT_NE(comma, std::string::npos) << item;
+    cases.emplace_back(*Format::Parse(item.substr(0, comma)),
+                       item.substr(comma + 1) == "rne" ? Rounding::kRne : Rounding::kTrunc);
+    at = end + 1;
+  }
+  constexpr size_t kChunk = size_t{1} << 22;
+  std::vector<float> x(kChunk), got(kChunk);
+  for (const auto& [f, r] : cases) {
+    for (uint64_t start = 0; start < (uint64_t{1} << 32); start += kChunk) {
+      for (size_t i = 0; i < kChunk; ++i) x[i] = testing::F(static_cast<uint32_t>(start + i));
+      ReduceElementwise(f, r, x.data(), got.data(), kChunk, 2);
+      for (size_t i = 0; i < kChunk; ++i) {
+        if (B(got[i]) != B(Reduce(f, x[i], r))) {
+          FAIL() << ReductionName(f, r) << " x=0x" << std::hex << B(x[i]) << " got 0x" << B(got[i])
+                 << " want 0x" << B(Reduce(f, x[i], r));
+        }
+      }
+    }
+    std::printf("[   INFO   ] %s: all 2^32 inputs bit-exact\n", ReductionName(f, r).c_str());
   }
 }
 

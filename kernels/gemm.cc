@@ -424,7 +424,10 @@ const GemmKernelEntry* GemmPacked(int M, const float* a, int lda, const PackedB&
         return Avx512Panels(job, begin, end);
       case KernelImpl::kPortable:
         return PortablePanels(job, begin, end);
+      case KernelImpl::kX86Avx2:  // no GEMM entry (GemvKernels() only)
+        break;
     }
+    LMUL_CHECK(false, "GemmPacked: entry %s has no panel kernel", entry.name);
   };
   ParallelFor(ResolveThreads(opts.threads), panels, run);
   return &entry;

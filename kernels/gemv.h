@@ -9,9 +9,11 @@
 // canonical sum of docs/kernels.md §1 (or §1.1 for Accum::kBf16Dot), computed by one
 // thread; they do not depend on the thread count or the column split.
 //
-// Entry point for the kernel plan: GemmRows (one call per weight GEMM; M <= kGemvMaxRows
-// (decode steps, multiple-choice branch batches, short prompts) takes the fused column-block
-// GEMV, longer prefills reuse PackB + GemmPacked per block).
+// Entry point: GemmRows (one call per weight GEMM). Its kernel is chosen by the kernel plan
+// (kernels/plan.h: GemvKernels(), KernelPlan::ChooseGemv): with fp32 accumulation and
+// M <= kGemvMaxRows (decode steps, multiple-choice branch batches, short prompts) exact/fp32,
+// exact/<fmt>,wide and lmul/mitchell take a fused column-block GEMV (on AVX2), everything
+// else PackB + GemmPacked per column block.
 #ifndef LMUL_KERNELS_GEMV_H_
 #define LMUL_KERNELS_GEMV_H_
 
@@ -22,6 +24,8 @@
 #include "numeric/arith.h"
 
 namespace lmul::kernels {
+
+struct GemvKernelEntry;  // kernels/plan.h
 
 // Storage forms of B's rows the kernels decode themselves (ggml's block layouts, the same
 // fp32 values as engine/io/dequant.h, in the same operation order):
@@ -55,24 +59,23 @@ class RowSource {
   }
 };
 
-// Rows [0, rows) of a run decoded to out[r * K + k] (the values of engine/io/dequant.h).
-// False (nothing written) when the form is kOther or the CPU lacks the kernels' ISA.
+// Rows [0, rows) of a run decoded to out[r * K + k] (the values of engine/io/dequant.h) by
+// the kernels' own decoders (those of the host plan's GemmRows kernels). False (nothing
+// written) when no kernel of the host decodes the form (kOther, or no AVX2).
 bool DecodeRowRun(const RowRun& run, int K, int rows, float* out);
 
-// C(i, n) = c[i * ldc + n] (overwritten); A(i, k) = a[i * lda + k]. opts as Gemm.
-void GemmRows(const Arith& arith, int M, int N, int K, const float* a, int lda,
-              const RowSource& b, float* c, int ldc, const GemmOptions& opts = {});
-
-// Which path GemmRows takes for these arguments: "gemv-exact-fp32" (the fused column-block
-// kernel: exact/fp32, fp32 accumulation, M <= kGemvMaxRows), "gemv-exact-wide" (exact on a
-// narrower format with fp32 products: bf16, fp8 ...; kernels/gemv_reduced.h),
-// "gemv-lmul-fast" (lmul/mitchell; blocks with Inf/NaN data take the packed path), or
-// "packed-blocks" (PackB + GemmPacked per column block). For tests and benchmarks.
-// The fused kernels decode each weight once per call and read the decoded tile once per two
-// rows of A: up to 64 rows they beat PackB + GemmPacked per block (bench/RESULTS.md: 2-3x at
-// M = 16-64 on Zen 3), so multiple-choice branch batches take them too.
+// The most rows (M) the fused GEMVs take (the gemv-* entries of GemvKernels()). They
+// decode each weight once per call and read the decoded tile once per two rows of A: up to
+// 64 rows they beat PackB + GemmPacked per block (bench/RESULTS.md: 2-3x at M = 16-64 on
+// Zen 3), so multiple-choice branch batches take them too.
 constexpr int kGemvMaxRows = 64;
-const char* GemmRowsPath(const Arith& arith, int M, const GemmOptions& opts);
+
+// C(i, n) = c[i * ldc + n] (overwritten); A(i, k) = a[i * lda + k]. opts as Gemm (its plan
+// chooses the GemmRows kernel and the GEMM kernel of the packed blocks). Returns the plan's
+// GemmRows entry that ran (nullptr when none had to: M, N or K is 0).
+const GemvKernelEntry* GemmRows(const Arith& arith, int M, int N, int K, const float* a,
+                                int lda, const RowSource& b, float* c, int ldc,
+                                const GemmOptions& opts = {});
 
 }  // namespace lmul::kernels
 

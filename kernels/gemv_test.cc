@@ -10,6 +10,7 @@
 #include <random>
 #include <string>
 
+#include "kernels/plan.h"
 #include "kernels/reference.h"
 #include "kernels/test_util.h"
 
@@ -64,7 +65,25 @@ const Case kCases[] = {
     {"mitchell/bf16", Accum::kFp32}, {"lmul/fp16", Accum::kBf16},
 };
 
-void Check(const Case& cs, int M, int N, int K, int threads, bool specials, uint32_t seed) {
+// The entry the plan must choose (an independent statement of the table's conditions).
+std::string ExpectedEntry(const Arith& arith, Accum accum, int M, const KernelPlan& plan) {
+  const bool avx2 = (plan.features() & kCpuAvx2) != 0;
+  const bool fma = (plan.features() & kCpuFma) != 0;
+  if (avx2 && accum == Accum::kFp32 && M >= 1 && M <= kGemvMaxRows) {
+    if (arith.op == Op::kExact && arith.format.kind == Format::Kind::kFp32) {
+      return "gemv-exact-fp32";
+    }
+    // exact on a narrower format with products rounded to fp32 only ("wide").
+    if (arith.op == Op::kExact && arith.wide) {
+      return "gemv-exact-wide";
+    }
+    if (arith.op != Op::kExact && fma) return "gemv-lmul-fast";
+  }
+  return avx2 ? "rows-packed-avx2" : "rows-packed";
+}
+
+void Check(const Case& cs, int M, int N, int K, int threads, bool specials, uint32_t seed,
+           const KernelPlan& plan = KernelPlan::Host()) {
   const Arith arith = *Arith::Parse(cs.arith);
   const int lda = K + 3, ldc = N + 5;
   const std::vector<float> a = Random(static_cast<size_t>(M) * lda, seed, specials);
@@ -75,13 +94,20 @@ void Check(const Case& cs, int M, int N, int K, int threads, bool specials, uint
   GemmOptions o;
   o.accum = cs.accum;
   o.threads = threads;
+  o.plan = &plan;
   Gemm(arith, M, N, K, a.data(), lda, w.data(), K, /*b_trans=*/true, gemm.data(), ldc, o);
   const VectorRows rows(w, K);
-  GemmRows(arith, M, N, K, a.data(), lda, rows, got.data(), ldc, o);
+  const GemvKernelEntry* ran = GemmRows(arith, M, N, K, a.data(), lda, rows, got.data(), ldc, o);
   const std::string what = std::string(cs.arith) + "@" + AccumName(cs.accum) + " M=" +
                            std::to_string(M) + " N=" + std::to_string(N) + " K=" +
                            std::to_string(K) + " threads=" + std::to_string(threads) + " " +
-                           GemmRowsPath(arith, M, o);
+                           (ran != nullptr ? ran->name : "none");
+  if (M > 0 && N > 0 && K > 0) {
+    EXPECT_EQ(ran != nullptr ? ran->name : "none", ExpectedEntry(arith, cs.accum, M, plan))
+        << what;
+  } else {
+    EXPECT_EQ(ran, nullptr) << what;
+  }
   ExpectSame(got, want, M, ldc, ldc, what + " vs reference");
   ExpectSame(got, gemm, M, ldc, ldc, what + " vs Gemm");
   if (K > 0 && M > 0) EXPECT_EQ(rows.rows_read(), N) << what << ": every row read once";
@@ -122,29 +148,63 @@ TEST(GemmRows, ThreadCountsAndLargeK) {
   }
 }
 
-TEST(GemmRows, PathChoice) {
-  const Arith fp32 = *Arith::Parse("exact/fp32");
-  GemmOptions o;
-  EXPECT_STREQ(GemmRowsPath(fp32, kGemvMaxRows + 1, o), "packed-blocks");
-  EXPECT_STREQ(GemmRowsPath(*Arith::Parse("lmul/bf16"), kGemvMaxRows + 1, o), "packed-blocks");
-  EXPECT_STREQ(GemmRowsPath(*Arith::Parse("exact/bf16"), 1, o), "packed-blocks");
-  o.accum = Accum::kBf16;
-  EXPECT_STREQ(GemmRowsPath(fp32, 1, o), "packed-blocks");
-  EXPECT_STREQ(GemmRowsPath(*Arith::Parse("lmul/bf16"), 1, o), "packed-blocks");
-  o.accum = Accum::kBf16Dot;
-  EXPECT_STREQ(GemmRowsPath(*Arith::Parse("lmul/bf16"), 1, o), "packed-blocks");
-#if defined(__x86_64__)
-  o.accum = Accum::kFp32;
-  if (__builtin_cpu_supports("avx2")) {
-    EXPECT_STREQ(GemmRowsPath(fp32, 1, o), "gemv-exact-fp32");
-    EXPECT_STREQ(GemmRowsPath(fp32, kGemvMaxRows, o), "gemv-exact-fp32");
-    EXPECT_STREQ(GemmRowsPath(*Arith::Parse("exact/bf16,wide"), 1, o), "gemv-exact-wide");
-    EXPECT_STREQ(GemmRowsPath(*Arith::Parse("exact/e4m3,wide"), kGemvMaxRows, o),
-                 "gemv-exact-wide");
-    EXPECT_STREQ(GemmRowsPath(*Arith::Parse("lmul/bf16"), 1, o), "gemv-lmul-fast");
-    EXPECT_STREQ(GemmRowsPath(*Arith::Parse("mitchell/e8m3"), 8, o), "gemv-lmul-fast");
+// The portable entry ("rows-packed": no AVX2 decode or transpose), run here through a plan
+// without AVX2: the same bits.
+TEST(GemmRows, PortableEntryBitExact) {
+  const KernelPlan no_avx2 = KernelPlan::Host().Without(kCpuAvx2);
+  uint32_t seed = 300;
+  for (const Case& cs : kCases) {
+    for (int M : {1, 9}) Check(cs, M, 70, 33, 2, true, ++seed, no_avx2);
   }
-#endif
+}
+
+// The plan's choice for GemmRows on CPUs with and without AVX2 (any host: feature masks).
+TEST(GemmRows, PlanChoice) {
+  const Arith fp32 = *Arith::Parse("exact/fp32");
+  const KernelPlan avx2(kCpuAvx2 | kCpuFma), avx2_no_fma(kCpuAvx2), none(0);
+  for (const KernelPlan* plan : {&avx2, &avx2_no_fma, &none}) {
+    for (const Case& cs : kCases) {
+      const Arith arith = *Arith::Parse(cs.arith);
+      for (int M : {1, 2, 8, 9, kGemvMaxRows, kGemvMaxRows + 1}) {
+        EXPECT_EQ(plan->ChooseGemv(MakeGemvQuery(arith, cs.accum, M)).name,
+                  ExpectedEntry(arith, cs.accum, M, *plan))
+            << cs.arith << " M=" << M;
+      }
+    }
+  }
+  // Spelled out: fused GEMVs only with fp32 accumulation, M in [1, 64], AVX2: exact/fp32,
+  // exact/<fmt>,wide (fp32 products of reduced operands) and lmul/mitchell (also FMA).
+  auto kind = [](const KernelPlan& p, const char* arith, Accum accum, int M) {
+    return p.ChooseGemv(MakeGemvQuery(*Arith::Parse(arith), accum, M)).kind;
+  };
+  EXPECT_EQ(kGemvMaxRows, 64);
+  EXPECT_EQ(kind(avx2, "exact/fp32", Accum::kFp32, 1), GemvKind::kFused);
+  EXPECT_EQ(kind(avx2, "exact/fp32", Accum::kFp32, 64), GemvKind::kFused);
+  EXPECT_EQ(kind(avx2, "exact/fp32,wide", Accum::kFp32, 1), GemvKind::kFused);
+  EXPECT_EQ(kind(avx2, "exact/fp32", Accum::kFp32, 65), GemvKind::kPackedBlocks);
+  EXPECT_EQ(kind(avx2, "exact/fp32", Accum::kBf16, 1), GemvKind::kPackedBlocks);
+  EXPECT_EQ(kind(avx2, "exact/bf16,wide", Accum::kFp32, 1), GemvKind::kFusedExactWide);
+  EXPECT_EQ(kind(avx2, "exact/e4m3,wide", Accum::kFp32, 64), GemvKind::kFusedExactWide);
+  EXPECT_EQ(kind(avx2, "exact/bf16,wide", Accum::kFp32, 65), GemvKind::kPackedBlocks);
+  EXPECT_EQ(kind(avx2, "exact/bf16", Accum::kFp32, 1), GemvKind::kPackedBlocks);  // bf16 out
+  EXPECT_EQ(kind(avx2, "lmul/bf16", Accum::kFp32, 1), GemvKind::kFusedLMulFast);
+  EXPECT_EQ(kind(avx2, "lmul/fp32", Accum::kFp32, 1), GemvKind::kFusedLMulFast);
+  EXPECT_EQ(kind(avx2, "mitchell/e8m3", Accum::kFp32, 8), GemvKind::kFusedLMulFast);
+  EXPECT_EQ(kind(avx2, "lmul/bf16", Accum::kFp32, 65), GemvKind::kPackedBlocks);
+  EXPECT_EQ(kind(avx2, "lmul/bf16", Accum::kBf16, 1), GemvKind::kPackedBlocks);
+  EXPECT_EQ(kind(avx2, "lmul/bf16", Accum::kBf16Dot, 1), GemvKind::kPackedBlocks);
+  EXPECT_EQ(kind(avx2_no_fma, "lmul/bf16", Accum::kFp32, 1), GemvKind::kPackedBlocks);
+  EXPECT_EQ(kind(avx2_no_fma, "exact/bf16,wide", Accum::kFp32, 1), GemvKind::kFusedExactWide);
+  EXPECT_EQ(kind(none, "exact/fp32", Accum::kFp32, 1), GemvKind::kPackedBlocks);
+  EXPECT_EQ(kind(none, "lmul/bf16", Accum::kFp32, 1), GemvKind::kPackedBlocks);
+  // Which stored forms each entry decodes itself.
+  const uint8_t q4[20] = {};
+  const RowRun q4_0{RowFormat::kQ4_0, q4, 18, 1}, other{RowFormat::kOther, q4, 18, 1};
+  const GemvKernelEntry& fused = avx2.ChooseGemv(MakeGemvQuery(fp32, Accum::kFp32, 1));
+  EXPECT_TRUE(KernelPlan::Decodes(fused, q4_0, 32));
+  EXPECT_FALSE(KernelPlan::Decodes(fused, q4_0, 48));  // K not a multiple of the block
+  EXPECT_FALSE(KernelPlan::Decodes(fused, other, 32));
+  EXPECT_FALSE(KernelPlan::Decodes(none.ChooseGemv(MakeGemvQuery(fp32, Accum::kFp32, 1)), q4_0, 32));
 }
 
 }  // namespace

@@ -4,6 +4,8 @@
 #include "base/check.h"
 #include "kernels/plan.h"
 #include "kernels/x86/avx512.h"
+#include "kernels/x86/gemv_avx2.h"
+#include "kernels/x86/gemv_reduced_avx2.h"
 
 namespace lmul::kernels {
 
@@ -15,6 +17,35 @@ void Fp32PanelsAvx512(const Fp32Job&, int, int) {
 }
 void DotPanelsAvx512Bf16(const DotJob&, int, int) {
   LMUL_CHECK(false, "DotPanelsAvx512Bf16: not an x86-64 build");
+}
+void TransposeRowsAvx2(const float*, int, int, float*, int) {
+  LMUL_CHECK(false, "TransposeRowsAvx2: not an x86-64 build");
+}
+bool DecodeTileAvx2(const RowRun&, int, float*) {
+  LMUL_CHECK(false, "DecodeTileAvx2: not an x86-64 build");
+  return false;
+}
+bool DecodeRowsAvx2(const RowRun&, int, int, float*) {
+  LMUL_CHECK(false, "DecodeRowsAvx2: not an x86-64 build");
+  return false;
+}
+void GemvExactFp32BlockAvx2(int, int, const float*, const float*, int, float*) {
+  LMUL_CHECK(false, "GemvExactFp32BlockAvx2: not an x86-64 build");
+}
+void PrepareGemvReducedA(GemvKind, const Arith&, int, int, const float*, int, GemvReducedA*) {
+  LMUL_CHECK(false, "PrepareGemvReducedA: not an x86-64 build");
+}
+bool GemvReducedBlock(const GemvReducedA&, const float*, uint32_t*, float*) {
+  LMUL_CHECK(false, "GemvReducedBlock: not an x86-64 build");
+  return false;
+}
+bool GemvReducedRun(const GemvReducedA&, const uint32_t*, const RunStats&, float*) {
+  LMUL_CHECK(false, "GemvReducedRun: not an x86-64 build");
+  return false;
+}
+bool DecodeTileReducedAvx2(const GemvReducedA&, const RowRun&, int, float*, RunStats*) {
+  LMUL_CHECK(false, "DecodeTileReducedAvx2: not an x86-64 build");
+  return false;
 }
 }  // namespace internal
 

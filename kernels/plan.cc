@@ -1,5 +1,6 @@
 #include "kernels/plan.h"
 
+#include "base/check.h"
 #include "hwy/targets.h"
 
 namespace lmul::kernels {
@@ -51,6 +52,65 @@ const std::vector<GemmKernelEntry>& GemmKernels() {
   return table;
 }
 
+// The GemmRows kernels (B from compact rows, kernels/gemv.h), in order of preference.
+// Each is tested bit-exact against kernels/reference.h and Gemm (gemv_test.cc, with
+// plans that lack AVX2 for the portable entry) and its selection in plan_test.cc.
+const std::vector<GemvKernelEntry>& GemvKernels() {
+  constexpr uint8_t kLMulOps = 1u << static_cast<int>(OpClass::kLMul);
+  constexpr uint8_t kExactOps = 1u << static_cast<int>(OpClass::kExact);
+  static const std::vector<GemvKernelEntry> table = {
+      // name, kind, impl, ops, accums, arith needs, arith excludes, M <= max_rows, decodes,
+      // cpu, file
+      {"gemv-exact-fp32", GemvKind::kFused, KernelImpl::kX86Avx2, kExactOps, kFp32,
+       kNeedFp32Out | kNeedFp32Format, 0, kGemvMaxRows, kRowFormatsDecodedAvx2, kCpuAvx2,
+       "kernels/x86/gemv_avx2.cc"},
+      {"gemv-exact-wide", GemvKind::kFusedExactWide, KernelImpl::kX86Avx2, kExactOps, kFp32,
+       kNeedFp32Out, kNeedFp32Format, kGemvMaxRows, kRowFormatsDecodedAvx2, kCpuAvx2,
+       "kernels/x86/gemv_reduced_avx2.cc"},
+      {"gemv-lmul-fast", GemvKind::kFusedLMulFast, KernelImpl::kX86Avx2, kLMulOps, kFp32, 0, 0,
+       kGemvMaxRows, kRowFormatsDecodedAvx2, kCpuAvx2 | kCpuFma,
+       "kernels/x86/gemv_reduced_avx2.cc"},
+      {"rows-packed-avx2", GemvKind::kPackedBlocks, KernelImpl::kX86Avx2, kLMulOps | kExactOps,
+       kFp32 | kBf16 | kDot, 0, 0, 0, kRowFormatsDecodedAvx2, kCpuAvx2, "kernels/gemv.cc"},
+      {"rows-packed", GemvKind::kPackedBlocks, KernelImpl::kPortable, kLMulOps | kExactOps,
+       kFp32 | kBf16 | kDot, 0, 0, 0, 0, 0, "kernels/gemv.cc"},
+  };
+  return table;
+}
+
+GemvQuery MakeGemvQuery(const Arith& arith, Accum accum, int rows) {
+  GemvQuery q;
+  q.op = arith.op == Op::kExact ? OpClass::kExact : OpClass::kLMul;
+  q.accum = accum;
+  q.arith = ArithProperties(arith);
+  q.rows = rows;
+  return q;
+}
+
+// The elementwise kernels, in order of preference per op (the first whose condition holds
+// runs). Each is tested bit-exact against Arith::Mul (elementwise_test.cc) and its
+// selection in plan_test.cc.
+const std::vector<ElementwiseKernelEntry>& ElementwiseKernels() {
+  constexpr uint8_t kAnyOp =
+      (1u << static_cast<int>(OpClass::kLMul)) | (1u << static_cast<int>(OpClass::kExact));
+  static const std::vector<ElementwiseKernelEntry> table = {
+      // name, op, kind, impl, ops, arith needs, cpu, file
+      {"mul-simd", ElementwiseOp::kMul, ElementwiseKind::kMulSimd, KernelImpl::kHighway, kAnyOp, 0,
+       0, "kernels/hwy/elementwise.cc"},
+      {"mul-bf16-simd", ElementwiseOp::kMulBf16, ElementwiseKind::kMulBf16Simd,
+       KernelImpl::kHighway, kAnyOp, 0, 0, "kernels/hwy/elementwise.cc"},
+  };
+  return table;
+}
+
+ElementwiseQuery MakeElementwiseQuery(ElementwiseOp op, const Arith& arith) {
+  ElementwiseQuery q;
+  q.op = op;
+  q.arith_op = arith.op == Op::kExact ? OpClass::kExact : OpClass::kLMul;
+  q.arith = ArithProperties(arith);
+  return q;
+}
+
 const char* DataRangeName(DataRange r) {
   switch (r) {
     case DataRange::kInRange:
@@ -71,6 +131,8 @@ const char* KernelImplName(KernelImpl i) {
       return "x86-avx512";
     case KernelImpl::kPortable:
       return "portable";
+    case KernelImpl::kX86Avx2:
+      return "x86-avx2";
   }
   return "?";
 }
@@ -94,12 +156,12 @@ std::string CpuFeatureNames(CpuFeatures f) {
 uint8_t ArithProperties(const Arith& arith) {
   const Format& f = arith.format;
   if (arith.op == Op::kExact) {
-    uint8_t p = 0;
+    uint8_t p = f.kind == Format::Kind::kFp32 ? kNeedFp32Format : 0;
     if (arith.wide || f.kind == Format::Kind::kFp32) p |= kNeedFp32Out;
     if (f.man_bits <= 11) p |= kNeedFitsFp32;  // (m+1)-bit significands: product <= 24 bits
     return p;
   }
-  uint8_t p = 0;
+  uint8_t p = f.kind == Format::Kind::kFp32 ? kNeedFp32Format : 0;
   // Saturation a clamp: exp8 formats saturate to Inf, the carrier after the largest
   // finite; e4m3 saturates to its largest finite.
   if (f.exp_bits == 8 || !f.has_inf) p |= kNeedClampSat;
@@ -127,6 +189,42 @@ const GemmKernelEntry& KernelPlan::Choose(const GemmQuery& q) const {
     if (Applies(e, q)) return e;
   }
   return table.back();  // unreachable for a valid query: the catch-all entries end each group
+}
+
+bool KernelPlan::Applies(const GemvKernelEntry& e, const GemvQuery& q) const {
+  return (e.ops & (1u << static_cast<int>(q.op))) != 0 && (e.accums & Acc(q.accum)) != 0 &&
+         (q.arith & e.arith_needs) == e.arith_needs && (q.arith & e.arith_excludes) == 0 &&
+         q.rows >= 1 &&
+         (e.max_rows == 0 || q.rows <= e.max_rows) && (features_ & e.cpu) == e.cpu;
+}
+
+const GemvKernelEntry& KernelPlan::ChooseGemv(const GemvQuery& q) const {
+  const auto& table = GemvKernels();
+  for (const GemvKernelEntry& e : table) {
+    if (Applies(e, q)) return e;
+  }
+  return table.back();  // the portable entry has no condition
+}
+
+bool KernelPlan::Applies(const ElementwiseKernelEntry& e, const ElementwiseQuery& q) const {
+  return e.op == q.op && (e.ops & (1u << static_cast<int>(q.arith_op))) != 0 &&
+         (q.arith & e.arith_needs) == e.arith_needs && (features_ & e.cpu) == e.cpu;
+}
+
+const ElementwiseKernelEntry& KernelPlan::ChooseElementwise(const ElementwiseQuery& q) const {
+  const ElementwiseKernelEntry* last = nullptr;
+  for (const ElementwiseKernelEntry& e : ElementwiseKernels()) {
+    if (e.op != q.op) continue;
+    if (Applies(e, q)) return e;
+    last = &e;
+  }
+  LMUL_CHECK(last != nullptr, "no elementwise kernel for op %d", static_cast<int>(q.op));
+  return *last;  // unreachable: each op's last entry has no condition
+}
+
+bool KernelPlan::Decodes(const GemvKernelEntry& e, const RowRun& run, int K) {
+  if (run.data == nullptr || (e.decodes & RowFormatBit(run.format)) == 0) return false;
+  return K % (run.format == RowFormat::kF32 ? 8 : 32) == 0;
 }
 
 }  // namespace lmul::kernels

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "kernels/gemm.h"
+#include "kernels/gemv.h"
 
 namespace lmul::kernels {
 
@@ -76,6 +77,8 @@ enum ArithNeed : uint8_t {
   kNeedClampSat = 1u << 2,  // L-Mul whose saturation is a clamp at the next carrier
                             // (exp8: Inf after the largest finite; e4m3: 448)
   kNeedFitsBf16 = 1u << 3,  // L-Mul on a format whose values all fit bf16
+  kNeedFp32Format = 1u << 4,  // the format is fp32: operands are used as they are (no
+                              // reduction to a narrower format)
 };
 
 // Where the kernel's code lives.
@@ -83,6 +86,7 @@ enum class KernelImpl : uint8_t {
   kHighway,    // kernels/hwy/: Highway, dispatched at run time to the best target
   kX86Avx512,  // kernels/x86/: raw AVX-512 intrinsics, files built with -mavx512*
   kPortable,   // plain C++
+  kX86Avx2,    // raw AVX2 intrinsics in functions built with target("avx2")
 };
 const char* KernelImplName(KernelImpl i);
 
@@ -122,6 +126,95 @@ uint8_t ArithProperties(const Arith& arith);
 int64_t SimdTarget();
 std::string SimdTargetName();
 
+// ---- GEMMs with B from compact rows (kernels/gemv.h: GemmRows) ----
+// The algorithm of a GemmRows kernel.
+enum class GemvKind : uint8_t {
+  kFused,         // fused column-block GEMV: 64 rows of B decoded into a k-major tile that
+                  // the micro-kernel reads while A stays in registers; no PackB per call
+                  // (exact/fp32: operands used as they are)
+  kFusedExactWide,  // the same tile, weights reduced to the arithmetic's narrower format
+                    // while decoded (A once per call), fp32 products of the reduced
+                    // operands (exact/<fmt>,wide: bf16, fp8, ...); kernels/x86/gemv_reduced_avx2.h
+  kFusedLMulFast,   // the same tile reduced, L-Mul products (lmul/mitchell): the fast u32-add
+                    // form on in-range blocks, the FMA general form on finite blocks when the
+                    // saturation is a clamp; a block with Inf/NaN (or out of range without
+                    // a clamp) goes through PackB + GemmPacked (its general kernel) instead
+  kPackedBlocks,  // per column block of 256: rows decoded, PackB, GemmPacked (whose own
+                  // kernel is then chosen from GemmKernels()); any arithmetic
+};
+
+// Bit of a RowFormat in the masks below.
+constexpr uint32_t RowFormatBit(RowFormat f) { return 1u << static_cast<int>(f); }
+// F32, Q8_0, Q4_0, Q4_1: the layouts the AVX2 decoders of kernels/gemv.cc read.
+constexpr uint32_t kRowFormatsDecodedAvx2 =
+    RowFormatBit(RowFormat::kF32) | RowFormatBit(RowFormat::kQ8_0) |
+    RowFormatBit(RowFormat::kQ4_0) | RowFormatBit(RowFormat::kQ4_1);
+
+// One GemmRows kernel and the condition under which it applies.
+struct GemvKernelEntry {
+  const char* name;  // stable: tests, benchmarks and docs use it
+  GemvKind kind;
+  KernelImpl impl;
+  uint8_t ops;          // bit (1 << OpClass) per class of arithmetic it implements
+  uint8_t accums;       // bit (1 << Accum) per accumulation it implements
+  uint8_t arith_needs;  // ArithNeed bits
+  uint8_t arith_excludes;  // ArithNeed bits the arithmetic must NOT have
+  int max_rows;         // M in [1, max_rows] (0: any M)
+  // Weight types (RowFormat bits) whose stored rows the kernel decodes itself (straight
+  // into its own layout, when K is a multiple of the block: 32, or 8 for F32); rows of
+  // every other type (RowFormat::kOther: the GGUF types of engine/io/dequant.h) come
+  // through RowSource::Rows. Every entry applies to every weight type.
+  uint32_t decodes;
+  CpuFeatures cpu;  // CPU features it needs
+  const char* file;
+};
+
+// The table, in order of preference (kernels/plan.cc).
+const std::vector<GemvKernelEntry>& GemvKernels();
+
+// One GemmRows call, as the plan sees it.
+struct GemvQuery {
+  OpClass op = OpClass::kLMul;
+  Accum accum = Accum::kFp32;
+  uint8_t arith = 0;  // ArithNeed bits the arithmetic satisfies (ArithProperties)
+  int rows = 1;       // M
+};
+GemvQuery MakeGemvQuery(const Arith& arith, Accum accum, int rows);
+
+// ---- Elementwise kernels (kernels/elementwise.h) ----
+// What an elementwise kernel computes (the public function it serves).
+enum class ElementwiseOp : uint8_t {
+  kMul,      // MulElementwise: y = a * b, fp32 storage
+  kMulBf16,  // MulElementwiseBf16: bf16 storage
+};
+// The implementation the driver (kernels/hwy/elementwise.cc) calls for an entry.
+enum class ElementwiseKind : uint8_t {
+  kMulSimd,      // Highway loop: fast in-range vectors, the spec's general path otherwise
+  kMulBf16Simd,  // bf16 widened per 1024-element chunk, the kMulSimd loop, rounded rne
+};
+
+// One elementwise kernel and the condition under which it applies.
+struct ElementwiseKernelEntry {
+  const char* name;  // stable: tests, benchmarks and docs use it
+  ElementwiseOp op;
+  ElementwiseKind kind;
+  KernelImpl impl;
+  uint8_t ops;          // bit (1 << OpClass) per class of arithmetic it implements
+  uint8_t arith_needs;  // ArithNeed bits
+  CpuFeatures cpu;      // CPU features it needs
+  const char* file;
+};
+
+// The table, in order of preference (kernels/plan.cc).
+const std::vector<ElementwiseKernelEntry>& ElementwiseKernels();
+
+struct ElementwiseQuery {
+  ElementwiseOp op = ElementwiseOp::kMul;
+  OpClass arith_op = OpClass::kLMul;
+  uint8_t arith = 0;  // ArithNeed bits the arithmetic satisfies (ArithProperties)
+};
+ElementwiseQuery MakeElementwiseQuery(ElementwiseOp op, const Arith& arith);
+
 class KernelPlan {
  public:
   explicit KernelPlan(CpuFeatures features) : features_(features) {}
@@ -139,6 +232,19 @@ class KernelPlan {
   const GemmKernelEntry& Choose(const GemmQuery& q) const;
   // Whether `e`'s condition holds for `q` on this plan.
   bool Applies(const GemmKernelEntry& e, const GemmQuery& q) const;
+
+  // The first entry of GemvKernels() whose condition holds (the table ends with an
+  // entry without conditions). Model::PacksGroup asks it whether compact weights have
+  // a fused kernel (GemvKind::kFused) for a site's arithmetic.
+  const GemvKernelEntry& ChooseGemv(const GemvQuery& q) const;
+  bool Applies(const GemvKernelEntry& e, const GemvQuery& q) const;
+  // The first entry of ElementwiseKernels() for `q` (each op's table ends with an entry
+  // without conditions).
+  const ElementwiseKernelEntry& ChooseElementwise(const ElementwiseQuery& q) const;
+  bool Applies(const ElementwiseKernelEntry& e, const ElementwiseQuery& q) const;
+
+  // Whether `e` decodes the stored rows `run` of K values itself.
+  static bool Decodes(const GemvKernelEntry& e, const RowRun& run, int K);
 
  private:
   CpuFeatures features_ = 0;

@@ -7,9 +7,11 @@
 
 #include <set>
 #include <string>
+#include <utility>
 
 #include "hwy/targets.h"
 #include "kernels/arith_ops.h"
+#include "kernels/elementwise.h"
 #include "kernels/test_util.h"
 
 namespace lmul::kernels {
@@ -148,10 +150,49 @@ TEST(KernelPlan, TableNamesAndFeatures) {
     EXPECT_EQ(e.impl == KernelImpl::kX86Avx512, e.cpu != 0) << e.name;
     EXPECT_EQ(std::string(e.file).rfind("kernels/", 0), 0u) << e.file;
   }
+  for (const GemvKernelEntry& e : GemvKernels()) {
+    EXPECT_TRUE(names.insert(e.name).second) << "duplicate " << e.name;
+    EXPECT_EQ(e.impl == KernelImpl::kX86Avx2, (e.cpu & kCpuAvx2) != 0) << e.name;
+    EXPECT_EQ(e.cpu & ~(kCpuAvx2 | kCpuFma), 0u) << e.name;
+    EXPECT_EQ(e.decodes != 0, e.impl == KernelImpl::kX86Avx2) << e.name;
+    EXPECT_EQ(std::string(e.file).rfind("kernels/", 0), 0u) << e.file;
+  }
+  for (const ElementwiseKernelEntry& e : ElementwiseKernels()) {
+    EXPECT_TRUE(names.insert(e.name).second) << "duplicate " << e.name;
+    EXPECT_EQ(std::string(e.file).rfind("kernels/", 0), 0u) << e.file;
+  }
+  // The last GemmRows entry has no condition (a kernel for every query).
+  const GemvKernelEntry& last = GemvKernels().back();
+  EXPECT_EQ(last.cpu, 0u);
+  EXPECT_EQ(last.arith_needs, 0u);
+  EXPECT_EQ(last.arith_excludes, 0u);
+  EXPECT_EQ(last.max_rows, 0);
+  EXPECT_EQ(KernelImplName(KernelImpl::kX86Avx2), std::string("x86-avx2"));
   EXPECT_EQ(CpuFeatureNames(kCpuAvx2 | kCpuAvx512Bf16), "avx2 avx512bf16");
   EXPECT_EQ(CpuFeatureNames(0), "");
   std::printf("[   INFO   ] host CPU features: %s; Highway target: %s\n",
               CpuFeatureNames(HostCpuFeatures()).c_str(), SimdTargetName().c_str());
+}
+
+// Every arithmetic has an elementwise kernel for each op, on any CPU; the kernels report
+// the entry they ran.
+TEST(KernelPlan, ElementwiseEveryArith) {
+  const std::pair<ElementwiseOp, const char*> ops[] = {{ElementwiseOp::kMul, "mul-simd"},
+                                                       {ElementwiseOp::kMulBf16, "mul-bf16-simd"}};
+  for (const Arith& arith : testing::AllAriths(/*all_e8m=*/true)) {
+    for (const auto& [op, name] : ops) {
+      for (CpuFeatures cpu : {CpuFeatures{0}, kAvx2Cpu, kBf16Cpu}) {
+        const ElementwiseKernelEntry& e =
+            KernelPlan(cpu).ChooseElementwise(MakeElementwiseQuery(op, arith));
+        EXPECT_EQ(e.op, op) << arith.Name();
+        EXPECT_STREQ(e.name, name) << arith.Name();
+      }
+    }
+    float a = 1.5f, b = -2.25f, y = 0;
+    uint16_t ha = 0x3FC0, hb = 0xC010, hy = 0;
+    EXPECT_STREQ(MulElementwise(arith, &a, &b, &y, 1).name, "mul-simd");
+    EXPECT_STREQ(MulElementwiseBf16(arith, &ha, &hb, &hy, 1).name, "mul-bf16-simd");
+  }
 }
 
 TEST(KernelPlan, HostPlanAndMasks) {

@@ -18,7 +18,10 @@
 #   FRESH_ROOT (the folder to build the root in; default a new /var/tmp/lmul-fresh.XXXXXX),
 #   KEEP=1 (keep the root afterwards), SITE_NET=0 (do not copy this machine's local CA
 #   certificates and /etc/pip.conf into the root), COMMANDS (default "scripts/demo.sh && scripts/test.sh").
-# Needs root (debootstrap, mount, chroot) and ~6 GB of disk. Exit status: the commands'.
+# Needs root (debootstrap, mount, chroot) and ~6 GB of disk. Progress: "== fresh_machine_check:"
+# lines on stderr with the seconds since the start. The commands in COMMANDS run one by one (as
+# `&&`: none after a failure); the output ends with a summary, one line per command with its exit
+# status and time, then the total. Exit status: the first failing command's, else 0.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" -ne 0 ]; then
@@ -37,6 +40,12 @@ command -v debootstrap >/dev/null || {
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null
 }
 ROOT="${FRESH_ROOT:-$(mktemp -d /var/tmp/lmul-fresh.XXXXXX)}"
+# The root's own mode is "/"'s inside the chroot: mktemp -d makes it 0700, and then no user but
+# root can reach any path there (munge's postinst runs `su munge -s /bin/sh -c 'mungekey -c'`:
+# "su: failed to execute /bin/sh: Permission denied", and apt's _apt sandbox falls back to
+# root). A real machine's / is 0755.
+mkdir -p "$ROOT"
+chmod 0755 "$ROOT"
 mounts=()
 cleanup() {
   local i
@@ -70,8 +79,8 @@ mkdir -p "$ROOT.repo"
 git ls-files -z --cached --others --exclude-standard |
   while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done |
   tar --null -T - -cf - | tar -xf - -C "$ROOT.repo"
-echo "   $(find "$ROOT.repo" -type f | wc -l) files, from $(git rev-parse --short HEAD)$(
-  git diff --quiet HEAD && echo '' || echo ' + uncommitted edits')" >&2
+rev="$(git rev-parse --short HEAD)$(git diff --quiet HEAD && echo '' || echo ' + uncommitted edits')"
+echo "   $(find "$ROOT.repo" -type f | wc -l) files, from $rev" >&2
 stamp "debootstrap $SUITE (minbase) from $MIRROR into $ROOT"
 debootstrap --variant=minbase "$SUITE" "$ROOT" "$MIRROR" > "$ROOT.debootstrap.log" 2>&1 || {
   tail -n 20 "$ROOT.debootstrap.log" >&2
@@ -112,12 +121,40 @@ bind /sys "$ROOT/sys" ro
 bind /dev "$ROOT/dev"
 bind /dev/pts "$ROOT/dev/pts"
 
-stamp "running in the chroot: $COMMANDS"
-set +e
-chroot "$ROOT" /usr/bin/env -i HOME=/root LANG=C.UTF-8 TERM=dumb \
-  PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-  /bin/bash -c "cd /lmul/repo && $COMMANDS"
-rc=$?
-set -e
-stamp "exit status $rc"
+# Each command of COMMANDS ("A && B && ...") runs on its own, as `&&` would run them (stop at
+# the first failure), so that the summary can say what each one returned and how long it took.
+cmds=()
+rest="$COMMANDS"
+while [[ "$rest" == *"&&"* ]]; do
+  cmds+=("${rest%%&&*}")
+  rest="${rest#*&&}"
+done
+cmds+=("$rest")
+summary=()
+rc=0
+for c in "${cmds[@]}"; do
+  c="$(echo "$c" | sed 's/^ *//; s/ *$//')"
+  if [ "$rc" -ne 0 ]; then
+    summary+=("$(printf '%-22s not run (an earlier command failed)' "$c")")
+    continue
+  fi
+  stamp "running in the chroot: $c"
+  c0=$(date +%s)
+  set +e
+  chroot "$ROOT" /usr/bin/env -i HOME=/root LANG=C.UTF-8 TERM=dumb \
+    PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+    /bin/bash -c "cd /lmul/repo && $c"
+  rc=$?
+  set -e
+  secs=$(( $(date +%s) - c0 ))
+  summary+=("$(printf '%-22s exit %d after %d s (%d.%d min)' "$c" "$rc" "$secs" \
+    $((secs / 60)) $(( (secs % 60) / 6 )))")
+  stamp "$c: exit status $rc"
+done
+total=$(( $(date +%s) - t0 ))
+{
+  echo "== fresh_machine_check: summary ($SUITE root from $MIRROR; checkout $rev; $(nproc) cores)"
+  for l in "${summary[@]}"; do echo "   $l"; done
+  echo "   total (debootstrap included) $total s ($((total / 60)) min); exit status $rc"
+} >&2
 exit "$rc"

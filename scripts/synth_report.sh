@@ -85,6 +85,8 @@ mac_lmul_fp32_fp32|gxie|--unit mac --arith lmul/fp32 --acc fp32
 mac_exact_fp32_fp32|gxie|--unit mac --arith exact/fp32 --acc fp32
 dot8_lmul_e4m3_fp32|gxie|--unit dot --lanes 8 --arith lmul/e4m3 --acc fp32
 dot4_lmul_e4m3_fp32_s2|gxie|--unit dot --lanes 4 --arith lmul/e4m3 --acc fp32 --stages 2
+dot4_exact_e4m3_fp32_s2|gxie|--unit dot --lanes 4 --arith exact/e4m3 --acc fp32 --stages 2
+dot8_exact_e4m3_fp32|gxie|--unit dot --lanes 8 --arith exact/e4m3 --acc fp32
 EOF
 # This run's jobs: the modules LMUL_SYNTH_ONLY selects, their flows cut to LMUL_SYNTH_FLOWS.
 while IFS='|' read -r name flows args; do
@@ -147,7 +149,8 @@ xargs -P "$jobs" -I{} bash -c 'synth_one "$@"' _ {} <"$tmp/jobs"
 
 pnr_v=""
 [[ $have_pnr == 1 ]] && pnr_v="$(nextpnr-ice40 --version 2>&1 | head -1)"
-python3 "$root/scripts/synth_report.py" --tmp "$tmp" --out "$out" --md "$md" \
+# The merge holds a lock on OUT_JSON's folder: partial runs may run concurrently.
+flock "$(dirname "$out")" python3 "$root/scripts/synth_report.py" --tmp "$tmp" --out "$out" --md "$md" \
   --all-jobs "$tmp/all_jobs" --jobs "$tmp/jobs" --yosys "$(yosys -V | head -1)" --nextpnr "$pnr_v" \
   --lmul "$lmul_v" --commit "$commit" --seconds "$(($(date +%s) - start))" --nice "$(nice)" \
   --note "${LMUL_SYNTH_NOTE:-}" --selection "LMUL_SYNTH_ONLY='$only' LMUL_SYNTH_FLOWS=$flows_only"

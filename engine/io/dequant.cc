@@ -161,31 +161,6 @@ void BlockQ6_K(const uint8_t* b, float* y) {
 
 }  // namespace
 
-float HalfToFloat(uint16_t h) {
-  const uint32_t sign = static_cast<uint32_t>(h & 0x8000) << 16;
-  const uint32_t exp = (h >> 10) & 0x1F;
-  uint32_t man = h & 0x3FF;
-  uint32_t bits;
-  if (exp == 0x1F) {
-    bits = sign | 0x7F800000u | (man << 13);  // Inf / NaN (payload kept)
-  } else if (exp != 0) {
-    bits = sign | ((exp + 112) << 23) | (man << 13);
-  } else if (man == 0) {
-    bits = sign;
-  } else {
-    // Subnormal half: man * 2^-24, normalised.
-    int e = -1;
-    do {
-      ++e;
-      man <<= 1;
-    } while ((man & 0x400) == 0);
-    bits = sign | (static_cast<uint32_t>(112 - e) << 23) | ((man & 0x3FF) << 13);
-  }
-  return BitsFloat(bits);
-}
-
-float Bf16ToFloat(uint16_t b) { return Bf16CodeFloat(b); }
-
 namespace {
 
 // Row decoders: n elements of one row from src (n a multiple of the block size).
@@ -196,7 +171,7 @@ void RowF16(const uint8_t* src, int64_t n, float* y) {
   for (int64_t i = 0; i < n; ++i) y[i] = HalfToFloat(Load16(src + 2 * i));
 }
 void RowBF16(const uint8_t* src, int64_t n, float* y) {
-  for (int64_t i = 0; i < n; ++i) y[i] = Bf16ToFloat(Load16(src + 2 * i));
+  for (int64_t i = 0; i < n; ++i) y[i] = Bf16CodeFloat(Load16(src + 2 * i));
 }
 // A block format: Block decodes kElems elements from kBytes bytes.
 template <void (*Block)(const uint8_t*, float*), int kElems, int kBytes>

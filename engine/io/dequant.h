@@ -22,6 +22,7 @@
 
 #include "base/result.h"
 #include "engine/io/gguf.h"
+#include "numeric/bits.h"
 
 namespace lmul::engine {
 
@@ -30,9 +31,9 @@ bool CanDequantize(GgmlType type);
 // The supported type names, space-separated ("F32 F16 BF16 Q8_0 ..."), for error messages.
 std::string DequantizableTypes();
 
-// IEEE half / bfloat16 bits -> fp32 (exact).
-float HalfToFloat(uint16_t h);
-float Bf16ToFloat(uint16_t b);
+// IEEE half / bfloat16 bits -> fp32 (exact): numeric/bits.h's HalfToFloat and
+// Bf16CodeFloat (the one home of both).
+using ::lmul::HalfToFloat;
 
 // Rows [row_begin, row_begin + n_rows) of `t` (each row has t.row_length() elements) to
 // out[n_rows * row_length]. Errors: unsupported type, rows out of range.

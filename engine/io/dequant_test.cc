@@ -34,8 +34,8 @@ TEST(DequantTest, HalfToFloatExhaustive) {
   }
   EXPECT_EQ(HalfToFloat(0x0001), std::ldexp(1.0f, -24));
   EXPECT_EQ(HalfToFloat(0x3C00), 1.0f);
-  EXPECT_EQ(Bf16ToFloat(0x3F80), 1.0f);
-  EXPECT_EQ(Bf16ToFloat(0xC040), -3.0f);
+  EXPECT_EQ(Bf16CodeFloat(0x3F80), 1.0f);
+  EXPECT_EQ(Bf16CodeFloat(0xC040), -3.0f);
 }
 
 // Dequantizes raw bytes of one row of `type` with ne[0] = n through a GGUF round trip.
@@ -149,7 +149,7 @@ TEST(DequantTest, F16AndBf16Tensors) {
   EXPECT_EQ(y[0], 1.0f);
   EXPECT_EQ(y[1], -2.0f);
   const auto z = Dequant(GgmlType::kBF16, 2, b);  // bf16 0x3C00, 0xC000
-  EXPECT_EQ(z[0], Bf16ToFloat(0x3C00));
+  EXPECT_EQ(z[0], Bf16CodeFloat(0x3C00));
   EXPECT_EQ(z[1], -2.0f);
 }
 

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <string_view>
 #include <thread>
 
 #include "base/check.h"
@@ -12,6 +11,7 @@
 #include "engine/model/validate.h"
 #include "engine/tokenizer/tokenizer.h"
 #include "kernels/gemv.h"
+#include "kernels/plan.h"
 
 namespace lmul::engine {
 namespace {
@@ -125,9 +125,13 @@ Result<WeightStorage> ParseWeightStorage(const std::string& name) {
 bool Model::PacksGroup(const Arith& arith, kernels::Accum accum, bool scaled) const {
   if (scaled) return true;
   if (storage_ != WeightStorage::kAuto) return storage_ == WeightStorage::kPacked;
-  kernels::GemmOptions o;
-  o.accum = accum;
-  return std::string_view(kernels::GemmRowsPath(arith, 1, o)) != "gemv-exact-fp32";
+  // A decode step (M = 1) of the compact weights: packed unless the plan has the fused
+  // exact/fp32 kernel (GemvKind::kFused). The reduced-operand fused kinds (kFusedExactWide,
+  // kFusedLMulFast: bf16, fp8 wide, L-Mul) are deliberately not enough: at M = 1 they were
+  // slower than the prepacked GEMM (docs/kernels.md §4.1), so auto still packs those groups.
+  const kernels::GemvKernelEntry& e =
+      kernels::KernelPlan::Host().ChooseGemv(kernels::MakeGemvQuery(arith, accum, 1));
+  return e.kind != kernels::GemvKind::kFused;
 }
 
 Model::~Model() = default;

@@ -6,7 +6,7 @@
 // per arithmetic, on first use, by kernels::PackB (about 4 bytes per weight), and the packs
 // are shared by all sessions using that arithmetic. WeightStorage::kAuto (the default)
 // decides per weight group and arithmetic: compact where the kernels have a fused decode
-// GEMV for the group's arithmetic (kernels::GemmRowsPath), packed (lazily, shared) where
+// GEMV for the group's arithmetic (the kernel plan's GemvKernels(), kernels/plan.h), packed (lazily, shared) where
 // they don't, so a policy without one (lmul-all) decodes at the packed speed and the others
 // keep the compact memory. All three give the same bits.
 //

@@ -17,7 +17,7 @@
 #include "engine/model/policy.h"
 #include "engine/model/session.h"
 #include "engine/model/testing/tiny_llama.h"
-#include "kernels/gemv.h"
+#include "kernels/plan.h"
 
 namespace lmul::engine {
 namespace {
@@ -286,7 +286,8 @@ TEST(CompactWeights, StorageNames) {
 }
 
 // kAuto keeps a group compact exactly when its arithmetic has the fused exact/fp32 decode
-// GEMV (kernels::GemmRowsPath at M = 1 is "gemv-exact-fp32": fp32 accumulation, AVX2), and
+// GEMV (the plan's GemmRows entry at M = 1 is GemvKind::kFused, gemv-exact-fp32: fp32
+// accumulation, AVX2), and
 // packs it otherwise, also where a reduced-operand GEMV exists (gemv-exact-wide,
 // gemv-lmul-fast: those serve WeightStorage::kCompact; bench/RESULTS.md has why auto does
 // not take them yet): the weight bytes a token reads equal the compact storage's or the
@@ -300,10 +301,14 @@ TEST(CompactWeights, AutoPacksOnlyWithoutAFusedGemv) {
   auto bytes = [](const Model& m, const char* preset) {
     return Session(m, *Policy::Parse(preset), 16, 1).weight_bytes_per_token();
   };
-  auto fused = [](const char* arith, kernels::Accum accum) {
-    kernels::GemmOptions o;
-    o.accum = accum;
-    return std::string(kernels::GemmRowsPath(*Arith::Parse(arith), 1, o)) == "gemv-exact-fp32";
+  // The plan's entry for a decode step (M = 1) of the weights' arithmetic.
+  auto kind = [](const char* arith, kernels::Accum accum) {
+    return kernels::KernelPlan::Host()
+        .ChooseGemv(kernels::MakeGemvQuery(*Arith::Parse(arith), accum, 1))
+        .kind;
+  };
+  auto fused = [&](const char* arith, kernels::Accum accum) {
+    return kind(arith, accum) == kernels::GemvKind::kFused;
   };
   const struct {
     const char* preset;
@@ -325,8 +330,12 @@ TEST(CompactWeights, AutoPacksOnlyWithoutAFusedGemv) {
     EXPECT_NE(bytes(**compact, c.preset), bytes(**packed, c.preset)) << c.preset;
   }
 #if defined(__x86_64__)
-  if (__builtin_cpu_supports("avx2")) {  // which arithmetics auto keeps compact
-    EXPECT_TRUE(fused("exact/fp32", kernels::Accum::kFp32));
+  // The plan's answer, independently; and which arithmetics auto keeps compact: only
+  // exact/fp32, although bf16 and L-Mul have fused kernels too (those serve kCompact).
+  EXPECT_EQ(fused("exact/fp32", kernels::Accum::kFp32), __builtin_cpu_supports("avx2") != 0);
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+    EXPECT_EQ(kind("exact/bf16,wide", kernels::Accum::kFp32), kernels::GemvKind::kFusedExactWide);
+    EXPECT_EQ(kind("lmul/bf16", kernels::Accum::kFp32), kernels::GemvKind::kFusedLMulFast);
     EXPECT_FALSE(fused("exact/bf16,wide", kernels::Accum::kFp32));
     EXPECT_FALSE(fused("lmul/bf16", kernels::Accum::kFp32));
   }

@@ -9,6 +9,7 @@
 #include <cstdint>
 
 #include "numeric/arith.h"
+#include "numeric/bits.h"
 
 namespace lmul::kernels::cuda::dev {
 
@@ -164,14 +165,10 @@ __device__ __forceinline__ float Reduce(const DevArith& a, float x) {
   return __uint_as_float(sign | __float_as_uint(n * a.sub_quantum));
 }
 
-// kernels::RoundBf16Rne (the bf16 accumulator step) and FlushSubnormal (FTZ/DAZ).
-__device__ __forceinline__ float RoundBf16Rne(float x) {
-  const uint32_t bits = __float_as_uint(x);
-  if ((bits & 0x7FFFFFFFu) > 0x7F800000u)
-    return __uint_as_float((bits & 0x80000000u) | 0x7FC00000u);
-  if ((bits & 0x7FFFFFFFu) == 0x7F800000u) return x;
-  return __uint_as_float((bits + 0x7FFFu + ((bits >> 16) & 1u)) & 0xFFFF0000u);
-}
+// The bf16 accumulator step: numeric/bits.h's RoundBf16, the one home of the rounding
+// (a constexpr host function, callable here with --expt-relaxed-constexpr, which
+// kernels/cuda/CMakeLists.txt sets), and FlushSubnormal (FTZ/DAZ).
+__device__ __forceinline__ float RoundBf16Rne(float x) { return ::lmul::RoundBf16(x); }
 __device__ __forceinline__ float FlushSubnormal(float x) {
   return (__float_as_uint(x) & 0x7FFFFFFFu) < 0x00800000u
              ? __uint_as_float(__float_as_uint(x) & 0x80000000u)

@@ -1,16 +1,20 @@
-// Elementwise products: Highway SIMD, runtime dispatch once per call.
+// Elementwise products: the driver (the kernel plan's ElementwiseKernels() entry for the
+// op and arithmetic) and the Highway SIMD kernels, dispatched at run time per call.
 #include "kernels/elementwise.h"
 
 #include <algorithm>
 #include <cstring>
+#include <thread>
 
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/hwy/elementwise.cc"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 #include "hwy/highway.h"
+#include "base/check.h"
 #include "kernels/arith_ops.h"
 #include "kernels/hwy/simd_ops-inl.h"
 #include "kernels/plan.h"
+#include "kernels/worker_pool.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace lmul::kernels::HWY_NAMESPACE {
@@ -187,6 +191,43 @@ void MulElementwiseBf16Simd(const internal::ArithConsts& c, const uint16_t* a, c
   }
 }
 
+// y[i] = Reduce(format, x[i]) for the format and rounding of c (ReduceCarrier, the
+// vector twin of ReduceToCarrier); the tail through a zero-padded vector.
+template <bool rne>
+void ReduceLoop(const internal::ArithConsts& c, const float* x, float* y, size_t n) {
+  using D = hn::ScalableTag<int32_t>;
+  using V = hn::Vec<D>;
+  const D d;
+  const size_t N = hn::Lanes(d);
+  const VecConsts<D> k(d, c);
+  size_t i = 0;
+  for (; i + 4 * N <= n; i += 4 * N) {
+    const V u0 = hn::LoadU(d, reinterpret_cast<const int32_t*>(x + i));
+    const V u1 = hn::LoadU(d, reinterpret_cast<const int32_t*>(x + i + N));
+    const V u2 = hn::LoadU(d, reinterpret_cast<const int32_t*>(x + i + 2 * N));
+    const V u3 = hn::LoadU(d, reinterpret_cast<const int32_t*>(x + i + 3 * N));
+    hn::StoreU(ReduceCarrier(d, k, u0, rne), d, reinterpret_cast<int32_t*>(y + i));
+    hn::StoreU(ReduceCarrier(d, k, u1, rne), d, reinterpret_cast<int32_t*>(y + i + N));
+    hn::StoreU(ReduceCarrier(d, k, u2, rne), d, reinterpret_cast<int32_t*>(y + i + 2 * N));
+    hn::StoreU(ReduceCarrier(d, k, u3, rne), d, reinterpret_cast<int32_t*>(y + i + 3 * N));
+  }
+  for (; i + N <= n; i += N) {
+    const V u = hn::LoadU(d, reinterpret_cast<const int32_t*>(x + i));
+    hn::StoreU(ReduceCarrier(d, k, u, rne), d, reinterpret_cast<int32_t*>(y + i));
+  }
+  if (i < n) {
+    const size_t rest = n - i;
+    HWY_ALIGN int32_t t[HWY_MAX_BYTES / 4] = {};
+    std::memcpy(t, x + i, rest * 4);
+    hn::Store(ReduceCarrier(d, k, hn::Load(d, t), rne), d, t);
+    std::memcpy(y + i, t, rest * 4);
+  }
+}
+
+void ReduceSimd(const internal::ArithConsts& c, const float* x, float* y, size_t n) {
+  return c.rne ? ReduceLoop<true>(c, x, y, n) : ReduceLoop<false>(c, x, y, n);
+}
+
 int64_t TargetOfThisCode() { return HWY_TARGET; }
 
 }  // namespace lmul::kernels::HWY_NAMESPACE
@@ -197,6 +238,7 @@ namespace lmul::kernels {
 
 HWY_EXPORT(MulElementwiseSimd);
 HWY_EXPORT(MulElementwiseBf16Simd);
+HWY_EXPORT(ReduceSimd);
 HWY_EXPORT(TargetOfThisCode);
 
 namespace {
@@ -213,15 +255,63 @@ const internal::ArithConsts& ConstsOf(const Arith& arith) {
   }
   return last_consts;
 }
+
+// The kernel plan's entry for (op, arith): a few compares per call.
+const ElementwiseKernelEntry& EntryOf(ElementwiseOp op, const Arith& arith) {
+  return KernelPlan::Host().ChooseElementwise(MakeElementwiseQuery(op, arith));
+}
 }  // namespace
 
-void MulElementwise(const Arith& arith, const float* a, const float* b, float* y, size_t n) {
-  HWY_DYNAMIC_DISPATCH(MulElementwiseSimd)(ConstsOf(arith), a, b, y, n);
+const ElementwiseKernelEntry& MulElementwise(const Arith& arith, const float* a, const float* b,
+                                             float* y, size_t n) {
+  const ElementwiseKernelEntry& e = EntryOf(ElementwiseOp::kMul, arith);
+  switch (e.kind) {
+    case ElementwiseKind::kMulSimd:
+      HWY_DYNAMIC_DISPATCH(MulElementwiseSimd)(ConstsOf(arith), a, b, y, n);
+      break;
+    default:
+      LMUL_CHECK(false, "MulElementwise: entry %s is not a kMul kernel", e.name);
+  }
+  return e;
 }
 
-void MulElementwiseBf16(const Arith& arith, const uint16_t* a, const uint16_t* b, uint16_t* y,
-                        size_t n) {
-  HWY_DYNAMIC_DISPATCH(MulElementwiseBf16Simd)(ConstsOf(arith), a, b, y, n);
+const ElementwiseKernelEntry& MulElementwiseBf16(const Arith& arith, const uint16_t* a,
+                                                 const uint16_t* b, uint16_t* y, size_t n) {
+  const ElementwiseKernelEntry& e = EntryOf(ElementwiseOp::kMulBf16, arith);
+  switch (e.kind) {
+    case ElementwiseKind::kMulBf16Simd:
+      HWY_DYNAMIC_DISPATCH(MulElementwiseBf16Simd)(ConstsOf(arith), a, b, y, n);
+      break;
+    default:
+      LMUL_CHECK(false, "MulElementwiseBf16: entry %s is not a kMulBf16 kernel", e.name);
+  }
+  return e;
+}
+
+void ReduceElementwise(const Format& format, Rounding rounding, const float* x, float* y,
+                       size_t n, int threads) {
+  // The reduction of an exact arithmetic on the format is the operand reduction.
+  Arith arith;
+  arith.op = Op::kExact;
+  arith.format = format;
+  arith.reduce = rounding;
+  const internal::ArithConsts& c = ConstsOf(arith);
+  if (threads <= 0) {
+    const unsigned hw = std::thread::hardware_concurrency();
+    threads = hw == 0 ? 1 : static_cast<int>(hw);
+  }
+  // Parts of whole 64-byte lines (16 floats); small arrays are not worth a thread.
+  constexpr size_t kMinPerThread = size_t{1} << 15;
+  const size_t lines = (n + 15) / 16;
+  const int parts = static_cast<int>(std::min<size_t>(
+      static_cast<size_t>(threads), std::max<size_t>(1, n / kMinPerThread)));
+  if (parts <= 1) return HWY_DYNAMIC_DISPATCH(ReduceSimd)(c, x, y, n);
+  internal::RunParts(parts, [&](int p) {
+    const size_t begin = std::min(n, lines * p / parts * 16);
+    const size_t end = std::min(n, lines * (p + 1) / parts * 16);
+    // c names the calling thread's constants, unchanged until every part has finished.
+    if (end > begin) HWY_DYNAMIC_DISPATCH(ReduceSimd)(c, x + begin, y + begin, end - begin);
+  });
 }
 
 int64_t SimdTarget() { return HWY_DYNAMIC_DISPATCH(TargetOfThisCode)(); }

@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <cmath>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -116,20 +117,33 @@ void Reduce(F32Contig x, F32Out y, const std::string& fmt, const std::string& ro
   const float* xp = x.data();
   float* yp = y.data();
   nb::gil_scoped_release release;
-  for (size_t i = 0; i < n; ++i) yp[i] = lmul::Reduce(f, xp[i], r);
+  lmul::kernels::ReduceElementwise(f, r, xp, yp, n);
 }
 
-// Reduce on n contiguous elements at addresses (the torch op; see MatmulPtr below).
+// Reduce on n contiguous elements at addresses (the torch op; see MatmulPtr below), on
+// `threads` threads (0 = all cores; the result does not depend on it).
 void ReducePtr(uintptr_t x, uintptr_t y, int64_t n, const std::string& fmt,
-               const std::string& rounding) {
+               const std::string& rounding, int threads) {
   const lmul::Format f = ParseFormat(fmt);
   const lmul::Rounding r = ParseRounding(rounding);
   if (n < 0) ThrowValue("reduce: negative element count");
+  if (threads < 0) ThrowValue("reduce: threads must be >= 0 (0 = all cores)");
   if ((x == 0 || y == 0) && n > 0) ThrowValue("reduce: null address");
   const float* xp = reinterpret_cast<const float*>(x);
   float* yp = reinterpret_cast<float*>(y);
   nb::gil_scoped_release release;
-  for (int64_t i = 0; i < n; ++i) yp[i] = lmul::Reduce(f, xp[i], r);
+  lmul::kernels::ReduceElementwise(f, r, xp, yp, static_cast<size_t>(n), threads);
+}
+
+// y[i] = expf(x[i]) on n contiguous elements: the C library's expf, the function the engine's
+// softmax and SiLU call (std::exp on a float), for lmul.torch.patch's engine-exact exp.
+void ExpfPtr(uintptr_t x, uintptr_t y, int64_t n) {
+  if (n < 0) ThrowValue("expf: negative element count");
+  if ((x == 0 || y == 0) && n > 0) ThrowValue("expf: null address");
+  const float* xp = reinterpret_cast<const float*>(x);
+  float* yp = reinterpret_cast<float*>(y);
+  nb::gil_scoped_release release;
+  for (int64_t i = 0; i < n; ++i) yp[i] = std::exp(xp[i]);
 }
 
 // A 2-D operand as the kernels take it: base pointer, leading dimension, transposed or not.
@@ -536,7 +550,8 @@ NB_MODULE(_lmul, m) {
   m.def("mul_ptr", &MulPtr, nb::arg("x"), nb::arg("y"), nb::arg("out"), nb::arg("n"),
         nb::arg("arith"));
   m.def("reduce_ptr", &ReducePtr, nb::arg("x"), nb::arg("out"), nb::arg("n"), nb::arg("fmt"),
-        nb::arg("rounding"));
+        nb::arg("rounding"), nb::arg("threads") = 1);
+  m.def("expf_ptr", &ExpfPtr, nb::arg("x"), nb::arg("out"), nb::arg("n"));
 #ifdef LMUL_PYTHON_CUDA
   m.attr("has_cuda") = true;
   m.def("cuda_matmul_ptr", &CudaMatmulPtr, nb::arg("a"), nb::arg("as0"), nb::arg("lda"),

@@ -335,3 +335,30 @@ def test_bf16_model() -> None:
         lt.unpatch(model)
     assert out.dtype == torch.bfloat16 and torch.isfinite(out).all()
     assert torch.equal(logits(model, ids), ref)
+
+
+def test_expf_calls_libm_with_the_float64_formulations_gradient() -> None:
+    # _expf (softmax, SiLU) on plain CPU tensors calls the C library's expf through the
+    # module; _expf_portable is the torch formulation (float64 exp, libm near midpoints). Same
+    # values and the same gradient bits, on the ranges softmax and SiLU see and on random bits.
+    import sys
+
+    p = sys.modules["lmul.torch.patch"]
+    g = torch.Generator().manual_seed(7)
+    bits = torch.randint(-(2**31), 2**31, (300_000,), generator=g, dtype=torch.int64).to(torch.int32)
+    x = torch.cat([torch.rand(300_000, generator=g) * -110, torch.randn(300_000, generator=g) * 8,
+                   bits.view(torch.float32).nan_to_num(0.0).clamp(-120, 100),
+                   torch.tensor([0.0, -0.0, 88.72, 88.73, -87.3, -103.9, -104.0, float("-inf")])])
+    libm = p._libm()
+    assert libm is not None
+    want = p._expf_portable(x)
+    got = p._expf(x)
+    assert torch.equal(got.view(torch.int32), want.view(torch.int32))
+    for v in x[:: 40_000].tolist():  # and expf itself, through ctypes
+        assert torch.tensor([libm.expf(v)]).view(torch.int32) == p._expf(torch.tensor([v])).view(torch.int32)
+    x1 = x[:50_000].clone().requires_grad_()
+    x2 = x1.detach().clone().requires_grad_()
+    gy = torch.randn(50_000, generator=g)
+    p._expf(x1).backward(gy)
+    p._expf_portable(x2).backward(gy)
+    assert torch.equal(x1.grad, x2.grad)

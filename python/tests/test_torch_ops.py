@@ -22,6 +22,18 @@ def randn(*shape: int, seed: int = 0, dtype: torch.dtype = torch.float32) -> tor
     return torch.randn(*shape, generator=g, dtype=torch.float32).to(dtype)
 
 
+def test_public_names_are_ops_all() -> None:
+    # lmul.torch re-exports lmul/torch/ops.py's __all__ (one list), plus patch/unpatch.
+    from lmul.torch import ops
+
+    assert set(ops.__all__) <= set(lt.__all__)
+    assert set(lt.__all__) - set(ops.__all__) <= {"patch", "unpatch"}
+    for name in lt.__all__:
+        assert getattr(lt, name) is not None, name
+    for name in ops.__all__:
+        assert getattr(lt, name) is getattr(ops, name), name
+
+
 # ---- forward: the same bits as the NumPy API ----
 
 
@@ -291,3 +303,92 @@ def test_threads_do_not_change_results() -> None:
     finally:
         lt.set_threads(None)
     assert torch.equal(one, two)
+
+
+# ---- the ste backward's reduction (kernels' ReduceElementwise, in the operand's layout) ----
+
+
+def _old_ste_grads(a: torch.Tensor, b: torch.Tensor, g: torch.Tensor, arith: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ste gradients as the code before commit 'ste backward without copies' computed
+    them: each operand made contiguous, reduced by the op (a scalar loop over lmul::Reduce,
+    checked against the NumPy API here), then torch.matmul."""
+    info = lmul.arith_info(arith)
+
+    def red(t: torch.Tensor) -> torch.Tensor:
+        c = t.detach().contiguous()
+        r = torch.from_numpy(lmul.reduce(c.numpy(), info["format"], info["rounding"]))
+        assert torch.equal(r, torch.ops.lmul.reduce(c, info["format"], info["rounding"]))
+        return r
+
+    return torch.matmul(g, red(b).mT), torch.matmul(red(a).mT, g)
+
+
+@pytest.mark.parametrize("arith", ["lmul/e8m3", "lmul/bf16", "exact/e4m3,wide", "mitchell/e5m2", "exact/fp16,trunc"])
+@pytest.mark.parametrize("shape", [(7, 13, 5), (64, 576, 192), (96, 1536, 576), (33, 576, 1536)])
+def test_ste_linear_backward_bit_identical_to_contiguous_reduction(arith: str, shape: tuple[int, int, int]) -> None:
+    # A Linear's x . W^T: W^T is a transposed view; its reduction now keeps that layout (no
+    # copy). The gradients must be the bits the contiguous-copy path gave (BLAS on either layout).
+    m, k, n = shape
+    x = randn(m, k, seed=90).requires_grad_()
+    w = (randn(n, k, seed=91) * 0.05).requires_grad_()
+    g = randn(m, n, seed=92)
+    lt.matmul(x, w.t(), arith, backward="ste").backward(g)
+    ga, gwt = _old_ste_grads(x, w.t(), g, arith)
+    assert torch.equal(x.grad, ga)
+    # dW is computed as G^T . Xr in W's layout (no transposing copy): the same products and
+    # sums, in BLAS order either way (not specified bit for bit, docs/python.md)...
+    info = lmul.arith_info(arith)
+    xr = torch.from_numpy(lmul.reduce(x.detach().numpy(), info["format"], info["rounding"]))
+    assert torch.equal(w.grad, torch.matmul(g.mT, xr))
+    torch.testing.assert_close(w.grad, gwt.t(), rtol=1e-5, atol=1e-5)
+    if m >= 32:  # ... and MKL gives the bits of the former Xr^T . G at the model's sizes
+        assert torch.equal(w.grad, gwt.t())
+
+
+def test_ste_bmm_backward_bit_identical_to_contiguous_reduction() -> None:
+    q, kt = randn(6, 40, 64, seed=93).requires_grad_(), randn(6, 64, 40, seed=94)
+    kt = kt.mT.contiguous().mT.requires_grad_()  # K^T: a transposed view, as attention's
+    g = randn(6, 40, 40, seed=95)
+    lt.matmul(q, kt, "lmul/e8m3", backward="ste").backward(g)
+    ga, gb = _old_ste_grads(q, kt, g, "lmul/e8m3")
+    assert torch.equal(q.grad, ga)
+    assert torch.equal(kt.grad, gb)
+
+
+def test_reduce_threads_and_layouts_do_not_change_results() -> None:
+    x = randn(301, 1027, seed=96) * 1e3
+    x.view(-1)[::97] = float("nan")
+    x.view(-1)[5::89] = float("inf")
+    want = torch.from_numpy(lmul.reduce(x.numpy(), "e4m3", "rne"))
+    try:
+        for n in (1, 2, 3, 0):
+            lt.set_threads(n)
+            assert torch.equal(bits_t(lt.reduce(x, "e4m3", "rne")), bits_t(want))
+            assert torch.equal(bits_t(lt.reduce(x.t(), "e4m3", "rne")), bits_t(want.t()))
+    finally:
+        lt.set_threads(None)
+
+
+def bits_t(t: torch.Tensor) -> torch.Tensor:
+    return t.contiguous().view(torch.int32)
+
+
+@pytest.mark.parametrize("arith", ["lmul/e8m3", "exact/e4m3,wide"])
+def test_ste_mul_backward_of_broadcast_operands_bit_identical(arith: str) -> None:
+    # RMSNorm's x * scale and * gamma: lmul.torch.mul expands the small operand; its ste
+    # gradient reduces the small tensor once and broadcasts it (was: the expanded copy).
+    x = randn(3, 17, 40, seed=97).requires_grad_()
+    scale = randn(3, 17, 1, seed=98).requires_grad_()
+    gamma = randn(40, seed=99).requires_grad_()
+    g = randn(3, 17, 40, seed=100)
+    lt.mul(lt.mul(x, scale, arith), gamma, arith).backward(g)
+    info = lmul.arith_info(arith)
+
+    def red(t: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(lmul.reduce(t.detach().contiguous().numpy(), info["format"], info["rounding"]))
+
+    h = lt.mul(x, scale, arith).detach()
+    gh = g * red(gamma.expand(3, 17, 40))
+    assert torch.equal(gamma.grad, (g * red(h)).sum((0, 1)))
+    assert torch.equal(x.grad, gh * red(scale.expand(3, 17, 40)))
+    assert torch.equal(scale.grad, (gh * red(x)).sum(-1, keepdim=True))

@@ -171,7 +171,9 @@ def _run(args: argparse.Namespace) -> int:
     prefix = meta["bos"] if meta["bos"] is not None else (meta["eos"] or 0)  # lm-eval's prefix token
     seqs, counts = fd.load_task(args.task, path, lambda s: tok.tokenize(s, add_bos=add_bos), int(prefix),
                                 args.seq_len)
+    engine_cfg = engine_model.config
     del tok, engine_model  # the engine's copy of the weights (~0.7 GB for SmolLM2) is not needed any more
+    _release_freed_memory()
     per_epoch = len(fd.plan_epoch(seqs, args.batch_tokens, args.seed, 0))
     world = int(os.environ.get("WORLD_SIZE", "1"))
     steps = args.steps or max(1, math.ceil(args.epochs * per_epoch))
@@ -198,7 +200,7 @@ def _run(args: argparse.Namespace) -> int:
               f"--seq-len, {counts['dropped']} without targets dropped), {per_epoch} steps/epoch, "
               f"{steps} steps; {sites['name']} backward={args.backward}; world {world}"
               + (f"; resuming at step {state['step']}" if state else ""), file=sys.stderr)
-    model, mcfg = gguf_model.load_llama(model_path)
+    model, mcfg = gguf_model.load_llama(model_path, config=engine_cfg)
     lt.patch(model, args.arith, backward=args.backward)
 
     def export(m: torch.nn.Module) -> None:
@@ -219,6 +221,20 @@ def _run(args: argparse.Namespace) -> int:
     if rank == 0 and not args.quiet:
         print(f"{PROG}: wrote {out / train.EXPORT}", file=sys.stderr)
     return 0
+
+
+def _release_freed_memory() -> None:
+    """Hands the C library's free heap pages back to the OS (glibc malloc_trim): the engine's
+    freed weights would otherwise stay in the process's RSS for the whole run."""
+    import ctypes
+    import ctypes.util
+    import gc
+
+    gc.collect()
+    try:
+        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to do
+        pass
 
 
 def main() -> None:

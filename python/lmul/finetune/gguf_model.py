@@ -61,8 +61,9 @@ def permute_qk(w: np.ndarray, n_head: int) -> np.ndarray:
     return w.reshape(n_head, 2, rows // n_head // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
 
 
-def _config(path: str) -> dict[str, Any]:
-    cfg = lmul.engine.Model(path).config
+def _config(path: str, cfg: dict[str, Any] | None = None) -> dict[str, Any]:
+    if cfg is None:
+        cfg = lmul.engine.Model(path).config
     if cfg.get("arch") != "llama" or cfg.get("gemma"):
         raise GgufError(f"{path}: general.architecture: expected a llama model, found {cfg.get('arch')!r} "
                         "(hint: lmul.finetune supports Llama-family GGUFs such as SmolLM2)")
@@ -77,12 +78,15 @@ def _config(path: str) -> dict[str, Any]:
     return cfg
 
 
-def load_llama(path: str | os.PathLike[str]) -> tuple[torch.nn.Module, dict[str, Any]]:
-    """(LlamaForCausalLM in fp32, train mode off; engine config) from a Llama GGUF."""
+def load_llama(path: str | os.PathLike[str],
+               config: dict[str, Any] | None = None) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """(LlamaForCausalLM in fp32, train mode off; engine config) from a Llama GGUF. ``config``:
+    the file's ``lmul.engine.Model(path).config`` when the caller already has it (else the
+    engine loads the model once more to read it)."""
     import transformers
 
     p = os.fspath(path)
-    cfg = _config(p)
+    cfg = _config(p, config)
     tensors = lmul.engine.load_tensors(p)
     hf_cfg = transformers.LlamaConfig(
         vocab_size=cfg["n_vocab"],

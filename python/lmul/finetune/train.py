@@ -266,8 +266,11 @@ def _train(model: nn.Module, seqs: Sequence[Sequence_], cfg: TrainConfig, out: p
                             weight_decay=cfg.weight_decay, foreach=False)
     start = 0
     if resume_state is not None:
-        model.load_state_dict(resume_state["model"])
-        opt.load_state_dict(resume_state["optimizer"])
+        # Popped: the checkpoint's weights are copied into the model's parameters and would
+        # otherwise stay alive (another 0.5 GB for SmolLM2) for the whole run; the AdamW
+        # state is used in place by the optimizer.
+        model.load_state_dict(resume_state.pop("model"))
+        opt.load_state_dict(resume_state.pop("optimizer"))
         _set_rng_state(resume_state["rng"])
         start = int(resume_state["step"])
     model.train()

@@ -6,7 +6,8 @@ Importing this module registers the custom ops ``torch.ops.lmul.{mul, matmul, bm
 - :func:`mul`, :func:`matmul`, :func:`bmm`, :func:`reduce`: wrappers with broadcasting,
   batch dims and dtype handling (lmul/torch/ops.py);
 - :func:`scaled_matmul`, :func:`scaled_mul`: the same at a scaled site (per-tensor
-  power-of-two scaling, the engine's definition; docs/engine.md "Scaled fp8");
+  power-of-two scaling, the engine's definition; docs/engine.md "Scaled fp8"), and
+  :func:`scale_exponent` / :func:`scale_saturate`, the scale itself;
 - :func:`patch` / :func:`unpatch`: a policy put into a Hugging Face model (lmul/torch/patch.py).
 """
 
@@ -19,29 +20,11 @@ try:
 except ImportError as e:  # pragma: no cover - exercised only without torch
     raise ImportError("lmul.torch needs PyTorch: pip install torch (or pip install 'lmul[torch]')") from e
 
-from lmul.torch.ops import (
-    HAS_CUDA,
-    bmm,
-    get_threads,
-    matmul,
-    mul,
-    reduce,
-    scaled_matmul,
-    scaled_mul,
-    set_threads,
-)
+# Every public name of lmul/torch/ops.py (its __all__, the one list), re-exported here.
+from lmul.torch import ops as _ops
+from lmul.torch.ops import *  # noqa: E402, F403
 
-__all__ = [
-    "HAS_CUDA",
-    "bmm",
-    "get_threads",
-    "matmul",
-    "mul",
-    "reduce",
-    "scaled_matmul",
-    "scaled_mul",
-    "set_threads",
-]
+__all__ = list(_ops.__all__)
 
 # patch/unpatch (lmul/torch/patch.py; transformers is imported lazily there). Imported
 # eagerly: `from ... import patch` rebinds the name `patch` from the submodule to the

@@ -194,8 +194,22 @@ def _reduce_cpu(x: Tensor, fmt: str, rounding: str) -> Tensor:
         raise TypeError(f"lmul.reduce: dtype {x.dtype} is not supported (float32, bfloat16, float16, float64)")
     x32 = _f32(x).contiguous()
     out = torch.empty(x.shape, dtype=torch.float32)
-    _lmul.reduce_ptr(x32.data_ptr(), out.data_ptr(), out.numel(), fmt, rounding)
+    _lmul.reduce_ptr(x32.data_ptr(), out.data_ptr(), out.numel(), fmt, rounding, get_threads())
     return _back(out, x.dtype)
+
+
+def _reduce_in_layout(x: Tensor, fmt: str, rounding: str) -> Tensor:
+    """reduce(x) of a plain CPU float32 tensor, in x's own memory layout when x is contiguous
+    or a transpose of a contiguous tensor (a Linear's W.t()): the reduction is elementwise,
+    so the storage is reduced in place order without the copy that .contiguous() makes.
+    Other layouts are copied first, as the op does. No autograd (backward use)."""
+    if not (x.is_contiguous() or (x.dim() >= 2 and x.mT.is_contiguous())):
+        x = x.contiguous()
+    out = torch.empty_like(x)
+    if out.stride() != x.stride():  # not expected for these layouts; the op's path then
+        return _reduce_cpu(x, fmt, rounding)
+    _lmul.reduce_ptr(x.data_ptr(), out.data_ptr(), out.numel(), fmt, rounding, get_threads())
+    return out
 
 
 _lib.impl("reduce", _reduce_cpu, "CPU")
@@ -255,9 +269,21 @@ def _mul_setup(ctx: Any, inputs: tuple[Any, ...], output: Tensor) -> None:
 def _reduced(t: Tensor, arith: str) -> Tensor:
     """t (as float32) reduced to the arith's operand format, as the forward saw it."""
     info = _info(arith)
+    t = t.to(torch.float32)
     if info["format"] == "fp32":
-        return t.to(torch.float32)
-    return torch.ops.lmul.reduce(t.to(torch.float32), info["format"], info["rounding"])
+        return t
+    if any(st == 0 and n > 1 for n, st in zip(t.shape, t.stride())):
+        # A broadcast operand (lmul.torch.mul expands x * scale, x * gamma): reduce the
+        # values it holds once and broadcast the result (reduction is elementwise).
+        base = t.as_strided([1 if st == 0 else n for n, st in zip(t.shape, t.stride())],
+                            [1 if st == 0 else st for st in t.stride()])
+        return _reduced(base, arith).expand(t.shape)
+    if (type(t) is Tensor and t.device.type == "cpu" and not t.is_neg()
+            and not (t.requires_grad and torch.is_grad_enabled())):
+        # A plain CPU tensor (not fake/functional under torch.compile): no dispatcher trip
+        # and no copy of a transposed weight (the values are the op's).
+        return _reduce_in_layout(t, info["format"], info["rounding"])
+    return torch.ops.lmul.reduce(t, info["format"], info["rounding"])
 
 
 def _mul_backward(ctx: Any, g: Tensor) -> tuple[Tensor | None, Tensor | None, None, None]:
@@ -360,7 +386,15 @@ def _matmul_backward_fn(op_name: str) -> Any:
             if ctx.needs_input_grad[0]:
                 ga = torch.matmul(g32, _reduced(b, ctx.arith).mT).to(a.dtype)
             if ctx.needs_input_grad[1]:
-                gb = torch.matmul(_reduced(a, ctx.arith).mT, g32).to(b.dtype)
+                ar = _reduced(a, ctx.arith)
+                if b.dim() == 2 and not b.is_contiguous() and b.mT.is_contiguous():
+                    # b is a transposed view (a Linear's W.t()): dB^T = G^T . Ar computed in
+                    # W's own layout, which autograd accumulates without a transposing copy
+                    # of every weight gradient. The same products and sums as Ar^T . G (BLAS
+                    # order either way; bit-identical for the shapes of SmolLM2 with MKL, tested).
+                    gb = torch.matmul(g32.mT, ar).mT.to(b.dtype)
+                else:
+                    gb = torch.matmul(ar.mT, g32).to(b.dtype)
         else:
             op = getattr(torch.ops.lmul, op_name)
             g = g.to(a.dtype)

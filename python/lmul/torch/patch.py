@@ -39,6 +39,7 @@ import torch
 from torch import Tensor, nn
 
 import lmul
+from lmul import _lmul
 from lmul.torch.ops import BACKWARDS
 from lmul.torch.ops import matmul as _lmatmul
 from lmul.torch.ops import mul as _lmul_mul
@@ -124,7 +125,37 @@ def _sqrtf(x: Tensor) -> Tensor:
     return torch.sqrt(x.to(torch.float64)).to(torch.float32)
 
 
+class _ExpF(torch.autograd.Function):
+    """expf of a plain CPU fp32 tensor by the C library itself (lmul._lmul.expf_ptr, the
+    engine's std::exp): the values of :func:`_expf_portable`. The gradient is that of
+    _expf_portable's float64 formulation, fp32(fp64(g) * exp(fp64(x))), recomputed from x
+    instead of keeping the float64 exp of the forward (half the memory, the same bits)."""
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor) -> Tensor:  # type: ignore[override]
+        x = x.contiguous()
+        y = torch.empty_like(x)
+        _lmul.expf_ptr(x.data_ptr(), y.data_ptr(), y.numel())
+        ctx.save_for_backward(x)
+        return y
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> Tensor:  # type: ignore[override]
+        (x,) = ctx.saved_tensors
+        return (g.to(torch.float64) * torch.exp(x.to(torch.float64))).to(torch.float32)
+
+
 def _expf(x: Tensor) -> Tensor:
+    """exp of fp32 values, bit-identical to the C library's expf that the engine calls; the
+    gradient is exp's (computed in float64, rounded to fp32). Plain CPU fp32 tensors call
+    expf itself (_ExpF); others (fake tensors under tracing, other devices) take
+    :func:`_expf_portable`."""
+    if type(x) is Tensor and x.device.type == "cpu" and x.dtype is torch.float32 and not x.is_neg():
+        return _ExpF.apply(x)
+    return _expf_portable(x)
+
+
+def _expf_portable(x: Tensor) -> Tensor:
     """exp of fp32 values, bit-identical to the C library's expf that the engine calls:
     computed in float64 and rounded to fp32 (correct rounding), except where the float64
     value lies within 1% of an fp32 ulp of a rounding midpoint (~2% of values), which are

@@ -1,25 +1,23 @@
-#include "kernels/gemv_reduced.h"
+// The reduced-operand fused GEMVs (gemv-exact-wide, gemv-lmul-fast): AVX2 micro-kernels in
+// functions built with target("avx2") (the FMA form with target("avx2,fma")).
+#include "kernels/x86/gemv_reduced_avx2.h"
+
+#include <immintrin.h>
 
 #include <algorithm>
 
 #include "kernels/gemv.h"
 #include "kernels/plan.h"
 
-#if defined(__x86_64__) || defined(_M_X64)
-#include <immintrin.h>
-#define LMUL_GEMV_X86 1
-#endif
-
 namespace lmul::kernels::internal {
 namespace {
 
-#ifdef LMUL_GEMV_X86
 // C tile (R rows x V*8 columns, from column col0) in the canonical order: acc = +0;
 // acc = acc + p(a(r, k), tc(k, j)) for k = 0 .. K-1.
 //   kExactWide: p = fp32(a * b) on carrier floats (no FMA).
 //   kLMulFast:  p = bits (a' + b), a' = carrier(a) - c_off; a zero b (b_zero) or a zero a
 //               (a_zero: a_mask 0) gives +0 (acc + 0 = acc: acc is never -0).
-template <GemvReducedKind kKind, int R, int V, bool a_zero, bool b_zero>
+template <GemvKind kKind, int R, int V, bool a_zero, bool b_zero>
 __attribute__((target("avx2"))) void Micro(const GemvReducedA& ga, int row0, const uint32_t* tc,
                                            int col0, float* ctile) {
   const int K = ga.K;
@@ -40,7 +38,7 @@ __attribute__((target("avx2"))) void Micro(const GemvReducedA& ga, int row0, con
     for (int v = 0; v < V; ++v) {
       b[v] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bt + 8 * v));
     }
-    if constexpr (kKind == GemvReducedKind::kExactWide) {
+    if constexpr (kKind == GemvKind::kFusedExactWide) {
       for (int r = 0; r < R; ++r) {
         const __m256 av = _mm256_castsi256_ps(_mm256_set1_epi32(static_cast<int>(arow[r][k])));
         for (int v = 0; v < V; ++v) {
@@ -133,10 +131,10 @@ void BlockGeneralFma(const GemvReducedA& ga, const uint32_t* tc, float* ctile) {
 }
 
 // All M rows, all 64 columns of the block.
-template <GemvReducedKind kKind, bool a_zero, bool b_zero>
+template <GemvKind kKind, bool a_zero, bool b_zero>
 void Block(const GemvReducedA& ga, const uint32_t* tc, float* ctile) {
   // Register budget (16 ymm): 2 rows x 4 vectors, or 2 x 2 when zero masks of B are live.
-  constexpr int V = (kKind == GemvReducedKind::kLMulFast && b_zero) ? 2 : 4;
+  constexpr int V = (kKind == GemvKind::kFusedLMulFast && b_zero) ? 2 : 4;
   int i = 0;
   for (; i + 2 <= ga.M; i += 2) {
     for (int col = 0; col < kGemvBlock; col += 8 * V) {
@@ -150,31 +148,12 @@ void Block(const GemvReducedA& ga, const uint32_t* tc, float* ctile) {
     }
   }
 }
-#endif  // LMUL_GEMV_X86
 
 bool AnyNonzero(const RunStats& s) { return s.max_mag != 0; }
 
 }  // namespace
 
-GemvReducedKind ChooseGemvReduced(const Arith& arith, int M, const GemmOptions& opts) {
-#ifdef LMUL_GEMV_X86
-  if (M < 1 || M > kGemvMaxRows || opts.accum != Accum::kFp32) return GemvReducedKind::kNone;
-  if ((HostCpuFeatures() & kCpuAvx2) == 0) return GemvReducedKind::kNone;
-  if (arith.op == Op::kExact) {
-    // exact/fp32 (wide or not) is gemv.cc's own kernel; other formats: products rounded
-    // to fp32 only (kNeedFp32Out), the kExactFp32 kernels' product.
-    if (arith.format.kind == Format::Kind::kFp32) return GemvReducedKind::kNone;
-    return (ArithProperties(arith) & kNeedFp32Out) != 0 ? GemvReducedKind::kExactWide
-                                                        : GemvReducedKind::kNone;
-  }
-  return GemvReducedKind::kLMulFast;  // lmul, mitchell
-#else
-  (void)arith, (void)M, (void)opts;
-  return GemvReducedKind::kNone;
-#endif
-}
-
-void PrepareGemvReducedA(GemvReducedKind kind, const Arith& arith, int M, int K, const float* a,
+void PrepareGemvReducedA(GemvKind kind, const Arith& arith, int M, int K, const float* a,
                          int lda, GemvReducedA* out) {
   GemvReducedA& g = *out;
   g.kind = kind;
@@ -186,7 +165,7 @@ void PrepareGemvReducedA(GemvReducedKind kind, const Arith& arith, int M, int K,
                      static_cast<size_t>(K), /*keep_zero_sign=*/false, /*threads=*/1);
   g.a_mask.clear();
   g.exp8 = g.c.exp8 && g.c.shift > 0;
-  if (kind != GemvReducedKind::kLMulFast) return;
+  if (kind != GemvKind::kFusedLMulFast) return;
   // As GemmPacked's fast packing: a' = carrier - c_off (u32, wrapping); zeros masked.
   if (g.st.zero) g.a_mask.resize(g.a.size());
   g.general = (ArithProperties(arith) & kNeedClampSat) != 0;
@@ -210,24 +189,18 @@ void PrepareGemvReducedA(GemvReducedKind kind, const Arith& arith, int M, int K,
 }
 
 bool GemvReducedBlock(const GemvReducedA& ga, const float* t, uint32_t* tc, float* ctile) {
-#ifdef LMUL_GEMV_X86
   RunStats bst;
   ConvertRunSimd(ga.c, t, static_cast<size_t>(ga.K) * kGemvBlock, tc, &bst);
   return GemvReducedRun(ga, tc, bst, ctile);
-#else
-  (void)ga, (void)t, (void)tc, (void)ctile;
-  return false;
-#endif
 }
 
 bool GemvReducedRun(const GemvReducedA& ga, const uint32_t* tc, const RunStats& bst,
                     float* ctile) {
-#ifdef LMUL_GEMV_X86
-  if (ga.kind == GemvReducedKind::kExactWide) {
-    Block<GemvReducedKind::kExactWide, false, false>(ga, tc, ctile);
+  if (ga.kind == GemvKind::kFusedExactWide) {
+    Block<GemvKind::kFusedExactWide, false, false>(ga, tc, ctile);
     return true;
   }
-  if (ga.kind != GemvReducedKind::kLMulFast) return false;
+  if (ga.kind != GemvKind::kFusedLMulFast) return false;
   const DataRange range = RangeOf(ga.c, ga.st, bst);
   if (range == DataRange::kFinite && ga.general) {
     BlockGeneralFma(ga, tc, ctile);
@@ -240,19 +213,15 @@ bool GemvReducedRun(const GemvReducedA& ga, const uint32_t* tc, const RunStats& 
   }
   const bool az = ga.st.zero, bz = bst.zero;
   if (az && bz) {
-    Block<GemvReducedKind::kLMulFast, true, true>(ga, tc, ctile);
+    Block<GemvKind::kFusedLMulFast, true, true>(ga, tc, ctile);
   } else if (az) {
-    Block<GemvReducedKind::kLMulFast, true, false>(ga, tc, ctile);
+    Block<GemvKind::kFusedLMulFast, true, false>(ga, tc, ctile);
   } else if (bz) {
-    Block<GemvReducedKind::kLMulFast, false, true>(ga, tc, ctile);
+    Block<GemvKind::kFusedLMulFast, false, true>(ga, tc, ctile);
   } else {
-    Block<GemvReducedKind::kLMulFast, false, false>(ga, tc, ctile);
+    Block<GemvKind::kFusedLMulFast, false, false>(ga, tc, ctile);
   }
   return true;
-#else
-  (void)ga, (void)tc, (void)bst, (void)ctile;
-  return false;
-#endif
 }
 
 }  // namespace lmul::kernels::internal

@@ -1,6 +1,10 @@
-// Internal (kernels/gemv.cc): the fused decode GEMV for arithmetics whose operands are
-// reduced to a narrower format before the product (exact/<format>,wide: bf16, fp8, ...;
-// lmul/mitchell on any format), fp32 accumulation, M <= kGemvMaxRows (kernels/gemv.h).
+// Internal (kernels/gemv.cc; x86-64 only, AVX2 functions built with target("avx2")): the
+// fused decode GEMVs for arithmetics whose operands are reduced to a narrower format before
+// the product, fp32 accumulation, M <= kGemvMaxRows (kernels/gemv.h). Their entries in the
+// kernel plan's GemvKernels() (kernels/plan.cc): gemv-exact-wide (GemvKind::kFusedExactWide:
+// exact/<format>,wide: bf16, fp8, ...) and gemv-lmul-fast (GemvKind::kFusedLMulFast:
+// lmul/mitchell on any format). On other architectures kernels/no_x86.cc defines these
+// functions as LMUL_CHECK failures (the plan never chooses the entries there).
 //
 // gemv.cc decodes a column block of compact weights into the k-major fp32 tile
 // t[k * kGemvBlock + j] (as for exact/fp32); the functions here reduce that tile to the
@@ -19,30 +23,23 @@
 //     acc = fma(p, z, acc) with z = +1/-1 (sign of a) or 0 (a zero): exact.
 //   Other blocks (Inf/NaN) return false and the caller takes the packed path for them
 //   (GemmPacked chooses the general kernel there).
-#ifndef LMUL_KERNELS_GEMV_REDUCED_H_
-#define LMUL_KERNELS_GEMV_REDUCED_H_
+#ifndef LMUL_KERNELS_X86_GEMV_REDUCED_AVX2_H_
+#define LMUL_KERNELS_X86_GEMV_REDUCED_AVX2_H_
 
 #include <cstdint>
 #include <vector>
 
 #include "kernels/gemm.h"
 #include "kernels/gemm_internal.h"
+#include "kernels/plan.h"
+#include "kernels/x86/gemv_avx2.h"
 #include "numeric/arith.h"
 
 namespace lmul::kernels::internal {
 
-// Columns per block of the fused GEMVs (the tile's row stride).
-constexpr int kGemvBlock = 64;
-
-enum class GemvReducedKind : uint8_t { kNone, kExactWide, kLMulFast };
-
-// Which reduced-operand GEMV applies to (arith, opts) for M rows (kNone: none; exact/fp32
-// itself is gemv.cc's own kernel and gives kNone here).
-GemvReducedKind ChooseGemvReduced(const Arith& arith, int M, const GemmOptions& opts);
-
 // A reduced once per GemmRows call (shared, read-only, by the threads).
 struct GemvReducedA {
-  GemvReducedKind kind = GemvReducedKind::kNone;
+  GemvKind kind = GemvKind::kFusedExactWide;  // or kFusedLMulFast
   ArithConsts c;
   int M = 0, K = 0;
   RunStats st;
@@ -55,10 +52,10 @@ struct GemvReducedA {
   std::vector<int32_t> a_gen;
   std::vector<float> a_z;
   // An exp8 format (bf16, e8mK: fp32's exponent, fewer mantissa bits): gemv.cc reduces the
-  // weights while it decodes them (gemv_reduce_avx2.h) and calls GemvReducedRun.
+  // weights while it decodes them (DecodeTileReducedAvx2) and calls GemvReducedRun.
   bool exp8 = false;
 };
-void PrepareGemvReducedA(GemvReducedKind kind, const Arith& arith, int M, int K, const float* a,
+void PrepareGemvReducedA(GemvKind kind, const Arith& arith, int M, int K, const float* a,
                          int lda, GemvReducedA* out);
 
 // One column block: t is the decoded fp32 tile (K x kGemvBlock, k-major; all 64 columns
@@ -70,6 +67,12 @@ bool GemvReducedBlock(const GemvReducedA& a, const float* t, uint32_t* tc, float
 bool GemvReducedRun(const GemvReducedA& a, const uint32_t* tc, const RunStats& bst,
                     float* ctile);
 
+// 64 stored rows of `run` decoded into the tile (as DecodeTileAvx2), each value reduced to
+// a's exp8 format (a.exp8) in registers (gemv_reduce_avx2.h; ConvertRunSimd's bits), with
+// the statistics of the block in *st. False when the format is not decoded.
+bool DecodeTileReducedAvx2(const GemvReducedA& a, const RowRun& run, int K, float* t,
+                           RunStats* st);
+
 }  // namespace lmul::kernels::internal
 
-#endif  // LMUL_KERNELS_GEMV_REDUCED_H_
+#endif  // LMUL_KERNELS_X86_GEMV_REDUCED_AVX2_H_
