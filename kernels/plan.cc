@@ -194,8 +194,7 @@ const GemmKernelEntry& KernelPlan::Choose(const GemmQuery& q) const {
 bool KernelPlan::Applies(const GemvKernelEntry& e, const GemvQuery& q) const {
   return (e.ops & (1u << static_cast<int>(q.op))) != 0 && (e.accums & Acc(q.accum)) != 0 &&
          (q.arith & e.arith_needs) == e.arith_needs && (q.arith & e.arith_excludes) == 0 &&
-         q.rows >= 1 &&
-         (e.max_rows == 0 || q.rows <= e.max_rows) && (features_ & e.cpu) == e.cpu;
+         q.rows >= 1 && (e.max_rows == 0 || q.rows <= e.max_rows) && (features_ & e.cpu) == e.cpu;
 }
 
 const GemvKernelEntry& KernelPlan::ChooseGemv(const GemvQuery& q) const {

@@ -325,8 +325,7 @@ TEST(CompactWeights, AutoPacksOnlyWithoutAFusedGemv) {
   };
   for (const auto& c : kCases) {
     const bool f = fused(c.weight_arith, c.accum);
-    EXPECT_EQ(bytes(**automatic, c.preset), bytes(f ? **compact : **packed, c.preset))
-        << c.preset;
+    EXPECT_EQ(bytes(**automatic, c.preset), bytes(f ? **compact : **packed, c.preset)) << c.preset;
     EXPECT_NE(bytes(**compact, c.preset), bytes(**packed, c.preset)) << c.preset;
   }
 #if defined(__x86_64__)

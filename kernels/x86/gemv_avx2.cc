@@ -1,9 +1,9 @@
 // The AVX2 kernels of GemmRows (kernels/gemv.h): the fused exact/fp32 column-block GEMV
 // and the decoders of GGML's F32/Q8_0/Q4_0/Q4_1 rows (also into the tile of the
-// reduced-operand GEMVs, kernels/x86/gemv_reduced_avx2.h, reduced while decoded). Every function is built with
-// target("avx2") (no file-wide ISA flags, so nothing here reaches the rest of the program
-// through the linker) and runs only under a kernel plan entry that names kCpuAvx2
-// (GemvKernels(), kernels/plan.cc).
+// reduced-operand GEMVs, x86/gemv_reduced_avx2.h, reduced while decoded). Every function
+// is built with target("avx2") (no file-wide ISA flags, so nothing here reaches the rest
+// of the program through the linker) and runs only under a kernel plan entry that names
+// kCpuAvx2 (GemvKernels(), kernels/plan.cc).
 #include "kernels/x86/gemv_avx2.h"
 
 #include <immintrin.h>
@@ -204,8 +204,7 @@ __attribute__((target("avx2"))) void TransposeRowsAvx2(const float* rows, int K,
 }
 
 template <class Post>
-__attribute__((target("avx2"))) bool DecodeTileAny(const RowRun& run, int K, float* t,
-                                                   Post& post) {
+__attribute__((target("avx2"))) bool DecodeTileAny(const RowRun& run, int K, float* t, Post& post) {
   switch (run.format) {
     case RowFormat::kF32:
       DecodeTile<RowFormat::kF32>(run, K, t, post);
@@ -227,8 +226,8 @@ __attribute__((target("avx2"))) bool DecodeTileAny(const RowRun& run, int K, flo
 // Stored rows decoded into the tile already reduced to an exp8 format (bf16, e8mK) with
 // the statistics of the block.
 template <bool kRne, bool kLMul>
-__attribute__((target("avx2"))) bool DecodeTileReducedT(const GemvReducedA& ga, const RowRun& run, int K, float* t,
-                        RunStats* st) {
+__attribute__((target("avx2"))) bool DecodeTileReducedT(const GemvReducedA& ga, const RowRun& run,
+                                                        int K, float* t, RunStats* st) {
   Exp8Reduce<kRne, kLMul> post(ga.c);
   if (!DecodeTileAny(run, K, t, post)) return false;
   post.Finish(st);

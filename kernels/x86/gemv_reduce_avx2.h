@@ -1,10 +1,10 @@
-// Internal (kernels/gemv.cc, kernels/gemv_reduced.cc; x86-64 only): fp32 vectors reduced
-// to an exp8 format (bf16, e8m3, e8m4, ...: fp32's exponent, fewer mantissa bits) in
+// Internal (kernels/x86/gemv_avx2.cc, gemv_reduced_avx2.cc; x86-64 only): fp32 vectors
+// reduced to an exp8 format (bf16, e8m3, e8m4, ...: fp32's exponent, fewer mantissa bits) in
 // registers, bit-identical to ConvertRunSimd (kernels/hwy/gemm_panels.cc ConvertRun with
 // ReduceCarrier, keep_zero_sign = false), with the same statistics. Used while the fused
 // GEMV decodes weights, so that the tile is written once, already in the format.
-#ifndef LMUL_KERNELS_GEMV_REDUCE_AVX2_H_
-#define LMUL_KERNELS_GEMV_REDUCE_AVX2_H_
+#ifndef LMUL_KERNELS_X86_GEMV_REDUCE_AVX2_H_
+#define LMUL_KERNELS_X86_GEMV_REDUCE_AVX2_H_
 
 #include <immintrin.h>
 
@@ -83,4 +83,4 @@ struct Exp8Reduce {
 
 }  // namespace lmul::kernels::internal
 
-#endif  // LMUL_KERNELS_GEMV_REDUCE_AVX2_H_
+#endif  // LMUL_KERNELS_X86_GEMV_REDUCE_AVX2_H_

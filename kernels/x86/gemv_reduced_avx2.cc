@@ -153,8 +153,8 @@ bool AnyNonzero(const RunStats& s) { return s.max_mag != 0; }
 
 }  // namespace
 
-void PrepareGemvReducedA(GemvKind kind, const Arith& arith, int M, int K, const float* a,
-                         int lda, GemvReducedA* out) {
+void PrepareGemvReducedA(GemvKind kind, const Arith& arith, int M, int K, const float* a, int lda,
+                         GemvReducedA* out) {
   GemvReducedA& g = *out;
   g.kind = kind;
   if (!(g.c.arith == arith) || g.K == 0) g.c = MakeConsts(arith);
@@ -194,8 +194,7 @@ bool GemvReducedBlock(const GemvReducedA& ga, const float* t, uint32_t* tc, floa
   return GemvReducedRun(ga, tc, bst, ctile);
 }
 
-bool GemvReducedRun(const GemvReducedA& ga, const uint32_t* tc, const RunStats& bst,
-                    float* ctile) {
+bool GemvReducedRun(const GemvReducedA& ga, const uint32_t* tc, const RunStats& bst, float* ctile) {
   if (ga.kind == GemvKind::kFusedExactWide) {
     Block<GemvKind::kFusedExactWide, false, false>(ga, tc, ctile);
     return true;

@@ -55,8 +55,8 @@ struct GemvReducedA {
   // weights while it decodes them (DecodeTileReducedAvx2) and calls GemvReducedRun.
   bool exp8 = false;
 };
-void PrepareGemvReducedA(GemvKind kind, const Arith& arith, int M, int K, const float* a,
-                         int lda, GemvReducedA* out);
+void PrepareGemvReducedA(GemvKind kind, const Arith& arith, int M, int K, const float* a, int lda,
+                         GemvReducedA* out);
 
 // One column block: t is the decoded fp32 tile (K x kGemvBlock, k-major; all 64 columns
 // valid, zero padding past N), tc a K * kGemvBlock workspace; writes C rows i < M to
@@ -64,14 +64,12 @@ void PrepareGemvReducedA(GemvKind kind, const Arith& arith, int M, int K, const 
 bool GemvReducedBlock(const GemvReducedA& a, const float* t, uint32_t* tc, float* ctile);
 
 // The same on a tile already reduced to the format (tc, carrier bits), bst its statistics.
-bool GemvReducedRun(const GemvReducedA& a, const uint32_t* tc, const RunStats& bst,
-                    float* ctile);
+bool GemvReducedRun(const GemvReducedA& a, const uint32_t* tc, const RunStats& bst, float* ctile);
 
 // 64 stored rows of `run` decoded into the tile (as DecodeTileAvx2), each value reduced to
 // a's exp8 format (a.exp8) in registers (gemv_reduce_avx2.h; ConvertRunSimd's bits), with
 // the statistics of the block in *st. False when the format is not decoded.
-bool DecodeTileReducedAvx2(const GemvReducedA& a, const RowRun& run, int K, float* t,
-                           RunStats* st);
+bool DecodeTileReducedAvx2(const GemvReducedA& a, const RowRun& run, int K, float* t, RunStats* st);
 
 }  // namespace lmul::kernels::internal
 
