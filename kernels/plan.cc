@@ -99,6 +99,8 @@ const std::vector<ElementwiseKernelEntry>& ElementwiseKernels() {
        0, "kernels/hwy/elementwise.cc"},
       {"mul-bf16-simd", ElementwiseOp::kMulBf16, ElementwiseKind::kMulBf16Simd,
        KernelImpl::kHighway, kAnyOp, 0, 0, "kernels/hwy/elementwise.cc"},
+      {"reduce-simd", ElementwiseOp::kReduce, ElementwiseKind::kReduceSimd, KernelImpl::kHighway,
+       kAnyOp, 0, 0, "kernels/hwy/elementwise.cc"},
   };
   return table;
 }

@@ -186,11 +186,13 @@ GemvQuery MakeGemvQuery(const Arith& arith, Accum accum, int rows);
 enum class ElementwiseOp : uint8_t {
   kMul,      // MulElementwise: y = a * b, fp32 storage
   kMulBf16,  // MulElementwiseBf16: bf16 storage
+  kReduce,   // ReduceElementwise: y = x reduced to a format (the operand reduction)
 };
 // The implementation the driver (kernels/hwy/elementwise.cc) calls for an entry.
 enum class ElementwiseKind : uint8_t {
   kMulSimd,      // Highway loop: fast in-range vectors, the spec's general path otherwise
   kMulBf16Simd,  // bf16 widened per 1024-element chunk, the kMulSimd loop, rounded rne
+  kReduceSimd,   // Highway loop of the operand reduction, split over threads in 64-byte lines
 };
 
 // One elementwise kernel and the condition under which it applies.

@@ -178,7 +178,8 @@ TEST(KernelPlan, TableNamesAndFeatures) {
 // the entry they ran.
 TEST(KernelPlan, ElementwiseEveryArith) {
   const std::pair<ElementwiseOp, const char*> ops[] = {{ElementwiseOp::kMul, "mul-simd"},
-                                                       {ElementwiseOp::kMulBf16, "mul-bf16-simd"}};
+                                                       {ElementwiseOp::kMulBf16, "mul-bf16-simd"},
+                                                       {ElementwiseOp::kReduce, "reduce-simd"}};
   for (const Arith& arith : testing::AllAriths(/*all_e8m=*/true)) {
     for (const auto& [op, name] : ops) {
       for (CpuFeatures cpu : {CpuFeatures{0}, kAvx2Cpu, kBf16Cpu}) {

@@ -195,6 +195,16 @@ def write_liberty(cells: str, path: str) -> dict[str, float]:
     return areas
 
 
+def tool_versions(lmul_bin: str) -> tuple[str, str, str]:
+    """(Yosys version, `lmul --version`, this checkout's short commit) for a report's provenance."""
+    yosys_v = subprocess.run(["yosys", "-V"], capture_output=True, text=True).stdout.strip()
+    lmul_v = subprocess.run([lmul_bin, "--version"], capture_output=True, text=True).stdout.strip()
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    commit = subprocess.run(["git", "-C", root, "rev-parse", "--short", "HEAD"],
+                            capture_output=True, text=True).stdout.strip() or "unknown"
+    return yosys_v, lmul_v, commit
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--lmul", required=True)
@@ -212,10 +222,7 @@ def main() -> int:
             p.error(f"--function: expected CELL=FN with CELL one of {', '.join(CELLS)}, got '{kv}'")
         CELLS[cell] = (CELLS[cell][0], fn)
     cells = a.cells or fetch_cells()
-    yosys_v = subprocess.run(["yosys", "-V"], capture_output=True, text=True).stdout.strip()
-    lmul_v = subprocess.run([a.lmul, "--version"], capture_output=True, text=True).stdout.strip()
-    commit = subprocess.run(["git", "-C", root, "rev-parse", "--short", "HEAD"],
-                            capture_output=True, text=True).stdout.strip() or "unknown"
+    yosys_v, lmul_v, commit = tool_versions(a.lmul)
     start = time.time()
     mods = []
     with tempfile.TemporaryDirectory() as tmp:

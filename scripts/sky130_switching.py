@@ -415,10 +415,7 @@ def main() -> int:
                            f"{prov.get('policy')} --out FILE.npy --json FILE.json")
     os.makedirs(a.netlists, exist_ok=True)
     cells = a.cells or sky130_area.fetch_cells()
-    yosys_v = subprocess.run(["yosys", "-V"], capture_output=True, text=True).stdout.strip()
-    lmul_v = subprocess.run([a.lmul, "--version"], capture_output=True, text=True).stdout.strip()
-    commit = subprocess.run(["git", "-C", root, "rev-parse", "--short", "HEAD"],
-                            capture_output=True, text=True).stdout.strip() or "unknown"
+    yosys_v, lmul_v, commit = sky130_area.tool_versions(a.lmul)
     start = time.time()
     res = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -295,6 +295,9 @@ void ReduceElementwise(const Format& format, Rounding rounding, const float* x, 
   arith.op = Op::kExact;
   arith.format = format;
   arith.reduce = rounding;
+  const ElementwiseKernelEntry& e = EntryOf(ElementwiseOp::kReduce, arith);
+  LMUL_CHECK(e.kind == ElementwiseKind::kReduceSimd,
+             "ReduceElementwise: entry %s is not a kReduce kernel", e.name);
   const internal::ArithConsts& c = ConstsOf(arith);
   if (threads <= 0) {
     const unsigned hw = std::thread::hardware_concurrency();
