@@ -110,7 +110,9 @@ void Check(const Case& cs, int M, int N, int K, int threads, bool specials, uint
   }
   ExpectSame(got, want, M, ldc, ldc, what + " vs reference");
   ExpectSame(got, gemm, M, ldc, ldc, what + " vs Gemm");
-  if (K > 0 && M > 0) EXPECT_EQ(rows.rows_read(), N) << what << ": every row read once";
+  if (K > 0 && M > 0) {
+    EXPECT_EQ(rows.rows_read(), N) << what << ": every row read once";
+  }
 }
 
 TEST(GemmRows, BitExactEveryArithmetic) {
@@ -118,7 +120,10 @@ TEST(GemmRows, BitExactEveryArithmetic) {
   for (const Case& cs : kCases) {
     for (int M : {1, 2, 8, 9, kGemvMaxRows, kGemvMaxRows + 1}) {
       for (int N : {1, 65, 130}) {
-        for (int K : {1, 8, 33, 100}) Check(cs, M, N, K, 1 + (seed % 3), false, ++seed);
+        for (int K : {1, 8, 33, 100}) {
+          ++seed;  // before the call: its threads and its data both derive from this seed
+          Check(cs, M, N, K, 1 + (seed % 3), false, seed);
+        }
       }
     }
   }
