@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <thread>
 #include <vector>
 
 #include "base/check.h"
@@ -77,9 +76,7 @@ const GemvKernelEntry* GemmRows(const Arith& arith, int M, int N, int K, const f
   if (reduced) internal::PrepareGemvReducedA(entry.kind, arith, M, K, a, lda, &reduced_a);
   const int width = fused ? kGemvBlock : kPackedBlock;
   const int blocks = (N + width - 1) / width;
-  int threads = opts.threads;
-  if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  threads = std::max(1, std::min(threads, blocks));
+  const int threads = std::max(1, std::min(ResolveThreads(opts.threads), blocks));
   // Columns [n0, n0 + w) through PackB + GemmPacked, B's rows already in ws.rows (the
   // packed entries, and the blocks a reduced fused entry hands back).
   auto packed = [&](Workspace& ws, int n0, int w) {

@@ -12,6 +12,7 @@
 #include "engine/tokenizer/tokenizer.h"
 #include "kernels/gemv.h"
 #include "kernels/plan.h"
+#include "kernels/worker_pool.h"
 
 namespace lmul::engine {
 namespace {
@@ -380,7 +381,7 @@ std::shared_ptr<const Model::Packs> Model::Packed(WeightGroup g, const Arith& ar
     }
     pack.b = kernels::PackB(arith, K, N, w.data(), K, /*b_trans=*/true);
   };
-  if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  threads = kernels::ResolveThreads(threads);
   threads = std::min(threads, n);
   if (threads <= 1) {
     for (int i = 0; i < n; ++i) pack_one(i);
