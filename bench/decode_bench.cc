@@ -11,7 +11,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
-#include <thread>
 
 #include "bench/json_text.h"
 #include "engine/model/model.h"
@@ -20,6 +19,7 @@
 #ifdef LMUL_HAVE_TOKENIZER
 #include "engine/tokenizer/tokenizer.h"
 #endif
+#include "kernels/worker_pool.h"
 
 namespace lmul::bench {
 namespace {
@@ -265,7 +265,10 @@ DecodeRecord MeasureLlamaCpp(const DecodeBenchOptions& o, const std::vector<int3
   const bool wrote = write(fd, kLlamaScript, len) == static_cast<ssize_t>(len);
   close(fd);
   std::string ids;
-  for (int32_t t : prompt) ids += (ids.empty() ? "" : ",") + std::to_string(t);
+  for (int32_t t : prompt) {
+    if (!ids.empty()) ids += ',';
+    ids += std::to_string(t);
+  }
   auto quote = [](const std::string& s) {
     std::string q = "'";
     for (char ch : s) q += ch == '\'' ? std::string("'\\''") : std::string(1, ch);
@@ -314,7 +317,7 @@ Result<std::vector<DecodeRecord>> RunDecodeBench(const DecodeBenchOptions& opts)
   DecodeBenchOptions o = opts;
   if (o.policies.empty()) o.policies = DefaultDecodePolicies();
   if (o.threads.empty()) {
-    const int all = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    const int all = kernels::ResolveThreads(0);
     o.threads = {1};
     if (all > 1) o.threads.push_back(all);
   }
@@ -359,7 +362,7 @@ Result<std::vector<DecodeRecord>> RunDecodeBench(const DecodeBenchOptions& opts)
   }
   if (o.llama_cpp) {
     for (int th : o.threads) {
-      const int t = th > 0 ? th : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+      const int t = kernels::ResolveThreads(th);
       std::fprintf(stderr, "bench decode: llama.cpp, %d thread(s)...\n", t);
       DecodeRecord r = MeasureLlamaCpp(o, prompt, t);
       records.push_back(r);

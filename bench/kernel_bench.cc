@@ -16,6 +16,7 @@
 #include "kernels/elementwise.h"
 #include "kernels/gemm.h"
 #include "kernels/plan.h"
+#include "kernels/worker_pool.h"
 #include "numeric/arith.h"
 #include "numeric/bits.h"
 
@@ -35,10 +36,7 @@ double BestSeconds(int repeats, F&& f) {
   return best;
 }
 
-int AllCores() {
-  const unsigned hw = std::thread::hardware_concurrency();
-  return hw == 0 ? 1 : static_cast<int>(hw);
-}
+int AllCores() { return kernels::ResolveThreads(0); }
 
 // The plan the benchmarks run with: the host's, or fewer features (RestrictIsa).
 kernels::KernelPlan& BenchPlan() {

@@ -15,12 +15,12 @@
 #include <cfloat>
 #include <cstring>
 #include <mutex>
-#include <thread>
 
 #include "base/check.h"
 #include "kernels/arith_ops.h"
 #include "kernels/gemm_internal.h"
 #include "kernels/plan.h"
+#include "kernels/worker_pool.h"
 
 namespace lmul::kernels {
 
@@ -96,12 +96,6 @@ void PortablePanels(const GemmJob& j, int panel_begin, int panel_end) {
 }
 
 using internal::ParallelFor;
-
-int ResolveThreads(int threads) {
-  if (threads > 0) return threads;
-  const unsigned hw = std::thread::hardware_concurrency();
-  return hw == 0 ? 1 : static_cast<int>(hw);
-}
 
 const KernelPlan& PlanOf(const GemmOptions& opts) {
   const KernelPlan& plan = opts.plan != nullptr ? *opts.plan : KernelPlan::Host();

@@ -1,16 +1,17 @@
 // GemmRows: the driver. The kernel plan (kernels/plan.h, GemvKernels()) chooses the
-// entry; its AVX2 kernels live in kernels/x86/gemv_avx2.cc, the rest is portable.
+// entry; its AVX2 kernels live in kernels/x86/gemv_avx2.cc (decoders, exact/fp32) and
+// kernels/x86/gemv_reduced_avx2.cc (reduced operands), the rest is portable.
 #include "kernels/gemv.h"
 
 #include <algorithm>
 #include <cstring>
-#include <thread>
 #include <vector>
 
 #include "base/check.h"
 #include "kernels/plan.h"
 #include "kernels/worker_pool.h"
 #include "kernels/x86/gemv_avx2.h"
+#include "kernels/x86/gemv_reduced_avx2.h"
 
 namespace lmul::kernels {
 namespace {
@@ -22,6 +23,7 @@ constexpr int kPackedBlock = 256;
 
 struct Workspace {
   std::vector<float> rows, t, ctile;
+  std::vector<uint32_t> tc;  // the tile reduced to the arithmetic's format (gemv_reduced_avx2.h)
 };
 
 Workspace& ThreadWorkspace() {
@@ -62,12 +64,42 @@ const GemvKernelEntry* GemmRows(const Arith& arith, int M, int N, int K, const f
   LMUL_CHECK(plan.Runnable(), "GemmRows: the plan has CPU features the host lacks: %s",
              CpuFeatureNames(plan.features()).c_str());
   const GemvKernelEntry& entry = plan.ChooseGemv(MakeGemvQuery(arith, opts.accum, M));
-  const bool fused = entry.kind == GemvKind::kFused;
+  // The fused entries: exact/fp32 (gemv-exact-fp32), or operands reduced to a narrower
+  // format first (gemv-exact-wide, gemv-lmul-fast: A reduced here once, shared read-only
+  // by the threads).
+  const bool reduced =
+      entry.kind == GemvKind::kFusedExactWide || entry.kind == GemvKind::kFusedLMulFast;
+  const bool fused = entry.kind == GemvKind::kFused || reduced;
+  thread_local internal::GemvReducedA tl_reduced_a;
+  internal::GemvReducedA& reduced_a = tl_reduced_a;
+  reduced_a.exp8 = false;
+  if (reduced) internal::PrepareGemvReducedA(entry.kind, arith, M, K, a, lda, &reduced_a);
   const int width = fused ? kGemvBlock : kPackedBlock;
   const int blocks = (N + width - 1) / width;
-  int threads = opts.threads;
-  if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  threads = std::max(1, std::min(threads, blocks));
+  const int threads = std::max(1, std::min(ResolveThreads(opts.threads), blocks));
+  // Columns [n0, n0 + w) through PackB + GemmPacked, B's rows already in ws.rows (the
+  // packed entries, and the blocks a reduced fused entry hands back).
+  auto packed = [&](Workspace& ws, int n0, int w) {
+    if (entry.impl == KernelImpl::kX86Avx2) {
+      // PackB reads a k-major B much faster than a transposed one: transpose the block
+      // here (rows padded with zeros to a multiple of 8; PackB reads only w columns).
+      const int w8 = (w + 7) & ~7;
+      if (w8 > w) std::fill(ws.rows.begin() + static_cast<size_t>(w) * K,
+                            ws.rows.begin() + static_cast<size_t>(w8) * K, 0.0f);
+      const size_t t_size = static_cast<size_t>(width) * K;
+      if (ws.t.size() < t_size) ws.t.resize(t_size);
+      internal::TransposeRowsAvx2(ws.rows.data(), K, w8, ws.t.data(), width);
+      const PackedB pb = PackB(arith, K, w, ws.t.data(), width, /*b_trans=*/false, opts.accum);
+      GemmOptions one = opts;
+      one.threads = 1;
+      GemmPacked(M, a, lda, pb, c + n0, ldc, one);
+      return;
+    }
+    const PackedB pb = PackB(arith, K, w, ws.rows.data(), K, /*b_trans=*/true, opts.accum);
+    GemmOptions one = opts;
+    one.threads = 1;
+    GemmPacked(M, a, lda, pb, c + n0, ldc, one);
+  };
   auto run = [&](int part) {
     const int b0 = static_cast<int>(int64_t{blocks} * part / threads);
     const int b1 = static_cast<int>(int64_t{blocks} * (part + 1) / threads);
@@ -76,22 +108,48 @@ const GemvKernelEntry* GemmRows(const Arith& arith, int M, int N, int K, const f
     if (ws.rows.size() < rows_size) ws.rows.resize(rows_size);
     for (int blk = b0; blk < b1; ++blk) {
       const int n0 = blk * width, w = std::min(width, N - n0);
-      if (fused) {  // the one fused entry: AVX2 (kernels/x86/gemv_avx2.h)
+      if (fused) {  // the fused entries: AVX2 (kernels/x86/gemv_avx2.h, gemv_reduced_avx2.h)
         if (ws.t.size() < rows_size) ws.t.resize(rows_size);
         if (ws.ctile.size() < static_cast<size_t>(kGemvMaxRows) * kGemvBlock) {
           ws.ctile.resize(static_cast<size_t>(kGemvMaxRows) * kGemvBlock);
         }
         const RowRun run = b.Run(n0);
-        if (w == width && run.rows >= w && KernelPlan::Decodes(entry, run, K)) {
-          internal::DecodeTileAvx2(run, K, ws.t.data());  // straight from the stored blocks
+        const bool stored = w == width && run.rows >= w && KernelPlan::Decodes(entry, run, K);
+        if (stored && reduced_a.exp8) {
+          // Straight from the stored blocks into the tile, reduced to the format.
+          internal::RunStats bst;
+          internal::DecodeTileReducedAvx2(reduced_a, run, K, ws.t.data(), &bst);
+          if (!internal::GemvReducedRun(reduced_a, reinterpret_cast<const uint32_t*>(ws.t.data()),
+                                        bst, ws.ctile.data())) {
+            // Data the fused L-Mul kernel is not exact on (out of range, Inf/NaN): this
+            // block through the packed path (the general kernel), from the same rows.
+            internal::DecodeRowsAvx2(run, K, w, ws.rows.data());
+            packed(ws, n0, w);
+            continue;
+          }
         } else {
-          b.Rows(n0, w, ws.rows.data());
-          // A partial block: the missing rows are zeros (their columns are not stored).
-          if (w < width) std::fill(ws.rows.begin() + static_cast<size_t>(w) * K,
-                                   ws.rows.begin() + rows_size, 0.0f);
-          internal::TransposeRowsAvx2(ws.rows.data(), K, kGemvBlock, ws.t.data(), kGemvBlock);
+          if (stored) {
+            internal::DecodeTileAvx2(run, K, ws.t.data());  // straight from the stored blocks
+          } else {
+            b.Rows(n0, w, ws.rows.data());
+            // A partial block: the missing rows are zeros (their columns are not stored).
+            if (w < width) std::fill(ws.rows.begin() + static_cast<size_t>(w) * K,
+                                     ws.rows.begin() + rows_size, 0.0f);
+            internal::TransposeRowsAvx2(ws.rows.data(), K, kGemvBlock, ws.t.data(), kGemvBlock);
+          }
+          if (!reduced) {
+            internal::GemvExactFp32BlockAvx2(M, K, ws.t.data(), a, lda, ws.ctile.data());
+          } else {
+            if (ws.tc.size() < rows_size) ws.tc.resize(rows_size);
+            if (!internal::GemvReducedBlock(reduced_a, ws.t.data(), ws.tc.data(),
+                                            ws.ctile.data())) {
+              // As above; the rows decoded again when they came straight from storage.
+              if (stored) internal::DecodeRowsAvx2(run, K, w, ws.rows.data());
+              packed(ws, n0, w);
+              continue;
+            }
+          }
         }
-        internal::GemvExactFp32BlockAvx2(M, K, ws.t.data(), a, lda, ws.ctile.data());
         for (int i = 0; i < M; ++i) {
           std::memcpy(c + static_cast<size_t>(i) * ldc + n0,
                       ws.ctile.data() + static_cast<size_t>(i) * kGemvBlock, w * sizeof(float));
@@ -102,24 +160,7 @@ const GemvKernelEntry* GemmRows(const Arith& arith, int M, int N, int K, const f
       if (run.rows < w || !DecodeRowsWith(entry, run, K, w, ws.rows.data())) {
         b.Rows(n0, w, ws.rows.data());
       }
-      if (entry.impl == KernelImpl::kX86Avx2) {
-        // PackB reads a k-major B much faster than a transposed one: transpose the block
-        // here (rows padded with zeros to a multiple of 8; PackB reads only w columns).
-        const int w8 = (w + 7) & ~7;
-        if (w8 > w) std::fill(ws.rows.begin() + static_cast<size_t>(w) * K,
-                              ws.rows.begin() + static_cast<size_t>(w8) * K, 0.0f);
-        if (ws.t.size() < rows_size) ws.t.resize(rows_size);
-        internal::TransposeRowsAvx2(ws.rows.data(), K, w8, ws.t.data(), width);
-        const PackedB pb = PackB(arith, K, w, ws.t.data(), width, /*b_trans=*/false, opts.accum);
-        GemmOptions one = opts;
-        one.threads = 1;
-        GemmPacked(M, a, lda, pb, c + n0, ldc, one);
-        continue;
-      }
-      const PackedB pb = PackB(arith, K, w, ws.rows.data(), K, /*b_trans=*/true, opts.accum);
-      GemmOptions one = opts;
-      one.threads = 1;
-      GemmPacked(M, a, lda, pb, c + n0, ldc, one);
+      packed(ws, n0, w);
     }
   };
   if (threads == 1) {

@@ -10,9 +10,10 @@
 // thread; they do not depend on the thread count or the column split.
 //
 // Entry point: GemmRows (one call per weight GEMM). Its kernel is chosen by the kernel plan
-// (kernels/plan.h: GemvKernels(), KernelPlan::ChooseGemv): decode steps with exact/fp32
-// (M <= kGemvMaxRows) take the fused column-block GEMV, everything else PackB + GemmPacked
-// per column block.
+// (kernels/plan.h: GemvKernels(), KernelPlan::ChooseGemv): with fp32 accumulation and
+// M <= kGemvMaxRows (decode steps, multiple-choice branch batches, short prompts) exact/fp32,
+// exact/<fmt>,wide and lmul/mitchell take a fused column-block GEMV (on AVX2), everything
+// else PackB + GemmPacked per column block.
 #ifndef LMUL_KERNELS_GEMV_H_
 #define LMUL_KERNELS_GEMV_H_
 
@@ -63,8 +64,11 @@ class RowSource {
 // written) when no kernel of the host decodes the form (kOther, or no AVX2).
 bool DecodeRowRun(const RowRun& run, int K, int rows, float* out);
 
-// The most rows (M) the fused GEMV takes (the "gemv-exact-fp32" entry of GemvKernels()).
-constexpr int kGemvMaxRows = 8;
+// The most rows (M) the fused GEMVs take (the gemv-* entries of GemvKernels()). They
+// decode each weight once per call and read the decoded tile once per two rows of A: up to
+// 64 rows they beat PackB + GemmPacked per block (bench/RESULTS.md: 2-3x at M = 16-64 on
+// Zen 3), so multiple-choice branch batches take them too.
+constexpr int kGemvMaxRows = 64;
 
 // C(i, n) = c[i * ldc + n] (overwritten); A(i, k) = a[i * lda + k]. opts as Gemm (its plan
 // chooses the GemmRows kernel and the GEMM kernel of the packed blocks). Returns the plan's

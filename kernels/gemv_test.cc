@@ -1,6 +1,6 @@
 // GemmRows (B produced a column block at a time) against the scalar reference and against
 // Gemm on the same fp32 B: bit-identical for every arithmetic and accumulation, every
-// shape class (M <= 8 fused GEMV and larger M; N and K tails), thread counts 1-3.
+// shape class (M <= kGemvMaxRows fused GEMV and larger M; N and K tails), thread counts 1-3.
 #include "kernels/gemv.h"
 
 #include <gtest/gtest.h>
@@ -68,9 +68,16 @@ const Case kCases[] = {
 // The entry the plan must choose (an independent statement of the table's conditions).
 std::string ExpectedEntry(const Arith& arith, Accum accum, int M, const KernelPlan& plan) {
   const bool avx2 = (plan.features() & kCpuAvx2) != 0;
-  if (avx2 && arith.op == Op::kExact && arith.format.kind == Format::Kind::kFp32 &&
-      accum == Accum::kFp32 && M >= 1 && M <= kGemvMaxRows) {
-    return "gemv-exact-fp32";
+  const bool fma = (plan.features() & kCpuFma) != 0;
+  if (avx2 && accum == Accum::kFp32 && M >= 1 && M <= kGemvMaxRows) {
+    if (arith.op == Op::kExact && arith.format.kind == Format::Kind::kFp32) {
+      return "gemv-exact-fp32";
+    }
+    // exact on a narrower format with products rounded to fp32 only ("wide").
+    if (arith.op == Op::kExact && arith.wide) {
+      return "gemv-exact-wide";
+    }
+    if (arith.op != Op::kExact && fma) return "gemv-lmul-fast";
   }
   return avx2 ? "rows-packed-avx2" : "rows-packed";
 }
@@ -103,15 +110,20 @@ void Check(const Case& cs, int M, int N, int K, int threads, bool specials, uint
   }
   ExpectSame(got, want, M, ldc, ldc, what + " vs reference");
   ExpectSame(got, gemm, M, ldc, ldc, what + " vs Gemm");
-  if (K > 0 && M > 0) EXPECT_EQ(rows.rows_read(), N) << what << ": every row read once";
+  if (K > 0 && M > 0) {
+    EXPECT_EQ(rows.rows_read(), N) << what << ": every row read once";
+  }
 }
 
 TEST(GemmRows, BitExactEveryArithmetic) {
   uint32_t seed = 1;
   for (const Case& cs : kCases) {
-    for (int M : {1, 2, 8, 9}) {
+    for (int M : {1, 2, 8, 9, kGemvMaxRows, kGemvMaxRows + 1}) {
       for (int N : {1, 65, 130}) {
-        for (int K : {1, 8, 33, 100}) Check(cs, M, N, K, 1 + (seed % 3), false, ++seed);
+        for (int K : {1, 8, 33, 100}) {
+          ++seed;  // before the call: its threads and its data both derive from this seed
+          Check(cs, M, N, K, 1 + (seed % 3), false, seed);
+        }
       }
     }
   }
@@ -154,27 +166,42 @@ TEST(GemmRows, PortableEntryBitExact) {
 // The plan's choice for GemmRows on CPUs with and without AVX2 (any host: feature masks).
 TEST(GemmRows, PlanChoice) {
   const Arith fp32 = *Arith::Parse("exact/fp32");
-  const KernelPlan avx2(kCpuAvx2 | kCpuFma), none(0);
-  for (const KernelPlan* plan : {&avx2, &none}) {
+  const KernelPlan avx2(kCpuAvx2 | kCpuFma), avx2_no_fma(kCpuAvx2), none(0);
+  for (const KernelPlan* plan : {&avx2, &avx2_no_fma, &none}) {
     for (const Case& cs : kCases) {
       const Arith arith = *Arith::Parse(cs.arith);
-      for (int M : {1, 2, kGemvMaxRows, kGemvMaxRows + 1, 64}) {
+      for (int M : {1, 2, 8, 9, kGemvMaxRows, kGemvMaxRows + 1}) {
         EXPECT_EQ(plan->ChooseGemv(MakeGemvQuery(arith, cs.accum, M)).name,
                   ExpectedEntry(arith, cs.accum, M, *plan))
             << cs.arith << " M=" << M;
       }
     }
   }
-  // Spelled out: the fused GEMV only for exact/fp32 with fp32 accumulation, M in [1, 8], AVX2.
-  EXPECT_EQ(avx2.ChooseGemv(MakeGemvQuery(fp32, Accum::kFp32, 1)).kind, GemvKind::kFused);
-  EXPECT_EQ(avx2.ChooseGemv(MakeGemvQuery(fp32, Accum::kFp32, 8)).kind, GemvKind::kFused);
-  EXPECT_EQ(avx2.ChooseGemv(MakeGemvQuery(fp32, Accum::kFp32, 9)).kind, GemvKind::kPackedBlocks);
-  EXPECT_EQ(avx2.ChooseGemv(MakeGemvQuery(fp32, Accum::kBf16, 1)).kind, GemvKind::kPackedBlocks);
-  EXPECT_EQ(avx2.ChooseGemv(MakeGemvQuery(*Arith::Parse("exact/bf16,wide"), Accum::kFp32, 1)).kind,
-            GemvKind::kPackedBlocks);  // fp32 products of bf16-reduced operands
-  EXPECT_EQ(avx2.ChooseGemv(MakeGemvQuery(*Arith::Parse("lmul/fp32"), Accum::kFp32, 1)).kind,
-            GemvKind::kPackedBlocks);
-  EXPECT_EQ(none.ChooseGemv(MakeGemvQuery(fp32, Accum::kFp32, 1)).kind, GemvKind::kPackedBlocks);
+  // Spelled out: fused GEMVs only with fp32 accumulation, M in [1, 64], AVX2: exact/fp32,
+  // exact/<fmt>,wide (fp32 products of reduced operands) and lmul/mitchell (also FMA).
+  auto kind = [](const KernelPlan& p, const char* arith, Accum accum, int M) {
+    return p.ChooseGemv(MakeGemvQuery(*Arith::Parse(arith), accum, M)).kind;
+  };
+  EXPECT_EQ(kGemvMaxRows, 64);
+  EXPECT_EQ(kind(avx2, "exact/fp32", Accum::kFp32, 1), GemvKind::kFused);
+  EXPECT_EQ(kind(avx2, "exact/fp32", Accum::kFp32, 64), GemvKind::kFused);
+  EXPECT_EQ(kind(avx2, "exact/fp32,wide", Accum::kFp32, 1), GemvKind::kFused);
+  EXPECT_EQ(kind(avx2, "exact/fp32", Accum::kFp32, 65), GemvKind::kPackedBlocks);
+  EXPECT_EQ(kind(avx2, "exact/fp32", Accum::kBf16, 1), GemvKind::kPackedBlocks);
+  EXPECT_EQ(kind(avx2, "exact/bf16,wide", Accum::kFp32, 1), GemvKind::kFusedExactWide);
+  EXPECT_EQ(kind(avx2, "exact/e4m3,wide", Accum::kFp32, 64), GemvKind::kFusedExactWide);
+  EXPECT_EQ(kind(avx2, "exact/bf16,wide", Accum::kFp32, 65), GemvKind::kPackedBlocks);
+  EXPECT_EQ(kind(avx2, "exact/bf16", Accum::kFp32, 1), GemvKind::kPackedBlocks);  // bf16 out
+  EXPECT_EQ(kind(avx2, "lmul/bf16", Accum::kFp32, 1), GemvKind::kFusedLMulFast);
+  EXPECT_EQ(kind(avx2, "lmul/fp32", Accum::kFp32, 1), GemvKind::kFusedLMulFast);
+  EXPECT_EQ(kind(avx2, "mitchell/e8m3", Accum::kFp32, 8), GemvKind::kFusedLMulFast);
+  EXPECT_EQ(kind(avx2, "lmul/bf16", Accum::kFp32, 65), GemvKind::kPackedBlocks);
+  EXPECT_EQ(kind(avx2, "lmul/bf16", Accum::kBf16, 1), GemvKind::kPackedBlocks);
+  EXPECT_EQ(kind(avx2, "lmul/bf16", Accum::kBf16Dot, 1), GemvKind::kPackedBlocks);
+  EXPECT_EQ(kind(avx2_no_fma, "lmul/bf16", Accum::kFp32, 1), GemvKind::kPackedBlocks);
+  EXPECT_EQ(kind(avx2_no_fma, "exact/bf16,wide", Accum::kFp32, 1), GemvKind::kFusedExactWide);
+  EXPECT_EQ(kind(none, "exact/fp32", Accum::kFp32, 1), GemvKind::kPackedBlocks);
+  EXPECT_EQ(kind(none, "lmul/bf16", Accum::kFp32, 1), GemvKind::kPackedBlocks);
   // Which stored forms each entry decodes itself.
   const uint8_t q4[20] = {};
   const RowRun q4_0{RowFormat::kQ4_0, q4, 18, 1}, other{RowFormat::kOther, q4, 18, 1};

@@ -5,6 +5,7 @@
 #include "kernels/plan.h"
 #include "kernels/x86/avx512.h"
 #include "kernels/x86/gemv_avx2.h"
+#include "kernels/x86/gemv_reduced_avx2.h"
 
 namespace lmul::kernels {
 
@@ -30,6 +31,21 @@ bool DecodeRowsAvx2(const RowRun&, int, int, float*) {
 }
 void GemvExactFp32BlockAvx2(int, int, const float*, const float*, int, float*) {
   LMUL_CHECK(false, "GemvExactFp32BlockAvx2: not an x86-64 build");
+}
+void PrepareGemvReducedA(GemvKind, const Arith&, int, int, const float*, int, GemvReducedA*) {
+  LMUL_CHECK(false, "PrepareGemvReducedA: not an x86-64 build");
+}
+bool GemvReducedBlock(const GemvReducedA&, const float*, uint32_t*, float*) {
+  LMUL_CHECK(false, "GemvReducedBlock: not an x86-64 build");
+  return false;
+}
+bool GemvReducedRun(const GemvReducedA&, const uint32_t*, const RunStats&, float*) {
+  LMUL_CHECK(false, "GemvReducedRun: not an x86-64 build");
+  return false;
+}
+bool DecodeTileReducedAvx2(const GemvReducedA&, const RowRun&, int, float*, RunStats*) {
+  LMUL_CHECK(false, "DecodeTileReducedAvx2: not an x86-64 build");
+  return false;
 }
 }  // namespace internal
 

@@ -129,10 +129,18 @@ std::string SimdTargetName();
 // ---- GEMMs with B from compact rows (kernels/gemv.h: GemmRows) ----
 // The algorithm of a GemmRows kernel.
 enum class GemvKind : uint8_t {
-  kFused,         // fused column-block GEMV: 64 rows of B decoded into a k-major tile that
-                  // the micro-kernel reads while A stays in registers; no PackB per call
-  kPackedBlocks,  // per column block of 256: rows decoded, PackB, GemmPacked (whose own
-                  // kernel is then chosen from GemmKernels()); any arithmetic
+  kFused,           // fused column-block GEMV: 64 rows of B decoded into a k-major tile that
+                    // the micro-kernel reads while A stays in registers; no PackB per call
+                    // (exact/fp32: operands used as they are)
+  kFusedExactWide,  // the same tile, weights reduced to the arithmetic's narrower format
+                    // while decoded (A once per call), fp32 products of the reduced
+                    // operands (exact/<fmt>,wide: bf16, fp8, ...; x86/gemv_reduced_avx2.h)
+  kFusedLMulFast,   // the same tile reduced, L-Mul products (lmul/mitchell): the fast u32-add
+                    // form on in-range blocks, the FMA general form on finite blocks when the
+                    // saturation is a clamp; a block with Inf/NaN (or out of range without
+                    // a clamp) goes through PackB + GemmPacked (its general kernel) instead
+  kPackedBlocks,    // per column block of 256: rows decoded, PackB, GemmPacked (whose own
+                    // kernel is then chosen from GemmKernels()); any arithmetic
 };
 
 // Bit of a RowFormat in the masks below.
@@ -147,10 +155,11 @@ struct GemvKernelEntry {
   const char* name;  // stable: tests, benchmarks and docs use it
   GemvKind kind;
   KernelImpl impl;
-  uint8_t ops;          // bit (1 << OpClass) per class of arithmetic it implements
-  uint8_t accums;       // bit (1 << Accum) per accumulation it implements
-  uint8_t arith_needs;  // ArithNeed bits
-  int max_rows;         // M in [1, max_rows] (0: any M)
+  uint8_t ops;             // bit (1 << OpClass) per class of arithmetic it implements
+  uint8_t accums;          // bit (1 << Accum) per accumulation it implements
+  uint8_t arith_needs;     // ArithNeed bits
+  uint8_t arith_excludes;  // ArithNeed bits the arithmetic must NOT have
+  int max_rows;            // M in [1, max_rows] (0: any M)
   // Weight types (RowFormat bits) whose stored rows the kernel decodes itself (straight
   // into its own layout, when K is a multiple of the block: 32, or 8 for F32); rows of
   // every other type (RowFormat::kOther: the GGUF types of engine/io/dequant.h) come

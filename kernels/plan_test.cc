@@ -152,7 +152,8 @@ TEST(KernelPlan, TableNamesAndFeatures) {
   }
   for (const GemvKernelEntry& e : GemvKernels()) {
     EXPECT_TRUE(names.insert(e.name).second) << "duplicate " << e.name;
-    EXPECT_EQ(e.impl == KernelImpl::kX86Avx2, e.cpu == kCpuAvx2) << e.name;
+    EXPECT_EQ(e.impl == KernelImpl::kX86Avx2, (e.cpu & kCpuAvx2) != 0) << e.name;
+    EXPECT_EQ(e.cpu & ~(kCpuAvx2 | kCpuFma), 0u) << e.name;
     EXPECT_EQ(e.decodes != 0, e.impl == KernelImpl::kX86Avx2) << e.name;
     EXPECT_EQ(std::string(e.file).rfind("kernels/", 0), 0u) << e.file;
   }
@@ -164,6 +165,7 @@ TEST(KernelPlan, TableNamesAndFeatures) {
   const GemvKernelEntry& last = GemvKernels().back();
   EXPECT_EQ(last.cpu, 0u);
   EXPECT_EQ(last.arith_needs, 0u);
+  EXPECT_EQ(last.arith_excludes, 0u);
   EXPECT_EQ(last.max_rows, 0);
   EXPECT_EQ(KernelImplName(KernelImpl::kX86Avx2), std::string("x86-avx2"));
   EXPECT_EQ(CpuFeatureNames(kCpuAvx2 | kCpuAvx512Bf16), "avx2 avx512bf16");

@@ -1,12 +1,24 @@
 #include "kernels/worker_pool.h"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <climits>
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
 #include <thread>
 #include <vector>
+
+namespace lmul::kernels {
+
+int ResolveThreads(int threads) {
+  if (threads > 0) return threads;
+  const unsigned hw = std::thread::hardware_concurrency();
+  return hw == 0 ? 1 : static_cast<int>(std::min<unsigned>(hw, INT_MAX));
+}
+
+}  // namespace lmul::kernels
 
 namespace lmul::kernels::internal {
 namespace {

@@ -1,4 +1,5 @@
-// Internal: persistent worker threads for the kernels' parallel loops.
+// Persistent worker threads for the kernels' parallel loops (internal), and the
+// one rule every layer uses for a thread count of "all cores" (ResolveThreads).
 //
 // Starting std::threads costs ~40 us per call on the 2-core VM the project is
 // measured on, which is 10-20% of a 512^3 GEMM on two threads and more than a
@@ -9,6 +10,15 @@
 #define LMUL_KERNELS_WORKER_POOL_H_
 
 #include <functional>
+
+namespace lmul::kernels {
+
+// The thread count a `threads` option means: threads itself when > 0; otherwise
+// (0 or negative: "all cores") std::thread::hardware_concurrency(), or 1 where
+// that is unknown (reported as 0). Always >= 1. Callers clamp to their work.
+int ResolveThreads(int threads);
+
+}  // namespace lmul::kernels
 
 namespace lmul::kernels::internal {
 

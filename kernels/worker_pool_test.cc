@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <climits>
 #include <thread>
 #include <vector>
 
@@ -57,6 +58,22 @@ TEST(WorkerPool, ConcurrentAndNestedCalls) {
   }
   for (auto& c : callers) c.join();
   EXPECT_EQ(total.load(), 4 * 300 * 3 + 4 * 30 * 2);
+}
+
+// ResolveThreads: a positive count is kept as given (callers clamp it to their
+// work, not this function); 0 and negative counts mean every core the OS
+// reports, and 1 where it reports none.
+TEST(ResolveThreads, PositiveCountsAreKept) {
+  for (int t : {1, 2, 3, 7, 64, 1000, INT_MAX}) EXPECT_EQ(ResolveThreads(t), t) << t;
+}
+
+TEST(ResolveThreads, ZeroAndNegativeMeanAllCoresAtLeastOne) {
+  const unsigned hw = std::thread::hardware_concurrency();
+  const int all = hw == 0 ? 1 : static_cast<int>(hw);
+  for (int t : {0, -1, -2, INT_MIN}) {
+    EXPECT_EQ(ResolveThreads(t), all) << t;
+    EXPECT_GE(ResolveThreads(t), 1) << t;
+  }
 }
 
 }  // namespace

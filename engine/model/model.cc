@@ -12,6 +12,7 @@
 #include "engine/tokenizer/tokenizer.h"
 #include "kernels/gemv.h"
 #include "kernels/plan.h"
+#include "kernels/worker_pool.h"
 
 namespace lmul::engine {
 namespace {
@@ -125,7 +126,10 @@ Result<WeightStorage> ParseWeightStorage(const std::string& name) {
 bool Model::PacksGroup(const Arith& arith, kernels::Accum accum, bool scaled) const {
   if (scaled) return true;
   if (storage_ != WeightStorage::kAuto) return storage_ == WeightStorage::kPacked;
-  // A decode step (M = 1) of the compact weights: packed unless the plan has a fused kernel.
+  // A decode step (M = 1) of the compact weights: packed unless the plan has the fused
+  // exact/fp32 kernel (GemvKind::kFused). The reduced-operand fused kinds (kFusedExactWide,
+  // kFusedLMulFast: bf16, fp8 wide, L-Mul) are deliberately not enough: at M = 1 they were
+  // slower than the prepacked GEMM (docs/kernels.md §4.1), so auto still packs those groups.
   const kernels::GemvKernelEntry& e =
       kernels::KernelPlan::Host().ChooseGemv(kernels::MakeGemvQuery(arith, accum, 1));
   return e.kind != kernels::GemvKind::kFused;
@@ -377,7 +381,7 @@ std::shared_ptr<const Model::Packs> Model::Packed(WeightGroup g, const Arith& ar
     }
     pack.b = kernels::PackB(arith, K, N, w.data(), K, /*b_trans=*/true);
   };
-  if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  threads = kernels::ResolveThreads(threads);
   threads = std::min(threads, n);
   if (threads <= 1) {
     for (int i = 0; i < n; ++i) pack_one(i);

@@ -217,8 +217,14 @@ TEST_P(CompactWeightsTest, EveryPolicyBitIdenticalToPacked) {
   const TypeInfo& t = GetParam();
   const std::string path = WriteTypedModel(t);
   const std::vector<int32_t> tokens = {5, 17, 3, 63, 0, 42, 42, 8, 1, 30, 79, 7};
-  // Prefill of 9 rows (the M > 8 path), then 3 decode steps (the fused GEMV for exact/fp32).
+  // Prefill of 9 rows, then 3 decode steps, branches (the fused GEMVs where the arithmetic
+  // has one: M <= kernels::kGemvMaxRows).
   CompareStorages(path, tokens, 9, Policies(), 2, t.name);
+  // A prompt longer than kGemvMaxRows (PackB + GemmPacked per column block), then decode.
+  std::vector<int32_t> longer;
+  for (int i = 0; i < kernels::kGemvMaxRows + 6; ++i) longer.push_back((i * 37 + 11) % kVocab);
+  CompareStorages(path, longer, kernels::kGemvMaxRows + 2, {"fp32", "bf16", "lmul-all"}, 2,
+                  std::string(t.name) + " long prompt");
   std::remove(path.c_str());
 }
 
@@ -279,10 +285,13 @@ TEST(CompactWeights, StorageNames) {
   EXPECT_NE(bad.error().find("expected compact, packed or auto"), std::string::npos) << bad.error();
 }
 
-// kAuto keeps a group compact exactly when the kernels have a fused decode GEMV for its
-// arithmetic (exact/fp32 with fp32 accumulation, on AVX2), and packs it otherwise: the
-// weight bytes a token reads equal the compact storage's for fp32 and the packed storage's
-// for lmul-all; lmul-attn (exact/fp32 weight GEMMs) stays compact.
+// kAuto keeps a group compact exactly when its arithmetic has the fused exact/fp32 decode
+// GEMV (the plan's GemmRows entry at M = 1 is GemvKind::kFused, gemv-exact-fp32: fp32
+// accumulation, AVX2), and
+// packs it otherwise, also where a reduced-operand GEMV exists (gemv-exact-wide,
+// gemv-lmul-fast: those serve WeightStorage::kCompact; bench/RESULTS.md has why auto does
+// not take them yet): the weight bytes a token reads equal the compact storage's or the
+// packed storage's accordingly.
 TEST(CompactWeights, AutoPacksOnlyWithoutAFusedGemv) {
   const std::string path = WriteTypedModel(kTypes[0]);
   auto compact = Model::Load(path, LoadOptions{WeightStorage::kCompact});
@@ -292,18 +301,44 @@ TEST(CompactWeights, AutoPacksOnlyWithoutAFusedGemv) {
   auto bytes = [](const Model& m, const char* preset) {
     return Session(m, *Policy::Parse(preset), 16, 1).weight_bytes_per_token();
   };
-  const bool fused =
-      kernels::KernelPlan::Host()
-          .ChooseGemv(kernels::MakeGemvQuery(*Arith::Parse("exact/fp32"), kernels::Accum::kFp32, 1))
-          .kind == kernels::GemvKind::kFused;
-#if defined(__x86_64__)
-  EXPECT_EQ(fused, __builtin_cpu_supports("avx2") != 0);  // the plan's answer, independently
-#endif
-  for (const char* preset : {"fp32", "lmul-attn"}) {
-    EXPECT_EQ(bytes(**automatic, preset), bytes(fused ? **compact : **packed, preset)) << preset;
+  // The plan's entry for a decode step (M = 1) of the weights' arithmetic.
+  auto kind = [](const char* arith, kernels::Accum accum) {
+    return kernels::KernelPlan::Host()
+        .ChooseGemv(kernels::MakeGemvQuery(*Arith::Parse(arith), accum, 1))
+        .kind;
+  };
+  auto fused = [&](const char* arith, kernels::Accum accum) {
+    return kind(arith, accum) == kernels::GemvKind::kFused;
+  };
+  const struct {
+    const char* preset;
+    const char* weight_arith;
+    kernels::Accum accum;
+  } kCases[] = {
+      {"fp32", "exact/fp32", kernels::Accum::kFp32},
+      {"lmul-attn", "exact/fp32", kernels::Accum::kFp32},
+      {"bf16", "exact/bf16,wide", kernels::Accum::kFp32},
+      {"fp8-e4m3-all", "exact/e4m3,wide", kernels::Accum::kFp32},
+      {"lmul-all", "lmul/bf16", kernels::Accum::kFp32},
+      {"*=lmul/bf16,accum=bf16", "lmul/bf16", kernels::Accum::kBf16},
+      {"*=exact/bf16", "exact/bf16", kernels::Accum::kFp32},
+  };
+  for (const auto& c : kCases) {
+    const bool f = fused(c.weight_arith, c.accum);
+    EXPECT_EQ(bytes(**automatic, c.preset), bytes(f ? **compact : **packed, c.preset)) << c.preset;
+    EXPECT_NE(bytes(**compact, c.preset), bytes(**packed, c.preset)) << c.preset;
   }
-  EXPECT_EQ(bytes(**automatic, "lmul-all"), bytes(**packed, "lmul-all"));
-  EXPECT_NE(bytes(**compact, "lmul-all"), bytes(**packed, "lmul-all"));
+#if defined(__x86_64__)
+  // The plan's answer, independently; and which arithmetics auto keeps compact: only
+  // exact/fp32, although bf16 and L-Mul have fused kernels too (those serve kCompact).
+  EXPECT_EQ(fused("exact/fp32", kernels::Accum::kFp32), __builtin_cpu_supports("avx2") != 0);
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+    EXPECT_EQ(kind("exact/bf16,wide", kernels::Accum::kFp32), kernels::GemvKind::kFusedExactWide);
+    EXPECT_EQ(kind("lmul/bf16", kernels::Accum::kFp32), kernels::GemvKind::kFusedLMulFast);
+    EXPECT_FALSE(fused("exact/bf16,wide", kernels::Accum::kFp32));
+    EXPECT_FALSE(fused("lmul/bf16", kernels::Accum::kFp32));
+  }
+#endif
   std::remove(path.c_str());
 }
 
@@ -318,7 +353,7 @@ TEST(CompactWeightsDefaultModel, BitIdenticalToPacked) {
   };
   int i = 0;
   for (const auto& p : prompts) {
-    CompareStorages(path, p, 7, {"fp32", "lmul-attn", "lmul-all"}, 2,
+    CompareStorages(path, p, 7, {"fp32", "lmul-attn", "lmul-all", "bf16", "fp8-e4m3-all"}, 2,
                     "default model prompt " + std::to_string(i++));
   }
 }

@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <thread>
 
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/hwy/elementwise.cc"
@@ -299,10 +298,7 @@ void ReduceElementwise(const Format& format, Rounding rounding, const float* x, 
   LMUL_CHECK(e.kind == ElementwiseKind::kReduceSimd,
              "ReduceElementwise: entry %s is not a kReduce kernel", e.name);
   const internal::ArithConsts& c = ConstsOf(arith);
-  if (threads <= 0) {
-    const unsigned hw = std::thread::hardware_concurrency();
-    threads = hw == 0 ? 1 : static_cast<int>(hw);
-  }
+  threads = ResolveThreads(threads);
   // Parts of whole 64-byte lines (16 floats); small arrays are not worth a thread.
   constexpr size_t kMinPerThread = size_t{1} << 15;
   const size_t lines = (n + 15) / 16;

@@ -1,8 +1,9 @@
 // The AVX2 kernels of GemmRows (kernels/gemv.h): the fused exact/fp32 column-block GEMV
-// and the decoders of GGML's F32/Q8_0/Q4_0/Q4_1 rows. Every function is built with
-// target("avx2") (no file-wide ISA flags, so nothing here reaches the rest of the program
-// through the linker) and runs only under a kernel plan entry that names kCpuAvx2
-// (GemvKernels(), kernels/plan.cc).
+// and the decoders of GGML's F32/Q8_0/Q4_0/Q4_1 rows (also into the tile of the
+// reduced-operand GEMVs, x86/gemv_reduced_avx2.h, reduced while decoded). Every function
+// is built with target("avx2") (no file-wide ISA flags, so nothing here reaches the rest
+// of the program through the linker) and runs only under a kernel plan entry that names
+// kCpuAvx2 (GemvKernels(), kernels/plan.cc).
 #include "kernels/x86/gemv_avx2.h"
 
 #include <immintrin.h>
@@ -10,6 +11,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "kernels/x86/gemv_reduce_avx2.h"
+#include "kernels/x86/gemv_reduced_avx2.h"
 #include "numeric/bits.h"
 
 namespace lmul::kernels::internal {
@@ -106,10 +109,16 @@ __attribute__((target("avx2"))) inline void Transpose8x8(__m256 r[8]) {
   r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
 }
 
+// The decoded values as they are (exact/fp32).
+struct NoReduce {
+  __attribute__((target("avx2"))) __m256 operator()(__m256 x) const { return x; }
+};
+
 // 64 stored rows decoded straight into the k-major tile t[k * 64 + j] (K % 32 == 0 for the
-// block forms, K % 8 == 0 for kF32).
-template <RowFormat F>
-__attribute__((target("avx2"))) void DecodeTile(const RowRun& run, int K, float* t) {
+// block forms, K % 8 == 0 for kF32), each vector passed through post (NoReduce, or a
+// reduction to the arithmetic's format: gemv_reduce_avx2.h) before it is stored.
+template <RowFormat F, class Post>
+__attribute__((target("avx2"))) void DecodeTile(const RowRun& run, int K, float* t, Post& post) {
   for (int j0 = 0; j0 < kGemvBlock; j0 += 8) {
     const uint8_t* rows[8];
     for (int r = 0; r < 8; ++r) rows[r] = run.data + static_cast<size_t>(j0 + r) * run.row_bytes;
@@ -127,7 +136,7 @@ __attribute__((target("avx2"))) void DecodeTile(const RowRun& run, int K, float*
       for (int r = 0; r < 8; ++r) v[r] = Decode8<F>(rows[r], k0, d[r], m[r]);
       Transpose8x8(v);
       float* dst = t + static_cast<size_t>(k0) * kGemvBlock + j0;
-      for (int r = 0; r < 8; ++r) _mm256_storeu_ps(dst + r * kGemvBlock, v[r]);
+      for (int r = 0; r < 8; ++r) _mm256_storeu_ps(dst + r * kGemvBlock, post(v[r]));
     }
   }
 }
@@ -194,23 +203,51 @@ __attribute__((target("avx2"))) void TransposeRowsAvx2(const float* rows, int K,
   }
 }
 
-__attribute__((target("avx2"))) bool DecodeTileAvx2(const RowRun& run, int K, float* t) {
+template <class Post>
+__attribute__((target("avx2"))) bool DecodeTileAny(const RowRun& run, int K, float* t, Post& post) {
   switch (run.format) {
     case RowFormat::kF32:
-      DecodeTile<RowFormat::kF32>(run, K, t);
+      DecodeTile<RowFormat::kF32>(run, K, t, post);
       return true;
     case RowFormat::kQ8_0:
-      DecodeTile<RowFormat::kQ8_0>(run, K, t);
+      DecodeTile<RowFormat::kQ8_0>(run, K, t, post);
       return true;
     case RowFormat::kQ4_0:
-      DecodeTile<RowFormat::kQ4_0>(run, K, t);
+      DecodeTile<RowFormat::kQ4_0>(run, K, t, post);
       return true;
     case RowFormat::kQ4_1:
-      DecodeTile<RowFormat::kQ4_1>(run, K, t);
+      DecodeTile<RowFormat::kQ4_1>(run, K, t, post);
       return true;
     default:
       return false;
   }
+}
+
+// Stored rows decoded into the tile already reduced to an exp8 format (bf16, e8mK) with
+// the statistics of the block.
+template <bool kRne, bool kLMul>
+__attribute__((target("avx2"))) bool DecodeTileReducedT(const GemvReducedA& ga, const RowRun& run,
+                                                        int K, float* t, RunStats* st) {
+  Exp8Reduce<kRne, kLMul> post(ga.c);
+  if (!DecodeTileAny(run, K, t, post)) return false;
+  post.Finish(st);
+  return true;
+}
+
+__attribute__((target("avx2"))) bool DecodeTileAvx2(const RowRun& run, int K, float* t) {
+  NoReduce none;
+  return DecodeTileAny(run, K, t, none);
+}
+
+bool DecodeTileReducedAvx2(const GemvReducedA& ga, const RowRun& run, int K, float* t,
+                           RunStats* st) {
+  const bool lmul = ga.kind == GemvKind::kFusedLMulFast;
+  if (ga.c.rne) {
+    return lmul ? DecodeTileReducedT<true, true>(ga, run, K, t, st)
+                : DecodeTileReducedT<true, false>(ga, run, K, t, st);
+  }
+  return lmul ? DecodeTileReducedT<false, true>(ga, run, K, t, st)
+              : DecodeTileReducedT<false, false>(ga, run, K, t, st);
 }
 
 __attribute__((target("avx2"))) bool DecodeRowsAvx2(const RowRun& run, int K, int rows,

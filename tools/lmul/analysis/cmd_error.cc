@@ -9,15 +9,16 @@
 // arith,dist,samples,mean_rel,bias,rms_rel,max_rel,zero_frac,overflow_frac,theory_mean_rel
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <memory>
 #include <string>
-#include <thread>
 
 #include "analysis/precision/error_study.h"
 #include "analysis/precision/offset_sweep.h"
+#include "kernels/worker_pool.h"
 #include "tools/lmul/args.h"
 #include "tools/lmul/command.h"
 
@@ -111,10 +112,7 @@ int RunError(const Options& o) {
   so.samples =
       so.dist.kind == p::Distribution::Kind::kActivations && !o.samples_given ? 0 : o.samples;
   so.seed = o.seed;
-  so.threads =
-      o.threads > 0
-          ? o.threads
-          : static_cast<int>(std::max(1u, std::min(16u, std::thread::hardware_concurrency())));
+  so.threads = o.threads > 0 ? o.threads : std::min(16, lmul::kernels::ResolveThreads(0));
   if (!o.plot.empty() && o.plot.size() >= 4 && o.plot.substr(o.plot.size() - 4) == ".png") {
     return lmul::cli::UsageError("error", "--plot writes SVG, not PNG: '" + o.plot + "'",
                                  "use FILE.svg, then e.g. `convert FILE.svg FILE.png`");

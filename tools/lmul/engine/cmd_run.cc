@@ -21,7 +21,6 @@
 #include <memory>
 #include <sstream>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "base/escape.h"
@@ -31,6 +30,7 @@
 #include "engine/model/sampler.h"
 #include "engine/model/session.h"
 #include "engine/tokenizer/tokenizer.h"
+#include "kernels/worker_pool.h"
 #include "tools/lmul/args.h"
 #include "tools/lmul/command.h"
 
@@ -150,9 +150,7 @@ int RunRun(const RunOptions& o) {
     return PrintError(sub, model.error(), "scripts/fetch_model.sh downloads the default model");
   }
   const lmul::engine::ModelConfig& cfg = (*model)->config();
-  const int threads = o.threads > 0
-                          ? o.threads
-                          : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int threads = lmul::kernels::ResolveThreads(o.threads);
   lmul::engine::Sampler sampler(sp);
   std::fprintf(stderr, "model: %s\n  %s\n", lmul::EscapeUntrusted(o.model).c_str(),
                lmul::EscapeUntrusted(cfg.Summary(), 400).c_str());
