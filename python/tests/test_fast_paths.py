@@ -118,17 +118,20 @@ def test_training_step_bit_identical(policy: str, backward: str, monkeypatch: py
     model = tiny_llama(seed=3)
     model.train()
     lt.patch(model, policy, backward=backward)
-    g = torch.Generator().manual_seed(4)
-    ids = torch.randint(0, 96, (2, 16), generator=g)
-    labels = ids.clone()
-    labels[0, :5] = -100  # ARC-style: loss on some tokens only
-    loss, grads = step(model, ids, labels)
-    if "scaled" in policy:  # the fast paths ran (and are compared below)
-        want = {"scale_exponents_ptr", "pow2_mul_ptr"} | ({"dequantize_ptr"} if backward == "ste" else set())
-        assert want <= calls.keys(), calls
-    calls.clear()
-    with slow_paths():
-        loss_ref, grads_ref = step(model, ids, labels)
+    try:  # unpatched at the end: patch's module-level RoPE wrapper must not outlive the test
+        g = torch.Generator().manual_seed(4)
+        ids = torch.randint(0, 96, (2, 16), generator=g)
+        labels = ids.clone()
+        labels[0, :5] = -100  # ARC-style: loss on some tokens only
+        loss, grads = step(model, ids, labels)
+        if "scaled" in policy:  # the fast paths ran (and are compared below)
+            want = {"scale_exponents_ptr", "pow2_mul_ptr"} | ({"dequantize_ptr"} if backward == "ste" else set())
+            assert want <= calls.keys(), calls
+        calls.clear()
+        with slow_paths():
+            loss_ref, grads_ref = step(model, ids, labels)
+    finally:
+        lt.unpatch(model)
     assert not calls, calls  # the torch formulations only
     assert same_bits(loss, loss_ref)
     assert grads.keys() == grads_ref.keys() and len(grads) > 0
