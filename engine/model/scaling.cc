@@ -38,16 +38,28 @@ float FiniteAmax(const float* x, int rows, int cols, ptrdiff_t rs, ptrdiff_t cs)
   return amax;
 }
 
-float Pow2Mul(float y, int e) {
-  LMUL_CHECK(e >= -400 && e <= 400, "Pow2Mul: exponent %d", e);
-  // Exact in double (|y| * 2^e stays inside double's normal range), one rounding to fp32.
-  return static_cast<float>(static_cast<double>(y) * std::ldexp(1.0, e));
+namespace {
+
+// 2^e in double, e in [-400, 400] (checked; `fn` names the caller).
+double Pow2(int e, const char* fn) {
+  LMUL_CHECK(e >= -400 && e <= 400, "%s: exponent %d", fn, e);
+  return std::ldexp(1.0, e);
+}
+// y * s, s = 2^e: exact in double (|y| * 2^e stays inside double's normal range), one
+// rounding to fp32. The one formula of Pow2Mul and Pow2MulArray.
+float MulPow2(float y, double s) { return static_cast<float>(static_cast<double>(y) * s); }
+// ScaleSaturate given v = x * 2^e: finite x clamped (as std::clamp: -0 stays -0); Inf * 2^e
+// = Inf and NaN pass unchanged. The one rule of ScaleSaturate and ScaleSaturateArray.
+float Saturate(float x, float v, float max_finite) {
+  return std::isfinite(x) ? std::clamp(v, -max_finite, max_finite) : v;
 }
 
+}  // namespace
+
+float Pow2Mul(float y, int e) { return MulPow2(y, Pow2(e, "Pow2Mul")); }
+
 float ScaleSaturate(float x, int e, float max_finite) {
-  const float v = Pow2Mul(x, e);
-  if (!std::isfinite(x)) return v;  // Inf * 2^e = Inf, NaN stays NaN
-  return std::clamp(v, -max_finite, max_finite);
+  return Saturate(x, Pow2Mul(x, e), max_finite);
 }
 
 ScaledTensor ScaleTensor(const Format& f, const float* x, int rows, int cols, ptrdiff_t rs,
@@ -89,20 +101,13 @@ float FiniteAmaxArray(const float* x, size_t n) {
 }
 
 void ScaleSaturateArray(const float* x, float* y, size_t n, int e, float max_finite) {
-  LMUL_CHECK(e >= -400 && e <= 400, "ScaleSaturateArray: exponent %d", e);
-  const double s = std::ldexp(1.0, e);
-  for (size_t i = 0; i < n; ++i) {
-    const float xi = x[i];
-    const float v = static_cast<float>(static_cast<double>(xi) * s);
-    // Finite x: clamp (as std::clamp: -0 stays -0); Inf and NaN pass unchanged.
-    y[i] = std::isfinite(xi) ? std::clamp(v, -max_finite, max_finite) : v;
-  }
+  const double s = Pow2(e, "ScaleSaturateArray");
+  for (size_t i = 0; i < n; ++i) y[i] = Saturate(x[i], MulPow2(x[i], s), max_finite);
 }
 
 void Pow2MulArray(const float* x, float* y, size_t n, int e) {
-  LMUL_CHECK(e >= -400 && e <= 400, "Pow2MulArray: exponent %d", e);
-  const double s = std::ldexp(1.0, e);
-  for (size_t i = 0; i < n; ++i) y[i] = static_cast<float>(static_cast<double>(x[i]) * s);
+  const double s = Pow2(e, "Pow2MulArray");
+  for (size_t i = 0; i < n; ++i) y[i] = MulPow2(x[i], s);
 }
 
 }  // namespace lmul::engine
