@@ -410,15 +410,21 @@ struct Blocks {
   std::vector<int> e;  // per block
 };
 
+// groups blocks of len values at x: counts >= 0, no overflow, an address when non-empty.
+void CheckExtent(const std::string& name, uintptr_t x, int64_t groups, int64_t len) {
+  if (groups < 0 || len < 0) ThrowValue(name + ": negative block count or length");
+  if (groups > 0 && len > INT64_MAX / groups) ThrowValue(name + ": groups * len overflows");
+  if (x == 0 && groups * len > 0) ThrowValue(name + ": null address");
+}
+
 Blocks CheckBlocks(const char* fn, uintptr_t x, uintptr_t y, int64_t groups, int64_t len,
                    uintptr_t e, int64_t e_count) {
   const std::string name(fn);
-  if (groups < 0 || len < 0) ThrowValue(name + ": negative block count or length");
-  if (groups > 0 && len > INT64_MAX / groups) ThrowValue(name + ": groups * len overflows");
+  CheckExtent(name, x, groups, len);
+  CheckExtent(name, y, groups, len);
   if (e_count != 1 && e_count != groups)
     ThrowValue(name + ": e_count must be 1 or groups (" + std::to_string(groups) + "), got " +
                std::to_string(e_count));
-  if ((x == 0 || y == 0) && groups * len > 0) ThrowValue(name + ": null address");
   if (e == 0) ThrowValue(name + ": null exponent address");
   Blocks b{reinterpret_cast<const float*>(x), reinterpret_cast<float*>(y),
            static_cast<size_t>(groups), static_cast<size_t>(len), {}};
@@ -436,8 +442,8 @@ Blocks CheckBlocks(const char* fn, uintptr_t x, uintptr_t y, int64_t groups, int
 void ScaleExponentsPtr(uintptr_t x, int64_t groups, int64_t len, const std::string& fmt,
                        uintptr_t e_out) {
   const lmul::Format f = ParseFormat(fmt);
-  if (groups < 0 || len < 0) ThrowValue("scale_exponents: negative block count or length");
-  if ((x == 0 && groups * len > 0) || e_out == 0) ThrowValue("scale_exponents: null address");
+  CheckExtent("scale_exponents", x, groups, len);
+  if (e_out == 0) ThrowValue("scale_exponents: null address");
   const float* xp = reinterpret_cast<const float*>(x);
   int64_t* ep = reinterpret_cast<int64_t*>(e_out);
   nb::gil_scoped_release release;
