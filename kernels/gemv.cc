@@ -40,7 +40,113 @@ bool DecodeRowsWith(const GemvKernelEntry& e, const RowRun& run, int K, int rows
   return internal::DecodeRowsAvx2(run, K, rows, out);
 }
 
+// Bytes of one 32-element block of a stored row form (0: not a block form).
+size_t RowBlockBytes(RowFormat f) {
+  switch (f) {
+    case RowFormat::kQ8_0:
+      return 34;
+    case RowFormat::kQ4_0:
+      return 18;
+    case RowFormat::kQ4_1:
+      return 20;
+    default:
+      return 0;
+  }
+}
+
 }  // namespace
+
+RowFormat InterleavedForm(RowFormat f) {
+  switch (f) {
+    case RowFormat::kQ8_0:
+      return RowFormat::kQ8_0x8;
+    case RowFormat::kQ4_0:
+      return RowFormat::kQ4_0x8;
+    case RowFormat::kQ4_1:
+      return RowFormat::kQ4_1x8;
+    default:
+      return RowFormat::kOther;
+  }
+}
+
+namespace {
+
+// One 32-element block of 8 rows (src[r]: row r's block, nullptr for a missing row) into
+// the interleaved block at dst (gemv.h: scales, then the quants of each k side by side).
+void InterleaveBlock(RowFormat f, const uint8_t* const src[8], uint8_t* dst) {
+  const int head = f == RowFormat::kQ4_1 ? 4 : 2;  // scale bytes of the stored block
+  for (int r = 0; r < 8; ++r) {
+    if (src[r] == nullptr) continue;  // zero bytes (dst starts zeroed)
+    std::memcpy(dst + 2 * r, src[r], 2);                                  // d
+    if (f == RowFormat::kQ4_1) std::memcpy(dst + 16 + 2 * r, src[r] + 2, 2);  // m
+    const uint8_t* q = src[r] + head;
+    if (f == RowFormat::kQ8_0) {
+      for (int k = 0; k < 32; ++k) dst[16 + k * 8 + r] = q[k];
+      continue;
+    }
+    uint8_t* qd = dst + (f == RowFormat::kQ4_1 ? 32 : 16);
+    for (int t = 0; t < 4; ++t) {
+      uint32_t word = 0;
+      for (int i = 0; i < 8; ++i) {
+        const int e = 8 * t + i;  // element of the block
+        const uint32_t nib = e < 16 ? (q[e] & 0x0Fu) : (q[e - 16] >> 4);
+        word |= nib << (4 * i);
+      }
+      std::memcpy(qd + (t * 8 + r) * 4, &word, 4);  // little-endian, as the kernel loads it
+    }
+  }
+}
+
+}  // namespace
+
+size_t InterleavedBlockBytes(RowFormat f) {
+  switch (f) {
+    case RowFormat::kQ4_0x8:
+      return 144;
+    case RowFormat::kQ4_1x8:
+      return 160;
+    case RowFormat::kQ8_0x8:
+      return 272;
+    default:
+      return 0;
+  }
+}
+
+InterleavedRows InterleaveRows(const RowSource& b, int N, int K) {
+  InterleavedRows out;
+  if (N <= 0 || K <= 0 || K % 32 != 0) return out;
+  const RowFormat stored = b.Run(0).format;
+  const RowFormat form = InterleavedForm(stored);
+  if (form == RowFormat::kOther) return out;
+  const int blocks = K / 32;
+  const size_t src_bb = RowBlockBytes(stored), bb = InterleavedBlockBytes(form);
+  std::vector<const uint8_t*> rows(N);
+  for (int n = 0; n < N; ++n) {
+    const RowRun run = b.Run(n);
+    if (run.format != stored || run.data == nullptr || run.rows < 1 ||
+        run.row_bytes != src_bb * blocks) {
+      return out;  // a row of another type (a group of mixed tensors): no interleaved form
+    }
+    rows[n] = run.data;
+  }
+  const int groups = (N + 7) / 8;
+  out.group_bytes = bb * blocks;
+  out.data.assign(out.group_bytes * groups, 0);
+  for (int g = 0; g < groups; ++g) {
+    for (int kb = 0; kb < blocks; ++kb) {
+      const uint8_t* src[8];
+      for (int r = 0; r < 8; ++r) {
+        const int n = 8 * g + r;
+        src[r] = n < N ? rows[n] + kb * src_bb : nullptr;
+      }
+      InterleaveBlock(stored, src, out.data.data() + g * out.group_bytes + kb * bb);
+    }
+  }
+  out.format = form;
+  out.n = N;
+  out.k = K;
+  return out;
+}
 
 bool DecodeRowRun(const RowRun& run, int K, int rows, float* out) {
   const KernelPlan& host = KernelPlan::Host();
@@ -63,7 +169,31 @@ const GemvKernelEntry* GemmRows(const Arith& arith, int M, int N, int K, const f
   const KernelPlan& plan = opts.plan != nullptr ? *opts.plan : KernelPlan::Host();
   LMUL_CHECK(plan.Runnable(), "GemmRows: the plan has CPU features the host lacks: %s",
              CpuFeatureNames(plan.features()).c_str());
-  const GemvKernelEntry& entry = plan.ChooseGemv(MakeGemvQuery(arith, opts.accum, M));
+  GemvQuery query = MakeGemvQuery(arith, opts.accum, M);
+  const InterleavedRows* il = b.Interleaved();
+  if (il != nullptr && il->format != RowFormat::kOther && il->n == N && il->k == K) {
+    query.forms = RowFormatBit(il->format);
+  }
+  const GemvKernelEntry& entry = plan.ChooseGemv(query);
+  if (entry.kind == GemvKind::kFusedInterleaved) {
+    // Column chunks of 4 groups of 8 rows split over the threads; each output is one
+    // thread's (the same operations for any split).
+    const int groups = (N + 7) / 8, chunks = (groups + 3) / 4;
+    const int threads = std::max(1, std::min(ResolveThreads(opts.threads), chunks));
+    auto part = [&](int p) {
+      const int c0 = static_cast<int>(int64_t{chunks} * p / threads);
+      const int c1 = static_cast<int>(int64_t{chunks} * (p + 1) / threads);
+      const bool ok = internal::GemvInterleavedAvx2(*il, 4 * c0, std::min(groups, 4 * c1), M, a,
+                                                    lda, c, ldc);
+      LMUL_CHECK(ok, "GemmRows: interleaved form %d not decoded", static_cast<int>(il->format));
+    };
+    if (threads == 1) {
+      part(0);
+    } else {
+      internal::RunParts(threads, part);
+    }
+    return &entry;
+  }
   // The fused entries: exact/fp32 (gemv-exact-fp32), or operands reduced to a narrower
   // format first (gemv-exact-wide, gemv-lmul-fast: A reduced here once, shared read-only
   // by the threads).

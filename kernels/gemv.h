@@ -19,6 +19,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "kernels/gemm.h"
 #include "numeric/arith.h"
@@ -35,7 +36,15 @@ struct GemvKernelEntry;  // kernels/plan.h
 //   kQ4_1  blocks of 32: d (f16), m (f16), nibbles[16]       x = float(q) * d + m
 // (element j of a 4-bit block: the low nibble of byte j for j < 16, else the high nibble of
 // byte j - 16).
-enum class RowFormat { kOther, kF32, kQ8_0, kQ4_0, kQ4_1 };
+// The interleaved forms (InterleavedRows below): the same blocks, 8 rows side by side, so
+// that one 8-lane vector holds 8 rows' weights at one k (the decode GEMV vectorizes over N).
+// Per group of 8 rows (rows 8g .. 8g+7), per block of 32 k (blocks in k order):
+//   kQ4_0x8  d[8] (f16), q[4][8] (u32)                 144 bytes: x = float(q - 8) * d
+//   kQ4_1x8  d[8] (f16), m[8] (f16), q[4][8] (u32)     160 bytes: x = float(q) * d + m
+//   kQ8_0x8  d[8] (f16), q[32][8] (int8)               272 bytes: x = float(q) * d
+// (d[r]: row r's scale; 4-bit: bits 4i..4i+3 of q[t][r] are row r's element k = 8t + i of
+// the block; 8-bit: q[k][r]). The same bytes per weight as the row forms.
+enum class RowFormat { kOther, kF32, kQ8_0, kQ4_0, kQ4_1, kQ4_0x8, kQ4_1x8, kQ8_0x8 };
 
 // `rows` consecutive rows starting at the row asked for, row r at data + r * row_bytes.
 struct RowRun {
@@ -44,6 +53,29 @@ struct RowRun {
   size_t row_bytes = 0;
   int rows = 0;
 };
+
+// B's N rows of K values in an interleaved form (RowFormat::kQ4_0x8, kQ4_1x8, kQ8_0x8),
+// built once from the stored rows by InterleaveRows. Rows past N in the last group have
+// zero bytes (scales +0; their columns are never written).
+struct InterleavedRows {
+  RowFormat format = RowFormat::kOther;  // kOther: none
+  int n = 0, k = 0;
+  size_t group_bytes = 0;     // bytes of one group of 8 rows: (k / 32) blocks
+  std::vector<uint8_t> data;  // ((n + 7) / 8) groups
+};
+
+// Bytes of one 32-k block of 8 interleaved rows (0 for a form that is not interleaved).
+size_t InterleavedBlockBytes(RowFormat f);
+
+// The interleaved form of a stored row form (kQ4_0 -> kQ4_0x8, kQ4_1 -> kQ4_1x8,
+// kQ8_0 -> kQ8_0x8; kOther for every other).
+RowFormat InterleavedForm(RowFormat stored);
+
+class RowSource;
+// B's rows [0, N) (from b.Run: stored rows of one of Q4_0, Q4_1, Q8_0, the same for all N
+// rows) in the interleaved form of that type. Empty (format kOther) when some row is of
+// another type or not exposed by Run, or K is not a positive multiple of 32.
+InterleavedRows InterleaveRows(const RowSource& b, int N, int K);
 
 // B as rows of K values: Rows(n0, count, out) writes out[(n - n0) * K + k] = B(k, n) for
 // n in [n0, n0 + count). Called concurrently from several threads (distinct n ranges).
@@ -57,6 +89,9 @@ class RowSource {
     (void)n;
     return {};
   }
+  // All N rows in an interleaved form (InterleaveRows), when the owner keeps one: the
+  // plan's gemv-exact-fp32-x8 entry reads it instead of the rows. Default: none.
+  virtual const InterleavedRows* Interleaved() const { return nullptr; }
 };
 
 // Rows [0, rows) of a run decoded to out[r * K + k] (the values of engine/io/dequant.h) by
@@ -69,6 +104,9 @@ bool DecodeRowRun(const RowRun& run, int K, int rows, float* out);
 // 64 rows they beat PackB + GemmPacked per block (bench/RESULTS.md: 2-3x at M = 16-64 on
 // Zen 3), so multiple-choice branch batches take them too.
 constexpr int kGemvMaxRows = 64;
+// The most rows the interleaved GEMV (gemv-exact-fp32-x8) takes: it decodes each weight
+// once per 1-4 rows of A, so at more rows the tile GEMV above (decoded once per call) wins.
+constexpr int kGemvInterleavedMaxRows = 8;
 
 // C(i, n) = c[i * ldc + n] (overwritten); A(i, k) = a[i * lda + k]. opts as Gemm (its plan
 // chooses the GemmRows kernel and the GEMM kernel of the packed blocks). Returns the plan's

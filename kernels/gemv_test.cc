@@ -13,6 +13,8 @@
 #include "kernels/plan.h"
 #include "kernels/reference.h"
 #include "kernels/test_util.h"
+#include "kernels/x86/gemv_avx2.h"
+#include "numeric/bits.h"
 
 namespace lmul::kernels {
 namespace {
@@ -210,6 +212,201 @@ TEST(GemmRows, PlanChoice) {
   EXPECT_FALSE(KernelPlan::Decodes(fused, q4_0, 48));  // K not a multiple of the block
   EXPECT_FALSE(KernelPlan::Decodes(fused, other, 32));
   EXPECT_FALSE(KernelPlan::Decodes(none.ChooseGemv(MakeGemvQuery(fp32, Accum::kFp32, 1)), q4_0, 32));
+}
+
+// ---- The interleaved forms (gemv-exact-fp32-x8) ----
+
+bool HostHasAvx2() { return (KernelPlan::Host().features() & kCpuAvx2) != 0; }
+
+// The kernel's scale conversion is numeric/bits.h's HalfToFloat for all 65,536 halves
+// (signaling NaNs keep their payload unquieted).
+TEST(GemmRowsInterleaved, HalfToFloatExhaustive) {
+  if (!HostHasAvx2()) GTEST_SKIP() << "no AVX2";
+  long bad = 0;
+  for (uint32_t h0 = 0; h0 < 65536; h0 += 8) {
+    uint16_t h[8];
+    float got[8];
+    for (int j = 0; j < 8; ++j) h[j] = static_cast<uint16_t>(h0 + j);
+    internal::HalfToFloat8Avx2(h, got);
+    for (int j = 0; j < 8; ++j) {
+      if (FloatBits(got[j]) != FloatBits(HalfToFloat(h[j])) && ++bad <= 3) {
+        ADD_FAILURE() << "half 0x" << std::hex << h[j] << " got 0x" << FloatBits(got[j]);
+      }
+    }
+  }
+  EXPECT_EQ(bad, 0);
+}
+
+// N rows of K values stored in one GGUF block form (ggml's layouts, kernels/gemv.h), with
+// Rows() decoding them by the formulas written out here (an independent statement of the
+// formats) and, optionally, the interleaved form.
+class StoredRows final : public RowSource {
+ public:
+  StoredRows(RowFormat f, int N, int K, uint32_t seed, bool special_scales)
+      : f_(f), n_(N), k_(K) {
+    bb_ = f == RowFormat::kQ8_0 ? 34 : f == RowFormat::kQ4_0 ? 18 : 20;
+    row_bytes_ = static_cast<size_t>(K / 32) * bb_;
+    bytes_.resize(row_bytes_ * N);
+    std::mt19937 rng(seed);
+    for (uint8_t& b : bytes_) b = static_cast<uint8_t>(rng());
+    // Scales: mostly ordinary halves of either sign; with special_scales also zeros,
+    // subnormals, Inf, quiet and signaling NaN.
+    const uint16_t specials[] = {0x0000, 0x8000, 0x0001, 0x83FF, 0x7C00, 0xFC00, 0x7E00, 0x7C01};
+    for (size_t blk = 0; blk < bytes_.size() / bb_; ++blk) {
+      uint8_t* p = bytes_.data() + blk * bb_;
+      for (int s = 0; s < (f == RowFormat::kQ4_1 ? 2 : 1); ++s) {
+        uint16_t h = static_cast<uint16_t>((rng() % 2 ? 0x8000 : 0) | (0x2000 + rng() % 0x2000));
+        if (special_scales && rng() % 9 == 0) h = specials[rng() % 8];
+        p[2 * s] = static_cast<uint8_t>(h);
+        p[2 * s + 1] = static_cast<uint8_t>(h >> 8);
+      }
+    }
+  }
+  void Rows(int n0, int count, float* out) const override {
+    for (int n = n0; n < n0 + count; ++n) Decode(n, out + static_cast<size_t>(n - n0) * k_);
+  }
+  RowRun Run(int n) const override {
+    return {f_, bytes_.data() + static_cast<size_t>(n) * row_bytes_, row_bytes_, n_ - n};
+  }
+  const InterleavedRows* Interleaved() const override { return il_; }
+  void set_interleaved(const InterleavedRows* il) { il_ = il; }
+  // (N, K) row-major, the values of Rows().
+  std::vector<float> All() const {
+    std::vector<float> w(static_cast<size_t>(n_) * k_);
+    Rows(0, n_, w.data());
+    return w;
+  }
+
+ private:
+  static float Half(const uint8_t* p) { return HalfToFloat(static_cast<uint16_t>(p[0] | p[1] << 8)); }
+  void Decode(int n, float* y) const {
+    const uint8_t* row = bytes_.data() + static_cast<size_t>(n) * row_bytes_;
+    for (int k = 0; k < k_; ++k) {
+      const uint8_t* blk = row + (k / 32) * bb_;
+      const int j = k % 32;
+      const float d = Half(blk);
+      if (f_ == RowFormat::kQ8_0) {
+        y[k] = static_cast<float>(static_cast<int8_t>(blk[2 + j])) * d;
+        continue;
+      }
+      const uint8_t* q = blk + (f_ == RowFormat::kQ4_1 ? 4 : 2);
+      const int nib = j < 16 ? (q[j] & 0x0F) : (q[j - 16] >> 4);
+      y[k] = f_ == RowFormat::kQ4_0 ? static_cast<float>(nib - 8) * d
+                                    : static_cast<float>(nib) * d + Half(blk + 2);
+    }
+  }
+  RowFormat f_;
+  int n_, k_;
+  size_t bb_ = 0, row_bytes_ = 0;
+  std::vector<uint8_t> bytes_;
+  const InterleavedRows* il_ = nullptr;
+};
+
+// GemmRows from the interleaved form == the scalar reference on the decoded B == GemmRows
+// from the stored rows (the tile GEMV); C's padding untouched.
+void CheckInterleaved(RowFormat f, int M, int N, int K, int threads, bool specials,
+                      uint32_t seed) {
+  const Arith arith = *Arith::Parse("exact/fp32");
+  StoredRows rows(f, N, K, seed, specials);
+  const InterleavedRows il = InterleaveRows(rows, N, K);
+  ASSERT_EQ(il.format, InterleavedForm(f));
+  ASSERT_EQ(il.data.size(), static_cast<size_t>((N + 7) / 8) * (K / 32) *
+                                InterleavedBlockBytes(il.format));
+  const int lda = K + 3, ldc = N + 5;
+  const std::vector<float> a = Random(static_cast<size_t>(M) * lda, seed + 7, specials);
+  const std::vector<float> w = rows.All();
+  std::vector<float> want(static_cast<size_t>(M) * ldc, BitsFloat(0xDEADBEEFu));
+  std::vector<float> tile = want, got = want;
+  ReferenceGemm(arith, M, N, K, a.data(), lda, w.data(), K, /*b_trans=*/true, want.data(), ldc,
+                Accum::kFp32);
+  GemmOptions o;
+  o.threads = threads;
+  const GemvKernelEntry* t = GemmRows(arith, M, N, K, a.data(), lda, rows, tile.data(), ldc, o);
+  rows.set_interleaved(&il);
+  const GemvKernelEntry* x = GemmRows(arith, M, N, K, a.data(), lda, rows, got.data(), ldc, o);
+  const std::string what = "format " + std::to_string(static_cast<int>(f)) + " M=" +
+                           std::to_string(M) + " N=" + std::to_string(N) + " K=" +
+                           std::to_string(K) + " threads=" + std::to_string(threads);
+  const bool x8 = HostHasAvx2() && M <= kGemvInterleavedMaxRows;
+  ASSERT_NE(x, nullptr);
+  EXPECT_EQ(std::string(x->name), x8 ? "gemv-exact-fp32-x8" : t->name) << what;
+  ExpectSame(got, want, M, N, ldc, what + " interleaved vs reference");
+  ExpectSame(got, tile, M, N, ldc, what + " interleaved vs rows");
+}
+
+TEST(GemmRowsInterleaved, BitExactFormatsShapesThreads) {
+  uint32_t seed = 500;
+  for (RowFormat f : {RowFormat::kQ4_1, RowFormat::kQ4_0, RowFormat::kQ8_0}) {
+    for (int M : {1, 2, 3, 4, 5, 7, 8, 9}) {
+      // N: one partial group, whole groups, chunk (4 groups) tails, several chunks.
+      for (int N : {1, 7, 8, 9, 24, 31, 32, 33, 65, 100}) {
+        for (int K : {32, 96}) {
+          ++seed;
+          CheckInterleaved(f, M, N, K, 1 + seed % 3, false, seed);
+        }
+      }
+    }
+  }
+}
+
+TEST(GemmRowsInterleaved, SpecialScalesAndA) {
+  uint32_t seed = 900;
+  for (RowFormat f : {RowFormat::kQ4_1, RowFormat::kQ4_0, RowFormat::kQ8_0}) {
+    for (int M : {1, 2, 4, 6, 8}) CheckInterleaved(f, M, 77, 64, 2, true, ++seed);
+  }
+}
+
+TEST(GemmRowsInterleaved, ModelShapes) {
+  // SmolLM2-135M's: [q; k; v] (960 x 576), down (576 x 1536), a slice of the head; 1-2 threads.
+  CheckInterleaved(RowFormat::kQ4_1, 1, 960, 576, 1, false, 31);
+  CheckInterleaved(RowFormat::kQ4_1, 1, 576, 1536, 2, false, 32);
+  CheckInterleaved(RowFormat::kQ8_0, 1, 1000, 576, 2, false, 33);
+  CheckInterleaved(RowFormat::kQ4_1, 8, 200, 1536, 1, false, 34);
+}
+
+TEST(GemmRowsInterleaved, NoFormForMixedRowsOrK) {
+  StoredRows q41(RowFormat::kQ4_1, 16, 64, 1, false);
+  EXPECT_EQ(InterleaveRows(q41, 16, 48).format, RowFormat::kOther);  // K not a multiple of 32
+  EXPECT_EQ(InterleaveRows(q41, 0, 64).format, RowFormat::kOther);
+  EXPECT_EQ(InterleaveRows(q41, 16, 64).format, RowFormat::kQ4_1x8);
+  EXPECT_EQ(InterleaveRows(VectorRows(std::vector<float>(64 * 16), 64), 16, 64).format,
+            RowFormat::kOther);  // no stored rows
+  // A second part of another type (stacked tensors of mixed types).
+  class Mixed final : public RowSource {
+   public:
+    Mixed(const StoredRows& a, const StoredRows& b) : a_(a), b_(b) {}
+    void Rows(int, int, float*) const override {}
+    RowRun Run(int n) const override { return n < 8 ? a_.Run(n) : b_.Run(n - 8); }
+
+   private:
+    const StoredRows &a_, &b_;
+  };
+  StoredRows q8(RowFormat::kQ8_0, 8, 64, 2, false);
+  EXPECT_EQ(InterleaveRows(Mixed(q41, q8), 16, 64).format, RowFormat::kOther);
+  EXPECT_EQ(InterleavedForm(RowFormat::kF32), RowFormat::kOther);
+  EXPECT_EQ(InterleavedForm(RowFormat::kQ8_0), RowFormat::kQ8_0x8);
+}
+
+// The interleaved entry applies only when B offers an interleaved form.
+TEST(GemmRowsInterleaved, PlanChoice) {
+  const KernelPlan avx2(kCpuAvx2 | kCpuFma), none(0);
+  GemvQuery q = MakeGemvQuery(*Arith::Parse("exact/fp32"), Accum::kFp32, 1);
+  EXPECT_STREQ(avx2.ChooseGemv(q).name, "gemv-exact-fp32");
+  q.forms = RowFormatBit(RowFormat::kQ4_1x8);
+  EXPECT_STREQ(avx2.ChooseGemv(q).name, "gemv-exact-fp32-x8");
+  EXPECT_EQ(avx2.ChooseGemv(q).kind, GemvKind::kFusedInterleaved);
+  q.rows = kGemvInterleavedMaxRows + 1;
+  EXPECT_STREQ(avx2.ChooseGemv(q).name, "gemv-exact-fp32");
+  q.rows = 1;
+  EXPECT_STREQ(none.ChooseGemv(q).name, "rows-packed");
+  q.forms = RowFormatBit(RowFormat::kQ4_1);  // a row form is not an interleaved one
+  EXPECT_STREQ(avx2.ChooseGemv(q).name, "gemv-exact-fp32");
+  GemvQuery lm = MakeGemvQuery(*Arith::Parse("lmul/bf16"), Accum::kFp32, 1);
+  lm.forms = RowFormatBit(RowFormat::kQ4_1x8);
+  EXPECT_STREQ(avx2.ChooseGemv(lm).name, "gemv-lmul-fast");
+  GemvQuery wide = MakeGemvQuery(*Arith::Parse("exact/bf16,wide"), Accum::kFp32, 1);
+  wide.forms = RowFormatBit(RowFormat::kQ8_0x8);
+  EXPECT_STREQ(avx2.ChooseGemv(wide).name, "gemv-exact-wide");
 }
 
 }  // namespace

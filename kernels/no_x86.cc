@@ -21,6 +21,14 @@ void DotPanelsAvx512Bf16(const DotJob&, int, int) {
 void TransposeRowsAvx2(const float*, int, int, float*, int) {
   LMUL_CHECK(false, "TransposeRowsAvx2: not an x86-64 build");
 }
+bool GemvInterleavedAvx2(const InterleavedRows&, int, int, int, const float*, int, float*,
+                         int) {
+  LMUL_CHECK(false, "GemvInterleavedAvx2: not an x86-64 build");
+  return false;
+}
+void HalfToFloat8Avx2(const uint16_t*, float*) {
+  LMUL_CHECK(false, "HalfToFloat8Avx2: not an x86-64 build");
+}
 bool DecodeTileAvx2(const RowRun&, int, float*) {
   LMUL_CHECK(false, "DecodeTileAvx2: not an x86-64 build");
   return false;

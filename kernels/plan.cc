@@ -60,20 +60,24 @@ const std::vector<GemvKernelEntry>& GemvKernels() {
   constexpr uint8_t kExactOps = 1u << static_cast<int>(OpClass::kExact);
   static const std::vector<GemvKernelEntry> table = {
       // name, kind, impl, ops, accums, arith needs, arith excludes, M <= max_rows, decodes,
-      // cpu, file
+      // needs forms, cpu, file
+      {"gemv-exact-fp32-x8", GemvKind::kFusedInterleaved, KernelImpl::kX86Avx2, kExactOps,
+       kFp32, kNeedFp32Out | kNeedFp32Format, 0, kGemvInterleavedMaxRows,
+       kRowFormatsInterleavedAvx2, kRowFormatsInterleavedAvx2, kCpuAvx2,
+       "kernels/x86/gemv_avx2.cc"},
       {"gemv-exact-fp32", GemvKind::kFused, KernelImpl::kX86Avx2, kExactOps, kFp32,
-       kNeedFp32Out | kNeedFp32Format, 0, kGemvMaxRows, kRowFormatsDecodedAvx2, kCpuAvx2,
+       kNeedFp32Out | kNeedFp32Format, 0, kGemvMaxRows, kRowFormatsDecodedAvx2, 0, kCpuAvx2,
        "kernels/x86/gemv_avx2.cc"},
       {"gemv-exact-wide", GemvKind::kFusedExactWide, KernelImpl::kX86Avx2, kExactOps, kFp32,
-       kNeedFp32Out, kNeedFp32Format, kGemvMaxRows, kRowFormatsDecodedAvx2, kCpuAvx2,
+       kNeedFp32Out, kNeedFp32Format, kGemvMaxRows, kRowFormatsDecodedAvx2, 0, kCpuAvx2,
        "kernels/x86/gemv_reduced_avx2.cc"},
       {"gemv-lmul-fast", GemvKind::kFusedLMulFast, KernelImpl::kX86Avx2, kLMulOps, kFp32, 0, 0,
-       kGemvMaxRows, kRowFormatsDecodedAvx2, kCpuAvx2 | kCpuFma,
+       kGemvMaxRows, kRowFormatsDecodedAvx2, 0, kCpuAvx2 | kCpuFma,
        "kernels/x86/gemv_reduced_avx2.cc"},
       {"rows-packed-avx2", GemvKind::kPackedBlocks, KernelImpl::kX86Avx2, kLMulOps | kExactOps,
-       kFp32 | kBf16 | kDot, 0, 0, 0, kRowFormatsDecodedAvx2, kCpuAvx2, "kernels/gemv.cc"},
+       kFp32 | kBf16 | kDot, 0, 0, 0, kRowFormatsDecodedAvx2, 0, kCpuAvx2, "kernels/gemv.cc"},
       {"rows-packed", GemvKind::kPackedBlocks, KernelImpl::kPortable, kLMulOps | kExactOps,
-       kFp32 | kBf16 | kDot, 0, 0, 0, 0, 0, "kernels/gemv.cc"},
+       kFp32 | kBf16 | kDot, 0, 0, 0, 0, 0, 0, "kernels/gemv.cc"},
   };
   return table;
 }
@@ -196,7 +200,8 @@ const GemmKernelEntry& KernelPlan::Choose(const GemmQuery& q) const {
 bool KernelPlan::Applies(const GemvKernelEntry& e, const GemvQuery& q) const {
   return (e.ops & (1u << static_cast<int>(q.op))) != 0 && (e.accums & Acc(q.accum)) != 0 &&
          (q.arith & e.arith_needs) == e.arith_needs && (q.arith & e.arith_excludes) == 0 &&
-         q.rows >= 1 && (e.max_rows == 0 || q.rows <= e.max_rows) && (features_ & e.cpu) == e.cpu;
+         q.rows >= 1 && (e.max_rows == 0 || q.rows <= e.max_rows) &&
+         (e.needs_forms == 0 || (q.forms & e.needs_forms) != 0) && (features_ & e.cpu) == e.cpu;
 }
 
 const GemvKernelEntry& KernelPlan::ChooseGemv(const GemvQuery& q) const {

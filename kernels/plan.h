@@ -129,6 +129,9 @@ std::string SimdTargetName();
 // ---- GEMMs with B from compact rows (kernels/gemv.h: GemmRows) ----
 // The algorithm of a GemmRows kernel.
 enum class GemvKind : uint8_t {
+  kFusedInterleaved,  // exact/fp32 from B's interleaved form (InterleavedRows, kernels/gemv.h):
+                      // 8 rows' weights at one k decoded into one vector, 4 such groups of
+                      // output columns (one add chain each) in flight, A broadcast; no tile
   kFused,           // fused column-block GEMV: 64 rows of B decoded into a k-major tile that
                     // the micro-kernel reads while A stays in registers; no PackB per call
                     // (exact/fp32: operands used as they are)
@@ -150,6 +153,11 @@ constexpr uint32_t kRowFormatsDecodedAvx2 =
     RowFormatBit(RowFormat::kF32) | RowFormatBit(RowFormat::kQ8_0) |
     RowFormatBit(RowFormat::kQ4_0) | RowFormatBit(RowFormat::kQ4_1);
 
+// Q4_0x8, Q4_1x8, Q8_0x8: the interleaved forms the AVX2 interleaved GEMV reads.
+constexpr uint32_t kRowFormatsInterleavedAvx2 = RowFormatBit(RowFormat::kQ4_0x8) |
+                                                RowFormatBit(RowFormat::kQ4_1x8) |
+                                                RowFormatBit(RowFormat::kQ8_0x8);
+
 // One GemmRows kernel and the condition under which it applies.
 struct GemvKernelEntry {
   const char* name;  // stable: tests, benchmarks and docs use it
@@ -165,6 +173,9 @@ struct GemvKernelEntry {
   // every other type (RowFormat::kOther: the GGUF types of engine/io/dequant.h) come
   // through RowSource::Rows. Every entry applies to every weight type.
   uint32_t decodes;
+  // Interleaved forms (RowFormat bits) of which B must offer one (RowSource::Interleaved,
+  // GemvQuery::forms) for the entry to apply; 0: none needed.
+  uint32_t needs_forms;
   CpuFeatures cpu;  // CPU features it needs
   const char* file;
 };
@@ -178,6 +189,7 @@ struct GemvQuery {
   Accum accum = Accum::kFp32;
   uint8_t arith = 0;  // ArithNeed bits the arithmetic satisfies (ArithProperties)
   int rows = 1;       // M
+  uint32_t forms = 0;  // RowFormat bit of B's interleaved form, if it has one (K % 32 == 0)
 };
 GemvQuery MakeGemvQuery(const Arith& arith, Accum accum, int rows);
 

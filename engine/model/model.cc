@@ -67,6 +67,8 @@ namespace {
 class GroupRowSource final : public kernels::RowSource {
  public:
   explicit GroupRowSource(std::vector<const GgufTensor*> parts) : parts_(std::move(parts)) {}
+  void set_interleaved(const kernels::InterleavedRows* il) { interleaved_ = il; }
+  const kernels::InterleavedRows* Interleaved() const override { return interleaved_; }
   void Rows(int n0, int count, float* out) const override {
     int64_t first = 0;  // first row of the part
     for (const GgufTensor* t : parts_) {
@@ -100,6 +102,7 @@ class GroupRowSource final : public kernels::RowSource {
 
  private:
   std::vector<const GgufTensor*> parts_;
+  const kernels::InterleavedRows* interleaved_ = nullptr;
 };
 
 }  // namespace
@@ -237,6 +240,8 @@ Result<std::unique_ptr<Model>> Model::Load(const std::string& gguf_path,
     }
   }
   LMUL_RETURN_IF_ERROR(LoadVector(g, "output_norm.weight", c.d_model, &m->output_norm_));
+  m->interleaved_.resize(static_cast<size_t>(kGroupsPerLayer) * c.n_layer + 1);
+  for (auto& slot : m->interleaved_) slot = std::make_unique<InterleavedSlot>();
 
   if (g.Has("tokenizer.ggml.model")) {
     auto tok = Tokenizer::FromGguf(g);
@@ -336,8 +341,27 @@ int64_t Model::GroupFileBytes(WeightGroup g, int layer) const {
 
 void Model::CompactGemm(WeightGroup g, int layer, const Arith& arith, int M, const float* a,
                         int lda, float* c, int ldc, const kernels::GemmOptions& opts) const {
-  const GroupRowSource src(GroupParts(g, layer));
-  kernels::GemmRows(arith, M, GroupN(g), GroupK(g), a, lda, src, c, ldc, opts);
+  GroupRowSource src(GroupParts(g, layer));
+  const int N = GroupN(g), K = GroupK(g);
+  // The interleaved form of the group's rows, built on the first call whose plan entry
+  // reads it (gemv-exact-fp32-x8: exact/fp32 decode steps), then kept with the model
+  // (the same bytes as the file's blocks) and shared by every session and policy.
+  const kernels::RowFormat form = kernels::InterleavedForm(src.Run(0).format);
+  if (form != kernels::RowFormat::kOther && K % 32 == 0) {
+    kernels::GemvQuery q = kernels::MakeGemvQuery(arith, opts.accum, M);
+    q.forms = kernels::RowFormatBit(form);
+    const kernels::KernelPlan& plan = opts.plan != nullptr ? *opts.plan : kernels::KernelPlan::Host();
+    if (plan.ChooseGemv(q).kind == kernels::GemvKind::kFusedInterleaved) {
+      const size_t i = g == WeightGroup::kLmHead
+                           ? interleaved_.size() - 1
+                           : static_cast<size_t>(layer) * kGroupsPerLayer + static_cast<int>(g);
+      LMUL_CHECK(i < interleaved_.size(), "group %d layer %d", static_cast<int>(g), layer);
+      InterleavedSlot& slot = *interleaved_[i];
+      std::call_once(slot.once, [&] { slot.rows = kernels::InterleaveRows(src, N, K); });
+      src.set_interleaved(&slot.rows);  // format kOther (unused) when it could not be built
+    }
+  }
+  kernels::GemmRows(arith, M, N, K, a, lda, src, c, ldc, opts);
 }
 
 std::vector<float> Model::DequantizeGroup(WeightGroup g, int layer) const {

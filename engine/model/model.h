@@ -43,6 +43,7 @@
 #include "engine/model/config.h"
 #include "kernels/gemm.h"
 #include "kernels/gemv.h"
+#include "kernels/gemv.h"
 #include "numeric/arith.h"
 
 namespace lmul::engine {
@@ -169,6 +170,14 @@ class Model {
 
   mutable std::mutex pack_mu_;
   mutable std::map<std::pair<int, std::string>, std::shared_ptr<const Packs>> pack_cache_;
+  // The interleaved forms of the compact groups (kernels::InterleaveRows), built by
+  // CompactGemm on first use: kGroupsPerLayer per layer (WeightGroup order), then the head.
+  static constexpr int kGroupsPerLayer = 4;
+  struct InterleavedSlot {
+    std::once_flag once;
+    kernels::InterleavedRows rows;
+  };
+  mutable std::vector<std::unique_ptr<InterleavedSlot>> interleaved_;
 };
 
 }  // namespace lmul::engine

@@ -8,8 +8,10 @@
 
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <utility>
 
 #include "kernels/x86/gemv_reduce_avx2.h"
 #include "kernels/x86/gemv_reduced_avx2.h"
@@ -161,6 +163,177 @@ __attribute__((target("avx2"))) void DecodeRowsT(const RowRun& run, int K, int r
   }
 }
 
+// ---- The interleaved GEMV (gemv-exact-fp32-x8) ----
+
+// 8 IEEE halves at p as fp32: numeric/bits.h's HalfToFloat per lane, bit for bit (integer
+// operations only; F16C's vcvtph2ps would quiet signaling NaNs). Normal: exponent + 112;
+// Inf/NaN: exponent 31 -> 255, payload kept; zero/subnormal: man * 2^-24 (exact in fp32).
+__attribute__((target("avx2"))) inline __m256 Half8(const uint8_t* p) {
+  const __m256i h = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  const __m256i em = _mm256_and_si256(h, _mm256_set1_epi32(0x7FFF));
+  const __m256i sign = _mm256_slli_epi32(_mm256_xor_si256(h, em), 16);
+  const __m256i exp = _mm256_srli_epi32(em, 10);
+  const __m256i bias = _mm256_set1_epi32(112 << 23);
+  __m256i bits = _mm256_add_epi32(_mm256_slli_epi32(em, 13), bias);
+  bits = _mm256_add_epi32(
+      bits, _mm256_and_si256(_mm256_cmpeq_epi32(exp, _mm256_set1_epi32(31)), bias));
+  const __m256i sub = _mm256_castps_si256(
+      _mm256_mul_ps(_mm256_cvtepi32_ps(em), _mm256_set1_ps(0x1p-24f)));
+  bits = _mm256_blendv_epi8(bits, sub, _mm256_cmpeq_epi32(exp, _mm256_setzero_si256()));
+  return _mm256_castsi256_ps(_mm256_or_si256(bits, sign));
+}
+
+template <RowFormat F>
+constexpr int X8BlockBytes() {
+  return F == RowFormat::kQ4_0x8 ? 144 : F == RowFormat::kQ4_1x8 ? 160 : 272;
+}
+template <RowFormat F>
+constexpr int X8Head() {  // bytes of scales before the quants
+  return F == RowFormat::kQ4_1x8 ? 32 : 16;
+}
+
+// Element i (0..7) of the 8 nibbles of each lane.
+template <int I>
+__attribute__((target("avx2"))) inline __m256i Nibble(__m256i q) {
+  if constexpr (I == 0) {
+    return _mm256_and_si256(q, _mm256_set1_epi32(0xF));
+  } else if constexpr (I == 7) {
+    return _mm256_srli_epi32(q, 28);
+  } else {
+    return _mm256_and_si256(_mm256_srli_epi32(q, 4 * I), _mm256_set1_epi32(0xF));
+  }
+}
+
+// The 8 rows' values of one 4-bit lane vector at element I (engine/io/dequant.h's order:
+// Q4_0 float(q - 8) * d, Q4_1 float(q) * d + m).
+template <RowFormat F, int I>
+__attribute__((target("avx2"))) inline __m256 Value4(__m256i q, __m256 d, __m256 m) {
+  const __m256i n = Nibble<I>(q);
+  if constexpr (F == RowFormat::kQ4_0x8) {
+    (void)m;
+    return _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(n, _mm256_set1_epi32(8))), d);
+  } else {
+    return _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(n), d), m);
+  }
+}
+
+// Element I of the 8 k of the nibble vectors q: acc[r][g] += fp32(a(r, k) * x).
+template <RowFormat F, int R, int G, int I>
+__attribute__((target("avx2"), always_inline)) inline void Step4(const __m256i (&q)[G],
+                                                                 const __m256 (&d)[G],
+                                                                 const __m256 (&m)[G],
+                                                                 const float* at, int lda,
+                                                                 __m256 (&acc)[R][G]) {
+  __m256 av[R];
+  for (int r = 0; r < R; ++r) av[r] = _mm256_broadcast_ss(at + static_cast<size_t>(r) * lda + I);
+  for (int g = 0; g < G; ++g) {
+    const __m256 x = Value4<F, I>(q[g], d[g], m[g]);
+    for (int r = 0; r < R; ++r) acc[r][g] = _mm256_add_ps(acc[r][g], _mm256_mul_ps(av[r], x));
+  }
+}
+
+template <RowFormat F, int R, int G, int... I>
+__attribute__((target("avx2"), always_inline)) inline void Steps4(
+    std::integer_sequence<int, I...>, const __m256i (&q)[G], const __m256 (&d)[G],
+    const __m256 (&m)[G], const float* at, int lda, __m256 (&acc)[R][G]) {
+  (Step4<F, R, G, I>(q, d, m, at, lda, acc), ...);
+}
+
+// out[r * 8G + 8g + j] = sum_k a[r * lda + k] * B(k, 8 (g0 + g) + j) for r < R, g < G, j < 8:
+// the groups at grp + g * gstride, K = 32 nblk; exact/fp32 in the canonical order (acc = +0;
+// acc = acc + fp32(a * b), k = 0 .. K-1; no FMA). Each of the R x G accumulators is one
+// output vector's add chain; the weights of a k are decoded once for the R rows.
+template <RowFormat F, int R, int G>
+__attribute__((target("avx2"))) void MicroX8(const uint8_t* grp, size_t gstride, int nblk,
+                                             const float* a, int lda, float* out) {
+  constexpr int kBB = X8BlockBytes<F>();
+  __m256 acc[R][G];
+  for (int r = 0; r < R; ++r) {
+    for (int g = 0; g < G; ++g) acc[r][g] = _mm256_setzero_ps();
+  }
+  for (int b = 0; b < nblk; ++b) {
+    const uint8_t* blk[G];
+    __m256 d[G], m[G];
+    for (int g = 0; g < G; ++g) {
+      blk[g] = grp + g * gstride + static_cast<size_t>(b) * kBB;
+      d[g] = Half8(blk[g]);
+      m[g] = F == RowFormat::kQ4_1x8 ? Half8(blk[g] + 16) : d[g];
+    }
+    const float* ak = a + 32 * b;
+    if constexpr (F == RowFormat::kQ8_0x8) {
+      for (int k = 0; k < 32; ++k) {
+        __m256 av[R];
+        for (int r = 0; r < R; ++r) av[r] = _mm256_broadcast_ss(ak + static_cast<size_t>(r) * lda + k);
+        for (int g = 0; g < G; ++g) {
+          const __m256i q = _mm256_cvtepi8_epi32(
+              _mm_loadl_epi64(reinterpret_cast<const __m128i*>(blk[g] + X8Head<F>() + 8 * k)));
+          const __m256 x = _mm256_mul_ps(_mm256_cvtepi32_ps(q), d[g]);
+          for (int r = 0; r < R; ++r) acc[r][g] = _mm256_add_ps(acc[r][g], _mm256_mul_ps(av[r], x));
+        }
+      }
+    } else {
+      for (int t = 0; t < 4; ++t) {
+        __m256i q[G];
+        for (int g = 0; g < G; ++g) {
+          q[g] = _mm256_loadu_si256(
+              reinterpret_cast<const __m256i*>(blk[g] + X8Head<F>() + 32 * t));
+        }
+        Steps4<F, R, G>(std::make_integer_sequence<int, 8>{}, q, d, m, ak + 8 * t, lda, acc);
+      }
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    for (int g = 0; g < G; ++g) _mm256_storeu_ps(out + r * 8 * G + 8 * g, acc[r][g]);
+  }
+}
+
+// Rows [0, M) of A times the groups [g0, g1) of b into C's columns [8 g0, min(8 g1, N)).
+template <RowFormat F>
+__attribute__((target("avx2"))) void GemvX8T(const InterleavedRows& b, int g0, int g1, int M,
+                                             const float* a, int lda, float* c, int ldc) {
+  const int nblk = b.k / 32;
+  const size_t gs = b.group_bytes;
+  alignas(32) float out[4 * 32];
+  // out (rows x 8 gn) -> C rows [i, i + rows), groups [g, g + gn): only columns < N.
+  auto store = [&](int i, int rows, int g, int gn, int ld) {
+    const int n0 = 8 * g, w = std::min(8 * gn, b.n - n0);
+    for (int r = 0; r < rows; ++r) {
+      std::copy(out + r * ld, out + r * ld + w, c + static_cast<size_t>(i + r) * ldc + n0);
+    }
+  };
+  int g = g0;
+  for (; g + 4 <= g1; g += 4) {  // 4 groups (32 columns) in flight
+    const uint8_t* grp = b.data.data() + static_cast<size_t>(g) * gs;
+    int i = 0;
+    for (; i + 4 <= M; i += 4) {
+      for (int h = 0; h < 4; h += 2) {
+        MicroX8<F, 4, 2>(grp + h * gs, gs, nblk, a + static_cast<size_t>(i) * lda, lda, out);
+        store(i, 4, g + h, 2, 16);
+      }
+    }
+    for (; i + 2 <= M; i += 2) {
+      MicroX8<F, 2, 4>(grp, gs, nblk, a + static_cast<size_t>(i) * lda, lda, out);
+      store(i, 2, g, 4, 32);
+    }
+    if (i < M) {
+      MicroX8<F, 1, 4>(grp, gs, nblk, a + static_cast<size_t>(i) * lda, lda, out);
+      store(i, 1, g, 4, 32);
+    }
+  }
+  for (; g < g1; ++g) {  // the last 1-3 groups one at a time
+    const uint8_t* grp = b.data.data() + static_cast<size_t>(g) * gs;
+    int i = 0;
+    for (; i + 4 <= M; i += 4) {
+      MicroX8<F, 4, 1>(grp, gs, nblk, a + static_cast<size_t>(i) * lda, lda, out);
+      store(i, 4, g, 1, 8);
+    }
+    for (; i < M; ++i) {
+      MicroX8<F, 1, 1>(grp, gs, nblk, a + static_cast<size_t>(i) * lda, lda, out);
+      store(i, 1, g, 1, 8);
+    }
+  }
+}
+
 }  // namespace
 
 __attribute__((target("avx2"))) void TransposeRowsAvx2(const float* rows, int K, int cols,
@@ -283,6 +456,32 @@ __attribute__((target("avx2"))) void GemvExactFp32BlockAvx2(int M, int K, const 
   if (i < M) {
     MicroExactFp32<1, 8>(t, 0, K, a + static_cast<size_t>(i) * lda, lda,
                          ctile + static_cast<size_t>(i) * kGemvBlock, kGemvBlock);
+  }
+}
+
+}  // namespace lmul::kernels::internal
+
+namespace lmul::kernels::internal {
+
+__attribute__((target("avx2"))) void HalfToFloat8Avx2(const uint16_t* h, float* out) {
+  _mm256_storeu_ps(out, Half8(reinterpret_cast<const uint8_t*>(h)));
+}
+
+__attribute__((target("avx2"))) bool GemvInterleavedAvx2(const InterleavedRows& b, int g0,
+                                                         int g1, int M, const float* a,
+                                                         int lda, float* c, int ldc) {
+  switch (b.format) {
+    case RowFormat::kQ4_0x8:
+      GemvX8T<RowFormat::kQ4_0x8>(b, g0, g1, M, a, lda, c, ldc);
+      return true;
+    case RowFormat::kQ4_1x8:
+      GemvX8T<RowFormat::kQ4_1x8>(b, g0, g1, M, a, lda, c, ldc);
+      return true;
+    case RowFormat::kQ8_0x8:
+      GemvX8T<RowFormat::kQ8_0x8>(b, g0, g1, M, a, lda, c, ldc);
+      return true;
+    default:
+      return false;
   }
 }
 
