@@ -6,6 +6,7 @@
 //   build/<dir>/bench/lmul_kernels_benchmark --benchmark_filter=Gemm
 #include <benchmark/benchmark.h>
 
+#include <random>
 #include <string>
 #include <vector>
 
@@ -13,6 +14,8 @@
 #include "bench/openblas.h"
 #include "kernels/elementwise.h"
 #include "kernels/gemm.h"
+#include "kernels/gemv.h"
+#include "kernels/plan.h"
 #include "kernels/reference.h"
 
 namespace {
@@ -163,5 +166,75 @@ void BM_MulElementwiseBf16(benchmark::State& state) {
 BENCHMARK(BM_MulElementwiseBf16)->ArgsProduct({{2, 5}, {2048, 1 << 16, 1 << 24}});
 
 }  // namespace
+
+// Decode-step GEMVs (M = 1, exact/fp32, 1 thread) on SmolLM2-135M's weight shapes, from
+// random stored rows: `rows` = the tile GEMV decoding the GGUF rows (gemv-exact-fp32),
+// `x8` = the interleaved form (gemv-exact-fp32-x8). GMAC/s = multiply-accumulates per second.
+class RandomStoredRows final : public kernels::RowSource {
+ public:
+  RandomStoredRows(kernels::RowFormat f, int N, int K) : f_(f), k_(K) {
+    const size_t bb = f == kernels::RowFormat::kQ8_0 ? 34 : 20;  // Q8_0 or Q4_1
+    row_bytes_ = bb * (K / 32);
+    n_ = N;
+    bytes_.resize(row_bytes_ * N);
+    std::mt19937 rng(7);
+    for (uint8_t& b : bytes_) b = static_cast<uint8_t>(rng());
+    for (size_t blk = 0; blk < bytes_.size() / bb; ++blk) {  // scales: halves in [2^-7, 2^-5)
+      for (size_t s = 0; s < (f == kernels::RowFormat::kQ4_1 ? 2u : 1u); ++s) {
+        const uint16_t h = static_cast<uint16_t>(0x2000 + rng() % 0x800);
+        bytes_[blk * bb + 2 * s] = static_cast<uint8_t>(h);
+        bytes_[blk * bb + 2 * s + 1] = static_cast<uint8_t>(h >> 8);
+      }
+    }
+  }
+  void Rows(int n0, int count, float* out) const override {
+    kernels::DecodeRowRun(Run(n0), k_, count, out);
+  }
+  kernels::RowRun Run(int n) const override {
+    return {f_, bytes_.data() + static_cast<size_t>(n) * row_bytes_, row_bytes_, n_ - n};
+  }
+  const kernels::InterleavedRows* Interleaved() const override { return il_; }
+  const kernels::InterleavedRows* il_ = nullptr;
+
+ private:
+  kernels::RowFormat f_;
+  int n_ = 0, k_;
+  size_t row_bytes_ = 0;
+  std::vector<uint8_t> bytes_;
+};
+
+void BM_GemvDecode(benchmark::State& state) {
+  struct Shape {
+    const char* name;
+    int n, k;
+    kernels::RowFormat f;
+  };
+  static const Shape kShapes[] = {
+      {"qkv 960x576 q4_1", 960, 576, kernels::RowFormat::kQ4_1},
+      {"o 576x576 q4_1", 576, 576, kernels::RowFormat::kQ4_1},
+      {"gate_up 3072x576 q4_1", 3072, 576, kernels::RowFormat::kQ4_1},
+      {"down 576x1536 q4_1", 576, 1536, kernels::RowFormat::kQ4_1},
+      {"lm_head 49152x576 q8_0", 49152, 576, kernels::RowFormat::kQ8_0},
+  };
+  const Shape& sh = kShapes[state.range(0)];
+  const bool x8 = state.range(1) != 0;
+  RandomStoredRows rows(sh.f, sh.n, sh.k);
+  const kernels::InterleavedRows il = kernels::InterleaveRows(rows, sh.n, sh.k);
+  if (x8) rows.il_ = &il;
+  const Arith arith = *Arith::Parse("exact/fp32");
+  const auto a = RandomMatrix(sh.k, 3);
+  std::vector<float> c(sh.n);
+  kernels::GemmOptions o;
+  o.threads = 1;
+  const kernels::GemvKernelEntry* e = nullptr;
+  for (auto _ : state) {
+    e = kernels::GemmRows(arith, 1, sh.n, sh.k, a.data(), sh.k, rows, c.data(), sh.n, o);
+    benchmark::DoNotOptimize(c.data());
+  }
+  state.SetLabel(std::string(sh.name) + " " + (e != nullptr ? e->name : "none"));
+  state.counters["GMAC/s"] = benchmark::Counter(
+      double(sh.n) * sh.k * state.iterations() / 1e9, benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_GemvDecode)->ArgsProduct({{0, 1, 2, 3, 4}, {0, 1}})->Unit(benchmark::kMicrosecond);
 
 BENCHMARK_MAIN();
