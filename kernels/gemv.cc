@@ -86,13 +86,18 @@ void InterleaveBlock(RowFormat f, const uint8_t* const src[8], uint8_t* dst) {
     }
     uint8_t* qd = dst + (f == RowFormat::kQ4_1 ? 32 : 16);
     for (int t = 0; t < 4; ++t) {
-      uint32_t word = 0;
-      for (int i = 0; i < 8; ++i) {
-        const int e = 8 * t + i;  // element of the block
-        const uint32_t nib = e < 16 ? (q[e] & 0x0Fu) : (q[e - 16] >> 4);
-        word |= nib << (4 * i);
-      }
-      std::memcpy(qd + (t * 8 + r) * 4, &word, 4);  // little-endian, as the kernel loads it
+      // Elements 8t .. 8t+7: the low nibbles of bytes 8t.. (t < 2) or the high nibbles of
+      // bytes 8(t-2).. (t >= 2), packed in element order (little-endian words, as the
+      // kernel loads them).
+      uint64_t x;
+      std::memcpy(&x, q + 8 * (t & 1), 8);
+      if (t >= 2) x >>= 4;
+      x &= 0x0F0F0F0F0F0F0F0Full;
+      x = (x | (x >> 4)) & 0x00FF00FF00FF00FFull;
+      x = (x | (x >> 8)) & 0x0000FFFF0000FFFFull;
+      x = (x | (x >> 16)) & 0x00000000FFFFFFFFull;
+      const uint32_t word = static_cast<uint32_t>(x);
+      std::memcpy(qd + (t * 8 + r) * 4, &word, 4);
     }
   }
 }

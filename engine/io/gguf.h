@@ -144,6 +144,9 @@ class GgufFile {
   const GgufTensor* FindTensor(std::string_view name) const;
   // Error naming the file and tensor when absent.
   Result<const GgufTensor*> GetTensor(std::string_view name) const;
+  // Drops the resident pages of a tensor's data (MappedFile::ReleasePages); reading it
+  // later maps them again.
+  void ReleasePages(const GgufTensor& t) const { file_->ReleasePages(t.data); }
 
  private:
   struct Value {

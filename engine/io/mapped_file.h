@@ -23,6 +23,10 @@ class MappedFile {
   const std::string& path() const { return path_; }
   std::span<const uint8_t> bytes() const { return {data_, size_}; }
   size_t size() const { return size_; }
+  // Drops this process's resident copies of the whole pages inside `range` (a part of
+  // bytes()): madvise(MADV_DONTNEED) on the private, never-written map, so a later read
+  // maps the file's bytes again. For data kept elsewhere in another form (lowers RSS).
+  void ReleasePages(std::span<const uint8_t> range) const;
 
  private:
   MappedFile() = default;

@@ -357,11 +357,29 @@ void Model::CompactGemm(WeightGroup g, int layer, const Arith& arith, int M, con
                            : static_cast<size_t>(layer) * kGroupsPerLayer + static_cast<int>(g);
       LMUL_CHECK(i < interleaved_.size(), "group %d layer %d", static_cast<int>(g), layer);
       InterleavedSlot& slot = *interleaved_[i];
-      std::call_once(slot.once, [&] { slot.rows = kernels::InterleaveRows(src, N, K); });
+      std::call_once(slot.once, [&] {
+        slot.rows = kernels::InterleaveRows(src, N, K);
+        // The GEMVs of this group read the interleaved copy from now on: the file's pages
+        // of its tensors leave the resident set (other readers map them again), so the
+        // weights are not held twice (a tied embedding maps back the rows it looks up).
+        if (slot.rows.format == kernels::RowFormat::kOther) return;
+        for (const GgufTensor* t : GroupParts(g, layer)) gguf_->ReleasePages(*t);
+      });
       src.set_interleaved(&slot.rows);  // format kOther (unused) when it could not be built
     }
   }
   kernels::GemmRows(arith, M, N, K, a, lda, src, c, ldc, opts);
+}
+
+int64_t Model::InterleavedBytes() const {
+  int64_t bytes = 0;
+  for (const auto& slot : interleaved_) {
+    // A slot is written once, inside its call_once; reading its size here may race with
+    // a build in progress only in a caller that also runs GEMMs concurrently (tests and
+    // benchmarks call this between forwards).
+    bytes += static_cast<int64_t>(slot->rows.data.size());
+  }
+  return bytes;
 }
 
 std::vector<float> Model::DequantizeGroup(WeightGroup g, int layer) const {

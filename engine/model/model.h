@@ -127,6 +127,11 @@ class Model {
   void CompactGemm(WeightGroup g, int layer, const Arith& arith, int M, const float* a, int lda,
                    float* c, int ldc, const kernels::GemmOptions& opts) const;
 
+  // Bytes of the interleaved forms built so far (kernels::InterleaveRows: the exact/fp32
+  // decode GEMV's copy of a group's Q4_0/Q4_1/Q8_0 rows, built on first use; the file's
+  // pages of those tensors are then released). Not to be called during a forward.
+  int64_t InterleavedBytes() const;
+
   // Rows (output features) of each weight matrix of the group, in order (sum GroupN).
   std::vector<int> GroupPartRows(WeightGroup g) const;
 

@@ -5,6 +5,7 @@
 // and, with LMUL_MODEL set, on the default model (SmolLM2-135M Q4_1).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <random>
@@ -208,6 +209,19 @@ void CompareStorages(const std::string& path, const std::vector<int32_t>& tokens
     ASSERT_TRUE(sp.ForwardBranches(br, &lp).ok());
     ExpectSameBits(lc, lp, what + " branches");
   }
+  // The exact/fp32 decode steps above read an interleaved copy (gemv-exact-fp32-x8) of
+  // the groups whose rows are Q4_0/Q4_1/Q8_0 with K % 32 == 0, built on their first use.
+  const bool fp32_ran = std::find(policies.begin(), policies.end(), "fp32") != policies.end();
+  const GgufTensor* wq = (*compact)->gguf().FindTensor("blk.0.attn_q.weight");
+  ASSERT_NE(wq, nullptr);
+  const bool x8 = kernels::InterleavedForm(RowFormatOf(wq->type)) != kernels::RowFormat::kOther &&
+                  wq->row_length() % 32 == 0;
+  if (fp32_ran && x8 &&
+      (kernels::KernelPlan::Host().features() & kernels::kCpuAvx2) != 0) {
+    EXPECT_GT((*compact)->InterleavedBytes(), 0) << tag;
+  }
+  if (!x8) EXPECT_EQ((*compact)->InterleavedBytes(), 0) << tag;
+  EXPECT_EQ((*packed)->InterleavedBytes(), 0) << tag << ": packed weights need no copy";
 }
 
 #ifndef LMUL_WEIGHTS_DEFAULT_MODEL  // synthetic models (label unit)
