@@ -232,8 +232,8 @@ void BM_GemvDecode(benchmark::State& state) {
     benchmark::DoNotOptimize(c.data());
   }
   state.SetLabel(std::string(sh.name) + " " + (e != nullptr ? e->name : "none"));
-  state.counters["GMAC/s"] = benchmark::Counter(
-      double(sh.n) * sh.k * state.iterations() / 1e9, benchmark::Counter::kIsRate);
+  state.counters["GMAC/s"] = benchmark::Counter(double(sh.n) * sh.k * state.iterations() / 1e9,
+                                                benchmark::Counter::kIsRate);
 }
 BENCHMARK(BM_GemvDecode)->ArgsProduct({{0, 1, 2, 3, 4}, {0, 1}})->Unit(benchmark::kMicrosecond);
 

@@ -76,8 +76,8 @@ namespace {
 void InterleaveBlock(RowFormat f, const uint8_t* const src[8], uint8_t* dst) {
   const int head = f == RowFormat::kQ4_1 ? 4 : 2;  // scale bytes of the stored block
   for (int r = 0; r < 8; ++r) {
-    if (src[r] == nullptr) continue;  // zero bytes (dst starts zeroed)
-    std::memcpy(dst + 2 * r, src[r], 2);                                  // d
+    if (src[r] == nullptr) continue;      // zero bytes (dst starts zeroed)
+    std::memcpy(dst + 2 * r, src[r], 2);  // d
     if (f == RowFormat::kQ4_1) std::memcpy(dst + 16 + 2 * r, src[r] + 2, 2);  // m
     const uint8_t* q = src[r] + head;
     if (f == RowFormat::kQ8_0) {
@@ -188,8 +188,8 @@ const GemvKernelEntry* GemmRows(const Arith& arith, int M, int N, int K, const f
     auto part = [&](int p) {
       const int c0 = static_cast<int>(int64_t{chunks} * p / threads);
       const int c1 = static_cast<int>(int64_t{chunks} * (p + 1) / threads);
-      const bool ok = internal::GemvInterleavedAvx2(*il, 4 * c0, std::min(groups, 4 * c1), M, a,
-                                                    lda, c, ldc);
+      const bool ok =
+          internal::GemvInterleavedAvx2(*il, 4 * c0, std::min(groups, 4 * c1), M, a, lda, c, ldc);
       LMUL_CHECK(ok, "GemmRows: interleaved form %d not decoded", static_cast<int>(il->format));
     };
     if (threads == 1) {

@@ -242,8 +242,7 @@ TEST(GemmRowsInterleaved, HalfToFloatExhaustive) {
 // formats) and, optionally, the interleaved form.
 class StoredRows final : public RowSource {
  public:
-  StoredRows(RowFormat f, int N, int K, uint32_t seed, bool special_scales)
-      : f_(f), n_(N), k_(K) {
+  StoredRows(RowFormat f, int N, int K, uint32_t seed, bool special_scales) : f_(f), n_(N), k_(K) {
     bb_ = f == RowFormat::kQ8_0 ? 34 : f == RowFormat::kQ4_0 ? 18 : 20;
     row_bytes_ = static_cast<size_t>(K / 32) * bb_;
     bytes_.resize(row_bytes_ * N);
@@ -278,7 +277,9 @@ class StoredRows final : public RowSource {
   }
 
  private:
-  static float Half(const uint8_t* p) { return HalfToFloat(static_cast<uint16_t>(p[0] | p[1] << 8)); }
+  static float Half(const uint8_t* p) {
+    return HalfToFloat(static_cast<uint16_t>(p[0] | p[1] << 8));
+  }
   void Decode(int n, float* y) const {
     const uint8_t* row = bytes_.data() + static_cast<size_t>(n) * row_bytes_;
     for (int k = 0; k < k_; ++k) {
@@ -304,14 +305,13 @@ class StoredRows final : public RowSource {
 
 // GemmRows from the interleaved form == the scalar reference on the decoded B == GemmRows
 // from the stored rows (the tile GEMV); C's padding untouched.
-void CheckInterleaved(RowFormat f, int M, int N, int K, int threads, bool specials,
-                      uint32_t seed) {
+void CheckInterleaved(RowFormat f, int M, int N, int K, int threads, bool specials, uint32_t seed) {
   const Arith arith = *Arith::Parse("exact/fp32");
   StoredRows rows(f, N, K, seed, specials);
   const InterleavedRows il = InterleaveRows(rows, N, K);
   ASSERT_EQ(il.format, InterleavedForm(f));
-  ASSERT_EQ(il.data.size(), static_cast<size_t>((N + 7) / 8) * (K / 32) *
-                                InterleavedBlockBytes(il.format));
+  ASSERT_EQ(il.data.size(),
+            static_cast<size_t>((N + 7) / 8) * (K / 32) * InterleavedBlockBytes(il.format));
   const int lda = K + 3, ldc = N + 5;
   const std::vector<float> a = Random(static_cast<size_t>(M) * lda, seed + 7, specials);
   const std::vector<float> w = rows.All();
@@ -324,9 +324,9 @@ void CheckInterleaved(RowFormat f, int M, int N, int K, int threads, bool specia
   const GemvKernelEntry* t = GemmRows(arith, M, N, K, a.data(), lda, rows, tile.data(), ldc, o);
   rows.set_interleaved(&il);
   const GemvKernelEntry* x = GemmRows(arith, M, N, K, a.data(), lda, rows, got.data(), ldc, o);
-  const std::string what = "format " + std::to_string(static_cast<int>(f)) + " M=" +
-                           std::to_string(M) + " N=" + std::to_string(N) + " K=" +
-                           std::to_string(K) + " threads=" + std::to_string(threads);
+  const std::string what = "format " + std::to_string(static_cast<int>(f)) +
+                           " M=" + std::to_string(M) + " N=" + std::to_string(N) +
+                           " K=" + std::to_string(K) + " threads=" + std::to_string(threads);
   const bool x8 = HostHasAvx2() && M <= kGemvInterleavedMaxRows;
   ASSERT_NE(x, nullptr);
   EXPECT_EQ(std::string(x->name), x8 ? "gemv-exact-fp32-x8" : t->name) << what;

@@ -21,8 +21,7 @@ void DotPanelsAvx512Bf16(const DotJob&, int, int) {
 void TransposeRowsAvx2(const float*, int, int, float*, int) {
   LMUL_CHECK(false, "TransposeRowsAvx2: not an x86-64 build");
 }
-bool GemvInterleavedAvx2(const InterleavedRows&, int, int, int, const float*, int, float*,
-                         int) {
+bool GemvInterleavedAvx2(const InterleavedRows&, int, int, int, const float*, int, float*, int) {
   LMUL_CHECK(false, "GemvInterleavedAvx2: not an x86-64 build");
   return false;
 }

@@ -132,18 +132,18 @@ enum class GemvKind : uint8_t {
   kFusedInterleaved,  // exact/fp32 from B's interleaved form (InterleavedRows, kernels/gemv.h):
                       // 8 rows' weights at one k decoded into one vector, 4 such groups of
                       // output columns (one add chain each) in flight, A broadcast; no tile
-  kFused,           // fused column-block GEMV: 64 rows of B decoded into a k-major tile that
-                    // the micro-kernel reads while A stays in registers; no PackB per call
-                    // (exact/fp32: operands used as they are)
-  kFusedExactWide,  // the same tile, weights reduced to the arithmetic's narrower format
-                    // while decoded (A once per call), fp32 products of the reduced
-                    // operands (exact/<fmt>,wide: bf16, fp8, ...; x86/gemv_reduced_avx2.h)
-  kFusedLMulFast,   // the same tile reduced, L-Mul products (lmul/mitchell): the fast u32-add
-                    // form on in-range blocks, the FMA general form on finite blocks when the
-                    // saturation is a clamp; a block with Inf/NaN (or out of range without
-                    // a clamp) goes through PackB + GemmPacked (its general kernel) instead
-  kPackedBlocks,    // per column block of 256: rows decoded, PackB, GemmPacked (whose own
-                    // kernel is then chosen from GemmKernels()); any arithmetic
+  kFused,             // fused column-block GEMV: 64 rows of B decoded into a k-major tile that
+                      // the micro-kernel reads while A stays in registers; no PackB per call
+                      // (exact/fp32: operands used as they are)
+  kFusedExactWide,    // the same tile, weights reduced to the arithmetic's narrower format
+                      // while decoded (A once per call), fp32 products of the reduced
+                      // operands (exact/<fmt>,wide: bf16, fp8, ...; x86/gemv_reduced_avx2.h)
+  kFusedLMulFast,     // the same tile reduced, L-Mul products (lmul/mitchell): the fast u32-add
+                      // form on in-range blocks, the FMA general form on finite blocks when the
+                      // saturation is a clamp; a block with Inf/NaN (or out of range without
+                      // a clamp) goes through PackB + GemmPacked (its general kernel) instead
+  kPackedBlocks,      // per column block of 256: rows decoded, PackB, GemmPacked (whose own
+                      // kernel is then chosen from GemmKernels()); any arithmetic
 };
 
 // Bit of a RowFormat in the masks below.

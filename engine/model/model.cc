@@ -350,7 +350,8 @@ void Model::CompactGemm(WeightGroup g, int layer, const Arith& arith, int M, con
   if (form != kernels::RowFormat::kOther && K % 32 == 0) {
     kernels::GemvQuery q = kernels::MakeGemvQuery(arith, opts.accum, M);
     q.forms = kernels::RowFormatBit(form);
-    const kernels::KernelPlan& plan = opts.plan != nullptr ? *opts.plan : kernels::KernelPlan::Host();
+    const kernels::KernelPlan& plan =
+        opts.plan != nullptr ? *opts.plan : kernels::KernelPlan::Host();
     if (plan.ChooseGemv(q).kind == kernels::GemvKind::kFusedInterleaved) {
       const size_t i = g == WeightGroup::kLmHead
                            ? interleaved_.size() - 1

@@ -43,7 +43,6 @@
 #include "engine/model/config.h"
 #include "kernels/gemm.h"
 #include "kernels/gemv.h"
-#include "kernels/gemv.h"
 #include "numeric/arith.h"
 
 namespace lmul::engine {

@@ -175,10 +175,10 @@ __attribute__((target("avx2"))) inline __m256 Half8(const uint8_t* p) {
   const __m256i exp = _mm256_srli_epi32(em, 10);
   const __m256i bias = _mm256_set1_epi32(112 << 23);
   __m256i bits = _mm256_add_epi32(_mm256_slli_epi32(em, 13), bias);
-  bits = _mm256_add_epi32(
-      bits, _mm256_and_si256(_mm256_cmpeq_epi32(exp, _mm256_set1_epi32(31)), bias));
-  const __m256i sub = _mm256_castps_si256(
-      _mm256_mul_ps(_mm256_cvtepi32_ps(em), _mm256_set1_ps(0x1p-24f)));
+  bits = _mm256_add_epi32(bits,
+                          _mm256_and_si256(_mm256_cmpeq_epi32(exp, _mm256_set1_epi32(31)), bias));
+  const __m256i sub =
+      _mm256_castps_si256(_mm256_mul_ps(_mm256_cvtepi32_ps(em), _mm256_set1_ps(0x1p-24f)));
   bits = _mm256_blendv_epi8(bits, sub, _mm256_cmpeq_epi32(exp, _mm256_setzero_si256()));
   return _mm256_castsi256_ps(_mm256_or_si256(bits, sign));
 }
@@ -273,7 +273,8 @@ __attribute__((target("avx2"))) void MicroX8(const uint8_t* grp, size_t gstride,
     if constexpr (F == RowFormat::kQ8_0x8) {
       for (int k = 0; k < 32; ++k) {
         __m256 av[R];
-        for (int r = 0; r < R; ++r) av[r] = _mm256_broadcast_ss(ak + static_cast<size_t>(r) * lda + k);
+        for (int r = 0; r < R; ++r)
+          av[r] = _mm256_broadcast_ss(ak + static_cast<size_t>(r) * lda + k);
         for (int g = 0; g < G; ++g) {
           const __m256i q = _mm256_cvtepi8_epi32(
               _mm_loadl_epi64(reinterpret_cast<const __m128i*>(blk[g] + X8Head<F>() + 8 * k)));
@@ -285,8 +286,8 @@ __attribute__((target("avx2"))) void MicroX8(const uint8_t* grp, size_t gstride,
       for (int t = 0; t < 4; ++t) {
         __m256i q[G];
         for (int g = 0; g < G; ++g) {
-          q[g] = _mm256_loadu_si256(
-              reinterpret_cast<const __m256i*>(blk[g] + X8Head<F>() + 32 * t));
+          q[g] =
+              _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk[g] + X8Head<F>() + 32 * t));
         }
         Steps4<F, R, G>(std::make_integer_sequence<int, 8>{}, q, d, m, ak + 8 * t, lda, acc);
       }
@@ -477,9 +478,9 @@ __attribute__((target("avx2"))) void HalfToFloat8Avx2(const uint16_t* h, float* 
   _mm256_storeu_ps(out, Half8(reinterpret_cast<const uint8_t*>(h)));
 }
 
-__attribute__((target("avx2"))) bool GemvInterleavedAvx2(const InterleavedRows& b, int g0,
-                                                         int g1, int M, const float* a,
-                                                         int lda, float* c, int ldc) {
+__attribute__((target("avx2"))) bool GemvInterleavedAvx2(const InterleavedRows& b, int g0, int g1,
+                                                         int M, const float* a, int lda, float* c,
+                                                         int ldc) {
   switch (b.format) {
     case RowFormat::kQ4_0x8:
       GemvX8T<RowFormat::kQ4_0x8>(b, g0, g1, M, a, lda, c, ldc);
