@@ -40,6 +40,7 @@ from torch import Tensor, nn
 
 import lmul
 from lmul import _lmul
+from lmul.torch import ops as _ops
 from lmul.torch.ops import BACKWARDS
 from lmul.torch.ops import matmul as _lmatmul
 from lmul.torch.ops import mul as _lmul_mul
@@ -142,7 +143,13 @@ class _ExpF(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, g: Tensor) -> Tensor:  # type: ignore[override]
         (x,) = ctx.saved_tensors
-        return (g.to(torch.float64) * torch.exp(x.to(torch.float64))).to(torch.float32)
+        e = torch.exp(x.to(torch.float64))
+        if _ops._ELEMENTWISE_FAST and _ops._plain_f32(g) and g.is_contiguous() and g.shape == x.shape:
+            # fp32(fp64(g) * e) in one pass (the formula below; x and g contiguous, so is its result).
+            out = torch.empty_like(x)
+            _lmul.exp_grad_ptr(g.data_ptr(), e.data_ptr(), out.data_ptr(), out.numel())
+            return out
+        return (g.to(torch.float64) * e).to(torch.float32)
 
 
 def _expf(x: Tensor) -> Tensor:
