@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <bit>
 #include <climits>
 #include <cmath>
 #include <cstdint>
@@ -30,6 +31,7 @@
 #include "engine/io/dequant.h"
 #include "engine/io/gguf.h"
 #include "engine/model/model.h"
+#include "engine/model/ops.h"
 #include "engine/model/policy.h"
 #include "engine/model/scaling.h"
 #include "engine/model/session.h"
@@ -164,6 +166,53 @@ void ExpGradPtr(uintptr_t g, uintptr_t e, uintptr_t out, int64_t n) {
   float* op = reinterpret_cast<float*>(out);
   nb::gil_scoped_release release;
   for (int64_t i = 0; i < n; ++i) op[i] = static_cast<float>(static_cast<double>(gp[i]) * ep[i]);
+}
+
+// a[i] = ops::Silu(g[i]) and d[i] = 1 + expf(-g[i]) (its denominator, kept for the gradient)
+// on n contiguous elements: the engine's SiLU (lmul.torch.patch's gated MLP).
+void SiluPtr(uintptr_t g, uintptr_t a, uintptr_t d, int64_t n) {
+  if (n < 0) ThrowValue("silu: negative element count");
+  if ((g == 0 || a == 0 || d == 0) && n > 0) ThrowValue("silu: null address");
+  const float* gp = reinterpret_cast<const float*>(g);
+  float* ap = reinterpret_cast<float*>(a);
+  float* dp = reinterpret_cast<float*>(d);
+  nb::gil_scoped_release release;
+  for (int64_t i = 0; i < n; ++i) {
+    ap[i] = lmul::engine::ops::Silu(gp[i]);
+    dp[i] = 1.0f + std::exp(-gp[i]);
+  }
+}
+
+// -v as torch's neg: the sign bit flipped, NaN included. Through an opaque register, so the
+// compiler cannot fold it into the next operation (a + (-b) -> a - b, (-a) * b -> -(a * b)
+// give other NaN signs than the two torch ops).
+inline float Neg(float v) {
+  uint32_t bits = std::bit_cast<uint32_t>(v) ^ 0x80000000u;
+  asm volatile("" : "+r"(bits));
+  return std::bit_cast<float>(bits);
+}
+
+// The gradient of a = g / d, d = 1 + exp(-g) as autograd computes it for lmul.torch.patch's
+// torch formulation (div, add, the float64 exp gradient, neg), on n contiguous elements:
+//   t1 = ga / d;  t2 = (-ga) * ((g / d) / d);  t3 = fp32(fp64(t2) * e[i]);  out = t1 + (-t3)
+// with e = exp(fp64(-g)) computed by torch (fp32 steps rounded as torch's fp32 ops).
+void SiluGradPtr(uintptr_t ga, uintptr_t g, uintptr_t d, uintptr_t e, uintptr_t out, int64_t n) {
+  if (n < 0) ThrowValue("silu_grad: negative element count");
+  if ((ga == 0 || g == 0 || d == 0 || e == 0 || out == 0) && n > 0)
+    ThrowValue("silu_grad: null address");
+  const float* gap = reinterpret_cast<const float*>(ga);
+  const float* gp = reinterpret_cast<const float*>(g);
+  const float* dp = reinterpret_cast<const float*>(d);
+  const double* ep = reinterpret_cast<const double*>(e);
+  float* op = reinterpret_cast<float*>(out);
+  nb::gil_scoped_release release;
+  for (int64_t i = 0; i < n; ++i) {
+    const float t1 = gap[i] / dp[i];
+    const float q = (gp[i] / dp[i]) / dp[i];
+    const float t2 = Neg(gap[i]) * q;
+    const float t3 = static_cast<float>(static_cast<double>(t2) * ep[i]);
+    op[i] = t1 + Neg(t3);
+  }
 }
 
 // out[i] = g[i] * Reduce(fmt, y[i], rounding) (fp32 multiply) on n contiguous elements: the
@@ -772,6 +821,9 @@ NB_MODULE(_lmul, m) {
   m.def("reduce_ptr", &ReducePtr, nb::arg("x"), nb::arg("out"), nb::arg("n"), nb::arg("fmt"),
         nb::arg("rounding"), nb::arg("threads") = 1);
   m.def("gemm_kernel_counts", &GemmKernelCounts, nb::arg("reset") = false);
+  m.def("silu_ptr", &SiluPtr, nb::arg("g"), nb::arg("a"), nb::arg("d"), nb::arg("n"));
+  m.def("silu_grad_ptr", &SiluGradPtr, nb::arg("ga"), nb::arg("g"), nb::arg("d"), nb::arg("e"),
+        nb::arg("out"), nb::arg("n"));
   m.def("exp_grad_ptr", &ExpGradPtr, nb::arg("g"), nb::arg("e"), nb::arg("out"), nb::arg("n"));
   m.def("mul_reduced_ptr", &MulReducedPtr, nb::arg("g"), nb::arg("y"), nb::arg("out"), nb::arg("n"),
         nb::arg("fmt"), nb::arg("rounding"));
