@@ -18,6 +18,7 @@
 #include <bit>
 #include <climits>
 #include <cmath>
+#include <initializer_list>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -151,6 +152,15 @@ void ExpfPtr(uintptr_t x, uintptr_t y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) yp[i] = std::exp(xp[i]);
 }
 
+// -v as torch's neg: the sign bit flipped, NaN included. Through an opaque register, so the
+// compiler cannot fold it into the next operation (a + (-b) -> a - b, (-a) * b -> -(a * b)
+// give other NaN signs than the two torch ops).
+inline float Neg(float v) {
+  uint32_t bits = std::bit_cast<uint32_t>(v) ^ 0x80000000u;
+  asm volatile("" : "+r"(bits));
+  return std::bit_cast<float>(bits);
+}
+
 // ---- elementwise work of a training step (lmul.torch's fast paths; python/tests/test_fast_paths.py
 // compares each with the torch formulation it replaces, bit for bit) ----
 
@@ -183,15 +193,6 @@ void SiluPtr(uintptr_t g, uintptr_t a, uintptr_t d, int64_t n) {
   }
 }
 
-// -v as torch's neg: the sign bit flipped, NaN included. Through an opaque register, so the
-// compiler cannot fold it into the next operation (a + (-b) -> a - b, (-a) * b -> -(a * b)
-// give other NaN signs than the two torch ops).
-inline float Neg(float v) {
-  uint32_t bits = std::bit_cast<uint32_t>(v) ^ 0x80000000u;
-  asm volatile("" : "+r"(bits));
-  return std::bit_cast<float>(bits);
-}
-
 // The gradient of a = g / d, d = 1 + exp(-g) as autograd computes it for lmul.torch.patch's
 // torch formulation (div, add, the float64 exp gradient, neg), on n contiguous elements:
 //   t1 = ga / d;  t2 = (-ga) * ((g / d) / d);  t3 = fp32(fp64(t2) * e[i]);  out = t1 + (-t3)
@@ -212,6 +213,106 @@ void SiluGradPtr(uintptr_t ga, uintptr_t g, uintptr_t d, uintptr_t e, uintptr_t 
     const float t2 = Neg(gap[i]) * q;
     const float t3 = static_cast<float>(static_cast<double>(t2) * ep[i]);
     op[i] = t1 + Neg(t3);
+  }
+}
+
+// ---- the engine's softmax of lmul.torch.patch (rows of `len` contiguous values; per-row
+// values are (rows) arrays). Forward: mx = max (0 for a non-finite max), e = expf(s - mx), a
+// float64 row sum and its reciprocal by torch; these passes compute the elementwise parts and
+// the parts of autograd's gradient of that torch formulation (python/lmul/torch/patch.py
+// _EngineSoftmax has the formulas step by step).
+
+void CheckRows(const char* fn, std::initializer_list<uintptr_t> ptrs, int64_t rows, int64_t len) {
+  const std::string name(fn);
+  if (rows < 0 || len < 0) ThrowValue(name + ": negative rows or length");
+  if (rows > 0 && len > INT64_MAX / rows) ThrowValue(name + ": rows * len overflows");
+  for (uintptr_t p : ptrs)
+    if (p == 0 && rows * len > 0) ThrowValue(name + ": null address");
+}
+
+// e = expf(s - mx[row]) (fp32 subtraction, the C library's expf as the engine's softmax);
+// count[row] = how many s equal mxr[row] (the raw max: amax's gradient splits among them).
+void SoftmaxExpPtr(uintptr_t s, uintptr_t mx, uintptr_t mxr, uintptr_t e, uintptr_t count,
+                   int64_t rows, int64_t len) {
+  CheckRows("softmax_exp", {s, mx, mxr, e, count}, rows, len);
+  const float* sp = reinterpret_cast<const float*>(s);
+  const float* mp = reinterpret_cast<const float*>(mx);
+  const float* rp = reinterpret_cast<const float*>(mxr);
+  float* ep = reinterpret_cast<float*>(e);
+  float* cp = reinterpret_cast<float*>(count);
+  nb::gil_scoped_release release;
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* si = sp + r * len;
+    float* ei = ep + r * len;
+    int64_t c = 0;
+    for (int64_t i = 0; i < len; ++i) {
+      ei[i] = std::exp(si[i] - mp[r]);
+      c += si[i] == rp[r];
+    }
+    cp[r] = static_cast<float>(c);
+  }
+}
+
+// out = x * v[row] (fp32 multiply; the probabilities e * (1 / sum)).
+void RowMulPtr(uintptr_t x, uintptr_t v, uintptr_t out, int64_t rows, int64_t len) {
+  CheckRows("row_mul", {x, v, out}, rows, len);
+  const float* xp = reinterpret_cast<const float*>(x);
+  const float* vp = reinterpret_cast<const float*>(v);
+  float* op = reinterpret_cast<float*>(out);
+  nb::gil_scoped_release release;
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t i = 0; i < len; ++i) op[r * len + i] = xp[r * len + i] * vp[r];
+}
+
+// out = fp64(s - mx[row]): the float64 argument of exp's gradient.
+void SoftmaxShift64Ptr(uintptr_t s, uintptr_t mx, uintptr_t out, int64_t rows, int64_t len) {
+  CheckRows("softmax_shift64", {s, mx, out}, rows, len);
+  const float* sp = reinterpret_cast<const float*>(s);
+  const float* mp = reinterpret_cast<const float*>(mx);
+  double* op = reinterpret_cast<double*>(out);
+  nb::gil_scoped_release release;
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t i = 0; i < len; ++i) op[r * len + i] = static_cast<double>(sp[r * len + i] - mp[r]);
+}
+
+// ge = g * inv[row] + gtot[row] (the two gradients of e, in autograd's order), gx =
+// fp32(fp64(ge) * e64) (exp's float64 gradient), neg = -gx (the shift's gradient, summed by torch).
+void SoftmaxGradPtr(uintptr_t g, uintptr_t inv, uintptr_t gtot, uintptr_t e64, uintptr_t gx,
+                    uintptr_t neg, int64_t rows, int64_t len) {
+  CheckRows("softmax_grad", {g, inv, gtot, e64, gx, neg}, rows, len);
+  const float* gp = reinterpret_cast<const float*>(g);
+  const float* ip = reinterpret_cast<const float*>(inv);
+  const float* tp = reinterpret_cast<const float*>(gtot);
+  const double* ep = reinterpret_cast<const double*>(e64);
+  float* xp = reinterpret_cast<float*>(gx);
+  float* np = reinterpret_cast<float*>(neg);
+  nb::gil_scoped_release release;
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t i = 0; i < len; ++i) {
+      const int64_t k = r * len + i;
+      const float ge = gp[k] * ip[r] + tp[r];
+      xp[k] = static_cast<float>(static_cast<double>(ge) * ep[k]);
+      np[k] = Neg(xp[k]);
+    }
+}
+
+// gx += (gmx[row] / count[row]) * (s == mxr[row] ? 1 : 0): amax's gradient (shared among the
+// maxima) added to the shift's, as autograd accumulates them. In place.
+void SoftmaxMaxGradPtr(uintptr_t gx, uintptr_t s, uintptr_t mxr, uintptr_t gmx, uintptr_t count,
+                       int64_t rows, int64_t len) {
+  CheckRows("softmax_max_grad", {gx, s, mxr, gmx, count}, rows, len);
+  float* xp = reinterpret_cast<float*>(gx);
+  const float* sp = reinterpret_cast<const float*>(s);
+  const float* rp = reinterpret_cast<const float*>(mxr);
+  const float* mp = reinterpret_cast<const float*>(gmx);
+  const float* cp = reinterpret_cast<const float*>(count);
+  nb::gil_scoped_release release;
+  for (int64_t r = 0; r < rows; ++r) {
+    const float q = mp[r] / cp[r];
+    for (int64_t i = 0; i < len; ++i) {
+      const int64_t k = r * len + i;
+      xp[k] = xp[k] + q * (sp[k] == rp[r] ? 1.0f : 0.0f);
+    }
   }
 }
 
@@ -824,6 +925,16 @@ NB_MODULE(_lmul, m) {
   m.def("silu_ptr", &SiluPtr, nb::arg("g"), nb::arg("a"), nb::arg("d"), nb::arg("n"));
   m.def("silu_grad_ptr", &SiluGradPtr, nb::arg("ga"), nb::arg("g"), nb::arg("d"), nb::arg("e"),
         nb::arg("out"), nb::arg("n"));
+  m.def("softmax_exp_ptr", &SoftmaxExpPtr, nb::arg("s"), nb::arg("mx"), nb::arg("mxr"),
+        nb::arg("e"), nb::arg("count"), nb::arg("rows"), nb::arg("len"));
+  m.def("row_mul_ptr", &RowMulPtr, nb::arg("x"), nb::arg("v"), nb::arg("out"), nb::arg("rows"),
+        nb::arg("len"));
+  m.def("softmax_shift64_ptr", &SoftmaxShift64Ptr, nb::arg("s"), nb::arg("mx"), nb::arg("out"),
+        nb::arg("rows"), nb::arg("len"));
+  m.def("softmax_grad_ptr", &SoftmaxGradPtr, nb::arg("g"), nb::arg("inv"), nb::arg("gtot"),
+        nb::arg("e64"), nb::arg("gx"), nb::arg("neg"), nb::arg("rows"), nb::arg("len"));
+  m.def("softmax_max_grad_ptr", &SoftmaxMaxGradPtr, nb::arg("gx"), nb::arg("s"), nb::arg("mxr"),
+        nb::arg("gmx"), nb::arg("count"), nb::arg("rows"), nb::arg("len"));
   m.def("exp_grad_ptr", &ExpGradPtr, nb::arg("g"), nb::arg("e"), nb::arg("out"), nb::arg("n"));
   m.def("mul_reduced_ptr", &MulReducedPtr, nb::arg("g"), nb::arg("y"), nb::arg("out"), nb::arg("n"),
         nb::arg("fmt"), nb::arg("rounding"));

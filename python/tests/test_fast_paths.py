@@ -209,6 +209,42 @@ def test_silu_and_its_gradient_equal_torch_formulation(monkeypatch: pytest.Monke
     assert calls == {"silu_ptr": 9, "silu_grad_ptr": 6}, calls
 
 
+def test_engine_softmax_and_its_gradient_equal_torch_formulation(monkeypatch: pytest.MonkeyPatch) -> None:
+    patch_mod = sys.modules["lmul.torch.patch"]
+    calls = count_calls(monkeypatch, ("softmax_exp_ptr", "softmax_grad_ptr", "softmax_max_grad_ptr"))
+    gen = torch.Generator().manual_seed(5)
+    causal = torch.ones(37, 37, dtype=torch.bool).tril()
+    scores = torch.randn(2, 3, 37, 37, generator=gen) * 6
+    masked = scores.masked_fill(~causal, float("-inf"))
+    ties = torch.randint(-2, 3, (4, 37), generator=gen).float()  # several maxima per row
+    ties[1] = float("-inf")  # a fully masked row
+    ties[2, :5] = float("inf")
+    special = special_tensor(6 * 41, 6).reshape(6, 41)  # NaN, Inf, subnormals
+    zero_grad = torch.zeros(2, 3, 37, 37)
+    zero_grad[0, 1, 5] = -0.0
+    cases = [(masked, torch.randn(masked.shape, generator=gen)), (masked, zero_grad), (masked, -zero_grad),
+             (ties, torch.randn(ties.shape, generator=gen)), (scores[..., :16], torch.randn(2, 3, 37, 16, generator=gen)),
+             (special, special_tensor(6 * 41, 7).reshape(6, 41))]
+    for s, g in cases:
+        x = s.clone().requires_grad_()
+        p = patch_mod._engine_softmax(x)
+        (got,) = torch.autograd.grad(p, x, g)
+        with slow_paths():
+            p_ref = patch_mod._engine_softmax(x)
+            (ref,) = torch.autograd.grad(p_ref, x, g)
+        check = same_bits if not bool(torch.isnan(s).any() or torch.isnan(g).any()) else same_bits_but_nan_payload
+        assert check(p, p_ref) and check(got, ref), tuple(s.shape)
+        assert got.stride() == ref.stride()
+    # a non-contiguous incoming gradient takes the backward's torch fallback: the same bits
+    x = masked.clone().requires_grad_()
+    g = torch.randn(2, 3, 37, 74, generator=gen)[..., ::2]
+    (got,) = torch.autograd.grad(patch_mod._engine_softmax(x), x, g)
+    with slow_paths():
+        (ref,) = torch.autograd.grad(patch_mod._engine_softmax(x), x, g)
+    assert same_bits(got, ref)
+    assert calls == {"softmax_exp_ptr": 7, "softmax_grad_ptr": 6, "softmax_max_grad_ptr": 6}, calls
+
+
 def count_calls(monkeypatch: pytest.MonkeyPatch, names: tuple[str, ...]) -> dict[str, int]:
     """Counts calls of the C++ module's functions `names` (lmul.torch's fast paths)."""
     calls: dict[str, int] = {}
@@ -232,7 +268,8 @@ def step(model: torch.nn.Module, ids: torch.Tensor, labels: torch.Tensor) -> tup
 def test_training_step_bit_identical(policy: str, backward: str, monkeypatch: pytest.MonkeyPatch) -> None:
     calls = count_calls(monkeypatch, ("scale_exponents_ptr", "scale_saturate_ptr", "pow2_mul_ptr",
                                       "dequantize_ptr", "mul_strided_ptr", "mul_reduced_ptr",
-                                      "exp_grad_ptr", "silu_ptr", "silu_grad_ptr"))
+                                      "exp_grad_ptr", "silu_ptr", "silu_grad_ptr", "softmax_exp_ptr",
+                                      "softmax_grad_ptr"))
     model = tiny_llama(seed=3)
     model.train()
     lt.patch(model, policy, backward=backward)
@@ -245,7 +282,7 @@ def test_training_step_bit_identical(policy: str, backward: str, monkeypatch: py
         if "scaled" in policy:  # the fast paths ran (and are compared below)
             want = {"scale_exponents_ptr", "pow2_mul_ptr"} | ({"dequantize_ptr"} if backward == "ste" else set())
             assert want <= calls.keys(), calls
-        assert {"exp_grad_ptr", "silu_ptr", "silu_grad_ptr"} <= calls.keys(), calls  # every policy
+        assert {"silu_ptr", "silu_grad_ptr", "softmax_exp_ptr", "softmax_grad_ptr"} <= calls.keys(), calls
         if policy in ("bf16", "lmul-all-k3", "lmul-all"):  # elementwise sites in lmul.mul
             assert "mul_strided_ptr" in calls, calls
             if backward == "ste":

@@ -419,7 +419,84 @@ def _causal_mask(q_len: int, kv_len: int, device: torch.device) -> Tensor:
 
 def _engine_softmax(s: Tensor) -> Tensor:
     """Softmax over the last dim as the engine: max, exp(s - max), sum in float64, multiply by
-    (float)(1 / sum). -inf entries (masked keys) give exact zeros; fully masked rows give 0."""
+    (float)(1 / sum). -inf entries (masked keys) give exact zeros; fully masked rows give 0.
+    Plain contiguous CPU fp32 scores take _EngineSoftmax (the same values and gradient)."""
+    if (_ops._ELEMENTWISE_FAST and type(s) is Tensor and _ops._plain_f32(s) and s.is_contiguous()
+            and s.dim() >= 1 and s.numel() > 0):
+        return _EngineSoftmax.apply(s)
+    return _engine_softmax_torch(s)
+
+
+def _recip_where(total: Tensor) -> Tensor:
+    """(float)(1 / total) where total > 0, else 0 (total float64)."""
+    return torch.where(total > 0, _recip(total), torch.zeros_like(total)).to(torch.float32)
+
+
+def _finite_or_zero(mx: Tensor) -> Tensor:
+    return torch.where(torch.isfinite(mx), mx, torch.zeros_like(mx))
+
+
+class _EngineSoftmax(torch.autograd.Function):
+    """:func:`_engine_softmax_torch` with its elementwise passes in C++ (python/src/module.cc)
+    and its gradient computed as autograd computes the torch formulation's, node by node:
+    p = e * inv gives e the gradient g * inv and inv the row sum of g * e; inv's and mx's row
+    chains run through autograd itself (tiny tensors); the float64 sum's gradient reaches e
+    cast to fp32 and is added after g * inv; exp's gradient is fp32(fp64(ge) * exp(fp64(x))),
+    x = s - mx; the shift gives s that gradient and mx minus its row sum; amax's gradient,
+    split among the row's maxima, is added last. ~9 passes over the (B, H, S, S) scores
+    instead of ~20 and no float64 copy of them in the forward; the bits are the torch
+    formulation's (python/tests/test_fast_paths.py), NaN sign and payload aside."""
+
+    @staticmethod
+    def forward(ctx: Any, s: Tensor) -> Tensor:  # type: ignore[override]
+        n = s.shape[-1]
+        rows = s.numel() // n
+        mxr = s.amax(-1, keepdim=True)
+        mx = _finite_or_zero(mxr)
+        e, count = torch.empty_like(s), torch.empty_like(mxr)
+        _lmul.softmax_exp_ptr(s.data_ptr(), mx.data_ptr(), mxr.data_ptr(), e.data_ptr(), count.data_ptr(), rows, n)
+        total = e.sum(-1, keepdim=True, dtype=torch.float64)
+        inv = _recip_where(total)
+        p = torch.empty_like(s)
+        _lmul.row_mul_ptr(e.data_ptr(), inv.data_ptr(), p.data_ptr(), rows, n)
+        ctx.save_for_backward(s, e, mxr, mx, count, total, inv)
+        return p
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> Tensor:  # type: ignore[override]
+        s, e, mxr, mx, count, total, inv = ctx.saved_tensors
+        if not (_ops._plain_f32(g) and g.is_contiguous() and g.shape == s.shape):
+            with torch.enable_grad():  # the torch formulation's own graph
+                leaf = s.detach().requires_grad_()
+                p = _engine_softmax_torch(leaf)
+            return torch.autograd.grad(p, leaf, g)[0]
+        n = s.shape[-1]
+        rows = s.numel() // n
+        g_inv = (g * e).sum(-1, keepdim=True)  # MulBackward0 (other), summed to inv's shape
+        with torch.enable_grad():
+            tot = total.detach().requires_grad_()
+            inv2 = _recip_where(tot)
+        (g_tot,) = torch.autograd.grad(inv2, tot, g_inv)
+        g_tot32 = g_tot.to(torch.float32)  # the sum's gradient, cast to e's dtype
+        e64 = torch.empty(s.shape, dtype=torch.float64)
+        _lmul.softmax_shift64_ptr(s.data_ptr(), mx.data_ptr(), e64.data_ptr(), rows, n)
+        e64.exp_()
+        gx, neg = torch.empty_like(s), torch.empty_like(s)
+        _lmul.softmax_grad_ptr(g.data_ptr(), inv.data_ptr(), g_tot32.data_ptr(), e64.data_ptr(), gx.data_ptr(),
+                               neg.data_ptr(), rows, n)
+        del e64
+        g_mx = neg.sum(-1, keepdim=True)  # SubBackward0 (other): -gx summed to mx's shape
+        with torch.enable_grad():
+            m = mxr.detach().requires_grad_()
+            mx2 = _finite_or_zero(m)
+        (g_mxr,) = torch.autograd.grad(mx2, m, g_mx)
+        _lmul.softmax_max_grad_ptr(gx.data_ptr(), s.data_ptr(), mxr.data_ptr(), g_mxr.data_ptr(), count.data_ptr(),
+                                   rows, n)
+        return gx
+
+
+def _engine_softmax_torch(s: Tensor) -> Tensor:
+    """:func:`_engine_softmax` as torch ops (the formulation _EngineSoftmax reproduces)."""
     mx = s.amax(-1, keepdim=True)
     mx = torch.where(torch.isfinite(mx), mx, torch.zeros_like(mx))
     e = _expf(s - mx)
