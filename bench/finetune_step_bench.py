@@ -8,8 +8,9 @@ The model is loaded as `python -m lmul.finetune` loads it (fp32 master weights),
 `lmul.torch.patch(model, ARITH, backward=...)` ("none": unpatched PyTorch), and a (batch, seq)
 micro-batch of random token ids runs through the fine-tuner's LossModel (loss on every token)
 and its backward, `--steps` times after one warm-up step; the median step is reported with its
-forward and backward parts. `--profile` prints torch.profiler's top operators (self CPU) of one
-step. `--digest` adds the SHA-256 of the last step's loss and of every parameter gradient
+forward and backward parts, and the process's CPU seconds per step (all threads: less sensitive
+to other load on a shared machine than wall time, though spinning threads count). `--profile`
+prints torch.profiler's top operators (self CPU) of one step. `--digest` adds the SHA-256 of the last step's loss and of every parameter gradient
 (in parameter order, raw fp32 bytes): two builds that compute the same bits print the same
 digest. Progress on stderr; a JSON summary with --json. Compare builds by running this script
 with PYTHONPATH pointing at each, in the same session (the machine's load changes).
@@ -62,16 +63,16 @@ def run(path: str, arith: str, backward: str, batch: int, seq: int, steps: int, 
     gen = torch.Generator().manual_seed(0)
     ids = torch.randint(0, 49000, (batch, seq), generator=gen)
     labels = ids.clone()
-    fwd, bwd = [], []
+    fwd, bwd, cpu = [], [], []  # wall seconds; CPU seconds of the process (all threads)
     for it in range(steps + 1):
         prof = torch.profiler.profile() if (profile and it == steps) else None
         if prof is not None:
             prof.__enter__()
-        t0 = time.monotonic()
+        t0, c0 = time.monotonic(), time.process_time()
         loss = net(ids, labels)
         t1 = time.monotonic()
         loss.backward()
-        t2 = time.monotonic()
+        t2, c2 = time.monotonic(), time.process_time()
         if prof is not None:
             prof.__exit__(None, None, None)
             print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=25))
@@ -82,12 +83,14 @@ def run(path: str, arith: str, backward: str, batch: int, seq: int, steps: int, 
         if it > 0:
             fwd.append(t1 - t0)
             bwd.append(t2 - t1)
-        print(f"{arith}: step {it} forward {t1 - t0:.2f} s backward {t2 - t1:.2f} s"
+            cpu.append(c2 - c0)
+        print(f"{arith}: step {it} forward {t1 - t0:.2f} s backward {t2 - t1:.2f} s cpu {c2 - c0:.2f} s"
               f"{' (warm-up)' if it == 0 else ''}", file=sys.stderr, flush=True)
     f, b = statistics.median(fwd), statistics.median(bwd)
     row: dict[str, object] = {"arith": arith, "backward": backward, "tokens": batch * seq,
                               "threads": threads, "forward_s": f, "backward_s": b,
-                              "tokens_s": batch * seq / (f + b), "loss": float(loss.detach())}
+                              "tokens_s": batch * seq / (f + b), "cpu_s": statistics.median(cpu),
+                              "loss": float(loss.detach())}
     if digest:
         row["digest"] = sha
     return row

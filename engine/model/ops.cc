@@ -154,7 +154,7 @@ void GatedActivation(Activation act, int n, int d_ff, const float* gu, float* ga
         break;
       }
       case Activation::kSilu:
-        for (int j = 0; j < d_ff; ++j) g[j] = row[j] / (1.0f + std::exp(-row[j]));
+        for (int j = 0; j < d_ff; ++j) g[j] = Silu(row[j]);
         break;
     }
     std::memcpy(up + static_cast<size_t>(i) * d_ff, row + d_ff, d_ff * sizeof(float));

@@ -67,6 +67,10 @@ class RopeTable {
 void Rope(const ElementwiseContext& ctx, RopeMode mode, const RopeTable& table, int head_dim,
           int rope_dim, int heads, int n, std::span<const int> pos, float* x, ptrdiff_t ld);
 
+// SiLU as the engine computes it: g / (1 + expf(-g)), every step in fp32 (expf of the C
+// library). GatedActivation's kSilu, and lmul.torch's fine-tuning forward.
+inline float Silu(float g) { return g / (1.0f + std::exp(-g)); }
+
 // Gated MLP activation of gu rows (n, 2 d_ff) = [gate | up]: gate[i] = act(gu gate part)
 // (fp32, not a site), up[i] = gu up part; gate and up are (n, d_ff).
 void GatedActivation(Activation act, int n, int d_ff, const float* gu, float* gate, float* up);

@@ -13,8 +13,12 @@
 #include <nanobind/stl/vector.h>
 
 #include <algorithm>
+#include <array>
+#include <atomic>
+#include <bit>
 #include <climits>
 #include <cmath>
+#include <initializer_list>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -28,12 +32,14 @@
 #include "engine/io/dequant.h"
 #include "engine/io/gguf.h"
 #include "engine/model/model.h"
+#include "engine/model/ops.h"
 #include "engine/model/policy.h"
 #include "engine/model/scaling.h"
 #include "engine/model/session.h"
 #include "engine/tokenizer/tokenizer.h"
 #include "kernels/elementwise.h"
 #include "kernels/gemm.h"
+#include "kernels/plan.h"
 #include "numeric/arith.h"
 #include "numeric/format.h"
 #ifdef LMUL_PYTHON_CUDA
@@ -146,6 +152,253 @@ void ExpfPtr(uintptr_t x, uintptr_t y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) yp[i] = std::exp(xp[i]);
 }
 
+// -v as torch's neg: the sign bit flipped, NaN included. Through an opaque register, so the
+// compiler cannot fold it into the next operation (a + (-b) -> a - b, (-a) * b -> -(a * b)
+// give other NaN signs than the two torch ops).
+inline float Neg(float v) {
+  uint32_t bits = std::bit_cast<uint32_t>(v) ^ 0x80000000u;
+  asm volatile("" : "+r"(bits));
+  return std::bit_cast<float>(bits);
+}
+
+// ---- elementwise work of a training step (lmul.torch's fast paths; python/tests/test_fast_paths.py
+// compares each with the torch formulation it replaces, bit for bit) ----
+
+// out[i] = (float)((double)g[i] * e[i]) on n contiguous elements: g fp32, e float64. The
+// gradient of exp in lmul.torch.patch's float64 formulation, fp32(fp64(g) * exp(fp64(x))),
+// with e = exp(fp64(x)) computed by torch: one pass instead of two conversions and a multiply
+// (IEEE double multiply and a round-to-nearest conversion, as torch's ops).
+void ExpGradPtr(uintptr_t g, uintptr_t e, uintptr_t out, int64_t n) {
+  if (n < 0) ThrowValue("exp_grad: negative element count");
+  if ((g == 0 || e == 0 || out == 0) && n > 0) ThrowValue("exp_grad: null address");
+  const float* gp = reinterpret_cast<const float*>(g);
+  const double* ep = reinterpret_cast<const double*>(e);
+  float* op = reinterpret_cast<float*>(out);
+  nb::gil_scoped_release release;
+  for (int64_t i = 0; i < n; ++i) op[i] = static_cast<float>(static_cast<double>(gp[i]) * ep[i]);
+}
+
+// a[i] = ops::Silu(g[i]) and d[i] = 1 + expf(-g[i]) (its denominator, kept for the gradient)
+// on n contiguous elements: the engine's SiLU (lmul.torch.patch's gated MLP).
+void SiluPtr(uintptr_t g, uintptr_t a, uintptr_t d, int64_t n) {
+  if (n < 0) ThrowValue("silu: negative element count");
+  if ((g == 0 || a == 0 || d == 0) && n > 0) ThrowValue("silu: null address");
+  const float* gp = reinterpret_cast<const float*>(g);
+  float* ap = reinterpret_cast<float*>(a);
+  float* dp = reinterpret_cast<float*>(d);
+  nb::gil_scoped_release release;
+  for (int64_t i = 0; i < n; ++i) {
+    ap[i] = lmul::engine::ops::Silu(gp[i]);
+    dp[i] = 1.0f + std::exp(-gp[i]);
+  }
+}
+
+// The gradient of a = g / d, d = 1 + exp(-g) as autograd computes it for lmul.torch.patch's
+// torch formulation (div, add, the float64 exp gradient, neg), on n contiguous elements:
+//   t1 = ga / d;  t2 = (-ga) * ((g / d) / d);  t3 = fp32(fp64(t2) * e[i]);  out = t1 + (-t3)
+// with e = exp(fp64(-g)) computed by torch (fp32 steps rounded as torch's fp32 ops).
+void SiluGradPtr(uintptr_t ga, uintptr_t g, uintptr_t d, uintptr_t e, uintptr_t out, int64_t n) {
+  if (n < 0) ThrowValue("silu_grad: negative element count");
+  if ((ga == 0 || g == 0 || d == 0 || e == 0 || out == 0) && n > 0)
+    ThrowValue("silu_grad: null address");
+  const float* gap = reinterpret_cast<const float*>(ga);
+  const float* gp = reinterpret_cast<const float*>(g);
+  const float* dp = reinterpret_cast<const float*>(d);
+  const double* ep = reinterpret_cast<const double*>(e);
+  float* op = reinterpret_cast<float*>(out);
+  nb::gil_scoped_release release;
+  for (int64_t i = 0; i < n; ++i) {
+    const float t1 = gap[i] / dp[i];
+    const float q = (gp[i] / dp[i]) / dp[i];
+    const float t2 = Neg(gap[i]) * q;
+    const float t3 = static_cast<float>(static_cast<double>(t2) * ep[i]);
+    op[i] = t1 + Neg(t3);
+  }
+}
+
+// ---- the engine's softmax of lmul.torch.patch (rows of `len` contiguous values; per-row
+// values are (rows) arrays). Forward: mx = max (0 for a non-finite max), e = expf(s - mx), a
+// float64 row sum and its reciprocal by torch; these passes compute the elementwise parts and
+// the parts of autograd's gradient of that torch formulation (python/lmul/torch/patch.py
+// _EngineSoftmax has the formulas step by step).
+
+void CheckRows(const char* fn, std::initializer_list<uintptr_t> ptrs, int64_t rows, int64_t len) {
+  const std::string name(fn);
+  if (rows < 0 || len < 0) ThrowValue(name + ": negative rows or length");
+  if (rows > 0 && len > INT64_MAX / rows) ThrowValue(name + ": rows * len overflows");
+  for (uintptr_t p : ptrs)
+    if (p == 0 && rows * len > 0) ThrowValue(name + ": null address");
+}
+
+// e = expf(s - mx[row]) (fp32 subtraction, the C library's expf as the engine's softmax);
+// count[row] = how many s equal mxr[row] (the raw max: amax's gradient splits among them).
+void SoftmaxExpPtr(uintptr_t s, uintptr_t mx, uintptr_t mxr, uintptr_t e, uintptr_t count,
+                   int64_t rows, int64_t len) {
+  CheckRows("softmax_exp", {s, mx, mxr, e, count}, rows, len);
+  const float* sp = reinterpret_cast<const float*>(s);
+  const float* mp = reinterpret_cast<const float*>(mx);
+  const float* rp = reinterpret_cast<const float*>(mxr);
+  float* ep = reinterpret_cast<float*>(e);
+  float* cp = reinterpret_cast<float*>(count);
+  nb::gil_scoped_release release;
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* si = sp + r * len;
+    float* ei = ep + r * len;
+    int64_t c = 0;
+    for (int64_t i = 0; i < len; ++i) {
+      ei[i] = std::exp(si[i] - mp[r]);
+      c += si[i] == rp[r];
+    }
+    cp[r] = static_cast<float>(c);
+  }
+}
+
+// out = x * v[row] (fp32 multiply; the probabilities e * (1 / sum)).
+void RowMulPtr(uintptr_t x, uintptr_t v, uintptr_t out, int64_t rows, int64_t len) {
+  CheckRows("row_mul", {x, v, out}, rows, len);
+  const float* xp = reinterpret_cast<const float*>(x);
+  const float* vp = reinterpret_cast<const float*>(v);
+  float* op = reinterpret_cast<float*>(out);
+  nb::gil_scoped_release release;
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t i = 0; i < len; ++i) op[r * len + i] = xp[r * len + i] * vp[r];
+}
+
+// out = fp64(s - mx[row]): the float64 argument of exp's gradient.
+void SoftmaxShift64Ptr(uintptr_t s, uintptr_t mx, uintptr_t out, int64_t rows, int64_t len) {
+  CheckRows("softmax_shift64", {s, mx, out}, rows, len);
+  const float* sp = reinterpret_cast<const float*>(s);
+  const float* mp = reinterpret_cast<const float*>(mx);
+  double* op = reinterpret_cast<double*>(out);
+  nb::gil_scoped_release release;
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t i = 0; i < len; ++i) op[r * len + i] = static_cast<double>(sp[r * len + i] - mp[r]);
+}
+
+// ge = g * inv[row] + gtot[row] (the two gradients of e, in autograd's order), gx =
+// fp32(fp64(ge) * e64) (exp's float64 gradient), neg = -gx (the shift's gradient, summed by torch).
+void SoftmaxGradPtr(uintptr_t g, uintptr_t inv, uintptr_t gtot, uintptr_t e64, uintptr_t gx,
+                    uintptr_t neg, int64_t rows, int64_t len) {
+  CheckRows("softmax_grad", {g, inv, gtot, e64, gx, neg}, rows, len);
+  const float* gp = reinterpret_cast<const float*>(g);
+  const float* ip = reinterpret_cast<const float*>(inv);
+  const float* tp = reinterpret_cast<const float*>(gtot);
+  const double* ep = reinterpret_cast<const double*>(e64);
+  float* xp = reinterpret_cast<float*>(gx);
+  float* np = reinterpret_cast<float*>(neg);
+  nb::gil_scoped_release release;
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t i = 0; i < len; ++i) {
+      const int64_t k = r * len + i;
+      const float ge = gp[k] * ip[r] + tp[r];
+      xp[k] = static_cast<float>(static_cast<double>(ge) * ep[k]);
+      np[k] = Neg(xp[k]);
+    }
+}
+
+// gx += (gmx[row] / count[row]) * (s == mxr[row] ? 1 : 0): amax's gradient (shared among the
+// maxima) added to the shift's, as autograd accumulates them. In place.
+void SoftmaxMaxGradPtr(uintptr_t gx, uintptr_t s, uintptr_t mxr, uintptr_t gmx, uintptr_t count,
+                       int64_t rows, int64_t len) {
+  CheckRows("softmax_max_grad", {gx, s, mxr, gmx, count}, rows, len);
+  float* xp = reinterpret_cast<float*>(gx);
+  const float* sp = reinterpret_cast<const float*>(s);
+  const float* rp = reinterpret_cast<const float*>(mxr);
+  const float* mp = reinterpret_cast<const float*>(gmx);
+  const float* cp = reinterpret_cast<const float*>(count);
+  nb::gil_scoped_release release;
+  for (int64_t r = 0; r < rows; ++r) {
+    const float q = mp[r] / cp[r];
+    for (int64_t i = 0; i < len; ++i) {
+      const int64_t k = r * len + i;
+      xp[k] = xp[k] + q * (sp[k] == rp[r] ? 1.0f : 0.0f);
+    }
+  }
+}
+
+// out[i] = g[i] * Reduce(fmt, y[i], rounding) (fp32 multiply) on n contiguous elements: the
+// ste gradient of an elementwise product (the other operand reduced as the forward used it),
+// in blocks that stay in L1 instead of a reduced copy of y and a second pass. out may alias g.
+void MulReducedPtr(uintptr_t g, uintptr_t y, uintptr_t out, int64_t n, const std::string& fmt,
+                   const std::string& rounding) {
+  const lmul::Format f = ParseFormat(fmt);
+  const lmul::Rounding r = ParseRounding(rounding);
+  if (n < 0) ThrowValue("mul_reduced: negative element count");
+  if ((g == 0 || y == 0 || out == 0) && n > 0) ThrowValue("mul_reduced: null address");
+  const float* gp = reinterpret_cast<const float*>(g);
+  const float* yp = reinterpret_cast<const float*>(y);
+  float* op = reinterpret_cast<float*>(out);
+  nb::gil_scoped_release release;
+  constexpr int64_t kBlock = 4096;
+  float buf[kBlock];
+  for (int64_t i0 = 0; i0 < n; i0 += kBlock) {
+    const int64_t len = std::min(kBlock, n - i0);
+    lmul::kernels::ReduceElementwise(f, r, yp + i0, buf, static_cast<size_t>(len));
+    for (int64_t i = 0; i < len; ++i) op[i0 + i] = gp[i0 + i] * buf[i];
+  }
+}
+
+// out (shape, contiguous) = arith.Mul(x, y) elementwise, where x and y are strided views of
+// `shape` (1 to 4 dims; element strides >= 0, 0 for a broadcast dim): the torch op on a
+// broadcast operand (RMSNorm's 1/rms and gamma, RoPE's cos/sin over heads) or a transposed
+// one (the heads' (B, H, S, D) view) without materialising it. Rows of the last dim are
+// gathered into blocks and multiplied by MulElementwise: the values are those of
+// MulElementwise on the materialised operands (elementwise: blocking does not change them).
+void MulStridedPtr(uintptr_t x, const std::vector<int64_t>& x_strides, uintptr_t y,
+                   const std::vector<int64_t>& y_strides, uintptr_t out,
+                   const std::vector<int64_t>& shape, const std::string& spec) {
+  const lmul::Arith arith = ParseArith(spec);
+  const size_t nd = shape.size();
+  if (nd < 1 || nd > 4 || x_strides.size() != nd || y_strides.size() != nd) {
+    ThrowValue("mul_strided: expected 1 to 4 dims with one stride each, got " +
+               std::to_string(nd) + " dims, " + std::to_string(x_strides.size()) + " and " +
+               std::to_string(y_strides.size()) + " strides");
+  }
+  int64_t dims[4] = {1, 1, 1, 1}, xs[4] = {0, 0, 0, 0}, ys[4] = {0, 0, 0, 0};
+  int64_t total = 1;
+  for (size_t i = 0; i < nd; ++i) {
+    const size_t j = 4 - nd + i;
+    dims[j] = shape[i];
+    xs[j] = x_strides[i];
+    ys[j] = y_strides[i];
+    if (dims[j] < 0 || xs[j] < 0 || ys[j] < 0) ThrowValue("mul_strided: negative size or stride");
+    if (dims[j] > 0 && total > INT64_MAX / dims[j]) ThrowValue("mul_strided: size overflows");
+    total *= dims[j];
+  }
+  if (total == 0) return;
+  if (x == 0 || y == 0 || out == 0) ThrowValue("mul_strided: null address");
+  const float* xp = reinterpret_cast<const float*>(x);
+  const float* yp = reinterpret_cast<const float*>(y);
+  float* op = reinterpret_cast<float*>(out);
+  nb::gil_scoped_release release;
+  const int64_t w = dims[3];
+  constexpr int64_t kBlock = 4096;
+  std::vector<float> xb(static_cast<size_t>(std::max(kBlock, w))),
+      yb(static_cast<size_t>(std::max(kBlock, w)));
+  auto gather = [w](const float* src, int64_t stride, float* dst) {
+    if (stride == 0) {
+      std::fill(dst, dst + w, src[0]);
+    } else {
+      for (int64_t k = 0; k < w; ++k) dst[k] = src[k * stride];
+    }
+  };
+  int64_t fill = 0;  // values gathered into xb, yb, not yet multiplied
+  float* dst = op;
+  for (int64_t a = 0; a < dims[0]; ++a)
+    for (int64_t b = 0; b < dims[1]; ++b)
+      for (int64_t c = 0; c < dims[2]; ++c) {
+        if (fill + w > static_cast<int64_t>(xb.size())) {
+          lmul::kernels::MulElementwise(arith, xb.data(), yb.data(), dst, static_cast<size_t>(fill));
+          dst += fill;
+          fill = 0;
+        }
+        gather(xp + a * xs[0] + b * xs[1] + c * xs[2], xs[3], xb.data() + fill);
+        gather(yp + a * ys[0] + b * ys[1] + c * ys[2], ys[3], yb.data() + fill);
+        fill += w;
+      }
+  if (fill > 0) lmul::kernels::MulElementwise(arith, xb.data(), yb.data(), dst, static_cast<size_t>(fill));
+}
+
 // A 2-D operand as the kernels take it: base pointer, leading dimension, transposed or not.
 struct Operand2D {
   const float* data;
@@ -189,6 +442,30 @@ lmul::kernels::GemmOptions MatmulOptions(const lmul::Arith& arith, const std::st
   return opts;
 }
 
+// How many GEMMs each kernel of the plan (kernels/plan.h GemmKernels(), by index) ran through
+// the torch ops (MatmulStrided): which kernel a training step's GEMMs take depends on the data
+// (DataRange), so this is measured, not derived. Relaxed atomics: a count, not a barrier.
+constexpr size_t kMaxGemmKernels = 32;
+std::array<std::atomic<int64_t>, kMaxGemmKernels> g_gemm_kernel_runs{};
+
+void CountGemmKernel(const lmul::kernels::GemmKernelEntry* e) {
+  if (e == nullptr) return;
+  const size_t i = static_cast<size_t>(e - lmul::kernels::GemmKernels().data());
+  if (i < kMaxGemmKernels) g_gemm_kernel_runs[i].fetch_add(1, std::memory_order_relaxed);
+}
+
+// {kernel name: GEMMs run} since the last reset (kernels that ran at least once).
+nb::dict GemmKernelCounts(bool reset) {
+  nb::dict d;
+  const auto& table = lmul::kernels::GemmKernels();
+  for (size_t i = 0; i < table.size() && i < kMaxGemmKernels; ++i) {
+    const int64_t n = reset ? g_gemm_kernel_runs[i].exchange(0, std::memory_order_relaxed)
+                            : g_gemm_kernel_runs[i].load(std::memory_order_relaxed);
+    if (n > 0) d[table[i].name] = n;
+  }
+  return d;
+}
+
 // A strided (batch, M, K) . (batch, K, N) -> c (batch, M, N), c contiguous; element strides
 // (s0 batch, s1 row, s2 column). Call with the GIL released. b is used in place when each
 // matrix is row- or column-major (b_trans), a when it is row-major; other layouts are
@@ -205,8 +482,8 @@ void MatmulStrided(const lmul::Arith& arith, const lmul::kernels::GemmOptions& o
   for (int64_t t = 0; t < batch; ++t) {
     const Operand2D av = View2D(ap + t * as0, m, k, as1, as2, /*allow_trans=*/false, &a_scratch);
     const Operand2D bv = View2D(bp + t * bs0, k, n, bs1, bs2, /*allow_trans=*/true, &b_scratch);
-    lmul::kernels::Gemm(arith, m, n, k, av.data, av.ld, bv.data, bv.ld, bv.trans, cp + t * mn, n,
-                        opts);
+    CountGemmKernel(lmul::kernels::Gemm(arith, m, n, k, av.data, av.ld, bv.data, bv.ld, bv.trans,
+                                        cp + t * mn, n, opts));
   }
 }
 
@@ -644,6 +921,25 @@ NB_MODULE(_lmul, m) {
         nb::arg("arith"));
   m.def("reduce_ptr", &ReducePtr, nb::arg("x"), nb::arg("out"), nb::arg("n"), nb::arg("fmt"),
         nb::arg("rounding"), nb::arg("threads") = 1);
+  m.def("gemm_kernel_counts", &GemmKernelCounts, nb::arg("reset") = false);
+  m.def("silu_ptr", &SiluPtr, nb::arg("g"), nb::arg("a"), nb::arg("d"), nb::arg("n"));
+  m.def("silu_grad_ptr", &SiluGradPtr, nb::arg("ga"), nb::arg("g"), nb::arg("d"), nb::arg("e"),
+        nb::arg("out"), nb::arg("n"));
+  m.def("softmax_exp_ptr", &SoftmaxExpPtr, nb::arg("s"), nb::arg("mx"), nb::arg("mxr"),
+        nb::arg("e"), nb::arg("count"), nb::arg("rows"), nb::arg("len"));
+  m.def("row_mul_ptr", &RowMulPtr, nb::arg("x"), nb::arg("v"), nb::arg("out"), nb::arg("rows"),
+        nb::arg("len"));
+  m.def("softmax_shift64_ptr", &SoftmaxShift64Ptr, nb::arg("s"), nb::arg("mx"), nb::arg("out"),
+        nb::arg("rows"), nb::arg("len"));
+  m.def("softmax_grad_ptr", &SoftmaxGradPtr, nb::arg("g"), nb::arg("inv"), nb::arg("gtot"),
+        nb::arg("e64"), nb::arg("gx"), nb::arg("neg"), nb::arg("rows"), nb::arg("len"));
+  m.def("softmax_max_grad_ptr", &SoftmaxMaxGradPtr, nb::arg("gx"), nb::arg("s"), nb::arg("mxr"),
+        nb::arg("gmx"), nb::arg("count"), nb::arg("rows"), nb::arg("len"));
+  m.def("exp_grad_ptr", &ExpGradPtr, nb::arg("g"), nb::arg("e"), nb::arg("out"), nb::arg("n"));
+  m.def("mul_reduced_ptr", &MulReducedPtr, nb::arg("g"), nb::arg("y"), nb::arg("out"), nb::arg("n"),
+        nb::arg("fmt"), nb::arg("rounding"));
+  m.def("mul_strided_ptr", &MulStridedPtr, nb::arg("x"), nb::arg("x_strides"), nb::arg("y"),
+        nb::arg("y_strides"), nb::arg("out"), nb::arg("shape"), nb::arg("arith"));
   m.def("expf_ptr", &ExpfPtr, nb::arg("x"), nb::arg("out"), nb::arg("n"));
 #ifdef LMUL_PYTHON_CUDA
   m.attr("has_cuda") = true;

@@ -1,7 +1,9 @@
 """The fine-tuner's fast paths compute the bits of the torch formulations they replace.
 
 lmul.torch has C++ paths for hot work of a training step (ops._SCALED_FAST: the scaled
-sites' amax, scale, dequantize and unscale on tensor storage). Each test runs the same
+sites' amax, scale, dequantize and unscale on tensor storage; ops._ELEMENTWISE_FAST: the
+elementwise op on broadcast or transposed operands read in place, the ste gradient
+g * reduce(y) in one pass, the exp gradient of lmul.torch.patch in one pass). Each test runs the same
 computation with the fast paths on and off and compares every result bit for bit: the
 helpers on special values, random bit patterns and the layouts the model passes (2-D
 transposed weights, 3-D per-head batches, contiguous and transposed), and the loss and every
@@ -12,6 +14,7 @@ under each arithmetic of the fine-tuning experiment, in both backward modes.
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections.abc import Iterator
 
 import numpy as np
@@ -26,7 +29,7 @@ from lmul.torch import ops  # noqa: E402
 
 from test_patch import tiny_llama  # noqa: E402
 
-FLAGS = ("_SCALED_FAST",)
+FLAGS = ("_SCALED_FAST", "_ELEMENTWISE_FAST")
 # The fine-tuning experiment's arithmetics (docs/finetune.md) and the other scaled presets.
 POLICIES = ("fp32", "bf16", "fp8-e4m3-all-scaled", "lmul-all-k3", "lmul-all", "lmul-attn",
             "fp8-e4m3-attn-scaled", "fp8-e5m2-attn-scaled")
@@ -49,6 +52,17 @@ def same_bits(a: torch.Tensor, b: torch.Tensor) -> bool:
         return False
     return bool(np.array_equal(a.detach().reshape(-1).contiguous().numpy().view(np.uint8),
                                b.detach().reshape(-1).contiguous().numpy().view(np.uint8)))
+
+
+def same_bits_but_nan_payload(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Equal bits except that a NaN may be another NaN (sign and payload): where a chain of
+    torch ops meets NaN operands, which one it returns depends on how each kernel orders its
+    operands (torch's add is fma(b, 1, a) on AVX2), which one C++ loop cannot mirror."""
+    if a.shape != b.shape or a.dtype != b.dtype:
+        return False
+    a, b = a.detach().reshape(-1), b.detach().reshape(-1)
+    nan = torch.isnan(a)
+    return bool(torch.equal(nan, torch.isnan(b))) and same_bits(a[~nan], b[~nan])
 
 
 def special_tensor(n: int, seed: int) -> torch.Tensor:
@@ -99,6 +113,149 @@ def test_scaling_helpers_equal_torch_formulation(fmt: str, arith: str) -> None:
                 assert same_bits(ops._pow2_mul_(y, e), ops._pow2_mul(t, e))
 
 
+ELEMENTWISE_ARITHS = ("lmul/e8m3", "lmul/bf16", "exact/bf16,wide", "lmul/e4m3", "exact/e4m3,wide",
+                      "mitchell/e5m2", "exact/fp32")
+
+
+def strided_operands(seed: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """(x, y) of one shape as the elementwise sites pass them: broadcast (stride 0) and
+    transposed views, sizes that are not multiples of a SIMD width or of the C++ block."""
+    g = torch.Generator().manual_seed(seed)
+    x = special_tensor(3 * 7 * 5 * 33, seed).reshape(3, 7, 5, 33)
+    xt = special_tensor(2 * 6 * 5 * 4, seed + 1).reshape(2, 6, 5, 4).transpose(1, 2)  # heads
+    rows = special_tensor(21 * 577, seed + 2).reshape(3, 7, 577)
+    scale = special_tensor(21, seed + 3).reshape(3, 7, 1)
+    gamma = special_tensor(577, seed + 4)
+    cos = special_tensor(2 * 6 * 4, seed + 5).reshape(2, 1, 6, 4)
+    big = torch.randn(2, 4100, generator=g)
+    return [(rows, scale.expand(rows.shape)), (rows, gamma.expand(rows.shape)),
+            (scale.expand(rows.shape), rows), (xt, cos.expand(xt.shape)), (xt, xt.mT.mT),
+            (x, x.transpose(0, 1).contiguous().transpose(0, 1)), (x[:, :, :, 0:32:2], x[:, :, :, 1::2]),
+            (big, big[:1].expand(big.shape)), (big.t(), big.t()), (gamma, gamma.flip(0))]
+
+
+@pytest.mark.parametrize("arith", ELEMENTWISE_ARITHS)
+def test_strided_mul_equals_contiguous(arith: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = count_calls(monkeypatch, ("mul_strided_ptr",))
+    for seed in range(2):
+        for x, y in strided_operands(seed):
+            got = torch.ops.lmul.mul(x, y, arith, "ste")
+            with slow_paths():
+                ref = torch.ops.lmul.mul(x, y, arith, "ste")
+            ref2 = torch.ops.lmul.mul(x.contiguous(), y.contiguous(), arith, "ste")
+            assert same_bits(got, ref) and same_bits(got, ref2), (tuple(x.shape), x.stride(), y.stride())
+            assert got.stride() == ref.stride()
+    assert calls.get("mul_strided_ptr", 0) >= 8, calls  # every non-contiguous pair
+
+
+@pytest.mark.parametrize("arith", ELEMENTWISE_ARITHS)
+def test_ste_gradient_of_mul_equals_torch_formulation(arith: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = count_calls(monkeypatch, ("mul_reduced_ptr",))
+    for seed in range(2):
+        for n in (1, 7, 4096, 4097, 3 * 4096 + 5):
+            x = special_tensor(n, seed).requires_grad_()
+            y = special_tensor(n, seed + 7).requires_grad_()
+            g = special_tensor(n, seed + 9)
+            got = torch.autograd.grad(torch.ops.lmul.mul(x, y, arith, "ste"), (x, y), g)
+            with slow_paths():
+                ref = torch.autograd.grad(torch.ops.lmul.mul(x, y, arith, "ste"), (x, y), g)
+            for a, b in zip(got, ref):
+                assert same_bits(a, b) and a.stride() == b.stride(), (n, seed)
+            info = ops._info(arith)
+            if info["format"] != "fp32":  # the formulation itself: g * reduce(other)
+                yr = lt.reduce(y.detach(), info["format"], info["rounding"])
+                assert same_bits(got[0], g * yr)
+    fp32 = ops._info(arith)["format"] == "fp32"
+    assert (calls.get("mul_reduced_ptr", 0) == 0) if fp32 else calls["mul_reduced_ptr"] >= 20, calls
+
+
+def test_exp_gradient_equals_float64_formulation(monkeypatch: pytest.MonkeyPatch) -> None:
+    patch_mod = sys.modules["lmul.torch.patch"]  # the module (lmul.torch.patch is the function)
+
+    calls = count_calls(monkeypatch, ("exp_grad_ptr",))
+    for seed in range(3):
+        x = special_tensor(5000, seed).clamp(-120.0, 90.0).requires_grad_()  # specials: NaN kept
+        g = special_tensor(5000, seed + 1)
+        (got,) = torch.autograd.grad(patch_mod._expf(x), x, g)
+        with slow_paths():
+            (ref,) = torch.autograd.grad(patch_mod._expf(x), x, g)
+        want = (g.to(torch.float64) * torch.exp(x.detach().to(torch.float64))).to(torch.float32)
+        assert same_bits(got, ref) and same_bits(got, want)
+    assert calls.get("exp_grad_ptr", 0) == 3, calls
+
+
+def test_silu_and_its_gradient_equal_torch_formulation(monkeypatch: pytest.MonkeyPatch) -> None:
+    patch_mod = sys.modules["lmul.torch.patch"]
+    calls = count_calls(monkeypatch, ("silu_ptr", "silu_grad_ptr"))
+    for seed in range(3):
+        g = special_tensor(5003, seed).requires_grad_()
+        ga = special_tensor(5003, seed + 1)
+        a = patch_mod._silu(g)
+        (got,) = torch.autograd.grad(a, g, ga)
+        with slow_paths():
+            a_ref = patch_mod._silu(g)
+            (ref,) = torch.autograd.grad(a_ref, g, ga)
+        assert same_bits(a, a_ref), seed
+        assert same_bits_but_nan_payload(got, ref), seed
+        real = torch.randn(5003, generator=torch.Generator().manual_seed(seed)) * 8  # training-like
+        (got_r,) = torch.autograd.grad(patch_mod._silu(real.requires_grad_()), real, ga.clamp(-1e3, 1e3))
+        with slow_paths():
+            (ref_r,) = torch.autograd.grad(patch_mod._silu(real), real, ga.clamp(-1e3, 1e3))
+        assert same_bits(got_r, ref_r), seed
+        # the backward's torch fallback (a non-contiguous incoming gradient) is the same formula
+        ga2 = torch.stack([ga, ga], 1)[:, 0]
+        (got2,) = torch.autograd.grad(patch_mod._silu(g), g, ga2)
+        assert same_bits(got2, ref), seed
+    assert calls == {"silu_ptr": 9, "silu_grad_ptr": 6}, calls
+
+
+def test_engine_softmax_and_its_gradient_equal_torch_formulation(monkeypatch: pytest.MonkeyPatch) -> None:
+    patch_mod = sys.modules["lmul.torch.patch"]
+    calls = count_calls(monkeypatch, ("softmax_exp_ptr", "softmax_grad_ptr", "softmax_max_grad_ptr"))
+    gen = torch.Generator().manual_seed(5)
+    causal = torch.ones(37, 37, dtype=torch.bool).tril()
+    scores = torch.randn(2, 3, 37, 37, generator=gen) * 6
+    masked = scores.masked_fill(~causal, float("-inf"))
+    ties = torch.randint(-2, 3, (4, 37), generator=gen).float()  # several maxima per row
+    ties[1] = float("-inf")  # a fully masked row
+    ties[2, :5] = float("inf")
+    special = special_tensor(6 * 41, 6).reshape(6, 41)  # NaN, Inf, subnormals
+    zero_grad = torch.zeros(2, 3, 37, 37)
+    zero_grad[0, 1, 5] = -0.0
+    cases = [(masked, torch.randn(masked.shape, generator=gen)), (masked, zero_grad), (masked, -zero_grad),
+             (ties, torch.randn(ties.shape, generator=gen)), (scores[..., :16], torch.randn(2, 3, 37, 16, generator=gen)),
+             (special, special_tensor(6 * 41, 7).reshape(6, 41))]
+    for s, g in cases:
+        x = s.clone().requires_grad_()
+        p = patch_mod._engine_softmax(x)
+        (got,) = torch.autograd.grad(p, x, g)
+        with slow_paths():
+            p_ref = patch_mod._engine_softmax(x)
+            (ref,) = torch.autograd.grad(p_ref, x, g)
+        check = same_bits if not bool(torch.isnan(s).any() or torch.isnan(g).any()) else same_bits_but_nan_payload
+        assert check(p, p_ref) and check(got, ref), tuple(s.shape)
+        assert got.stride() == ref.stride()
+    # a non-contiguous incoming gradient takes the backward's torch fallback: the same bits
+    x = masked.clone().requires_grad_()
+    g = torch.randn(2, 3, 37, 74, generator=gen)[..., ::2]
+    (got,) = torch.autograd.grad(patch_mod._engine_softmax(x), x, g)
+    with slow_paths():
+        (ref,) = torch.autograd.grad(patch_mod._engine_softmax(x), x, g)
+    assert same_bits(got, ref)
+    assert calls == {"softmax_exp_ptr": 7, "softmax_grad_ptr": 6, "softmax_max_grad_ptr": 6}, calls
+
+
+def count_calls(monkeypatch: pytest.MonkeyPatch, names: tuple[str, ...]) -> dict[str, int]:
+    """Counts calls of the C++ module's functions `names` (lmul.torch's fast paths)."""
+    calls: dict[str, int] = {}
+    for name in names:
+        def counted(*args: object, _fn: object = getattr(ops._lmul, name), _name: str = name) -> object:
+            calls[_name] = calls.get(_name, 0) + 1
+            return _fn(*args)  # type: ignore[operator]
+        monkeypatch.setattr(ops._lmul, name, counted)
+    return calls
+
+
 def step(model: torch.nn.Module, ids: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     model.zero_grad(set_to_none=True)
     loss = LossModel(model)(ids, labels)
@@ -109,12 +266,10 @@ def step(model: torch.nn.Module, ids: torch.Tensor, labels: torch.Tensor) -> tup
 @pytest.mark.parametrize("backward", ["ste", "same"])
 @pytest.mark.parametrize("policy", POLICIES)
 def test_training_step_bit_identical(policy: str, backward: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    calls: dict[str, int] = {}
-    for name in ("scale_exponents_ptr", "scale_saturate_ptr", "pow2_mul_ptr", "dequantize_ptr"):
-        def counted(*args: object, _fn: object = getattr(ops._lmul, name), _name: str = name) -> object:
-            calls[_name] = calls.get(_name, 0) + 1
-            return _fn(*args)  # type: ignore[operator]
-        monkeypatch.setattr(ops._lmul, name, counted)
+    calls = count_calls(monkeypatch, ("scale_exponents_ptr", "scale_saturate_ptr", "pow2_mul_ptr",
+                                      "dequantize_ptr", "mul_strided_ptr", "mul_reduced_ptr",
+                                      "exp_grad_ptr", "silu_ptr", "silu_grad_ptr", "softmax_exp_ptr",
+                                      "softmax_grad_ptr"))
     model = tiny_llama(seed=3)
     model.train()
     lt.patch(model, policy, backward=backward)
@@ -127,6 +282,11 @@ def test_training_step_bit_identical(policy: str, backward: str, monkeypatch: py
         if "scaled" in policy:  # the fast paths ran (and are compared below)
             want = {"scale_exponents_ptr", "pow2_mul_ptr"} | ({"dequantize_ptr"} if backward == "ste" else set())
             assert want <= calls.keys(), calls
+        assert {"silu_ptr", "silu_grad_ptr", "softmax_exp_ptr", "softmax_grad_ptr"} <= calls.keys(), calls
+        if policy in ("bf16", "lmul-all-k3", "lmul-all"):  # elementwise sites in lmul.mul
+            assert "mul_strided_ptr" in calls, calls
+            if backward == "ste":
+                assert "mul_reduced_ptr" in calls, calls
         calls.clear()
         with slow_paths():
             loss_ref, grads_ref = step(model, ids, labels)

@@ -125,6 +125,22 @@ def _f32(t: Tensor) -> Tensor:
     return t.resolve_neg() if t.is_neg() else t
 
 
+# The C++ paths of the elementwise sites (python/src/module.cc): on plain CPU fp32 tensors the
+# op multiplies broadcast or transposed operands without materialising them
+# (_lmul.mul_strided_ptr) and the ste gradient g * reduce(y) is one pass (_lmul.mul_reduced_ptr);
+# lmul.torch.patch's exp gradient is one pass too (_lmul.exp_grad_ptr). Each computes the
+# values and the memory layout of the torch formulation it replaces;
+# python/tests/test_fast_paths.py compares both bit for bit. False takes the torch formulations.
+_ELEMENTWISE_FAST = True
+
+
+def _plain_f32(t: Tensor) -> bool:
+    """A float32 CPU tensor whose memory holds its values (not fake/functional, no lazy
+    negation): the C++ paths may read it through data_ptr() and its strides."""
+    return (type(t) in (Tensor, torch.nn.Parameter) and t.dtype is torch.float32
+            and t.device.type == "cpu" and not t.is_neg())
+
+
 def _back(out: Tensor, dtype: torch.dtype) -> Tensor:
     return out if dtype is torch.float32 else out.to(dtype)
 
@@ -244,6 +260,14 @@ def _mul_cpu(x: Tensor, y: Tensor, arith: str, backward: str) -> Tensor:
             f"lmul.mul: shapes {tuple(x.shape)} and {tuple(y.shape)} differ "
             "(torch.ops.lmul.mul takes equal shapes; lmul.torch.mul broadcasts)"
         )
+    if (_ELEMENTWISE_FAST and 1 <= x.dim() <= 4 and not (x.is_contiguous() and y.is_contiguous())
+            and _plain_f32(x) and _plain_f32(y)):
+        # A broadcast (stride 0) or transposed operand, read in place: the values (and the
+        # contiguous output) of the .contiguous() copies below.
+        out = torch.empty(x.shape, dtype=torch.float32)
+        _lmul.mul_strided_ptr(x.data_ptr(), list(x.stride()), y.data_ptr(), list(y.stride()),
+                              out.data_ptr(), list(x.shape), arith)
+        return out
     x32, y32 = _f32(x).contiguous(), _f32(y).contiguous()
     out = torch.empty(x.shape, dtype=torch.float32)
     _lmul.mul_ptr(x32.data_ptr(), y32.data_ptr(), out.data_ptr(), out.numel(), arith)
@@ -286,15 +310,30 @@ def _reduced(t: Tensor, arith: str) -> Tensor:
     return torch.ops.lmul.reduce(t, info["format"], info["rounding"])
 
 
+def _times_reduced(g32: Tensor, t: Tensor, arith: str) -> Tensor:
+    """g32 * _reduced(t, arith) (fp32 multiply): one C++ pass where g32 and t are plain,
+    contiguous fp32 tensors of one shape (the product of two contiguous tensors is
+    contiguous, as torch's); otherwise the torch formulation."""
+    info = _info(arith)
+    if (_ELEMENTWISE_FAST and info["format"] != "fp32" and t.shape == g32.shape
+            and _plain_f32(t) and _plain_f32(g32) and t.is_contiguous() and g32.is_contiguous()
+            and not (t.requires_grad and torch.is_grad_enabled())):
+        out = torch.empty_like(g32)
+        _lmul.mul_reduced_ptr(g32.data_ptr(), t.data_ptr(), out.data_ptr(), out.numel(),
+                              info["format"], info["rounding"])
+        return out
+    return g32 * _reduced(t, arith)
+
+
 def _mul_backward(ctx: Any, g: Tensor) -> tuple[Tensor | None, Tensor | None, None, None]:
     x, y = ctx.saved_tensors
     gx = gy = None
     if ctx.backward == "ste":
         g32 = g.to(torch.float32)
         if ctx.needs_input_grad[0]:
-            gx = (g32 * _reduced(y, ctx.arith)).to(x.dtype)
+            gx = _times_reduced(g32, y, ctx.arith).to(x.dtype)
         if ctx.needs_input_grad[1]:
-            gy = (g32 * _reduced(x, ctx.arith)).to(y.dtype)
+            gy = _times_reduced(g32, x, ctx.arith).to(y.dtype)
     else:
         g = g.to(x.dtype)
         if ctx.needs_input_grad[0]:

@@ -40,6 +40,7 @@ from torch import Tensor, nn
 
 import lmul
 from lmul import _lmul
+from lmul.torch import ops as _ops
 from lmul.torch.ops import BACKWARDS
 from lmul.torch.ops import matmul as _lmatmul
 from lmul.torch.ops import mul as _lmul_mul
@@ -142,7 +143,13 @@ class _ExpF(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, g: Tensor) -> Tensor:  # type: ignore[override]
         (x,) = ctx.saved_tensors
-        return (g.to(torch.float64) * torch.exp(x.to(torch.float64))).to(torch.float32)
+        e = torch.exp(x.to(torch.float64))
+        if _ops._ELEMENTWISE_FAST and _ops._plain_f32(g) and g.is_contiguous() and g.shape == x.shape:
+            # fp32(fp64(g) * e) in one pass (the formula below; x and g contiguous, so is its result).
+            out = torch.empty_like(x)
+            _lmul.exp_grad_ptr(g.data_ptr(), e.data_ptr(), out.data_ptr(), out.numel())
+            return out
+        return (g.to(torch.float64) * e).to(torch.float32)
 
 
 def _expf(x: Tensor) -> Tensor:
@@ -153,6 +160,45 @@ def _expf(x: Tensor) -> Tensor:
     if type(x) is Tensor and x.device.type == "cpu" and x.dtype is torch.float32 and not x.is_neg():
         return _ExpF.apply(x)
     return _expf_portable(x)
+
+
+class _SiLU(torch.autograd.Function):
+    """silu(g) = g / (1 + expf(-g)) of a plain, contiguous CPU fp32 tensor in one C++ pass
+    (the engine's ops::Silu), with the gradient autograd computes for the torch formulation
+    ``g / (1.0 + _expf(-g))`` (DivBackward0, the float64 exp gradient of _ExpF, NegBackward0)
+    in one pass: the same bits (python/tests/test_fast_paths.py), ~10 fewer passes over a
+    (tokens, d_ff) tensor, and g and the denominator saved instead of g, -g and the denominator."""
+
+    @staticmethod
+    def forward(ctx: Any, g: Tensor) -> Tensor:  # type: ignore[override]
+        a, d = torch.empty_like(g), torch.empty_like(g)
+        _lmul.silu_ptr(g.data_ptr(), a.data_ptr(), d.data_ptr(), g.numel())
+        ctx.save_for_backward(g, d)
+        return a
+
+    @staticmethod
+    def backward(ctx: Any, ga: Tensor) -> Tensor:  # type: ignore[override]
+        g, d = ctx.saved_tensors
+        e = g.to(torch.float64)
+        e.neg_().exp_()  # torch.exp(fp64(-g)), as _ExpF's gradient
+        if _ops._plain_f32(ga) and ga.is_contiguous():
+            out = torch.empty_like(g)
+            _lmul.silu_grad_ptr(ga.data_ptr(), g.data_ptr(), d.data_ptr(), e.data_ptr(), out.data_ptr(),
+                                g.numel())
+            return out
+        # The same steps as torch ops (autograd's formulas for div, then exp's float64 gradient
+        # and neg; the two contributions to g added as the engine accumulates them).
+        t1 = ga / d
+        t2 = -ga * ((g / d) / d)
+        return t1 + -((t2.to(torch.float64) * e).to(torch.float32))
+
+
+def _silu(g32: Tensor) -> Tensor:
+    """The engine's SiLU of fp32 values, g / (1 + exp(-g)) in fp32: _SiLU on plain contiguous
+    CPU tensors (the C++ path), else the torch formulation."""
+    if _ops._ELEMENTWISE_FAST and type(g32) is Tensor and _ops._plain_f32(g32) and g32.is_contiguous():
+        return _SiLU.apply(g32)
+    return g32 / (1.0 + _expf(-g32))
 
 
 def _expf_portable(x: Tensor) -> Tensor:
@@ -237,8 +283,7 @@ class _GatedMlpMixin:
         g = self.gate_proj(x)
         u = self.up_proj(x)
         if isinstance(self.act_fn, nn.SiLU) or type(self.act_fn).__name__ == "SiLUActivation":
-            g32 = g.to(torch.float32)
-            a = g32 / (1.0 + _expf(-g32))
+            a = _silu(g.to(torch.float32))
         else:
             a = self.act_fn(g).to(torch.float32)
         h = _ew(a, u.to(torch.float32), c).to(u.dtype)
@@ -374,7 +419,84 @@ def _causal_mask(q_len: int, kv_len: int, device: torch.device) -> Tensor:
 
 def _engine_softmax(s: Tensor) -> Tensor:
     """Softmax over the last dim as the engine: max, exp(s - max), sum in float64, multiply by
-    (float)(1 / sum). -inf entries (masked keys) give exact zeros; fully masked rows give 0."""
+    (float)(1 / sum). -inf entries (masked keys) give exact zeros; fully masked rows give 0.
+    Plain contiguous CPU fp32 scores take _EngineSoftmax (the same values and gradient)."""
+    if (_ops._ELEMENTWISE_FAST and type(s) is Tensor and _ops._plain_f32(s) and s.is_contiguous()
+            and s.dim() >= 1 and s.numel() > 0):
+        return _EngineSoftmax.apply(s)
+    return _engine_softmax_torch(s)
+
+
+def _recip_where(total: Tensor) -> Tensor:
+    """(float)(1 / total) where total > 0, else 0 (total float64)."""
+    return torch.where(total > 0, _recip(total), torch.zeros_like(total)).to(torch.float32)
+
+
+def _finite_or_zero(mx: Tensor) -> Tensor:
+    return torch.where(torch.isfinite(mx), mx, torch.zeros_like(mx))
+
+
+class _EngineSoftmax(torch.autograd.Function):
+    """:func:`_engine_softmax_torch` with its elementwise passes in C++ (python/src/module.cc)
+    and its gradient computed as autograd computes the torch formulation's, node by node:
+    p = e * inv gives e the gradient g * inv and inv the row sum of g * e; inv's and mx's row
+    chains run through autograd itself (tiny tensors); the float64 sum's gradient reaches e
+    cast to fp32 and is added after g * inv; exp's gradient is fp32(fp64(ge) * exp(fp64(x))),
+    x = s - mx; the shift gives s that gradient and mx minus its row sum; amax's gradient,
+    split among the row's maxima, is added last. ~9 passes over the (B, H, S, S) scores
+    instead of ~20 and no float64 copy of them in the forward; the bits are the torch
+    formulation's (python/tests/test_fast_paths.py), NaN sign and payload aside."""
+
+    @staticmethod
+    def forward(ctx: Any, s: Tensor) -> Tensor:  # type: ignore[override]
+        n = s.shape[-1]
+        rows = s.numel() // n
+        mxr = s.amax(-1, keepdim=True)
+        mx = _finite_or_zero(mxr)
+        e, count = torch.empty_like(s), torch.empty_like(mxr)
+        _lmul.softmax_exp_ptr(s.data_ptr(), mx.data_ptr(), mxr.data_ptr(), e.data_ptr(), count.data_ptr(), rows, n)
+        total = e.sum(-1, keepdim=True, dtype=torch.float64)
+        inv = _recip_where(total)
+        p = torch.empty_like(s)
+        _lmul.row_mul_ptr(e.data_ptr(), inv.data_ptr(), p.data_ptr(), rows, n)
+        ctx.save_for_backward(s, e, mxr, mx, count, total, inv)
+        return p
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> Tensor:  # type: ignore[override]
+        s, e, mxr, mx, count, total, inv = ctx.saved_tensors
+        if not (_ops._plain_f32(g) and g.is_contiguous() and g.shape == s.shape):
+            with torch.enable_grad():  # the torch formulation's own graph
+                leaf = s.detach().requires_grad_()
+                p = _engine_softmax_torch(leaf)
+            return torch.autograd.grad(p, leaf, g)[0]
+        n = s.shape[-1]
+        rows = s.numel() // n
+        g_inv = (g * e).sum(-1, keepdim=True)  # MulBackward0 (other), summed to inv's shape
+        with torch.enable_grad():
+            tot = total.detach().requires_grad_()
+            inv2 = _recip_where(tot)
+        (g_tot,) = torch.autograd.grad(inv2, tot, g_inv)
+        g_tot32 = g_tot.to(torch.float32)  # the sum's gradient, cast to e's dtype
+        e64 = torch.empty(s.shape, dtype=torch.float64)
+        _lmul.softmax_shift64_ptr(s.data_ptr(), mx.data_ptr(), e64.data_ptr(), rows, n)
+        e64.exp_()
+        gx, neg = torch.empty_like(s), torch.empty_like(s)
+        _lmul.softmax_grad_ptr(g.data_ptr(), inv.data_ptr(), g_tot32.data_ptr(), e64.data_ptr(), gx.data_ptr(),
+                               neg.data_ptr(), rows, n)
+        del e64
+        g_mx = neg.sum(-1, keepdim=True)  # SubBackward0 (other): -gx summed to mx's shape
+        with torch.enable_grad():
+            m = mxr.detach().requires_grad_()
+            mx2 = _finite_or_zero(m)
+        (g_mxr,) = torch.autograd.grad(mx2, m, g_mx)
+        _lmul.softmax_max_grad_ptr(gx.data_ptr(), s.data_ptr(), mxr.data_ptr(), g_mxr.data_ptr(), count.data_ptr(),
+                                   rows, n)
+        return gx
+
+
+def _engine_softmax_torch(s: Tensor) -> Tensor:
+    """:func:`_engine_softmax` as torch ops (the formulation _EngineSoftmax reproduces)."""
     mx = s.amax(-1, keepdim=True)
     mx = torch.where(torch.isfinite(mx), mx, torch.zeros_like(mx))
     e = _expf(s - mx)
