@@ -14,11 +14,15 @@ grep -q '^e4m3 *fp32 ' "$tmp/out" || fail "MAC energy row e4m3/fp32"
 grep -q '^fp32 *fp32 ' "$tmp/out" || fail "MAC energy row fp32/fp32"
 grep -q 'VUB' "$tmp/out" || fail "published figures"
 # Ours beside each published figure (the paper's 80 %: the MAC and dot-unit savings).
-grep -A1 'dot-product energy saving (derived, fp32): 80 %' "$tmp/out" | grep -q 'ours: NAND2-eq, MAC fp32->fp32 -[0-9.]* %.*units dot4 e4m3->fp32 -' || fail "ours beside 80 %"
+grep -A1 'dot-product energy saving (derived, fp32): 80 %' "$tmp/out" | grep -q 'ours: NAND2-eq, MAC fp32->fp32 -[0-9.]* %.*units .*dot4 e4m3->fp32 -' || fail "ours beside 80 %"
+grep -A1 'dot-product energy saving (derived, fp32): 80 %' "$tmp/out" | grep -q 'units .*dot8 e4m3->fp32 -' || fail "dot8 beside 80 %"
 grep -A1 'mean relative error of L-Mul' "$tmp/out" | grep -q 'ours: formula: e4m3 0.0689, e5m2 0.1111' || fail "ours beside MRE"
 python3 -c "import json,sys; p=json.load(open(sys.argv[1]))['published']; assert all(x['ours'] not in ('', '-') for x in p), p" "$tmp/e.json" || fail "published json: ours"
-# The synthesized dot units (the committed report has the 2-stage dot4 pair).
+# The synthesized dot units (the committed report has the 2-stage dot4 pair and the
+# combinational dot8 pair).
 grep -q '^dot4_lmul_e4m3_fp32_s2 *e4m3 *fp32 *4 *2 ' "$tmp/out" || fail "dot unit row"
+grep -q '^dot8_lmul_e4m3_fp32 *e4m3 *fp32 *8 *0 ' "$tmp/out" || fail "dot8 unit row"
+python3 -c "import json,sys; d=json.load(open(sys.argv[1]))['gate_energy']['dot_units']; r=[x for x in d if x['exact_module']=='dot8_exact_e4m3_fp32'][0]; assert r['lanes']==8 and 0<r['saving_vs_exact_pct']<100 and r['lmul_pj_per_product']<r['exact_pj_per_product']" "$tmp/e.json" || fail "dot8 units json"
 python3 -c "import json,sys; d=json.load(open(sys.argv[1]))['gate_energy']['dot_units']; r=[x for x in d if x['exact_module']=='dot4_exact_e4m3_fp32_s2'][0]; assert r['lanes']==4 and 0<r['saving_vs_exact_pct']<100 and r['lmul_pj_per_product']<r['exact_pj_per_product']" "$tmp/e.json" || fail "dot units json"
 grep -q '^lmul/e4m3 *0.0689 ' "$tmp/out" || fail "MRE formula e4m3"
 python3 -c "import json,sys; j=json.load(open(sys.argv[1])); r=[x for x in j['gate_energy']['rows'] if x['operands']=='fp32' and x['acc']=='fp32'][0]; assert abs(r['exact_pj_per_step']-4.6)<1e-9 and 0<r['saving_vs_exact_pct']<100" "$tmp/e.json" || fail "gate energy json"
