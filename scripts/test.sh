@@ -64,12 +64,14 @@ cmake -S . -B build/asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLMUL_SANIT
 cmake --build build/asan -j"$JOBS"
 ctest --test-dir build/asan --output-on-failure -j"$JOBS" --timeout 1500 -L 'unit|core' \
   -LE 'model|install|scripts'
-# TSan: the threaded kernels (worker pool, threaded GEMM and packing) and the eval workers.
+# TSan: the threaded kernels (worker pool, threaded GEMM and packing, the threaded decode GEMVs)
+# and the eval workers.
 stage "TSan build and tests (kernels, engine, eval)"
 cmake -S . -B build/tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLMUL_TSAN=ON \
   -DLMUL_BUILD_BENCH=OFF -DLMUL_LAYERS="kernels;engine;eval" >/dev/null
-cmake --build build/tsan -j"$JOBS" --target lmul_kernels_tests lmul_engine_tests lmul_eval_tests
-for t in kernels/lmul_kernels_tests engine/lmul_engine_tests eval/lmul_eval_tests; do
+cmake --build build/tsan -j"$JOBS" --target lmul_kernels_tests lmul_gemv_tests lmul_engine_tests \
+  lmul_eval_tests
+for t in kernels/lmul_kernels_tests kernels/lmul_gemv_tests engine/lmul_engine_tests eval/lmul_eval_tests; do
   TSAN_OPTIONS="halt_on_error=1" "build/tsan/$t" --gtest_brief=1
 done
 # libFuzzer targets (clang), each for a bounded time on generated seeds; any finding fails.
