@@ -40,20 +40,6 @@ bool DecodeRowsWith(const GemvKernelEntry& e, const RowRun& run, int K, int rows
   return internal::DecodeRowsAvx2(run, K, rows, out);
 }
 
-// Bytes of one 32-element block of a stored row form (0: not a block form).
-size_t RowBlockBytes(RowFormat f) {
-  switch (f) {
-    case RowFormat::kQ8_0:
-      return 34;
-    case RowFormat::kQ4_0:
-      return 18;
-    case RowFormat::kQ4_1:
-      return 20;
-    default:
-      return 0;
-  }
-}
-
 }  // namespace
 
 RowFormat InterleavedForm(RowFormat f) {
@@ -103,19 +89,6 @@ void InterleaveBlock(RowFormat f, const uint8_t* const src[8], uint8_t* dst) {
 }
 
 }  // namespace
-
-size_t InterleavedBlockBytes(RowFormat f) {
-  switch (f) {
-    case RowFormat::kQ4_0x8:
-      return 144;
-    case RowFormat::kQ4_1x8:
-      return 160;
-    case RowFormat::kQ8_0x8:
-      return 272;
-    default:
-      return 0;
-  }
-}
 
 InterleavedRows InterleaveRows(const RowSource& b, int N, int K) {
   InterleavedRows out;

@@ -64,8 +64,18 @@ struct InterleavedRows {
   std::vector<uint8_t> data;  // ((n + 7) / 8) groups
 };
 
+// Bytes of one 32-element block of a stored row form (0: not a block form).
+constexpr size_t RowBlockBytes(RowFormat f) {
+  return f == RowFormat::kQ8_0 ? 34 : f == RowFormat::kQ4_0 ? 18 : f == RowFormat::kQ4_1 ? 20 : 0;
+}
+
 // Bytes of one 32-k block of 8 interleaved rows (0 for a form that is not interleaved).
-size_t InterleavedBlockBytes(RowFormat f);
+constexpr size_t InterleavedBlockBytes(RowFormat f) {
+  return f == RowFormat::kQ4_0x8   ? 144
+         : f == RowFormat::kQ4_1x8 ? 160
+         : f == RowFormat::kQ8_0x8 ? 272
+                                   : 0;
+}
 
 // The interleaved form of a stored row form (kQ4_0 -> kQ4_0x8, kQ4_1 -> kQ4_1x8,
 // kQ8_0 -> kQ8_0x8; kOther for every other).

@@ -79,7 +79,7 @@ __attribute__((target("avx2"))) inline __m256 Decode8(const uint8_t* row, int k0
 
 template <RowFormat F>
 constexpr int BlockBytes() {
-  return F == RowFormat::kQ8_0 ? 34 : F == RowFormat::kQ4_0 ? 18 : 20;
+  return static_cast<int>(RowBlockBytes(F));
 }
 
 // Scales of the block holding k0 of a row.
@@ -185,7 +185,7 @@ __attribute__((target("avx2"))) inline __m256 Half8(const uint8_t* p) {
 
 template <RowFormat F>
 constexpr int X8BlockBytes() {
-  return F == RowFormat::kQ4_0x8 ? 144 : F == RowFormat::kQ4_1x8 ? 160 : 272;
+  return static_cast<int>(InterleavedBlockBytes(F));
 }
 template <RowFormat F>
 constexpr int X8Head() {  // bytes of scales before the quants
