@@ -219,7 +219,9 @@ void CompareStorages(const std::string& path, const std::vector<int32_t>& tokens
   if (fp32_ran && x8 && (kernels::KernelPlan::Host().features() & kernels::kCpuAvx2) != 0) {
     EXPECT_GT((*compact)->InterleavedBytes(), 0) << tag;
   }
-  if (!x8) EXPECT_EQ((*compact)->InterleavedBytes(), 0) << tag;
+  if (!x8) {
+    EXPECT_EQ((*compact)->InterleavedBytes(), 0) << tag;
+  }
   EXPECT_EQ((*packed)->InterleavedBytes(), 0) << tag << ": packed weights need no copy";
 }
 
