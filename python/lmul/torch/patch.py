@@ -497,11 +497,9 @@ class _EngineSoftmax(torch.autograd.Function):
 
 def _engine_softmax_torch(s: Tensor) -> Tensor:
     """:func:`_engine_softmax` as torch ops (the formulation _EngineSoftmax reproduces)."""
-    mx = s.amax(-1, keepdim=True)
-    mx = torch.where(torch.isfinite(mx), mx, torch.zeros_like(mx))
+    mx = _finite_or_zero(s.amax(-1, keepdim=True))
     e = _expf(s - mx)
-    total = e.sum(-1, keepdim=True, dtype=torch.float64)
-    inv = torch.where(total > 0, _recip(total), torch.zeros_like(total)).to(torch.float32)
+    inv = _recip_where(e.sum(-1, keepdim=True, dtype=torch.float64))
     return e * inv
 
 
