@@ -4,10 +4,21 @@
 # under its own arithmetic and under fp32, the base model beside, KL against the fp32-fine-tuned
 # model. Resumable: every run skips what is done (model.gguf, eval JSON), resumes a checkpoint,
 # and a run whose policy this build does not know yet is skipped (re-run the script after
-# building one that has it). Outputs OUTSIDE the repository:
+# building one that has it). Working files OUTSIDE the repository:
 #
 #   ${LMUL_RUNS:-$HOME/.cache/lmul/runs}/finetune/TASK/ARITH-BACKWARD/{log.jsonl,checkpoint.pt,model.gguf,
 #       eval.json,eval.txt,kl.json}, .../TASK/base/eval.json
+#
+# and the results (small: no weights) recorded IN the repository as each step finishes, so they
+# outlive the machine and are committed with the docs (a development machine's home folder does
+# not survive between sessions; the checkpoints and models are not kept):
+#
+#   ${FT_RECORD:-bench/finetune_runs}/TASK/ARITH-BACKWARD/{log.jsonl,run.json,summary.json,
+#       eval.json.gz,eval.txt,kl.json}, .../TASK/base/{eval,kl}.ARITH.json[.gz]
+#
+# A recorded item counts as done. The fine-tuned fp32 model is the KL reference of the others:
+# when it is needed and only its record exists, it is trained again (seeded, deterministic: the
+# same weights; its log must match the record, else the driver stops).
 #
 #   scripts/finetune_experiment.sh [TASK...]        # default: arc_easy wikitext2
 #   scripts/finetune_summary.py                     # tables + plot into docs/results.md, JSON in bench/
@@ -31,7 +42,8 @@ TASKS=("$@")
 [ ${#TASKS[@]} -gt 0 ] || TASKS=(arc_easy wikitext2)
 # Claim (iii) first: fp32, lmul-all-k3 (ste), scaled e4m3; then the rest.
 RUN_LIST="${FT_ARITHS:-fp32:ste lmul-all-k3:ste fp8-e4m3-all-scaled:ste bf16:ste lmul-all-k3:same lmul-all:ste lmul-attn:ste}"
-mkdir -p "$RUNS"
+RECORD="${FT_RECORD:-$REPO/bench/finetune_runs}"
+mkdir -p "$RUNS" "$RECORD"
 log() { echo "[$(date -u +%FT%TZ)] $*" | tee -a "$RUNS/driver.log" >&2; }
 
 # Per task: training flags (one epoch), evaluation task and flags.
@@ -67,52 +79,100 @@ eval_model() {  # eval_model GGUF TASK ARITHS OUT_PREFIX
   mv "$out.txt.tmp" "$out.txt" && mv "$out.json.tmp" "$out.json"
 }
 
-run_item() {  # run_item TASK ARITH BACKWARD: train (or resume), evaluate, KL; 0 when all done
-  local task="$1" arith="$2" backward="$3"
-  local dir="$RUNS/$task/$arith-$backward" ariths="fp32" ref="$RUNS/$task/fp32-ste/model.gguf"
+record() {  # record TASK NAME: copy the run's small result files into the repository's record
+  local src="$RUNS/$1/$2" dst="$RECORD/$1/$2" f
+  mkdir -p "$dst"
+  for f in log.jsonl run.json summary.json eval.txt kl.json; do
+    if [ -s "$src/$f" ] && ! cmp -s "$src/$f" "$dst/$f"; then cp "$src/$f" "$dst/$f.tmp" && mv "$dst/$f.tmp" "$dst/$f"; fi
+  done
+  if [ -s "$src/eval.json" ] && [ "$src/eval.json" -nt "$dst/eval.json.gz" ]; then
+    gzip -9 -n -c "$src/eval.json" > "$dst/eval.json.gz.tmp" && mv "$dst/eval.json.gz.tmp" "$dst/eval.json.gz"
+  fi
+}
+
+train_run() {  # train_run TASK ARITH BACKWARD: train (or resume) until OUT/model.gguf exists
+  local task="$1" arith="$2" backward="$3" dir="$RUNS/$1/$2-$3"
   mkdir -p "$RUNS/$task"
-  if [ ! -s "$dir/model.gguf" ]; then
-    log "train $task $arith-$backward -> $dir"
-    # shellcheck disable=SC2046
-    nice -n "${FT_NICE:-10}" "$PY" -m lmul.finetune -m "$MODEL" --task "$task" --data-dir "$DATA" \
-      --arith "$arith" --backward "$backward" $(train_flags "$task") --seed 0 --threads "$THREADS" \
-      --out "$dir" --resume 2>> "$dir.stderr.log" || { log "train $task $arith-$backward failed (see $dir.stderr.log)"; return 1; }
-  fi
+  [ -s "$dir/model.gguf" ] && return 0
+  log "train $task $arith-$backward -> $dir"
+  # shellcheck disable=SC2046
+  nice -n "${FT_NICE:-10}" "$PY" -m lmul.finetune -m "$MODEL" --task "$task" --data-dir "$DATA" \
+    --arith "$arith" --backward "$backward" $(train_flags "$task") --seed 0 --threads "$THREADS" \
+    --out "$dir" --resume 2>> "$dir.stderr.log" || { log "train $task $arith-$backward failed (see $dir.stderr.log)"; return 1; }
+  record "$task" "$arith-$backward"
+}
+
+same_losses() {  # same_losses LOG1 LOG2: the same (step, loss) sequence
+  "$PY" - "$1" "$2" <<'PYEOF'
+import json, sys
+a, b = ([(r["step"], r["loss"]) for r in map(json.loads, open(f))] for f in sys.argv[1:3])
+sys.exit(0 if a == b else 1)
+PYEOF
+}
+
+ensure_ref() {  # ensure_ref TASK: the fine-tuned fp32 model is here (trained again if only recorded)
+  local task="$1" rec="$RECORD/$1/fp32-ste/log.jsonl" dir="$RUNS/$1/fp32-ste"
+  [ -s "$dir/model.gguf" ] && return 0
+  [ -s "$rec" ] || { train_run "$task" fp32 ste; return; }
+  log "$task fp32-ste: recorded, its model is not here: training it again as the KL reference"
+  train_run "$task" fp32 ste || return 1
+  same_losses "$dir/log.jsonl" "$rec" || {
+    log "$task fp32-ste: the re-trained reference's losses differ from $rec: stopping"; exit 1; }
+}
+
+kl_run() {  # kl_run TASK GGUF ARITHS OUT.json: KL/top-1 against the fine-tuned fp32 model
+  [ -s "$4" ] && return 0
+  ensure_ref "$1" || return 1
+  log "kl $1 $3 <- $2"
+  nice -n "${FT_NICE:-10}" "$PY" scripts/finetune_kl.py --ref "$RUNS/$1/fp32-ste/model.gguf" --model "$2" \
+    --arith "$3" --task "$1" --data-dir "$DATA" --threads "$THREADS" --json "$4.tmp" && mv "$4.tmp" "$4"
+}
+
+run_item() {  # run_item TASK ARITH BACKWARD: train (or resume), evaluate, KL; 0 when all recorded
+  local task="$1" arith="$2" backward="$3" name="$2-$3"
+  local dir="$RUNS/$task/$name" rec="$RECORD/$task/$name" ariths="fp32"
   [ "$arith" = fp32 ] || ariths="fp32,$arith"
-  eval_model "$dir/model.gguf" "$task" "$ariths" "$dir/eval" || { log "eval $task $arith-$backward failed"; return 1; }
-  if [ "$arith-$backward" != fp32-ste ] && [ -s "$ref" ] && [ ! -s "$dir/kl.json" ]; then
-    log "kl $task $arith-$backward vs fp32-ste"
-    nice -n "${FT_NICE:-10}" "$PY" scripts/finetune_kl.py --ref "$ref" --model "$dir/model.gguf" \
-      --arith "$ariths" --task "$task" --data-dir "$DATA" --threads "$THREADS" --json "$dir/kl.json.tmp" \
-      2>> "$dir.stderr.log" && mv "$dir/kl.json.tmp" "$dir/kl.json" || { log "kl $task $arith-$backward failed"; return 1; }
+  if [ ! -s "$rec/summary.json" ] || [ ! -s "$rec/eval.json.gz" ]; then
+    train_run "$task" "$arith" "$backward" || return 1
+    eval_model "$dir/model.gguf" "$task" "$ariths" "$dir/eval" || { log "eval $task $name failed"; return 1; }
+    record "$task" "$name"
   fi
-  item_done "$task" "$arith" "$backward" || { log "$task $arith-$backward: not complete (no fp32-ste reference?)"; return 1; }
-  # Done: the 1.6 GB checkpoint (weights + AdamW state) is no longer needed.
+  if [ "$name" != fp32-ste ] && [ ! -s "$rec/kl.json" ]; then
+    train_run "$task" "$arith" "$backward" || return 1  # again, when only its record is here
+    kl_run "$task" "$dir/model.gguf" "$ariths" "$dir/kl.json" 2>> "$dir.stderr.log" || {
+      log "kl $task $name failed"; return 1; }
+    record "$task" "$name"
+  fi
+  item_done "$task" "$arith" "$backward" || { log "$task $name: not complete"; return 1; }
+  # Done and recorded: the 1.6 GB checkpoint (weights + AdamW state) is no longer needed.
   [ -n "${FT_KEEP_CHECKPOINTS:-}" ] || rm -f "$dir/checkpoint.pt"
 }
 
-item_done() {  # fine-tuned, evaluated and (unless it is the reference) compared
-  local dir="$RUNS/$1/$2-$3"
-  [ -s "$dir/model.gguf" ] && [ -s "$dir/eval.json" ] && { [ "$2-$3" = fp32-ste ] || [ -s "$dir/kl.json" ]; }
+item_done() {  # fine-tuned, evaluated and (unless it is the reference) compared: recorded
+  local rec="$RECORD/$1/$2-$3"
+  [ -s "$rec/summary.json" ] && [ -s "$rec/eval.json.gz" ] && { [ "$2-$3" = fp32-ste ] || [ -s "$rec/kl.json" ]; }
 }
 
-run_base() {  # the base model under every arithmetic of the list this build knows
-  local task="$1" base ref="$RUNS/$1/fp32-ste/model.gguf"
-  base="$(base_list)"
-  mkdir -p "$RUNS/$task/base"
-  if [ -s "$RUNS/$task/base/eval.json" ] && [ "$(cat "$RUNS/$task/base/ariths" 2>/dev/null)" != "$base" ]; then
-    mv "$RUNS/$task/base/eval.json" "$RUNS/$task/base/eval.$(date +%s).json"  # policies added: redo
-    rm -f "$RUNS/$task/base/kl.json"
-  fi
-  echo "$base" > "$RUNS/$task/base/ariths"
-  eval_model "$MODEL" "$task" "$base" "$RUNS/$task/base/eval" || { log "eval $task base failed"; return 1; }
-  if [ -s "$ref" ] && [ ! -s "$RUNS/$task/base/kl.json" ]; then
-    log "kl $task base vs fp32-ste"
-    nice -n "${FT_NICE:-10}" "$PY" scripts/finetune_kl.py --ref "$ref" --model "$MODEL" --arith "$base" \
-      --task "$task" --data-dir "$DATA" --threads "$THREADS" --json "$RUNS/$task/base/kl.json.tmp" \
-      && mv "$RUNS/$task/base/kl.json.tmp" "$RUNS/$task/base/kl.json" || { log "kl $task base failed"; return 1; }
-  fi
-  [ -s "$RUNS/$task/base/kl.json" ] || { log "$task base: no KL (no fp32-ste reference)"; return 1; }
+base_missing() {  # base_missing TASK: the arithmetics of base_list without a recorded eval and KL
+  local a out=""
+  for a in ${1:+$(base_list | tr , ' ')}; do
+    [ -s "$RECORD/$1/base/eval.$a.json.gz" ] && [ -s "$RECORD/$1/base/kl.$a.json" ] || out="$out $a"
+  done
+  echo $out
+}
+
+run_base() {  # the base model, one arithmetic at a time (each recorded on its own), every known one
+  local task="$1" a src="$RUNS/$1/base" dst="$RECORD/$1/base"
+  mkdir -p "$src" "$dst"
+  for a in $(base_missing "$task"); do
+    if [ ! -s "$dst/eval.$a.json.gz" ]; then
+      eval_model "$MODEL" "$task" "$a" "$src/eval.$a" || { log "eval $task base $a failed"; return 1; }
+      gzip -9 -n -c "$src/eval.$a.json" > "$dst/eval.$a.json.gz.tmp" && mv "$dst/eval.$a.json.gz.tmp" "$dst/eval.$a.json.gz"
+      cp "$src/eval.$a.txt" "$dst/eval.$a.txt"
+    fi
+    kl_run "$task" "$MODEL" "$a" "$src/kl.$a.json" || { log "kl $task base $a failed"; return 1; }
+    cp "$src/kl.$a.json" "$dst/kl.$a.json"
+  done
 }
 
 # Always the first unfinished item in priority order (tasks in order, then RUN_LIST), so a policy
@@ -129,9 +189,8 @@ while :; do
       picked="$task $arith $backward"
       break 2
     done
-    # Every known item of this task done: the base model (re-done when policies were added).
-    if [ ! -s "$RUNS/$task/base/kl.json" ] || [ ! -s "$RUNS/$task/base/eval.json" ] || \
-       [ "$(cat "$RUNS/$task/base/ariths" 2>/dev/null)" != "$(base_list)" ]; then
+    # Every known item of this task done: the base model under each known arithmetic.
+    if [ -n "$(base_missing "$task")" ]; then
       if [ "${failed[$task/base]:-0}" -lt "${FT_RETRIES:-5}" ]; then picked="$task base"; break; fi
     fi
   done

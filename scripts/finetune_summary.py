@@ -2,9 +2,12 @@
 """Tables, JSON and the loss-curve plot of the fine-tuning experiment
 (scripts/finetune_experiment.sh; docs/results.md § Fine-tuning under L-Mul).
 
-    scripts/finetune_summary.py [RUNS_DIR] [--update]
+    scripts/finetune_summary.py [RECORD_DIR] [--update]
 
-RUNS_DIR defaults to ${LMUL_RUNS:-$HOME/.cache/lmul/runs}/finetune. Prints the markdown; with
+RECORD_DIR defaults to bench/finetune_runs, the results the driver records in the repository as
+each step finishes (TASK/RUN/{log.jsonl,run.json,summary.json,eval.json.gz,kl.json},
+TASK/base/{eval,kl}.ARITH.json[.gz]); the driver's working folder
+(${LMUL_RUNS:-$HOME/.cache/lmul/runs}/finetune) has the same layout with plain eval.json. Prints the markdown; with
 --update writes it into docs/results.md between the markers `<!-- finetune:begin -->` and
 `<!-- finetune:end -->`, the plot to docs/finetune_loss.svg and the machine-readable results to
 bench/finetune_results.json. Whatever exists is summarised (runs in progress show their last
@@ -18,9 +21,9 @@ between arithmetics (docs/eval.md).
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import math
-import os
 import pathlib
 import sys
 
@@ -32,10 +35,48 @@ COLORS = ["#000000", "#1f77b4", "#d62728", "#2ca02c", "#98df8a", "#ff7f0e", "#94
 
 
 def read_json(p: pathlib.Path) -> dict | None:
-    try:
-        return json.loads(p.read_text())
-    except (OSError, json.JSONDecodeError):
-        return None
+    """p, or else p + '.gz'; None when neither is readable JSON."""
+    for q, opener in ((p, open), (p.with_name(p.name + ".gz"), gzip.open)):
+        try:
+            with opener(q, "rt", encoding="utf-8") as f:
+                return json.load(f)
+        except (OSError, EOFError, json.JSONDecodeError):
+            continue
+    return None
+
+
+def read_base(d: pathlib.Path) -> tuple[dict | None, dict]:
+    """The base model's evaluations and KL, one file per arithmetic (eval.ARITH.json[.gz],
+    kl.ARITH.json) or one for all (eval.json, kl.json), merged into one of each."""
+    ev: dict | None = read_json(d / "eval.json")
+    kl: dict = read_json(d / "kl.json") or {}
+    if not d.is_dir():
+        return ev, kl
+    for p in sorted(d.iterdir()):
+        name = p.name.removesuffix(".gz")
+        if name.startswith("eval.") and name.endswith(".json") and name != "eval.json":
+            one = read_json(p.with_name(name))
+            if not one:
+                continue
+            if ev is None:
+                ev = {"arith": [], "results": [], "examples": []}
+            by_index = {(e.get("task"), e["index"]): e for e in ev["examples"]}
+            for a in one.get("arith", []):
+                if a not in ev["arith"]:
+                    ev["arith"].append(a)
+            ev["results"] += one.get("results", [])
+            for e in one.get("examples", []):
+                key = (e.get("task"), e["index"])
+                if key in by_index:
+                    by_index[key].setdefault("scores", {}).update(e.get("scores", {}))
+                else:
+                    ev["examples"].append(e)
+                    by_index[key] = e
+        elif name.startswith("kl.") and name.endswith(".json") and name != "kl.json":
+            for k, v in (read_json(p) or {}).items():
+                if isinstance(v, dict):
+                    kl.setdefault(k, {}).update(v)
+    return ev, kl
 
 
 def read_log(p: pathlib.Path) -> list[dict]:
@@ -130,13 +171,13 @@ def training_table(root: pathlib.Path, task: str, rows: list[dict]) -> list[str]
                    f"{rates[len(rates) // 2]:.1f} | {hours:.2f} |")
         rows.append({"task": task, "run": run, "arith": a, "backward": b, "steps_done": log[-1]["step"],
                      "steps_total": ck_total, "final_loss_last10": loss, "tokens_s_median": rates[len(rates) // 2],
-                     "train_hours": hours, "finished": (d / "model.gguf").exists()})
+                     "train_hours": hours, "finished": (d / "summary.json").exists()})
     return out
 
 
 def arc_tables(root: pathlib.Path, rows: list[dict]) -> list[str]:
     task = "arc_easy"
-    base = read_json(root / task / "base" / "eval.json")
+    base, base_kl = read_base(root / task / "base")
     ref_ev = read_json(root / task / "fp32-ste" / "eval.json")
     ref = correct(ref_ev, "fp32") if ref_ev else {}
     k3_ev = read_json(root / task / "fp8-e4m3-all-scaled-ste" / "eval.json")
@@ -153,7 +194,7 @@ def arc_tables(root: pathlib.Path, rows: list[dict]) -> list[str]:
         return "–" if math.isnan(d) else f"{d:+.2f} ({r}/{w}, p={p:.3g})"
 
     if base:
-        kl = read_json(root / task / "base" / "kl.json") or {}
+        kl = base_kl
         for a in base.get("arith", []):
             c = correct(base, a)
             out.append(f"| base | {a} | {len(c)} | {fmt(metric(base, task, a, 'acc'))} | "
@@ -189,10 +230,12 @@ def wiki_table(root: pathlib.Path, rows: list[dict]) -> list[str]:
            "| model | evaluated under | word perplexity | token perplexity | KL vs fp32-FT | top-1 vs fp32-FT |",
            "| --- | --- | ---: | ---: | ---: | ---: |"]
     for run in ["base", *runs_of(root / task)]:
-        ev = read_json(root / task / run / "eval.json")
+        if run == "base":
+            ev, kl = read_base(root / task / run)
+        else:
+            ev, kl = read_json(root / task / run / "eval.json"), read_json(root / task / run / "kl.json") or {}
         if not ev:
             continue
-        kl = read_json(root / task / run / "kl.json") or {}
         for a in ev.get("arith", []):
             wp = metric(ev, task, a, "word_perplexity")
             out.append(f"| {'base' if run == 'base' else 'FT ' + run} | {a} | {fmt(wp, 2)} | "
@@ -256,14 +299,14 @@ def svg_plot(root: pathlib.Path, tasks: list[str]) -> str:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("runs", nargs="?", default=os.path.join(os.environ.get("LMUL_RUNS", os.path.expanduser(
-        "~/.cache/lmul/runs")), "finetune"))
+    ap.add_argument("runs", nargs="?", default=str(REPO / "bench" / "finetune_runs"))
     ap.add_argument("--update", action="store_true")
     a = ap.parse_args()
     root = pathlib.Path(a.runs)
     rows: list[dict] = []
-    md = ["Generated by `scripts/finetune_summary.py --update` from the run folders of "
-          "`scripts/finetune_experiment.sh`; runs still in progress show the steps done so far.", ""]
+    md = ["Generated by `scripts/finetune_summary.py --update` from the results "
+          "`scripts/finetune_experiment.sh` records in bench/finetune_runs/ (committed: logs, evaluations, KL; "
+          "not the weights); runs still in progress show the steps done so far.", ""]
     for task in ("arc_easy", "wikitext2"):
         md += [f"**Training, {task}**", ""] + training_table(root, task, rows) + [""]
     md += arc_tables(root, rows) + [""] + wiki_table(root, rows) + [""]
