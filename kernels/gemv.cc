@@ -147,12 +147,9 @@ const GemvKernelEntry* GemmRows(const Arith& arith, int M, int N, int K, const f
   const KernelPlan& plan = opts.plan != nullptr ? *opts.plan : KernelPlan::Host();
   LMUL_CHECK(plan.Runnable(), "GemmRows: the plan has CPU features the host lacks: %s",
              CpuFeatureNames(plan.features()).c_str());
-  GemvQuery query = MakeGemvQuery(arith, opts.accum, M);
   const InterleavedRows* il = b.Interleaved();
-  if (il != nullptr && il->format != RowFormat::kOther && il->n == N && il->k == K) {
-    query.forms = RowFormatBit(il->format);
-  }
-  const GemvKernelEntry& entry = plan.ChooseGemv(query);
+  const RowFormat form = il != nullptr && il->n == N && il->k == K ? il->format : RowFormat::kOther;
+  const GemvKernelEntry& entry = ChooseGemvFor(arith, opts, M, form);
   if (entry.kind == GemvKind::kFusedInterleaved) {
     // Column chunks of 4 groups of 8 rows split over the threads; each output is one
     // thread's (the same operations for any split).

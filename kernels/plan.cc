@@ -90,6 +90,14 @@ GemvQuery MakeGemvQuery(const Arith& arith, Accum accum, int rows) {
   return q;
 }
 
+const GemvKernelEntry& ChooseGemvFor(const Arith& arith, const GemmOptions& opts, int M,
+                                     RowFormat form) {
+  GemvQuery q = MakeGemvQuery(arith, opts.accum, M);
+  if (form != RowFormat::kOther) q.forms = RowFormatBit(form);
+  const KernelPlan& plan = opts.plan != nullptr ? *opts.plan : KernelPlan::Host();
+  return plan.ChooseGemv(q);
+}
+
 // The elementwise kernels, in order of preference per op (the first whose condition holds
 // runs). Each is tested bit-exact against Arith::Mul (elementwise_test.cc) and its
 // selection in plan_test.cc.

@@ -192,6 +192,12 @@ struct GemvQuery {
   uint32_t forms = 0;  // RowFormat bit of B's interleaved form, if it has one (K % 32 == 0)
 };
 GemvQuery MakeGemvQuery(const Arith& arith, Accum accum, int rows);
+// The GemmRows entry that runs for (arith, opts.accum, M rows) under opts.plan (nullptr: the
+// host's) when B offers the interleaved form `form` (RowFormat::kOther: none). The one place
+// this is decided: GemmRows calls it per call, and a caller that keeps interleaved copies
+// (engine Model::CompactGemm) calls it to learn whether GemmRows would read one.
+const GemvKernelEntry& ChooseGemvFor(const Arith& arith, const GemmOptions& opts, int M,
+                                     RowFormat form);
 
 // ---- Elementwise kernels (kernels/elementwise.h) ----
 // What an elementwise kernel computes (the public function it serves).

@@ -133,9 +133,10 @@ bool Model::PacksGroup(const Arith& arith, kernels::Accum accum, bool scaled) co
   // exact/fp32 kernel (GemvKind::kFused). The reduced-operand fused kinds (kFusedExactWide,
   // kFusedLMulFast: bf16, fp8 wide, L-Mul) are deliberately not enough: at M = 1 they were
   // slower than the prepacked GEMM (docs/kernels.md §4.1), so auto still packs those groups.
-  const kernels::GemvKernelEntry& e =
-      kernels::KernelPlan::Host().ChooseGemv(kernels::MakeGemvQuery(arith, accum, 1));
-  return e.kind != kernels::GemvKind::kFused;
+  kernels::GemmOptions opts;
+  opts.accum = accum;
+  return kernels::ChooseGemvFor(arith, opts, 1, kernels::RowFormat::kOther).kind !=
+         kernels::GemvKind::kFused;
 }
 
 Model::~Model() = default;
@@ -347,27 +348,22 @@ void Model::CompactGemm(WeightGroup g, int layer, const Arith& arith, int M, con
   // reads it (gemv-exact-fp32-x8: exact/fp32 decode steps), then kept with the model
   // (the same bytes as the file's blocks) and shared by every session and policy.
   const kernels::RowFormat form = kernels::InterleavedForm(src.Run(0).format);
-  if (form != kernels::RowFormat::kOther && K % 32 == 0) {
-    kernels::GemvQuery q = kernels::MakeGemvQuery(arith, opts.accum, M);
-    q.forms = kernels::RowFormatBit(form);
-    const kernels::KernelPlan& plan =
-        opts.plan != nullptr ? *opts.plan : kernels::KernelPlan::Host();
-    if (plan.ChooseGemv(q).kind == kernels::GemvKind::kFusedInterleaved) {
-      const size_t i = g == WeightGroup::kLmHead
-                           ? interleaved_.size() - 1
-                           : static_cast<size_t>(layer) * kGroupsPerLayer + static_cast<int>(g);
-      LMUL_CHECK(i < interleaved_.size(), "group %d layer %d", static_cast<int>(g), layer);
-      InterleavedSlot& slot = *interleaved_[i];
-      std::call_once(slot.once, [&] {
-        slot.rows = kernels::InterleaveRows(src, N, K);
-        // The GEMVs of this group read the interleaved copy from now on: the file's pages
-        // of its tensors leave the resident set (other readers map them again), so the
-        // weights are not held twice (a tied embedding maps back the rows it looks up).
-        if (slot.rows.format == kernels::RowFormat::kOther) return;
-        for (const GgufTensor* t : GroupParts(g, layer)) gguf_->ReleasePages(*t);
-      });
-      src.set_interleaved(&slot.rows);  // format kOther (unused) when it could not be built
-    }
+  if (form != kernels::RowFormat::kOther && K % 32 == 0 &&
+      kernels::ChooseGemvFor(arith, opts, M, form).kind == kernels::GemvKind::kFusedInterleaved) {
+    const size_t i = g == WeightGroup::kLmHead
+                         ? interleaved_.size() - 1
+                         : static_cast<size_t>(layer) * kGroupsPerLayer + static_cast<int>(g);
+    LMUL_CHECK(i < interleaved_.size(), "group %d layer %d", static_cast<int>(g), layer);
+    InterleavedSlot& slot = *interleaved_[i];
+    std::call_once(slot.once, [&] {
+      slot.rows = kernels::InterleaveRows(src, N, K);
+      // The GEMVs of this group read the interleaved copy from now on: the file's pages
+      // of its tensors leave the resident set (other readers map them again), so the
+      // weights are not held twice (a tied embedding maps back the rows it looks up).
+      if (slot.rows.format == kernels::RowFormat::kOther) return;
+      for (const GgufTensor* t : GroupParts(g, layer)) gguf_->ReleasePages(*t);
+    });
+    src.set_interleaved(&slot.rows);  // format kOther (unused) when it could not be built
   }
   kernels::GemmRows(arith, M, N, K, a, lda, src, c, ldc, opts);
 }
