@@ -218,23 +218,28 @@ void BM_GemvDecode(benchmark::State& state) {
   };
   const Shape& sh = kShapes[state.range(0)];
   const bool x8 = state.range(1) != 0;
+  // M rows of A: 1 (a decode step) or a multiple-choice branch batch (ARC: ~40 rows).
+  const int M = static_cast<int>(state.range(2));
   RandomStoredRows rows(sh.f, sh.n, sh.k);
   const kernels::InterleavedRows il = kernels::InterleaveRows(rows, sh.n, sh.k);
   if (x8) rows.il_ = &il;
   const Arith arith = *Arith::Parse("exact/fp32");
-  const auto a = RandomMatrix(sh.k, 3);
-  std::vector<float> c(sh.n);
+  const auto a = RandomMatrix(static_cast<size_t>(M) * sh.k, 3);
+  std::vector<float> c(static_cast<size_t>(M) * sh.n);
   kernels::GemmOptions o;
   o.threads = 1;
   const kernels::GemvKernelEntry* e = nullptr;
   for (auto _ : state) {
-    e = kernels::GemmRows(arith, 1, sh.n, sh.k, a.data(), sh.k, rows, c.data(), sh.n, o);
+    e = kernels::GemmRows(arith, M, sh.n, sh.k, a.data(), sh.k, rows, c.data(), sh.n, o);
     benchmark::DoNotOptimize(c.data());
   }
-  state.SetLabel(std::string(sh.name) + " " + (e != nullptr ? e->name : "none"));
-  state.counters["GMAC/s"] = benchmark::Counter(double(sh.n) * sh.k * state.iterations() / 1e9,
-                                                benchmark::Counter::kIsRate);
+  state.SetLabel(std::string(sh.name) + " M=" + std::to_string(M) + " " +
+                 (e != nullptr ? e->name : "none"));
+  state.counters["GMAC/s"] = benchmark::Counter(
+      double(M) * sh.n * sh.k * state.iterations() / 1e9, benchmark::Counter::kIsRate);
 }
-BENCHMARK(BM_GemvDecode)->ArgsProduct({{0, 1, 2, 3, 4}, {0, 1}})->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_GemvDecode)
+    ->ArgsProduct({{0, 1, 2, 3, 4}, {0, 1}, {1, 4, 16, 24, 32, 40, 48, 64}})
+    ->Unit(benchmark::kMicrosecond);
 
 BENCHMARK_MAIN();

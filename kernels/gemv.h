@@ -114,9 +114,11 @@ bool DecodeRowRun(const RowRun& run, int K, int rows, float* out);
 // 64 rows they beat PackB + GemmPacked per block (bench/RESULTS.md: 2-3x at M = 16-64 on
 // Zen 3), so multiple-choice branch batches take them too.
 constexpr int kGemvMaxRows = 64;
-// The most rows the interleaved GEMV (gemv-exact-fp32-x8) takes: it decodes each weight
-// once per 1-4 rows of A, so at more rows the tile GEMV above (decoded once per call) wins.
-constexpr int kGemvInterleavedMaxRows = 8;
+// The most rows the interleaved GEMV (gemv-exact-fp32-x8) takes: the fused GEMVs' range. It
+// decodes each weight once per 1-4 rows of A (from L1: a 2-group panel is <= 16 KB up to
+// K = 1600), which at every M here still costs less than the tile GEMV's transposed tile
+// (bench/RESULTS.md: BM_GemvDecode at M = 1-64).
+constexpr int kGemvInterleavedMaxRows = kGemvMaxRows;
 
 // C(i, n) = c[i * ldc + n] (overwritten); A(i, k) = a[i * lda + k]. opts as Gemm (its plan
 // chooses the GemmRows kernel and the GEMM kernel of the packed blocks). Returns the plan's

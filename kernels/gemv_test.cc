@@ -337,7 +337,9 @@ void CheckInterleaved(RowFormat f, int M, int N, int K, int threads, bool specia
 TEST(GemmRowsInterleaved, BitExactFormatsShapesThreads) {
   uint32_t seed = 500;
   for (RowFormat f : {RowFormat::kQ4_1, RowFormat::kQ4_0, RowFormat::kQ8_0}) {
-    for (int M : {1, 2, 3, 4, 5, 7, 8, 9}) {
+    // M: decode steps, 4-row tails, branch batches up to the fused range and one past it.
+    for (int M : {1, 2, 3, 4, 5, 7, 8, 9, 13, 40, kGemvInterleavedMaxRows,
+                  kGemvInterleavedMaxRows + 1}) {
       // N: one partial group, whole groups, chunk (4 groups) tails, several chunks.
       for (int N : {1, 7, 8, 9, 24, 31, 32, 33, 65, 100}) {
         for (int K : {32, 96}) {
@@ -362,6 +364,7 @@ TEST(GemmRowsInterleaved, ModelShapes) {
   CheckInterleaved(RowFormat::kQ4_1, 1, 576, 1536, 2, false, 32);
   CheckInterleaved(RowFormat::kQ8_0, 1, 1000, 576, 2, false, 33);
   CheckInterleaved(RowFormat::kQ4_1, 8, 200, 1536, 1, false, 34);
+  CheckInterleaved(RowFormat::kQ4_1, 40, 120, 1536, 2, false, 35);  // an ARC branch batch
 }
 
 TEST(GemmRowsInterleaved, NoFormForMixedRowsOrK) {
@@ -395,8 +398,10 @@ TEST(GemmRowsInterleaved, PlanChoice) {
   q.forms = RowFormatBit(RowFormat::kQ4_1x8);
   EXPECT_STREQ(avx2.ChooseGemv(q).name, "gemv-exact-fp32-x8");
   EXPECT_EQ(avx2.ChooseGemv(q).kind, GemvKind::kFusedInterleaved);
-  q.rows = kGemvInterleavedMaxRows + 1;
-  EXPECT_STREQ(avx2.ChooseGemv(q).name, "gemv-exact-fp32");
+  q.rows = kGemvInterleavedMaxRows;  // branch batches too
+  EXPECT_STREQ(avx2.ChooseGemv(q).name, "gemv-exact-fp32-x8");
+  q.rows = kGemvInterleavedMaxRows + 1;  // past the fused GEMVs' range
+  EXPECT_STREQ(avx2.ChooseGemv(q).name, "rows-packed-avx2");
   q.rows = 1;
   EXPECT_STREQ(none.ChooseGemv(q).name, "rows-packed");
   q.forms = RowFormatBit(RowFormat::kQ4_1);  // a row form is not an interleaved one

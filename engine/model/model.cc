@@ -345,7 +345,7 @@ void Model::CompactGemm(WeightGroup g, int layer, const Arith& arith, int M, con
   GroupRowSource src(GroupParts(g, layer));
   const int N = GroupN(g), K = GroupK(g);
   // The interleaved form of the group's rows, built on the first call whose plan entry
-  // reads it (gemv-exact-fp32-x8: exact/fp32 decode steps), then kept with the model
+  // reads it (gemv-exact-fp32-x8: exact/fp32, M <= 64), then kept with the model
   // (the same bytes as the file's blocks) and shared by every session and policy.
   const kernels::RowFormat form = kernels::InterleavedForm(src.Run(0).format);
   if (form != kernels::RowFormat::kOther && K % 32 == 0 &&
