@@ -432,8 +432,15 @@ const GemmKernelEntry* Gemm(const Arith& arith, int M, int N, int K, const float
                             const GemmOptions& opts) {
   LMUL_CHECK(M >= 0 && N >= 0 && K >= 0, "Gemm: M=%d N=%d K=%d", M, N, K);
   thread_local PackedB pb;  // buffers reused from call to call (no page faults per call)
-  PackedBAccess::Pack(pb, arith, K, N, b, ldb, b_trans, opts.accum, ResolveThreads(opts.threads));
+  RepackB(&pb, arith, K, N, b, ldb, b_trans, opts);
   return GemmPacked(M, a, lda, pb, c, ldc, opts);
+}
+
+void RepackB(PackedB* into, const Arith& arith, int K, int N, const float* b, int ldb, bool b_trans,
+             const GemmOptions& opts) {
+  LMUL_CHECK(into != nullptr, "RepackB: no PackedB");
+  PackedBAccess::Pack(*into, arith, K, N, b, ldb, b_trans, opts.accum,
+                      ResolveThreads(opts.threads));
 }
 
 }  // namespace lmul::kernels

@@ -105,6 +105,13 @@ class PackedB {
 PackedB PackB(const Arith& arith, int K, int N, const float* b, int ldb, bool b_trans,
               Accum accum = Accum::kFp32);
 
+// PackB into `into`, reusing its buffers (no allocation once they are large enough), the
+// packing split over opts.threads: for operands packed anew per call and multiplied by
+// several A (attention's K and V of one kv head, shared by its query heads).
+// GemmPacked(M, a, lda, *into, ...) then equals Gemm(arith, M, N, K, a, lda, b, ldb, b_trans, ...).
+void RepackB(PackedB* into, const Arith& arith, int K, int N, const float* b, int ldb, bool b_trans,
+             const GemmOptions& opts = {});
+
 // As Gemm (the same return value).
 const GemmKernelEntry* GemmPacked(int M, const float* a, int lda, const PackedB& b, float* c,
                                   int ldc, const GemmOptions& opts = {});

@@ -211,5 +211,43 @@ TEST(Gemm, PackedBReuse) {
   }
 }
 
+// One PackedB repacked for a sequence of different operands (attention's K and V per kv head
+// and layer): each product equals the reference, whatever the previous pack held (larger or
+// smaller shapes, other arithmetics and accumulations, specials, zeros, transposed or not).
+TEST(Gemm, RepackBReusesOneObject) {
+  struct Step {
+    const char* arith;
+    Accum accum;
+    int M, N, K;
+    bool b_trans;
+    Data data;
+  };
+  const Step steps[] = {
+      {"lmul/bf16", Accum::kFp32, 3, 150, 64, true, Data::kNormal},
+      {"lmul/bf16", Accum::kFp32, 1, 9, 64, true, Data::kZeros},  // smaller after larger
+      {"lmul/bf16", Accum::kBf16Dot, 2, 64, 131, false, Data::kNormal},
+      {"exact/fp32", Accum::kFp32, 4, 64, 200, false, Data::kSpecial},
+      {"lmul/e4m3", Accum::kFp32, 1, 33, 64, true, Data::kWide},
+      {"lmul/bf16", Accum::kFp32, 5, 150, 64, true, Data::kNormal},
+  };
+  PackedB pb;
+  uint32_t seed = 40;
+  for (const Step& st : steps) {
+    const Arith arith = *Arith::Parse(st.arith);
+    const int ldb = st.b_trans ? st.K + 1 : st.N + 3;
+    const auto b = st.b_trans ? MakeMatrix(st.N, st.K, ldb, st.data, ++seed)
+                              : MakeMatrix(st.K, st.N, ldb, st.data, ++seed);
+    const auto a = MakeMatrix(st.M, st.K, st.K, Data::kNormal, ++seed);
+    std::vector<float> want(static_cast<size_t>(st.M) * st.N), got(want.size());
+    ReferenceGemm(arith, st.M, st.N, st.K, a.data(), st.K, b.data(), ldb, st.b_trans, want.data(),
+                  st.N, st.accum);
+    RepackB(&pb, arith, st.K, st.N, b.data(), ldb, st.b_trans, {st.accum, 1 + seed % 2});
+    EXPECT_EQ(pb.K(), st.K);
+    EXPECT_EQ(pb.N(), st.N);
+    GemmPacked(st.M, a.data(), st.K, pb, got.data(), st.N, {st.accum, 1});
+    ExpectSame(got, want, st.M, st.N, st.N, std::string(st.arith) + " accum " + AccumName(st.accum));
+  }
+}
+
 }  // namespace
 }  // namespace lmul::kernels

@@ -228,8 +228,12 @@ void Session::Attention(int layer, int n, const float* qkv, float* out) {
                     /*b_trans=*/true, scores.data(), T, For(gemm_, n, T, hd));
       UnscaleBlock(scores.data(), n, T, T, sq.exp + sk.exp);
     } else {
-      kernels::Gemm(policy_.at(Site::kAttnQK), n, T, hd, q, qkv_w, k, kvd, /*b_trans=*/true,
-                    scores.data(), T, For(gemm_, n, T, hd));
+      // K_g packed once for the group's query heads (GemmPacked on it = Gemm per head).
+      if (h % group == 0) {
+        kernels::RepackB(&packed_k_, policy_.at(Site::kAttnQK), hd, T, k, kvd, /*b_trans=*/true,
+                         For(gemm_, n, T, hd));
+      }
+      kernels::GemmPacked(n, q, qkv_w, packed_k_, scores.data(), T, For(gemm_, n, T, hd));
     }
     // Causal softmax in fp32 (as ggml_soft_max_ext: scale, max, expf, sum in double)
     // over the row's visible keys, in cache order; masked keys get exact zeros.
@@ -283,8 +287,11 @@ void Session::Attention(int layer, int n, const float* qkv, float* out) {
                     /*b_trans=*/false, out_h, qd, For(gemm_, n, hd, T));
       UnscaleBlock(out_h, n, hd, qd, sp.exp + sv.exp);
     } else {
-      kernels::Gemm(policy_.at(Site::kAttnAV), n, hd, T, scores.data(), T, v, kvd,
-                    /*b_trans=*/false, out_h, qd, For(gemm_, n, hd, T));
+      if (h % group == 0) {  // V_g (T, head_dim), packed once for the group
+        kernels::RepackB(&packed_v_, policy_.at(Site::kAttnAV), T, hd, v, kvd,
+                         /*b_trans=*/false, For(gemm_, n, hd, T));
+      }
+      kernels::GemmPacked(n, scores.data(), T, packed_v_, out_h, qd, For(gemm_, n, hd, T));
     }
   }
 }

@@ -124,6 +124,9 @@ class Session {
 
   // KV cache per layer: (pos, n_kv_head, head_dim), grown as tokens arrive.
   std::vector<std::vector<float>> k_cache_, v_cache_;
+  // One kv head's keys and values packed for its site's arithmetic (Attention: once per kv
+  // head and layer, then multiplied by each query head of the group); buffers reused.
+  kernels::PackedB packed_k_, packed_v_;
   std::vector<float> observer_weight_;  // dequantized weight for observer views
   // RoPE tables, one per distinct base; layer l uses rope_tables_[rope_table_of_[l]].
   std::vector<ops::RopeTable> rope_tables_;
