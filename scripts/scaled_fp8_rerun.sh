@@ -41,6 +41,11 @@ if [ -z "${LMUL_BIN:-}" ]; then
 fi
 export LMUL_BIN
 
+MODEL="${LMUL_MODEL:-$(scripts/fetch_model.sh)}"
+DATA="${LMUL_DATA:-$(scripts/data_dir.sh)}"
+# A shard file as recorded: this machine's folders written as $LMUL_MODEL, $LMUL_DATA, $HOME.
+portable() { sed -e "s|$MODEL|\$LMUL_MODEL|g" -e "s|$DATA|\$LMUL_DATA|g" -e "s|$HOME|~|g" "$1"; }
+
 for task in "${TASKS[@]}"; do
   out="$WORK/$task" rec="$RECORD/$task"
   mkdir -p "$out" "$rec"
@@ -53,12 +58,12 @@ for task in "${TASKS[@]}"; do
       ARITH="$(arith_of "$task")" TASKS="$task:$SHARDS_PER_TASK" SHARDS="$i" NICE="${NICE:-19}" JOBS=1 \
         THREADS="${THREADS:-$(nproc)}" scripts/eval_full.sh "$out" > /dev/null
     if [ -s "$out/$name.json" ] && [ ! -s "$rec/$name.json.gz" ]; then
-      gzip -9 -n -c "$out/$name.json" > "$rec/$name.json.gz.tmp" && mv "$rec/$name.json.gz.tmp" "$rec/$name.json.gz"
-      for f in txt time; do if [ -s "$out/$name.$f" ]; then cp "$out/$name.$f" "$rec/$name.$f"; fi; done
+      portable "$out/$name.json" | gzip -9 -n > "$rec/$name.json.gz.tmp" && mv "$rec/$name.json.gz.tmp" "$rec/$name.json.gz"
+      for f in txt time; do if [ -s "$out/$name.$f" ]; then portable "$out/$name.$f" > "$rec/$name.$f"; fi; done
     fi
   done
   # Merge (all shards) or the partial table so far; the tables go into the record too.
   ARITH="$(arith_of "$task")" TASKS="$task:$SHARDS_PER_TASK" ONLY_MERGE=1 scripts/eval_full.sh "$out" || true
-  for f in "${task}_full.txt" "${task}_partial.txt"; do if [ -s "$out/$f" ]; then cp "$out/$f" "$rec/$f"; fi; done
-  if [ -s "$out/${task}_full.json" ]; then gzip -9 -n -c "$out/${task}_full.json" > "$rec/${task}_full.json.gz"; fi
+  for f in "${task}_full.txt" "${task}_partial.txt"; do if [ -s "$out/$f" ]; then portable "$out/$f" > "$rec/$f"; fi; done
+  if [ -s "$out/${task}_full.json" ]; then portable "$out/${task}_full.json" | gzip -9 -n > "$rec/${task}_full.json.gz"; fi
 done
