@@ -79,14 +79,19 @@ eval_model() {  # eval_model GGUF TASK ARITHS OUT_PREFIX
   mv "$out.txt.tmp" "$out.txt" && mv "$out.json.tmp" "$out.json"
 }
 
+# A run file as recorded: this machine's folders written as $LMUL_RUNS, $LMUL_MODEL, $LMUL_DATA.
+portable() {
+  sed -e "s|${RUNS%/finetune}|\$LMUL_RUNS|g" -e "s|$MODEL|\$LMUL_MODEL|g" -e "s|$DATA|\$LMUL_DATA|g" "$1"
+}
+
 record() {  # record TASK NAME: copy the run's small result files into the repository's record
   local src="$RUNS/$1/$2" dst="$RECORD/$1/$2" f
   mkdir -p "$dst"
   for f in log.jsonl run.json summary.json eval.txt kl.json; do
-    if [ -s "$src/$f" ] && ! cmp -s "$src/$f" "$dst/$f"; then cp "$src/$f" "$dst/$f.tmp" && mv "$dst/$f.tmp" "$dst/$f"; fi
+    if [ -s "$src/$f" ]; then portable "$src/$f" > "$dst/$f.tmp" && mv "$dst/$f.tmp" "$dst/$f"; fi
   done
   if [ -s "$src/eval.json" ] && [ "$src/eval.json" -nt "$dst/eval.json.gz" ]; then
-    gzip -9 -n -c "$src/eval.json" > "$dst/eval.json.gz.tmp" && mv "$dst/eval.json.gz.tmp" "$dst/eval.json.gz"
+    portable "$src/eval.json" | gzip -9 -n > "$dst/eval.json.gz.tmp" && mv "$dst/eval.json.gz.tmp" "$dst/eval.json.gz"
   fi
 }
 
@@ -167,11 +172,11 @@ run_base() {  # the base model, one arithmetic at a time (each recorded on its o
   for a in $(base_missing "$task"); do
     if [ ! -s "$dst/eval.$a.json.gz" ]; then
       eval_model "$MODEL" "$task" "$a" "$src/eval.$a" || { log "eval $task base $a failed"; return 1; }
-      gzip -9 -n -c "$src/eval.$a.json" > "$dst/eval.$a.json.gz.tmp" && mv "$dst/eval.$a.json.gz.tmp" "$dst/eval.$a.json.gz"
-      cp "$src/eval.$a.txt" "$dst/eval.$a.txt"
+      portable "$src/eval.$a.json" | gzip -9 -n > "$dst/eval.$a.json.gz.tmp" && mv "$dst/eval.$a.json.gz.tmp" "$dst/eval.$a.json.gz"
+      portable "$src/eval.$a.txt" > "$dst/eval.$a.txt"
     fi
     kl_run "$task" "$MODEL" "$a" "$src/kl.$a.json" || { log "kl $task base $a failed"; return 1; }
-    cp "$src/kl.$a.json" "$dst/kl.$a.json"
+    portable "$src/kl.$a.json" > "$dst/kl.$a.json"
   done
 }
 
