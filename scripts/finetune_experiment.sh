@@ -2,7 +2,7 @@
 # The fine-tuning experiment of docs/results.md § "Fine-tuning under L-Mul" (issue 19): SmolLM2-135M-
 # Instruct fine-tuned under each arithmetic with the same budget, then evaluated with `lmul eval`
 # under its own arithmetic and under fp32, the base model beside, KL against the fp32-fine-tuned
-# model. Resumable: every run skips what is done (model.gguf, eval JSON), resumes a checkpoint,
+# model. Resumable: every run skips what is recorded (below), resumes a checkpoint still here,
 # and a run whose policy this build does not know yet is skipped (re-run the script after
 # building one that has it). Working files OUTSIDE the repository:
 #
