@@ -11,7 +11,7 @@ the "infinitely precise" forward that an fp32 engine should approximate.
   h = rmsnorm(x) * g2;  x += (silu(h Wg^T) * (h Wu^T)) Wd^T
   logits = (rmsnorm(x) * g_out) Wout^T     (Wout = token_embd when output.weight is absent)
 
-Used by scripts/make_engine_goldens.py; needs /work/venv-ref (gguf, numpy).
+Used by scripts/make_engine_goldens.py; needs a reference venv $LMUL_REF_VENV (gguf, numpy; tests/testdata/engine/README.md).
 """
 
 import numpy as np

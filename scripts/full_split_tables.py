@@ -9,8 +9,8 @@ refuses as input) and printed the same way, as the results of the shards so far 
 the systematic sample index % N == I). Shard wall times come from the .time files
 eval_full.sh writes.
 
-  scripts/full_split_tables.py /work/evalruns                       # print
-  scripts/full_split_tables.py /work/evalruns --update docs/results.md
+  scripts/full_split_tables.py "$LMUL_RUNS"/evalruns                       # print
+  scripts/full_split_tables.py "$LMUL_RUNS"/evalruns --update docs/results.md
 
 --update replaces the text between the lines `<!-- full-splits:tables:begin -->` and
 `<!-- full-splits:tables:end -->` of the given file (the prose around them is written by hand).

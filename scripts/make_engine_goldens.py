@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Generates the engine's goldens under tests/testdata/engine/ (see README.md there).
 
-  /work/venv-ref/bin/python scripts/make_engine_goldens.py --model "$(scripts/fetch_model.sh)"
+  "$LMUL_REF_VENV"/bin/python scripts/make_engine_goldens.py --model "$(scripts/fetch_model.sh)"
 
 Needs a venv with numpy, gguf and llama-cpp-python (not available in CI; the outputs
 are committed). Parts (all by default, or --part NAME):

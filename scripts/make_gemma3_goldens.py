@@ -12,7 +12,7 @@
   dequant_model gemma3_dequant.txt: sha256 + sample values of real tensors of every type in
                 the Gemma 3 270M file (F32 Q8_0 Q5_0 Q4_K Q6_K), dequantized by gguf.
 
-/work/venv-ref/bin/python scripts/make_gemma3_goldens.py --model "$(scripts/fetch_gemma3.sh)"
+"$LMUL_REF_VENV"/bin/python scripts/make_gemma3_goldens.py --model "$(scripts/fetch_gemma3.sh)"
 """
 import argparse
 import datetime

@@ -9,7 +9,7 @@ tokenizer.model (tokenizer.ggml.add_space_prefix = false). Piece types map 1:1
 (llama.cpp's llama_token_type uses SentencePiece's numbering); the unknown-token id gets
 type UNKNOWN; user-defined pieces get their spaces back as U+2581 (see build_proto). No BOS in the goldens (lmul adds it separately).
 
-/work/venv-ref/bin/python scripts/make_gemma3_tokenizer_goldens.py --model "$(scripts/fetch_gemma3.sh)"
+"$LMUL_REF_VENV"/bin/python scripts/make_gemma3_tokenizer_goldens.py --model "$(scripts/fetch_gemma3.sh)"
 """
 import argparse
 import datetime

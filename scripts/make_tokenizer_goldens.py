@@ -3,7 +3,7 @@
 strings with the default model's vocabulary (SmolLM2-135M-Instruct, byte-level BPE, pre-tokenizer
 "smollm"), for engine/tokenizer/tokenizer_golden_test.cc.
 
-    /work/venv-ref/bin/python scripts/make_tokenizer_goldens.py --model "$(scripts/fetch_model.sh)"
+    "$LMUL_REF_VENV"/bin/python scripts/make_tokenizer_goldens.py --model "$(scripts/fetch_model.sh)"
 
 Reference: llama-cpp-python (llama.cpp built from source), Llama(model, vocab_only=True):
 tokenize(text, add_bos=False, special=parse_special) and detokenize(ids, special=True).
@@ -177,7 +177,7 @@ def sha256_ids(ids):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", required=True)
-    ap.add_argument("--data-dir", default="/work/shared/data")
+    ap.add_argument("--data-dir", default=os.environ.get("LMUL_DATA", "../shared/data"))
     ap.add_argument("--out", default=OUT)
     args = ap.parse_args()
 
@@ -262,7 +262,7 @@ def main():
     doc = {
         "provenance": {
             "script": "scripts/make_tokenizer_goldens.py",
-            "command": "/work/venv-ref/bin/python scripts/make_tokenizer_goldens.py --model "
+            "command": "\"$LMUL_REF_VENV\"/bin/python scripts/make_tokenizer_goldens.py --model "
                        "\"$(scripts/fetch_model.sh)\"",
             "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "python": platform.python_version(),
