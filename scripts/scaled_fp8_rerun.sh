@@ -45,6 +45,9 @@ MODEL="${LMUL_MODEL:-$(scripts/fetch_model.sh)}"
 DATA="${LMUL_DATA:-$(scripts/data_dir.sh)}"
 # A shard file as recorded: this machine's folders written as $LMUL_MODEL, $LMUL_DATA, $HOME.
 portable() { sed -e "s|$MODEL|\$LMUL_MODEL|g" -e "s|$DATA|\$LMUL_DATA|g" -e "s|$HOME|~|g" "$1"; }
+# Its inverse, for a recorded shard restored here: `lmul eval merge` checks that every shard
+# names the same model file, so a restored shard must name this machine's.
+local_paths() { sed -e "s|\$LMUL_MODEL|$MODEL|g" -e "s|\$LMUL_DATA|$DATA|g" -e "s|\"~/|\"$HOME/|g"; }
 
 for task in "${TASKS[@]}"; do
   out="$WORK/$task" rec="$RECORD/$task"
@@ -52,7 +55,7 @@ for task in "${TASKS[@]}"; do
   for ((i = 0; i < SHARDS_PER_TASK; i++)); do
     name="${task}_s${i}of${SHARDS_PER_TASK}"
     if [ -s "$rec/$name.json.gz" ] && [ ! -s "$out/$name.json" ]; then
-      gzip -dc "$rec/$name.json.gz" > "$out/$name.json.tmp" && mv "$out/$name.json.tmp" "$out/$name.json"
+      gzip -dc "$rec/$name.json.gz" | local_paths > "$out/$name.json.tmp" && mv "$out/$name.json.tmp" "$out/$name.json"
     fi
     [ -s "$out/$name.json" ] || [ -n "${ONLY_MERGE:-}" ] || \
       ARITH="$(arith_of "$task")" TASKS="$task:$SHARDS_PER_TASK" SHARDS="$i" NICE="${NICE:-19}" JOBS=1 \
