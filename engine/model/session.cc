@@ -208,6 +208,7 @@ void Session::Attention(int layer, int n, const float* qkv, float* out) {
   const float softcap = c.arch_settings.attn_softcap;
   const bool sliding = c.IsSlidingLayer(layer);
   std::vector<float> scores(static_cast<size_t>(n) * T);
+  int k_exp = 0, v_exp = 0;  // scale exponents of packed_k_ / packed_v_ (scaled sites)
   for (int h = 0; h < c.n_head; ++h) {
     const int g = h / group;
     const float* q = qkv + static_cast<size_t>(h) * hd;
@@ -218,17 +219,22 @@ void Session::Attention(int layer, int n, const float* qkv, float* out) {
               MatrixView{k, hd, T, 1, kvd});
     }
     // scores (n, T) = q_h (n, head_dim) . K_g^T (head_dim, T)
+    // K_g (scaled first at a scaled site) packed once for the group's query heads:
+    // GemmPacked on it = Gemm per head.
     if (policy_.is_scaled(Site::kAttnQK)) {
       // Tensors: Q = the batch's rows of head h (n, head_dim); K = every cached key of
       // group g (T, head_dim), the batch's own (masked or not) included.
       const Format& f = policy_.at(Site::kAttnQK).format;
+      if (h % group == 0) {
+        const ScaledTensor sk = ScaleTensor(f, k, T, hd, kvd);
+        k_exp = sk.exp;
+        kernels::RepackB(&packed_k_, policy_.at(Site::kAttnQK), hd, T, sk.data.data(), hd,
+                         /*b_trans=*/true, For(gemm_, n, T, hd));
+      }
       const ScaledTensor sq = ScaleTensor(f, q, n, hd, qkv_w);
-      const ScaledTensor sk = ScaleTensor(f, k, T, hd, kvd);
-      kernels::Gemm(policy_.at(Site::kAttnQK), n, T, hd, sq.data.data(), hd, sk.data.data(), hd,
-                    /*b_trans=*/true, scores.data(), T, For(gemm_, n, T, hd));
-      UnscaleBlock(scores.data(), n, T, T, sq.exp + sk.exp);
+      kernels::GemmPacked(n, sq.data.data(), hd, packed_k_, scores.data(), T, For(gemm_, n, T, hd));
+      UnscaleBlock(scores.data(), n, T, T, sq.exp + k_exp);
     } else {
-      // K_g packed once for the group's query heads (GemmPacked on it = Gemm per head).
       if (h % group == 0) {
         kernels::RepackB(&packed_k_, policy_.at(Site::kAttnQK), hd, T, k, kvd, /*b_trans=*/true,
                          For(gemm_, n, T, hd));
@@ -281,11 +287,15 @@ void Session::Attention(int layer, int n, const float* qkv, float* out) {
       // Tensors: P = the batch's probability rows of head h (n, T; masked entries are
       // zeros); V = every cached value of group g (T, head_dim).
       const Format& f = policy_.at(Site::kAttnAV).format;
+      if (h % group == 0) {  // V_g scaled and packed once for the group
+        const ScaledTensor sv = ScaleTensor(f, v, T, hd, kvd);
+        v_exp = sv.exp;
+        kernels::RepackB(&packed_v_, policy_.at(Site::kAttnAV), T, hd, sv.data.data(), hd,
+                         /*b_trans=*/false, For(gemm_, n, hd, T));
+      }
       const ScaledTensor sp = ScaleTensor(f, scores.data(), n, T, T);
-      const ScaledTensor sv = ScaleTensor(f, v, T, hd, kvd);
-      kernels::Gemm(policy_.at(Site::kAttnAV), n, hd, T, sp.data.data(), T, sv.data.data(), hd,
-                    /*b_trans=*/false, out_h, qd, For(gemm_, n, hd, T));
-      UnscaleBlock(out_h, n, hd, qd, sp.exp + sv.exp);
+      kernels::GemmPacked(n, sp.data.data(), T, packed_v_, out_h, qd, For(gemm_, n, hd, T));
+      UnscaleBlock(out_h, n, hd, qd, sp.exp + v_exp);
     } else {
       if (h % group == 0) {  // V_g (T, head_dim), packed once for the group
         kernels::RepackB(&packed_v_, policy_.at(Site::kAttnAV), T, hd, v, kvd,

@@ -60,7 +60,7 @@ class Session {
   // Bytes of GEMM weights one decoded token reads: the compact tensors (kCompact) or the
   // packs (kPacked) of every layer and of the LM head.
   int64_t weight_bytes_per_token() const;
-  void Rewind(int pos);             // keep the first `pos` tokens (0 <= pos <= pos())
+  void Rewind(int pos);  // keep the first `pos` tokens (0 <= pos <= pos())
 
   // Runs tokens at positions pos()..pos()+n-1 and appends them to the KV cache. If
   // logits is non-null it is resized to n x n_vocab; row t holds the next-token
@@ -124,8 +124,9 @@ class Session {
 
   // KV cache per layer: (pos, n_kv_head, head_dim), grown as tokens arrive.
   std::vector<std::vector<float>> k_cache_, v_cache_;
-  // One kv head's keys and values packed for its site's arithmetic (Attention: once per kv
-  // head and layer, then multiplied by each query head of the group); buffers reused.
+  // One kv head's keys and values packed for its site's arithmetic, scaled first at a scaled
+  // site (Attention: once per kv head and layer, then multiplied by each query head of the
+  // group); buffers reused.
   kernels::PackedB packed_k_, packed_v_;
   std::vector<float> observer_weight_;  // dequantized weight for observer views
   // RoPE tables, one per distinct base; layer l uses rope_tables_[rope_table_of_[l]].
