@@ -157,3 +157,9 @@ void RunParts(int parts, const std::function<void(int)>& fn) {
 }
 
 }  // namespace lmul::kernels::internal
+
+namespace lmul::kernels {
+
+void RunParts(int parts, const std::function<void(int)>& fn) { internal::RunParts(parts, fn); }
+
+}  // namespace lmul::kernels

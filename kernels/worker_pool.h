@@ -18,6 +18,12 @@ namespace lmul::kernels {
 // that is unknown (reported as 0). Always >= 1. Callers clamp to their work.
 int ResolveThreads(int threads);
 
+// Runs fn(part) for every part in [0, parts) on the kernels' persistent workers (part 0 on
+// the calling thread; internal::RunParts below), for layers above the kernels that split
+// their own work (the engine's decode attention over kv heads). Kernels called from a part
+// should get threads = 1: a nested call runs on freshly started threads.
+void RunParts(int parts, const std::function<void(int)>& fn);
+
 }  // namespace lmul::kernels
 
 namespace lmul::kernels::internal {

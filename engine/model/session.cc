@@ -7,6 +7,7 @@
 #include "base/check.h"
 #include "engine/model/scaling.h"
 #include "kernels/elementwise.h"
+#include "kernels/worker_pool.h"
 
 namespace lmul::engine {
 
@@ -207,103 +208,122 @@ void Session::Attention(int layer, int n, const float* qkv, float* out) {
   const float scale = c.arch_settings.attn_scale;  // 1/sqrtf(head_dim)
   const float softcap = c.arch_settings.attn_softcap;
   const bool sliding = c.IsSlidingLayer(layer);
-  std::vector<float> scores(static_cast<size_t>(n) * T);
-  int k_exp = 0, v_exp = 0;  // scale exponents of packed_k_ / packed_v_ (scaled sites)
-  for (int h = 0; h < c.n_head; ++h) {
-    const int g = h / group;
-    const float* q = qkv + static_cast<size_t>(h) * hd;
-    const float* k = kc + static_cast<size_t>(g) * hd;
-    const float* v = vc + static_cast<size_t>(g) * hd;
-    if (observer_) {
-      Observe(Site::kAttnQK, SiteOp::kQK, layer, h, RowMajor(q, n, hd, qkv_w),
-              MatrixView{k, hd, T, 1, kvd});
-    }
-    // scores (n, T) = q_h (n, head_dim) . K_g^T (head_dim, T)
-    // K_g (scaled first at a scaled site) packed once for the group's query heads:
-    // GemmPacked on it = Gemm per head.
-    if (policy_.is_scaled(Site::kAttnQK)) {
-      // Tensors: Q = the batch's rows of head h (n, head_dim); K = every cached key of
-      // group g (T, head_dim), the batch's own (masked or not) included.
-      const Format& f = policy_.at(Site::kAttnQK).format;
-      if (h % group == 0) {
-        const ScaledTensor sk = ScaleTensor(f, k, T, hd, kvd);
-        k_exp = sk.exp;
-        kernels::RepackB(&packed_k_, policy_.at(Site::kAttnQK), hd, T, sk.data.data(), hd,
-                         /*b_trans=*/true, For(gemm_, n, T, hd));
+  // One kv group g: its K_g and V_g (scaled first at a scaled site) packed once into pk / pv,
+  // then multiplied by each of its query heads (GemmPacked on a pack = Gemm per head).
+  // scores: (n, T) scratch; qk / av: the GEMMs' options.
+  auto kv_group = [&](int g, kernels::PackedB& pk, kernels::PackedB& pv, std::vector<float>& scores,
+                      const kernels::GemmOptions& qk, const kernels::GemmOptions& av) {
+    int k_exp = 0, v_exp = 0;  // scale exponents of pk / pv (scaled sites)
+    for (int h = g * group; h < (g + 1) * group; ++h) {
+      const float* q = qkv + static_cast<size_t>(h) * hd;
+      const float* k = kc + static_cast<size_t>(g) * hd;
+      const float* v = vc + static_cast<size_t>(g) * hd;
+      if (observer_) {
+        Observe(Site::kAttnQK, SiteOp::kQK, layer, h, RowMajor(q, n, hd, qkv_w),
+                MatrixView{k, hd, T, 1, kvd});
       }
-      const ScaledTensor sq = ScaleTensor(f, q, n, hd, qkv_w);
-      kernels::GemmPacked(n, sq.data.data(), hd, packed_k_, scores.data(), T, For(gemm_, n, T, hd));
-      UnscaleBlock(scores.data(), n, T, T, sq.exp + k_exp);
-    } else {
-      if (h % group == 0) {
-        kernels::RepackB(&packed_k_, policy_.at(Site::kAttnQK), hd, T, k, kvd, /*b_trans=*/true,
-                         For(gemm_, n, T, hd));
+      // scores (n, T) = q_h (n, head_dim) . K_g^T (head_dim, T)
+      if (policy_.is_scaled(Site::kAttnQK)) {
+        // Tensors: Q = the batch's rows of head h (n, head_dim); K = every cached key of
+        // group g (T, head_dim), the batch's own (masked or not) included.
+        const Format& f = policy_.at(Site::kAttnQK).format;
+        if (h % group == 0) {
+          const ScaledTensor sk = ScaleTensor(f, k, T, hd, kvd);
+          k_exp = sk.exp;
+          kernels::RepackB(&pk, policy_.at(Site::kAttnQK), hd, T, sk.data.data(), hd,
+                           /*b_trans=*/true, qk);
+        }
+        const ScaledTensor sq = ScaleTensor(f, q, n, hd, qkv_w);
+        kernels::GemmPacked(n, sq.data.data(), hd, pk, scores.data(), T, qk);
+        UnscaleBlock(scores.data(), n, T, T, sq.exp + k_exp);
+      } else {
+        if (h % group == 0) {
+          kernels::RepackB(&pk, policy_.at(Site::kAttnQK), hd, T, k, kvd, /*b_trans=*/true, qk);
+        }
+        kernels::GemmPacked(n, q, qkv_w, pk, scores.data(), T, qk);
       }
-      kernels::GemmPacked(n, q, qkv_w, packed_k_, scores.data(), T, For(gemm_, n, T, hd));
-    }
-    // Causal softmax in fp32 (as ggml_soft_max_ext: scale, max, expf, sum in double)
-    // over the row's visible keys, in cache order; masked keys get exact zeros.
-    for (int i = 0; i < n; ++i) {
-      float* s = scores.data() + static_cast<size_t>(i) * T;
-      const RowMask& m = rows_[i];
-      // Visible ranges [b0, e0) (context) and [b1, e1) (own tokens). Sliding-window
-      // layers: keys at position kp with pos - kp >= window are masked.
-      int b0 = 0, e0 = m.ctx_end, b1 = m.own_begin, e1 = m.own_end;
-      if (sliding) {
-        const int min_pos = m.pos + 1 - c.sliding_window;  // first visible key position
-        b0 = std::max(0, min_pos);
-        b1 = std::max(m.own_begin, m.own_begin + min_pos - m.ctx_end);
+      // Causal softmax in fp32 (as ggml_soft_max_ext: scale, max, expf, sum in double)
+      // over the row's visible keys, in cache order; masked keys get exact zeros.
+      for (int i = 0; i < n; ++i) {
+        float* s = scores.data() + static_cast<size_t>(i) * T;
+        const RowMask& m = rows_[i];
+        // Visible ranges [b0, e0) (context) and [b1, e1) (own tokens). Sliding-window
+        // layers: keys at position kp with pos - kp >= window are masked.
+        int b0 = 0, e0 = m.ctx_end, b1 = m.own_begin, e1 = m.own_end;
+        if (sliding) {
+          const int min_pos = m.pos + 1 - c.sliding_window;  // first visible key position
+          b0 = std::max(0, min_pos);
+          b1 = std::max(m.own_begin, m.own_begin + min_pos - m.ctx_end);
+        }
+        e0 = std::max(b0, e0);
+        e1 = std::max(b1, e1);
+        // Visits the visible keys in cache order: [b0, e0) then [b1, e1).
+        auto for_visible = [&](auto&& fn) {
+          for (int t = b0; t < e0; ++t) fn(s[t]);
+          for (int t = b1; t < e1; ++t) fn(s[t]);
+        };
+        float mx = -INFINITY;
+        for_visible([&](float& v) {
+          v = ops::SoftCap(v * scale, softcap);
+          mx = std::max(mx, v);
+        });
+        double sum = 0.0;
+        for_visible([&](float& v) {
+          v = std::exp(v - mx);
+          sum += v;
+        });
+        const float inv = static_cast<float>(1.0 / sum);
+        for_visible([&](float& v) { v *= inv; });
+        std::fill(s, s + b0, 0.0f);
+        std::fill(s + e0, s + b1, 0.0f);
+        std::fill(s + e1, s + T, 0.0f);
       }
-      e0 = std::max(b0, e0);
-      e1 = std::max(b1, e1);
-      // Visits the visible keys in cache order: [b0, e0) then [b1, e1).
-      auto for_visible = [&](auto&& fn) {
-        for (int t = b0; t < e0; ++t) fn(s[t]);
-        for (int t = b1; t < e1; ++t) fn(s[t]);
-      };
-      float mx = -INFINITY;
-      for_visible([&](float& v) {
-        v = ops::SoftCap(v * scale, softcap);
-        mx = std::max(mx, v);
-      });
-      double sum = 0.0;
-      for_visible([&](float& v) {
-        v = std::exp(v - mx);
-        sum += v;
-      });
-      const float inv = static_cast<float>(1.0 / sum);
-      for_visible([&](float& v) { v *= inv; });
-      std::fill(s, s + b0, 0.0f);
-      std::fill(s + e0, s + b1, 0.0f);
-      std::fill(s + e1, s + T, 0.0f);
-    }
-    if (observer_) {
-      Observe(Site::kAttnAV, SiteOp::kAV, layer, h, RowMajor(scores.data(), n, T, T),
-              RowMajor(v, T, hd, kvd));
-    }
-    // out_h (n, head_dim) = p (n, T) . V_g (T, head_dim)
-    float* out_h = out + static_cast<size_t>(h) * hd;
-    if (policy_.is_scaled(Site::kAttnAV)) {
-      // Tensors: P = the batch's probability rows of head h (n, T; masked entries are
-      // zeros); V = every cached value of group g (T, head_dim).
-      const Format& f = policy_.at(Site::kAttnAV).format;
-      if (h % group == 0) {  // V_g scaled and packed once for the group
-        const ScaledTensor sv = ScaleTensor(f, v, T, hd, kvd);
-        v_exp = sv.exp;
-        kernels::RepackB(&packed_v_, policy_.at(Site::kAttnAV), T, hd, sv.data.data(), hd,
-                         /*b_trans=*/false, For(gemm_, n, hd, T));
+      if (observer_) {
+        Observe(Site::kAttnAV, SiteOp::kAV, layer, h, RowMajor(scores.data(), n, T, T),
+                RowMajor(v, T, hd, kvd));
       }
-      const ScaledTensor sp = ScaleTensor(f, scores.data(), n, T, T);
-      kernels::GemmPacked(n, sp.data.data(), T, packed_v_, out_h, qd, For(gemm_, n, hd, T));
-      UnscaleBlock(out_h, n, hd, qd, sp.exp + v_exp);
-    } else {
-      if (h % group == 0) {  // V_g (T, head_dim), packed once for the group
-        kernels::RepackB(&packed_v_, policy_.at(Site::kAttnAV), T, hd, v, kvd,
-                         /*b_trans=*/false, For(gemm_, n, hd, T));
+      // out_h (n, head_dim) = p (n, T) . V_g (T, head_dim)
+      float* out_h = out + static_cast<size_t>(h) * hd;
+      if (policy_.is_scaled(Site::kAttnAV)) {
+        // Tensors: P = the batch's probability rows of head h (n, T; masked entries are
+        // zeros); V = every cached value of group g (T, head_dim).
+        const Format& f = policy_.at(Site::kAttnAV).format;
+        if (h % group == 0) {
+          const ScaledTensor sv = ScaleTensor(f, v, T, hd, kvd);
+          v_exp = sv.exp;
+          kernels::RepackB(&pv, policy_.at(Site::kAttnAV), T, hd, sv.data.data(), hd,
+                           /*b_trans=*/false, av);
+        }
+        const ScaledTensor sp = ScaleTensor(f, scores.data(), n, T, T);
+        kernels::GemmPacked(n, sp.data.data(), T, pv, out_h, qd, av);
+        UnscaleBlock(out_h, n, hd, qd, sp.exp + v_exp);
+      } else {
+        if (h % group == 0) {
+          kernels::RepackB(&pv, policy_.at(Site::kAttnAV), T, hd, v, kvd,
+                           /*b_trans=*/false, av);
+        }
+        kernels::GemmPacked(n, scores.data(), T, pv, out_h, qd, av);
       }
-      kernels::GemmPacked(n, scores.data(), T, packed_v_, out_h, qd, For(gemm_, n, hd, T));
     }
+  };
+  // Decode-sized batches (the attention GEMMs below the threading threshold): the kv groups
+  // spread over the threads, each with its own packs and scores (results do not depend on
+  // it: every head's products are the same). Else, or under an observer (events in head
+  // order), one group after the other with threaded GEMMs.
+  const kernels::GemmOptions qk = For(gemm_, n, T, hd), av = For(gemm_, n, hd, T);
+  const int parts = std::min(c.n_kv_head, kernels::ResolveThreads(gemm_.threads));
+  if (observer_ == nullptr && parts > 1 && qk.threads == 1 && av.threads == 1) {
+    if (static_cast<int>(group_packs_.size()) < c.n_kv_head) group_packs_.resize(c.n_kv_head);
+    kernels::RunParts(parts, [&](int part) {
+      std::vector<float> scores(static_cast<size_t>(n) * T);
+      for (int g = c.n_kv_head * part / parts; g < c.n_kv_head * (part + 1) / parts; ++g) {
+        kv_group(g, group_packs_[g].k, group_packs_[g].v, scores, qk, av);
+      }
+    });
+    return;
   }
+  std::vector<float> scores(static_cast<size_t>(n) * T);
+  for (int g = 0; g < c.n_kv_head; ++g) kv_group(g, packed_k_, packed_v_, scores, qk, av);
 }
 
 Status Session::Forward(std::span<const int32_t> tokens, std::vector<float>* logits) {

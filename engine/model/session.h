@@ -128,6 +128,11 @@ class Session {
   // site (Attention: once per kv head and layer, then multiplied by each query head of the
   // group); buffers reused.
   kernels::PackedB packed_k_, packed_v_;
+  // The same per kv head, when decode's attention runs the kv heads on several threads.
+  struct KvPacks {
+    kernels::PackedB k, v;
+  };
+  std::vector<KvPacks> group_packs_;
   std::vector<float> observer_weight_;  // dequantized weight for observer views
   // RoPE tables, one per distinct base; layer l uses rope_tables_[rope_table_of_[l]].
   std::vector<ops::RopeTable> rope_tables_;
