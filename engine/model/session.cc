@@ -196,6 +196,21 @@ void Session::QkNorm(int layer, int n, float* qkv) {
   }
 }
 
+// x (rows, cols; row stride ldx): one kv head's cached keys or values, packed into *into as
+// the B operand of `site` (b_trans: B = x^T) for its arithmetic; at a scaled site scaled as one
+// tensor first. Returns the scale exponent (0 when not scaled).
+int Session::PackKv(Site site, int rows, int cols, const float* x, int ldx, bool b_trans,
+                    const kernels::GemmOptions& opts, kernels::PackedB* into) const {
+  const int K = b_trans ? cols : rows, N = b_trans ? rows : cols;
+  if (!policy_.is_scaled(site)) {
+    kernels::RepackB(into, policy_.at(site), K, N, x, ldx, b_trans, opts);
+    return 0;
+  }
+  const ScaledTensor sx = ScaleTensor(policy_.at(site).format, x, rows, cols, ldx);
+  kernels::RepackB(into, policy_.at(site), K, N, sx.data.data(), cols, b_trans, opts);
+  return sx.exp;
+}
+
 // out (n, n_head * head_dim): attention of the batch's queries over the cache.
 void Session::Attention(int layer, int n, const float* qkv, float* out) {
   const ModelConfig& c = model_.config();
@@ -208,38 +223,30 @@ void Session::Attention(int layer, int n, const float* qkv, float* out) {
   const float scale = c.arch_settings.attn_scale;  // 1/sqrtf(head_dim)
   const float softcap = c.arch_settings.attn_softcap;
   const bool sliding = c.IsSlidingLayer(layer);
-  // One kv group g: its K_g and V_g (scaled first at a scaled site) packed once into pk / pv,
-  // then multiplied by each of its query heads (GemmPacked on a pack = Gemm per head).
+  // One kv group g: its K_g and V_g packed once into pk / pv (PackKv), then multiplied by
+  // each of its query heads (GemmPacked on a pack = Gemm per head).
   // scores: (n, T) scratch; qk / av: the GEMMs' options.
   auto kv_group = [&](int g, kernels::PackedB& pk, kernels::PackedB& pv, std::vector<float>& scores,
                       const kernels::GemmOptions& qk, const kernels::GemmOptions& av) {
-    int k_exp = 0, v_exp = 0;  // scale exponents of pk / pv (scaled sites)
+    // Tensors at a scaled site: K = every cached key of group g (T, head_dim), the batch's
+    // own (masked or not) included; V = every cached value of group g (T, head_dim).
+    const float* k = kc + static_cast<size_t>(g) * hd;
+    const float* v = vc + static_cast<size_t>(g) * hd;
+    const int k_exp = PackKv(Site::kAttnQK, T, hd, k, kvd, /*b_trans=*/true, qk, &pk);
+    const int v_exp = PackKv(Site::kAttnAV, T, hd, v, kvd, /*b_trans=*/false, av, &pv);
     for (int h = g * group; h < (g + 1) * group; ++h) {
       const float* q = qkv + static_cast<size_t>(h) * hd;
-      const float* k = kc + static_cast<size_t>(g) * hd;
-      const float* v = vc + static_cast<size_t>(g) * hd;
       if (observer_) {
         Observe(Site::kAttnQK, SiteOp::kQK, layer, h, RowMajor(q, n, hd, qkv_w),
                 MatrixView{k, hd, T, 1, kvd});
       }
       // scores (n, T) = q_h (n, head_dim) . K_g^T (head_dim, T)
       if (policy_.is_scaled(Site::kAttnQK)) {
-        // Tensors: Q = the batch's rows of head h (n, head_dim); K = every cached key of
-        // group g (T, head_dim), the batch's own (masked or not) included.
-        const Format& f = policy_.at(Site::kAttnQK).format;
-        if (h % group == 0) {
-          const ScaledTensor sk = ScaleTensor(f, k, T, hd, kvd);
-          k_exp = sk.exp;
-          kernels::RepackB(&pk, policy_.at(Site::kAttnQK), hd, T, sk.data.data(), hd,
-                           /*b_trans=*/true, qk);
-        }
-        const ScaledTensor sq = ScaleTensor(f, q, n, hd, qkv_w);
+        // Tensor: Q = the batch's rows of head h (n, head_dim).
+        const ScaledTensor sq = ScaleTensor(policy_.at(Site::kAttnQK).format, q, n, hd, qkv_w);
         kernels::GemmPacked(n, sq.data.data(), hd, pk, scores.data(), T, qk);
         UnscaleBlock(scores.data(), n, T, T, sq.exp + k_exp);
       } else {
-        if (h % group == 0) {
-          kernels::RepackB(&pk, policy_.at(Site::kAttnQK), hd, T, k, kvd, /*b_trans=*/true, qk);
-        }
         kernels::GemmPacked(n, q, qkv_w, pk, scores.data(), T, qk);
       }
       // Causal softmax in fp32 (as ggml_soft_max_ext: scale, max, expf, sum in double)
@@ -285,23 +292,12 @@ void Session::Attention(int layer, int n, const float* qkv, float* out) {
       // out_h (n, head_dim) = p (n, T) . V_g (T, head_dim)
       float* out_h = out + static_cast<size_t>(h) * hd;
       if (policy_.is_scaled(Site::kAttnAV)) {
-        // Tensors: P = the batch's probability rows of head h (n, T; masked entries are
-        // zeros); V = every cached value of group g (T, head_dim).
-        const Format& f = policy_.at(Site::kAttnAV).format;
-        if (h % group == 0) {
-          const ScaledTensor sv = ScaleTensor(f, v, T, hd, kvd);
-          v_exp = sv.exp;
-          kernels::RepackB(&pv, policy_.at(Site::kAttnAV), T, hd, sv.data.data(), hd,
-                           /*b_trans=*/false, av);
-        }
-        const ScaledTensor sp = ScaleTensor(f, scores.data(), n, T, T);
+        // Tensor: P = the batch's probability rows of head h (n, T; masked entries are zeros).
+        const ScaledTensor sp =
+            ScaleTensor(policy_.at(Site::kAttnAV).format, scores.data(), n, T, T);
         kernels::GemmPacked(n, sp.data.data(), T, pv, out_h, qd, av);
         UnscaleBlock(out_h, n, hd, qd, sp.exp + v_exp);
       } else {
-        if (h % group == 0) {
-          kernels::RepackB(&pv, policy_.at(Site::kAttnAV), T, hd, v, kvd,
-                           /*b_trans=*/false, av);
-        }
         kernels::GemmPacked(n, scores.data(), T, pv, out_h, qd, av);
       }
     }

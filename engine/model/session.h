@@ -96,6 +96,8 @@ class Session {
   Status Run(std::span<const int32_t> tokens, int first_logit_row, std::vector<float>* logits,
              std::vector<RowMask> rows = {});
   void Attention(int layer, int n, const float* qkv, float* out);
+  int PackKv(Site site, int rows, int cols, const float* x, int ldx, bool b_trans,
+             const kernels::GemmOptions& opts, kernels::PackedB* into) const;
   void Observe(Site site, SiteOp op, int layer, int head, const MatrixView& a, const MatrixView& b);
   MatrixView WeightView(WeightGroup g, int layer);
   ops::ElementwiseContext Ew(int layer) const;
