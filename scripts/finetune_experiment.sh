@@ -95,8 +95,8 @@ record() {  # record TASK NAME: copy the run's small result files into the repos
   fi
 }
 
-train_run() {  # train_run TASK ARITH BACKWARD: train (or resume) until OUT/model.gguf exists
-  local task="$1" arith="$2" backward="$3" dir="$RUNS/$1/$2-$3"
+train_run() {  # train_run TASK ARITH BACKWARD [norecord]: train (or resume) until OUT/model.gguf exists
+  local task="$1" arith="$2" backward="$3" dir="$RUNS/$1/$2-$3" norecord="${4:-}"
   mkdir -p "$RUNS/$task"
   [ -s "$dir/model.gguf" ] && return 0
   log "train $task $arith-$backward -> $dir"
@@ -104,14 +104,21 @@ train_run() {  # train_run TASK ARITH BACKWARD: train (or resume) until OUT/mode
   nice -n "${FT_NICE:-10}" "$PY" -m lmul.finetune -m "$MODEL" --task "$task" --data-dir "$DATA" \
     --arith "$arith" --backward "$backward" $(train_flags "$task") --seed 0 --threads "$THREADS" \
     --out "$dir" --resume 2>> "$dir.stderr.log" || { log "train $task $arith-$backward failed (see $dir.stderr.log)"; return 1; }
-  record "$task" "$arith-$backward"
+  [ -n "$norecord" ] || record "$task" "$arith-$backward"
 }
 
-same_losses() {  # same_losses LOG1 LOG2: the same (step, loss) sequence
+same_losses() {  # same_losses LOG1 LOG2: the same steps, every loss within 1e-4 (relative)
+  # Bit-identical on the same CPU model; across CPUs torch's fp32 GEMMs round differently
+  # (measured: Zen 3 record, Ice Lake re-run, at most 9e-6 relative over the 70 ARC steps).
   "$PY" - "$1" "$2" <<'PYEOF'
 import json, sys
 a, b = ([(r["step"], r["loss"]) for r in map(json.loads, open(f))] for f in sys.argv[1:3])
-sys.exit(0 if a == b else 1)
+if [s for s, _ in a] != [s for s, _ in b]:
+    sys.exit("steps differ")
+rel = max((abs(x - y) / abs(y) for (_, x), (_, y) in zip(a, b)), default=0.0)
+print(f"re-trained reference: {len(a)} steps, max relative loss difference {rel:.3g}"
+      + (" (bit-identical)" if a == b else ""), file=sys.stderr)
+sys.exit(0 if rel <= 1e-4 else 1)
 PYEOF
 }
 
@@ -120,8 +127,8 @@ ensure_ref() {  # ensure_ref TASK: the fine-tuned fp32 model is here (trained ag
   [ -s "$dir/model.gguf" ] && return 0
   [ -s "$rec" ] || { train_run "$task" fp32 ste; return; }
   log "$task fp32-ste: recorded, its model is not here: training it again as the KL reference"
-  train_run "$task" fp32 ste || return 1
-  same_losses "$dir/log.jsonl" "$rec" || {
+  train_run "$task" fp32 ste norecord || return 1  # the record keeps the original run
+  same_losses "$dir/log.jsonl" "$rec" 2>> "$RUNS/driver.log" || {
     log "$task fp32-ste: the re-trained reference's losses differ from $rec: stopping"; exit 1; }
 }
 
