@@ -181,6 +181,8 @@ TEST_F(TinyModelTest, Fp32MatchesFloat64Reference) {
 
 TEST_F(TinyModelTest, PrefillEqualsDecodeAndThreadsInvariant) {
   // Not the scaled presets: their tensors are the batch's (ScaledPresetsDecode below).
+  // Sessions b and c (3 and 2 threads, 2 kv heads) run attention with its kv heads spread
+  // over the threads (decode-sized GEMMs); session a runs them one after the other.
   for (const char* preset :
        {"fp32", "bf16", "lmul-attn", "lmul-all", "fp8-e4m3-attn", "lmul-all-k3", "lmul-all-k4",
         "fp8-e4m3-all", "attn=lmul/e8m3,*=exact/fp32,accum=bf16"}) {
