@@ -309,17 +309,18 @@ void Session::Attention(int layer, int n, const float* qkv, float* out) {
   const kernels::GemmOptions qk = For(gemm_, n, T, hd), av = For(gemm_, n, hd, T);
   const int parts = std::min(c.n_kv_head, kernels::ResolveThreads(gemm_.threads));
   if (observer_ == nullptr && parts > 1 && qk.threads == 1 && av.threads == 1) {
-    if (static_cast<int>(group_packs_.size()) < c.n_kv_head) group_packs_.resize(c.n_kv_head);
+    if (static_cast<int>(kv_packs_.size()) < c.n_kv_head) kv_packs_.resize(c.n_kv_head);
     kernels::RunParts(parts, [&](int part) {
       std::vector<float> scores(static_cast<size_t>(n) * T);
       for (int g = c.n_kv_head * part / parts; g < c.n_kv_head * (part + 1) / parts; ++g) {
-        kv_group(g, group_packs_[g].k, group_packs_[g].v, scores, qk, av);
+        kv_group(g, kv_packs_[g].k, kv_packs_[g].v, scores, qk, av);
       }
     });
     return;
   }
   std::vector<float> scores(static_cast<size_t>(n) * T);
-  for (int g = 0; g < c.n_kv_head; ++g) kv_group(g, packed_k_, packed_v_, scores, qk, av);
+  if (kv_packs_.empty()) kv_packs_.resize(1);
+  for (int g = 0; g < c.n_kv_head; ++g) kv_group(g, kv_packs_[0].k, kv_packs_[0].v, scores, qk, av);
 }
 
 Status Session::Forward(std::span<const int32_t> tokens, std::vector<float>* logits) {

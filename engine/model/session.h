@@ -128,13 +128,12 @@ class Session {
   std::vector<std::vector<float>> k_cache_, v_cache_;
   // One kv head's keys and values packed for its site's arithmetic, scaled first at a scaled
   // site (Attention: once per kv head and layer, then multiplied by each query head of the
-  // group); buffers reused.
-  kernels::PackedB packed_k_, packed_v_;
-  // The same per kv head, when decode's attention runs the kv heads on several threads.
+  // group); buffers reused. One per kv head when decode's attention runs the kv heads on
+  // several threads, else only the first.
   struct KvPacks {
     kernels::PackedB k, v;
   };
-  std::vector<KvPacks> group_packs_;
+  std::vector<KvPacks> kv_packs_;
   std::vector<float> observer_weight_;  // dequantized weight for observer views
   // RoPE tables, one per distinct base; layer l uses rope_tables_[rope_table_of_[l]].
   std::vector<ops::RopeTable> rope_tables_;
