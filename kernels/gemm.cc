@@ -152,6 +152,9 @@ struct PackedBAccess {
   // PackB into an existing object (its buffers reused).
   static void Pack(PackedB& pb, const Arith& arith, int K, int N, const float* b, int ldb,
                    bool b_trans, Accum accum, int threads = 1);
+  // AppendBColumns / AppendBRows (kernels/gemm.h).
+  static void AppendColumns(PackedB& pb, int count, const float* bt, int ldb);
+  static void AppendRows(PackedB& pb, int count, const float* b, int ldb);
   static const uint32_t* DotB(const PackedB& b) { return b.dot_b_.data(); }
   static const uint32_t* DotZ(const PackedB& b) {
     return b.dot_z_.empty() ? nullptr : b.dot_z_.data();
@@ -260,6 +263,68 @@ void PackedBAccess::Pack(PackedB& pb, const Arith& arith, int K, int N, const fl
       merge_zero(pz);
     });
   }
+  pb.has_special_ = st.special;
+  pb.min_mag_ = st.min_mag;
+  pb.max_mag_ = st.max_mag;
+}
+
+// The layout is Pack's: a new column lands in its panel (the last one, or new panels of
+// zeros), a new row k of every panel at (panel * K + k) * kNR after panels 1.. move up to
+// their new offsets; the statistics merge (min, max, or: the same as over the whole B).
+void PackedBAccess::AppendColumns(PackedB& pb, int count, const float* bt, int ldb) {
+  LMUL_CHECK(count >= 0 && pb.consts_ != nullptr && !pb.bf16_dot_,
+             "AppendBColumns: count=%d onto %s", count,
+             pb.consts_ == nullptr ? "an unpacked B" : "a B packed for bf16dot");
+  const int K = pb.k_, n0 = pb.n_, N = n0 + count;
+  const int panels = (N + kNR - 1) / kNR;
+  pb.data_.resize(static_cast<size_t>(panels) * K * kNR, 0u);  // new panels: +0 padding
+  pb.panel_zero_.resize(panels, 0);
+  Stats st = GetStats(pb);
+  std::vector<uint32_t> buf(K);
+  for (int n = n0; n < N; ++n) {
+    Stats col;
+    internal::ConvertRunSimd(*pb.consts_, bt + static_cast<size_t>(n - n0) * ldb, K, buf.data(),
+                             &col);
+    st.Merge(col);
+    pb.panel_zero_[n / kNR] |= col.zero;
+    uint32_t* dst = pb.data_.data() + static_cast<size_t>(n / kNR) * K * kNR + n % kNR;
+    for (int k = 0; k < K; ++k) dst[static_cast<size_t>(k) * kNR] = buf[k];
+  }
+  pb.n_ = N;
+  pb.has_special_ = st.special;
+  pb.min_mag_ = st.min_mag;
+  pb.max_mag_ = st.max_mag;
+}
+
+void PackedBAccess::AppendRows(PackedB& pb, int count, const float* b, int ldb) {
+  LMUL_CHECK(count >= 0 && pb.consts_ != nullptr && !pb.bf16_dot_, "AppendBRows: count=%d onto %s",
+             count, pb.consts_ == nullptr ? "an unpacked B" : "a B packed for bf16dot");
+  const int k0 = pb.k_, K = k0 + count, N = pb.n_;
+  const int panels = (N + kNR - 1) / kNR;
+  pb.data_.resize(static_cast<size_t>(panels) * K * kNR);
+  uint32_t* data = pb.data_.data();
+  // Panel p moves from p * k0 * kNR to p * K * kNR: the last first, so no source is
+  // overwritten before it moves.
+  for (int p = panels - 1; p > 0; --p) {
+    std::memmove(data + static_cast<size_t>(p) * K * kNR, data + static_cast<size_t>(p) * k0 * kNR,
+                 static_cast<size_t>(k0) * kNR * sizeof(uint32_t));
+  }
+  Stats st = GetStats(pb);
+  std::vector<uint32_t> buf(static_cast<size_t>(panels) * kNR, 0u);  // padding: +0
+  for (int k = k0; k < K; ++k) {
+    Stats row;
+    internal::ConvertRunSimd(*pb.consts_, b + static_cast<size_t>(k - k0) * ldb, N, buf.data(),
+                             &row);
+    st.Merge(row);
+    for (int p = 0; p < panels; ++p) {
+      std::memcpy(data + (static_cast<size_t>(p) * K + k) * kNR, buf.data() + p * kNR,
+                  kNR * sizeof(uint32_t));
+    }
+    if (row.zero) {
+      for (int n = 0; n < N; ++n) pb.panel_zero_[n / kNR] |= (buf[n] & 0x7FFFFFFFu) == 0;
+    }
+  }
+  pb.k_ = K;
   pb.has_special_ = st.special;
   pb.min_mag_ = st.min_mag;
   pb.max_mag_ = st.max_mag;
@@ -441,6 +506,16 @@ void RepackB(PackedB* into, const Arith& arith, int K, int N, const float* b, in
   LMUL_CHECK(into != nullptr, "RepackB: no PackedB");
   PackedBAccess::Pack(*into, arith, K, N, b, ldb, b_trans, opts.accum,
                       ResolveThreads(opts.threads));
+}
+
+void AppendBColumns(PackedB* into, int count, const float* bt, int ldb) {
+  LMUL_CHECK(into != nullptr, "AppendBColumns: no PackedB");
+  PackedBAccess::AppendColumns(*into, count, bt, ldb);
+}
+
+void AppendBRows(PackedB* into, int count, const float* b, int ldb) {
+  LMUL_CHECK(into != nullptr, "AppendBRows: no PackedB");
+  PackedBAccess::AppendRows(*into, count, b, ldb);
 }
 
 }  // namespace lmul::kernels

@@ -112,6 +112,16 @@ PackedB PackB(const Arith& arith, int K, int N, const float* b, int ldb, bool b_
 void RepackB(PackedB* into, const Arith& arith, int K, int N, const float* b, int ldb, bool b_trans,
              const GemmOptions& opts = {});
 
+// Grow a B packed by PackB/RepackB (any accumulation but kBf16Dot) along one dimension,
+// converting only the new part: afterwards *into equals, bit for bit, the pack of the whole
+// B (the same layout, statistics and kernel choice), whose existing part must be unchanged.
+// For operands that grow by a few rows at a time (decode's cached keys and values).
+//   AppendBColumns: `count` new columns n = N() .. N()+count-1, given as rows of B^T
+//     (B(k, N()+j) = bt[j * ldb + k], k < K()), as RepackB(..., b_trans = true) reads them.
+//   AppendBRows: `count` new rows k = K() .. K()+count-1 (B(K()+i, n) = b[i * ldb + n]).
+void AppendBColumns(PackedB* into, int count, const float* bt, int ldb);
+void AppendBRows(PackedB* into, int count, const float* b, int ldb);
+
 // As Gemm (the same return value).
 const GemmKernelEntry* GemmPacked(int M, const float* a, int lda, const PackedB& b, float* c,
                                   int ldc, const GemmOptions& opts = {});

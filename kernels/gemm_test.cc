@@ -4,6 +4,8 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstring>
+#include <iterator>
 #include <random>
 
 #include "hwy/targets.h"
@@ -245,8 +247,69 @@ TEST(Gemm, RepackBReusesOneObject) {
     EXPECT_EQ(pb.K(), st.K);
     EXPECT_EQ(pb.N(), st.N);
     GemmPacked(st.M, a.data(), st.K, pb, got.data(), st.N, {st.accum, 1});
-    ExpectSame(got, want, st.M, st.N, st.N, std::string(st.arith) + " accum " + AccumName(st.accum));
+    ExpectSame(got, want, st.M, st.N, st.N,
+               std::string(st.arith) + " accum " + AccumName(st.accum));
   }
+}
+
+// A pack grown by AppendBColumns / AppendBRows (decode's cached keys and values) equals the
+// pack of the whole B after every step: the same words, statistics and chosen kernel, and the
+// reference's products. Steps cross panel boundaries and bring zeros, specials and extremes
+// into a B that had none (the merged statistics must change the kernel choice as a repack's do).
+TEST(Gemm, AppendBEqualsRepack) {
+  const Data kinds[] = {Data::kNormal, Data::kNoZeros, Data::kZeros,   Data::kNormal,
+                        Data::kWide,   Data::kNormal,  Data::kSpecial, Data::kExtreme};
+  const int counts[] = {1, 2, 28, 1, 1, 33, 3, 64};
+  for (const char* name : {"exact/fp32", "lmul/fp32", "lmul/bf16", "lmul/e4m3", "lmul/e5m2",
+                           "exact/bf16", "mitchell/bf16", "lmul/e8m3"}) {
+    const Arith arith = *Arith::Parse(name);
+    for (const bool b_trans : {true, false}) {
+      for (const int fixed : {64, 17}) {  // K (columns grow) or N (rows grow)
+        const int ld = fixed + 3;
+        std::vector<float> lines;  // the growing dimension's lines, ld apart
+        int have = 0;
+        PackedB grown, fresh;
+        uint32_t seed = 100;
+        for (size_t step = 0; step < std::size(counts); ++step) {
+          const int count = counts[step];
+          const auto part = MakeMatrix(count, fixed, ld, kinds[step], ++seed);
+          lines.insert(lines.end(), part.begin(), part.end());
+          const int K = b_trans ? fixed : have + count, N = b_trans ? have + count : fixed;
+          if (step == 0) {
+            RepackB(&grown, arith, K, N, lines.data(), ld, b_trans);
+          } else if (b_trans) {
+            AppendBColumns(&grown, count, part.data(), ld);
+          } else {
+            AppendBRows(&grown, count, part.data(), ld);
+          }
+          have += count;
+          const std::string what = std::string(name) + (b_trans ? " columns" : " rows") +
+                                   " fixed=" + std::to_string(fixed) + " step " +
+                                   std::to_string(step) + " (" + std::to_string(have) + ")";
+          RepackB(&fresh, arith, K, N, lines.data(), ld, b_trans);
+          ASSERT_EQ(grown.K(), K) << what;
+          ASSERT_EQ(grown.N(), N) << what;
+          ASSERT_EQ(grown.bytes(), fresh.bytes()) << what;
+          ASSERT_EQ(0, std::memcmp(grown.data(), fresh.data(), fresh.bytes())) << what;
+          EXPECT_EQ(grown.has_special(), fresh.has_special()) << what;
+          for (const Data ad : {Data::kNormal, Data::kExtreme}) {
+            const int M = 3;
+            const auto a = MakeMatrix(M, K, K, ad, ++seed);
+            std::vector<float> want(static_cast<size_t>(M) * N), got(want.size()), ref(want.size());
+            const GemmKernelEntry* e_grown = GemmPacked(M, a.data(), K, grown, got.data(), N);
+            const GemmKernelEntry* e_fresh = GemmPacked(M, a.data(), K, fresh, want.data(), N);
+            EXPECT_EQ(e_grown, e_fresh) << what;
+            ReferenceGemm(arith, M, N, K, a.data(), K, lines.data(), ld, b_trans, ref.data(), N,
+                          Accum::kFp32);
+            ExpectSame(got, ref, M, N, N, what);
+          }
+        }
+      }
+    }
+  }
+  PackedB none;
+  const float x = 1.0f;
+  EXPECT_DEATH(AppendBRows(&none, 1, &x, 1), "unpacked B");
 }
 
 }  // namespace

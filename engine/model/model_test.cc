@@ -250,8 +250,10 @@ TEST_F(TinyModelTest, ScaledPresetsDecode) {
     Session d(*model_, policy, 64, 1);
     double max_diff = 0;
     int agree = 0;
+    std::vector<float> decoded;  // d's rows
     for (size_t t = 0; t < tokens_.size(); ++t) {
       ASSERT_TRUE(d.Forward({&tokens_[t], 1}, &one).ok());
+      decoded.insert(decoded.end(), one.begin(), one.end());
       const float* ref = all.data() + t * kVocab;
       for (int v = 0; v < kVocab; ++v) {
         ASSERT_TRUE(std::isfinite(one[v])) << preset;
@@ -263,6 +265,23 @@ TEST_F(TinyModelTest, ScaledPresetsDecode) {
     std::printf("%-22s decode vs prefill: max |dlogit| %.3g, argmax %d/%zu; prefill vs fp32 %.3g\n",
                 preset, max_diff, agree, tokens_.size(), dev);
     EXPECT_LE(max_diff, 0.5 * dev) << preset;
+    // Decode extends its kept K/V packs (rescaled anew when a new row changes the tensor's
+    // exponent); after Rewind(t) they are packed anew from the cache. Both give the same bits
+    // at every position, and the same as d (packs extended all along); 1 and 2 threads: kv
+    // heads one after the other, or spread.
+    for (const int threads : {1, 2}) {
+      Session e(*model_, policy, 64, threads);
+      std::vector<float> extended;
+      for (size_t t = 0; t < tokens_.size(); ++t) {
+        ASSERT_TRUE(e.Forward({&tokens_[t], 1}, &extended).ok());
+        e.Rewind(static_cast<int>(t));
+        ASSERT_TRUE(e.Forward({&tokens_[t], 1}, &one).ok());
+        EXPECT_EQ(0, std::memcmp(one.data(), extended.data(), kVocab * 4))
+            << preset << " threads " << threads << " position " << t;
+        EXPECT_EQ(0, std::memcmp(one.data(), decoded.data() + t * kVocab, kVocab * 4))
+            << preset << " threads " << threads << " position " << t;
+      }
+    }
   }
 }
 

@@ -62,10 +62,11 @@ float ScaleSaturate(float x, int e, float max_finite) {
   return Saturate(x, Pow2Mul(x, e), max_finite);
 }
 
-ScaledTensor ScaleTensor(const Format& f, const float* x, int rows, int cols, ptrdiff_t rs,
-                         ptrdiff_t cs) {
+namespace {
+ScaledTensor ScaleWith(const Format& f, const float* x, int rows, int cols, ptrdiff_t rs,
+                       ptrdiff_t cs, int e) {
   ScaledTensor t;
-  t.exp = ScaleExponent(f, FiniteAmax(x, rows, cols, rs, cs));
+  t.exp = e;
   const float mx = MaxFiniteValue(f);
   t.data.resize(static_cast<size_t>(rows) * cols);
   for (int i = 0; i < rows; ++i) {
@@ -75,6 +76,16 @@ ScaledTensor ScaleTensor(const Format& f, const float* x, int rows, int cols, pt
       out[j] = ScaleSaturate(row[static_cast<ptrdiff_t>(j) * cs], t.exp, mx);
   }
   return t;
+}
+}  // namespace
+
+ScaledTensor ScaleTensor(const Format& f, const float* x, int rows, int cols, ptrdiff_t rs,
+                         ptrdiff_t cs) {
+  return ScaleWith(f, x, rows, cols, rs, cs, ScaleExponent(f, FiniteAmax(x, rows, cols, rs, cs)));
+}
+
+ScaledTensor ScaleRows(const Format& f, const float* x, int rows, int cols, ptrdiff_t rs, int e) {
+  return ScaleWith(f, x, rows, cols, rs, 1, e);
 }
 
 void UnscaleBlock(float* c, int rows, int cols, ptrdiff_t ldc, int e) {

@@ -65,6 +65,8 @@ struct ScaledTensor {
 };
 ScaledTensor ScaleTensor(const Format& f, const float* x, int rows, int cols, ptrdiff_t rs,
                          ptrdiff_t cs = 1);
+// The same rows scaled with a given exponent e (part of a larger tensor whose e it is).
+ScaledTensor ScaleRows(const Format& f, const float* x, int rows, int cols, ptrdiff_t rs, int e);
 
 // c(i, j) = Pow2Mul(c(i, j), -e) for the (rows, cols) block of c with leading dimension ldc.
 void UnscaleBlock(float* c, int rows, int cols, ptrdiff_t ldc, int e);

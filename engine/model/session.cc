@@ -135,6 +135,12 @@ void Session::WeightGemm(WeightGroup g, Site site, int layer, int M, const float
 void Session::Rewind(int pos) {
   LMUL_CHECK(pos >= 0 && pos <= pos_, "Rewind(%d) with pos() = %d", pos, pos_);
   pos_ = pos;
+  // Kept packs holding rows past pos: their statistics (and scales) include those rows.
+  for (std::vector<KvPacks>& layer : decode_kv_packs_) {
+    for (KvPacks& p : layer) {
+      if (p.rows > pos) p.rows = 0;
+    }
+  }
 }
 
 void Session::Observe(Site site, SiteOp op, int layer, int head, const MatrixView& a,
@@ -198,17 +204,45 @@ void Session::QkNorm(int layer, int n, float* qkv) {
 
 // x (rows, cols; row stride ldx): one kv head's cached keys or values, packed into *into as
 // the B operand of `site` (b_trans: B = x^T) for its arithmetic; at a scaled site scaled as one
-// tensor first. Returns the scale exponent (0 when not scaled).
-int Session::PackKv(Site site, int rows, int cols, const float* x, int ldx, bool b_trans,
-                    const kernels::GemmOptions& opts, kernels::PackedB* into) const {
+// tensor first (into->exp: its exponent; 0 when not scaled). packed_rows > 0: *into already
+// holds rows [0, packed_rows) of x, packed by this function; only the others are converted
+// and appended (the same pack as anew), unless the new rows change a scaled tensor's
+// exponent.
+void Session::PackKv(Site site, int rows, int cols, const float* x, int ldx, bool b_trans,
+                     const kernels::GemmOptions& opts, int packed_rows, KvPack* into) const {
+  const Arith& arith = policy_.at(site);
   const int K = b_trans ? cols : rows, N = b_trans ? rows : cols;
+  const int fresh = rows - packed_rows;  // rows to pack
+  const float* x_fresh = x + static_cast<size_t>(packed_rows) * ldx;
+  auto append = [&](const float* b, int ldb) {
+    if (b_trans) {
+      kernels::AppendBColumns(&into->b, fresh, b, ldb);
+    } else {
+      kernels::AppendBRows(&into->b, fresh, b, ldb);
+    }
+  };
   if (!policy_.is_scaled(site)) {
-    kernels::RepackB(into, policy_.at(site), K, N, x, ldx, b_trans, opts);
-    return 0;
+    into->exp = 0;
+    if (packed_rows > 0) {
+      append(x_fresh, ldx);
+    } else {
+      kernels::RepackB(&into->b, arith, K, N, x, ldx, b_trans, opts);
+    }
+    return;
   }
-  const ScaledTensor sx = ScaleTensor(policy_.at(site).format, x, rows, cols, ldx);
-  kernels::RepackB(into, policy_.at(site), K, N, sx.data.data(), cols, b_trans, opts);
-  return sx.exp;
+  const float amax =
+      std::max(packed_rows > 0 ? into->amax : 0.0f, FiniteAmax(x_fresh, fresh, cols, ldx));
+  const int exp = ScaleExponent(arith.format, amax);
+  if (packed_rows > 0 && exp == into->exp) {
+    const ScaledTensor sx = ScaleRows(arith.format, x_fresh, fresh, cols, ldx, exp);
+    append(sx.data.data(), cols);
+  } else {
+    // (amax of all rows: of the packed ones, kept, and of the new ones; = FiniteAmax(x).)
+    const ScaledTensor sx = ScaleRows(arith.format, x, rows, cols, ldx, exp);
+    kernels::RepackB(&into->b, arith, K, N, sx.data.data(), cols, b_trans, opts);
+  }
+  into->amax = amax;
+  into->exp = exp;
 }
 
 // out (n, n_head * head_dim): attention of the batch's queries over the cache.
@@ -223,17 +257,23 @@ void Session::Attention(int layer, int n, const float* qkv, float* out) {
   const float scale = c.arch_settings.attn_scale;  // 1/sqrtf(head_dim)
   const float softcap = c.arch_settings.attn_softcap;
   const bool sliding = c.IsSlidingLayer(layer);
-  // One kv group g: its K_g and V_g packed once into pk / pv (PackKv), then multiplied by
-  // each of its query heads (GemmPacked on a pack = Gemm per head).
+  // One kv group g: its K_g and V_g packed once into `packs` (PackKv), then multiplied by
+  // each of its query heads (GemmPacked on a pack = Gemm per head). keep: packs are kept
+  // between calls (holding rows [0, packs.rows), extended to T), else scratch (packed anew).
   // scores: (n, T) scratch; qk / av: the GEMMs' options.
-  auto kv_group = [&](int g, kernels::PackedB& pk, kernels::PackedB& pv, std::vector<float>& scores,
+  auto kv_group = [&](int g, KvPacks& packs, bool keep, std::vector<float>& scores,
                       const kernels::GemmOptions& qk, const kernels::GemmOptions& av) {
     // Tensors at a scaled site: K = every cached key of group g (T, head_dim), the batch's
     // own (masked or not) included; V = every cached value of group g (T, head_dim).
     const float* k = kc + static_cast<size_t>(g) * hd;
     const float* v = vc + static_cast<size_t>(g) * hd;
-    const int k_exp = PackKv(Site::kAttnQK, T, hd, k, kvd, /*b_trans=*/true, qk, &pk);
-    const int v_exp = PackKv(Site::kAttnAV, T, hd, v, kvd, /*b_trans=*/false, av, &pv);
+    const int packed = keep ? packs.rows : 0;
+    PackKv(Site::kAttnQK, T, hd, k, kvd, /*b_trans=*/true, qk, packed, &packs.k);
+    PackKv(Site::kAttnAV, T, hd, v, kvd, /*b_trans=*/false, av, packed, &packs.v);
+    packs.rows = keep ? T : 0;
+    const kernels::PackedB& pk = packs.k.b;
+    const kernels::PackedB& pv = packs.v.b;
+    const int k_exp = packs.k.exp, v_exp = packs.v.exp;
     for (int h = g * group; h < (g + 1) * group; ++h) {
       const float* q = qkv + static_cast<size_t>(h) * hd;
       if (observer_) {
@@ -308,19 +348,31 @@ void Session::Attention(int layer, int n, const float* qkv, float* out) {
   // order), one group after the other with threaded GEMMs.
   const kernels::GemmOptions qk = For(gemm_, n, T, hd), av = For(gemm_, n, hd, T);
   const int parts = std::min(c.n_kv_head, kernels::ResolveThreads(gemm_.threads));
-  if (observer_ == nullptr && parts > 1 && qk.threads == 1 && av.threads == 1) {
-    if (static_cast<int>(kv_packs_.size()) < c.n_kv_head) kv_packs_.resize(c.n_kv_head);
+  const bool parallel = observer_ == nullptr && parts > 1 && qk.threads == 1 && av.threads == 1;
+  // Decode keeps this layer's packs (the bf16-dot layout cannot be appended to).
+  const bool keep = n <= kMaxDecodeRows && gemm_.accum != kernels::Accum::kBf16Dot;
+  std::vector<KvPacks>* kept = nullptr;
+  if (keep) {
+    if (decode_kv_packs_.empty()) decode_kv_packs_.resize(c.n_layer);
+    kept = &decode_kv_packs_[layer];
+    if (static_cast<int>(kept->size()) < c.n_kv_head) kept->resize(c.n_kv_head);
+  } else if (static_cast<int>(kv_packs_.size()) < (parallel ? c.n_kv_head : 1)) {
+    kv_packs_.resize(parallel ? c.n_kv_head : 1);
+  }
+  auto packs_of = [&](int g) -> KvPacks& {
+    return keep ? (*kept)[g] : kv_packs_[parallel ? g : 0];
+  };
+  if (parallel) {
     kernels::RunParts(parts, [&](int part) {
       std::vector<float> scores(static_cast<size_t>(n) * T);
       for (int g = c.n_kv_head * part / parts; g < c.n_kv_head * (part + 1) / parts; ++g) {
-        kv_group(g, kv_packs_[g].k, kv_packs_[g].v, scores, qk, av);
+        kv_group(g, packs_of(g), keep, scores, qk, av);
       }
     });
     return;
   }
   std::vector<float> scores(static_cast<size_t>(n) * T);
-  if (kv_packs_.empty()) kv_packs_.resize(1);
-  for (int g = 0; g < c.n_kv_head; ++g) kv_group(g, kv_packs_[0].k, kv_packs_[0].v, scores, qk, av);
+  for (int g = 0; g < c.n_kv_head; ++g) kv_group(g, packs_of(g), keep, scores, qk, av);
 }
 
 Status Session::Forward(std::span<const int32_t> tokens, std::vector<float>* logits) {

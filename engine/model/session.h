@@ -96,8 +96,15 @@ class Session {
   Status Run(std::span<const int32_t> tokens, int first_logit_row, std::vector<float>* logits,
              std::vector<RowMask> rows = {});
   void Attention(int layer, int n, const float* qkv, float* out);
-  int PackKv(Site site, int rows, int cols, const float* x, int ldx, bool b_trans,
-             const kernels::GemmOptions& opts, kernels::PackedB* into) const;
+  // One kv head's cached keys or values packed as a B operand (Attention), with what a
+  // scaled site needs to extend it: the amax of the packed rows and their scale exponent.
+  struct KvPack {
+    kernels::PackedB b;
+    float amax = 0.0f;
+    int exp = 0;
+  };
+  void PackKv(Site site, int rows, int cols, const float* x, int ldx, bool b_trans,
+              const kernels::GemmOptions& opts, int packed_rows, KvPack* into) const;
   void Observe(Site site, SiteOp op, int layer, int head, const MatrixView& a, const MatrixView& b);
   MatrixView WeightView(WeightGroup g, int layer);
   ops::ElementwiseContext Ew(int layer) const;
@@ -128,13 +135,21 @@ class Session {
   std::vector<std::vector<float>> k_cache_, v_cache_;
   // One kv head's keys and values packed for its site's arithmetic, scaled first at a scaled
   // site (Attention: once per kv head and layer, then multiplied by each query head of the
-  // group); buffers reused. One per kv head when decode's attention runs the kv heads on
-  // several threads, else only the first.
+  // group). rows: the cache rows [0, rows) they hold.
   struct KvPacks {
-    kernels::PackedB k, v;
+    KvPack k, v;
+    int rows = 0;
   };
+  // Batches of more than kMaxDecodeRows tokens pack every cached row anew into scratch
+  // packs, reused: one per kv head when the kv heads run on several threads, else only the
+  // first. Decode-sized batches keep their packs per layer and kv head and append the new
+  // rows (kernels::AppendB*): one more copy of the cache's keys and values in the
+  // arithmetic's operand form, only in sessions that decode; Rewind below a pack's rows
+  // drops it (packed anew at the next use).
+  static constexpr int kMaxDecodeRows = 8;
   std::vector<KvPacks> kv_packs_;
-  std::vector<float> observer_weight_;  // dequantized weight for observer views
+  std::vector<std::vector<KvPacks>> decode_kv_packs_;  // [layer][kv head]
+  std::vector<float> observer_weight_;                 // dequantized weight for observer views
   // RoPE tables, one per distinct base; layer l uses rope_tables_[rope_table_of_[l]].
   std::vector<ops::RopeTable> rope_tables_;
   std::vector<int> rope_table_of_;
