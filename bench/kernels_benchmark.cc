@@ -203,7 +203,9 @@ class RandomStoredRows final : public kernels::RowSource {
   std::vector<uint8_t> bytes_;
 };
 
-void BM_GemvDecode(benchmark::State& state) {
+// A GEMV of the default model's shapes on the compact weights: exact/fp32, M rows of A,
+// the file form (tile GEMV) or the interleaved one (x8), `threads` threads.
+void GemvDecode(benchmark::State& state, int shape, bool x8, int M, int threads) {
   struct Shape {
     const char* name;
     int n, k;
@@ -216,10 +218,7 @@ void BM_GemvDecode(benchmark::State& state) {
       {"down 576x1536 q4_1", 576, 1536, kernels::RowFormat::kQ4_1},
       {"lm_head 49152x576 q8_0", 49152, 576, kernels::RowFormat::kQ8_0},
   };
-  const Shape& sh = kShapes[state.range(0)];
-  const bool x8 = state.range(1) != 0;
-  // M rows of A: 1 (a decode step) or a multiple-choice branch batch (ARC: ~40 rows).
-  const int M = static_cast<int>(state.range(2));
+  const Shape& sh = kShapes[shape];
   RandomStoredRows rows(sh.f, sh.n, sh.k);
   const kernels::InterleavedRows il = kernels::InterleaveRows(rows, sh.n, sh.k);
   if (x8) rows.il_ = &il;
@@ -227,19 +226,35 @@ void BM_GemvDecode(benchmark::State& state) {
   const auto a = RandomMatrix(static_cast<size_t>(M) * sh.k, 3);
   std::vector<float> c(static_cast<size_t>(M) * sh.n);
   kernels::GemmOptions o;
-  o.threads = 1;
+  o.threads = threads;
   const kernels::GemvKernelEntry* e = nullptr;
   for (auto _ : state) {
     e = kernels::GemmRows(arith, M, sh.n, sh.k, a.data(), sh.k, rows, c.data(), sh.n, o);
     benchmark::DoNotOptimize(c.data());
   }
-  state.SetLabel(std::string(sh.name) + " M=" + std::to_string(M) + " " +
+  state.SetLabel(std::string(sh.name) + " M=" + std::to_string(M) +
+                 (threads > 1 ? " threads=" + std::to_string(threads) : "") + " " +
                  (e != nullptr ? e->name : "none"));
   state.counters["GMAC/s"] = benchmark::Counter(
       double(M) * sh.n * sh.k * state.iterations() / 1e9, benchmark::Counter::kIsRate);
 }
+// Args: shape, x8 (0: tile GEMV on the file form, 1: interleaved), M (1: a decode step, or a
+// multiple-choice branch batch: ARC ~40 rows). One thread.
+void BM_GemvDecode(benchmark::State& state) {
+  GemvDecode(state, static_cast<int>(state.range(0)), state.range(1) != 0,
+             static_cast<int>(state.range(2)), 1);
+}
 BENCHMARK(BM_GemvDecode)
     ->ArgsProduct({{0, 1, 2, 3, 4}, {0, 1}, {1, 4, 16, 24, 32, 40, 48, 64}})
+    ->Unit(benchmark::kMicrosecond);
+
+// Decode's thread scaling per shape (interleaved, M = 1): args shape, threads; wall time.
+void BM_GemvDecodeThreads(benchmark::State& state) {
+  GemvDecode(state, static_cast<int>(state.range(0)), true, 1, static_cast<int>(state.range(1)));
+}
+BENCHMARK(BM_GemvDecodeThreads)
+    ->ArgsProduct({{0, 1, 2, 3, 4}, {1, 2}})
+    ->UseRealTime()
     ->Unit(benchmark::kMicrosecond);
 
 BENCHMARK_MAIN();
