@@ -204,8 +204,10 @@ class RandomStoredRows final : public kernels::RowSource {
 };
 
 // A GEMV of the default model's shapes on the compact weights: exact/fp32, M rows of A,
-// the file form (tile GEMV) or the interleaved one (x8), `threads` threads.
-void GemvDecode(benchmark::State& state, int shape, bool x8, int M, int threads) {
+// the file form (tile GEMV) or the interleaved one (x8), `threads` threads; avx2_only: the
+// host's plan without AVX-512 (the 256-bit interleaved kernel on an AVX-512 host).
+void GemvDecode(benchmark::State& state, int shape, bool x8, int M, int threads,
+                bool avx2_only = false) {
   struct Shape {
     const char* name;
     int n, k;
@@ -227,6 +229,8 @@ void GemvDecode(benchmark::State& state, int shape, bool x8, int M, int threads)
   std::vector<float> c(static_cast<size_t>(M) * sh.n);
   kernels::GemmOptions o;
   o.threads = threads;
+  const kernels::KernelPlan avx2 = kernels::KernelPlan::Host().Without(kernels::kCpuAvx512All);
+  if (avx2_only) o.plan = &avx2;
   const kernels::GemvKernelEntry* e = nullptr;
   for (auto _ : state) {
     e = kernels::GemmRows(arith, M, sh.n, sh.k, a.data(), sh.k, rows, c.data(), sh.n, o);
@@ -248,12 +252,14 @@ BENCHMARK(BM_GemvDecode)
     ->ArgsProduct({{0, 1, 2, 3, 4}, {0, 1}, {1, 4, 16, 24, 32, 40, 48, 64}})
     ->Unit(benchmark::kMicrosecond);
 
-// Decode's thread scaling per shape (interleaved, M = 1): args shape, threads; wall time.
+// Decode's thread scaling per shape (interleaved, M = 1): args shape, threads, plan (0: the
+// host's, 1: without AVX-512); wall time.
 void BM_GemvDecodeThreads(benchmark::State& state) {
-  GemvDecode(state, static_cast<int>(state.range(0)), true, 1, static_cast<int>(state.range(1)));
+  GemvDecode(state, static_cast<int>(state.range(0)), true, 1, static_cast<int>(state.range(1)),
+             state.range(2) != 0);
 }
 BENCHMARK(BM_GemvDecodeThreads)
-    ->ArgsProduct({{0, 1, 2, 3, 4}, {1, 2}})
+    ->ArgsProduct({{0, 1, 2, 3, 4}, {1, 2}, {0, 1}})
     ->UseRealTime()
     ->Unit(benchmark::kMicrosecond);
 

@@ -11,6 +11,7 @@
 #include "kernels/plan.h"
 #include "kernels/worker_pool.h"
 #include "kernels/x86/gemv_avx2.h"
+#include "kernels/x86/gemv_avx512.h"
 #include "kernels/x86/gemv_reduced_avx2.h"
 
 namespace lmul::kernels {
@@ -134,14 +135,13 @@ bool DecodeRowRun(const RowRun& run, int K, int rows, float* out) {
   return false;
 }
 
-const GemvKernelEntry* GemmRows(const Arith& arith, int M, int N, int K, const float* a,
-                                int lda, const RowSource& b, float* c, int ldc,
-                                const GemmOptions& opts) {
+const GemvKernelEntry* GemmRows(const Arith& arith, int M, int N, int K, const float* a, int lda,
+                                const RowSource& b, float* c, int ldc, const GemmOptions& opts) {
   LMUL_CHECK(M >= 0 && N >= 0 && K >= 0, "GemmRows: M=%d N=%d K=%d", M, N, K);
   if (M == 0 || N == 0) return nullptr;
   if (K == 0) {
-    for (int i = 0; i < M; ++i) std::fill(c + static_cast<size_t>(i) * ldc,
-                                          c + static_cast<size_t>(i) * ldc + N, 0.0f);
+    for (int i = 0; i < M; ++i)
+      std::fill(c + static_cast<size_t>(i) * ldc, c + static_cast<size_t>(i) * ldc + N, 0.0f);
     return nullptr;
   }
   const KernelPlan& plan = opts.plan != nullptr ? *opts.plan : KernelPlan::Host();
@@ -158,8 +158,10 @@ const GemvKernelEntry* GemmRows(const Arith& arith, int M, int N, int K, const f
     auto part = [&](int p) {
       const int c0 = static_cast<int>(int64_t{chunks} * p / threads);
       const int c1 = static_cast<int>(int64_t{chunks} * (p + 1) / threads);
-      const bool ok =
-          internal::GemvInterleavedAvx2(*il, 4 * c0, std::min(groups, 4 * c1), M, a, lda, c, ldc);
+      const int e0 = 4 * c0, e1 = std::min(groups, 4 * c1);
+      const bool ok = entry.impl == KernelImpl::kX86Avx512
+                          ? internal::GemvInterleavedAvx512(*il, e0, e1, M, a, lda, c, ldc)
+                          : internal::GemvInterleavedAvx2(*il, e0, e1, M, a, lda, c, ldc);
       LMUL_CHECK(ok, "GemmRows: interleaved form %d not decoded", static_cast<int>(il->format));
     };
     if (threads == 1) {
@@ -189,8 +191,9 @@ const GemvKernelEntry* GemmRows(const Arith& arith, int M, int N, int K, const f
       // PackB reads a k-major B much faster than a transposed one: transpose the block
       // here (rows padded with zeros to a multiple of 8; PackB reads only w columns).
       const int w8 = (w + 7) & ~7;
-      if (w8 > w) std::fill(ws.rows.begin() + static_cast<size_t>(w) * K,
-                            ws.rows.begin() + static_cast<size_t>(w8) * K, 0.0f);
+      if (w8 > w)
+        std::fill(ws.rows.begin() + static_cast<size_t>(w) * K,
+                  ws.rows.begin() + static_cast<size_t>(w8) * K, 0.0f);
       const size_t t_size = static_cast<size_t>(width) * K;
       if (ws.t.size() < t_size) ws.t.resize(t_size);
       internal::TransposeRowsAvx2(ws.rows.data(), K, w8, ws.t.data(), width);
@@ -238,8 +241,9 @@ const GemvKernelEntry* GemmRows(const Arith& arith, int M, int N, int K, const f
           } else {
             b.Rows(n0, w, ws.rows.data());
             // A partial block: the missing rows are zeros (their columns are not stored).
-            if (w < width) std::fill(ws.rows.begin() + static_cast<size_t>(w) * K,
-                                     ws.rows.begin() + rows_size, 0.0f);
+            if (w < width)
+              std::fill(ws.rows.begin() + static_cast<size_t>(w) * K, ws.rows.begin() + rows_size,
+                        0.0f);
             internal::TransposeRowsAvx2(ws.rows.data(), K, kGemvBlock, ws.t.data(), kGemvBlock);
           }
           if (!reduced) {

@@ -14,6 +14,7 @@
 #include "kernels/reference.h"
 #include "kernels/test_util.h"
 #include "kernels/x86/gemv_avx2.h"
+#include "kernels/x86/gemv_avx512.h"
 #include "numeric/bits.h"
 
 namespace lmul::kernels {
@@ -214,9 +215,12 @@ TEST(GemmRows, PlanChoice) {
   EXPECT_FALSE(KernelPlan::Decodes(none.ChooseGemv(MakeGemvQuery(fp32, Accum::kFp32, 1)), q4_0, 32));
 }
 
-// ---- The interleaved forms (gemv-exact-fp32-x8) ----
+// ---- The interleaved forms (gemv-exact-fp32-x8, gemv-exact-fp32-x16) ----
 
 bool HostHasAvx2() { return (KernelPlan::Host().features() & kCpuAvx2) != 0; }
+bool HostHasAvx512() {
+  return (KernelPlan::Host().features() & (kCpuAvx2 | kCpuAvx512F)) == (kCpuAvx2 | kCpuAvx512F);
+}
 
 // The kernel's scale conversion is numeric/bits.h's HalfToFloat for all 65,536 halves
 // (signaling NaNs keep their payload unquieted).
@@ -229,6 +233,24 @@ TEST(GemmRowsInterleaved, HalfToFloatExhaustive) {
     for (int j = 0; j < 8; ++j) h[j] = static_cast<uint16_t>(h0 + j);
     internal::HalfToFloat8Avx2(h, got);
     for (int j = 0; j < 8; ++j) {
+      if (FloatBits(got[j]) != FloatBits(HalfToFloat(h[j])) && ++bad <= 3) {
+        ADD_FAILURE() << "half 0x" << std::hex << h[j] << " got 0x" << FloatBits(got[j]);
+      }
+    }
+  }
+  EXPECT_EQ(bad, 0);
+}
+
+// The same for the AVX-512 kernel's 16-lane conversion.
+TEST(GemmRowsInterleaved, HalfToFloat16Exhaustive) {
+  if (!HostHasAvx512()) GTEST_SKIP() << "no AVX-512F";
+  long bad = 0;
+  for (uint32_t h0 = 0; h0 < 65536; h0 += 16) {
+    uint16_t h[16];
+    float got[16];
+    for (int j = 0; j < 16; ++j) h[j] = static_cast<uint16_t>(h0 + j);
+    internal::HalfToFloat16Avx512(h, got);
+    for (int j = 0; j < 16; ++j) {
       if (FloatBits(got[j]) != FloatBits(HalfToFloat(h[j])) && ++bad <= 3) {
         ADD_FAILURE() << "half 0x" << std::hex << h[j] << " got 0x" << FloatBits(got[j]);
       }
@@ -304,7 +326,9 @@ class StoredRows final : public RowSource {
 };
 
 // GemmRows from the interleaved form == the scalar reference on the decoded B == GemmRows
-// from the stored rows (the tile GEMV); C's padding untouched.
+// from the stored rows (the tile GEMV); C's padding untouched. On an AVX-512 host the host's
+// plan runs gemv-exact-fp32-x16, and an AVX2-only plan gemv-exact-fp32-x8 on the same form:
+// both checked.
 void CheckInterleaved(RowFormat f, int M, int N, int K, int threads, bool specials, uint32_t seed) {
   const Arith arith = *Arith::Parse("exact/fp32");
   StoredRows rows(f, N, K, seed, specials);
@@ -327,11 +351,22 @@ void CheckInterleaved(RowFormat f, int M, int N, int K, int threads, bool specia
   const std::string what = "format " + std::to_string(static_cast<int>(f)) +
                            " M=" + std::to_string(M) + " N=" + std::to_string(N) +
                            " K=" + std::to_string(K) + " threads=" + std::to_string(threads);
-  const bool x8 = HostHasAvx2() && M <= kGemvInterleavedMaxRows;
+  const bool fused = HostHasAvx2() && M <= kGemvInterleavedMaxRows;
   ASSERT_NE(x, nullptr);
-  EXPECT_EQ(std::string(x->name), x8 ? "gemv-exact-fp32-x8" : t->name) << what;
+  EXPECT_EQ(std::string(x->name),
+            !fused ? t->name : HostHasAvx512() ? "gemv-exact-fp32-x16" : "gemv-exact-fp32-x8")
+      << what;
   ExpectSame(got, want, M, N, ldc, what + " interleaved vs reference");
   ExpectSame(got, tile, M, N, ldc, what + " interleaved vs rows");
+  if (HostHasAvx512()) {
+    const KernelPlan avx2(kCpuAvx2 | kCpuFma);
+    o.plan = &avx2;
+    std::vector<float> got8(got.size(), BitsFloat(0xDEADBEEFu));
+    const GemvKernelEntry* x8 = GemmRows(arith, M, N, K, a.data(), lda, rows, got8.data(), ldc, o);
+    ASSERT_NE(x8, nullptr);
+    EXPECT_EQ(std::string(x8->name), fused ? "gemv-exact-fp32-x8" : t->name) << what;
+    ExpectSame(got8, want, M, N, ldc, what + " x8 vs reference");
+  }
 }
 
 TEST(GemmRowsInterleaved, BitExactFormatsShapesThreads) {
@@ -392,8 +427,16 @@ TEST(GemmRowsInterleaved, NoFormForMixedRowsOrK) {
 
 // The interleaved entry applies only when B offers an interleaved form.
 TEST(GemmRowsInterleaved, PlanChoice) {
-  const KernelPlan avx2(kCpuAvx2 | kCpuFma), none(0);
+  const KernelPlan avx2(kCpuAvx2 | kCpuFma), none(0), avx512(kCpuAvx2 | kCpuFma | kCpuAvx512F);
   GemvQuery q = MakeGemvQuery(*Arith::Parse("exact/fp32"), Accum::kFp32, 1);
+  {
+    GemvQuery q16 = q;
+    q16.forms = RowFormatBit(RowFormat::kQ8_0x8);
+    EXPECT_STREQ(avx512.ChooseGemv(q16).name, "gemv-exact-fp32-x16");
+    EXPECT_EQ(avx512.ChooseGemv(q16).kind, GemvKind::kFusedInterleaved);
+    q16.forms = RowFormatBit(RowFormat::kQ4_1);  // no interleaved form: the tile GEMV
+    EXPECT_STREQ(avx512.ChooseGemv(q16).name, "gemv-exact-fp32");
+  }
   EXPECT_STREQ(avx2.ChooseGemv(q).name, "gemv-exact-fp32");
   q.forms = RowFormatBit(RowFormat::kQ4_1x8);
   EXPECT_STREQ(avx2.ChooseGemv(q).name, "gemv-exact-fp32-x8");

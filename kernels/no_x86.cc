@@ -5,6 +5,7 @@
 #include "kernels/plan.h"
 #include "kernels/x86/avx512.h"
 #include "kernels/x86/gemv_avx2.h"
+#include "kernels/x86/gemv_avx512.h"
 #include "kernels/x86/gemv_reduced_avx2.h"
 
 namespace lmul::kernels {
@@ -24,6 +25,13 @@ void TransposeRowsAvx2(const float*, int, int, float*, int) {
 bool GemvInterleavedAvx2(const InterleavedRows&, int, int, int, const float*, int, float*, int) {
   LMUL_CHECK(false, "GemvInterleavedAvx2: not an x86-64 build");
   return false;
+}
+bool GemvInterleavedAvx512(const InterleavedRows&, int, int, int, const float*, int, float*, int) {
+  LMUL_CHECK(false, "GemvInterleavedAvx512: not an x86-64 build");
+  return false;
+}
+void HalfToFloat16Avx512(const uint16_t*, float*) {
+  LMUL_CHECK(false, "HalfToFloat16Avx512: not an x86-64 build");
 }
 void HalfToFloat8Avx2(const uint16_t*, float*) {
   LMUL_CHECK(false, "HalfToFloat8Avx2: not an x86-64 build");

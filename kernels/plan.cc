@@ -61,6 +61,9 @@ const std::vector<GemvKernelEntry>& GemvKernels() {
   static const std::vector<GemvKernelEntry> table = {
       // name, kind, impl, ops, accums, arith needs, arith excludes, M <= max_rows, decodes,
       // needs forms, cpu, file
+      {"gemv-exact-fp32-x16", GemvKind::kFusedInterleaved, KernelImpl::kX86Avx512, kExactOps, kFp32,
+       kNeedFp32Out | kNeedFp32Format, 0, kGemvInterleavedMaxRows, kRowFormatsInterleavedAvx2,
+       kRowFormatsInterleavedAvx2, kCpuAvx512F | kCpuAvx2, "kernels/x86/gemv_avx512.cc"},
       {"gemv-exact-fp32-x8", GemvKind::kFusedInterleaved, KernelImpl::kX86Avx2, kExactOps, kFp32,
        kNeedFp32Out | kNeedFp32Format, 0, kGemvInterleavedMaxRows, kRowFormatsInterleavedAvx2,
        kRowFormatsInterleavedAvx2, kCpuAvx2, "kernels/x86/gemv_avx2.cc"},

@@ -152,9 +152,13 @@ TEST(KernelPlan, TableNamesAndFeatures) {
   }
   for (const GemvKernelEntry& e : GemvKernels()) {
     EXPECT_TRUE(names.insert(e.name).second) << "duplicate " << e.name;
-    EXPECT_EQ(e.impl == KernelImpl::kX86Avx2, (e.cpu & kCpuAvx2) != 0) << e.name;
-    EXPECT_EQ(e.cpu & ~(kCpuAvx2 | kCpuFma), 0u) << e.name;
-    EXPECT_EQ(e.decodes != 0, e.impl == KernelImpl::kX86Avx2) << e.name;
+    // x86 kernels need AVX2 (the AVX-512 one also falls back on the AVX2 one for a last odd
+    // group of rows), and AVX-512F exactly when they are AVX-512 kernels.
+    const bool x86 = e.impl == KernelImpl::kX86Avx2 || e.impl == KernelImpl::kX86Avx512;
+    EXPECT_EQ(x86, (e.cpu & kCpuAvx2) != 0) << e.name;
+    EXPECT_EQ(e.impl == KernelImpl::kX86Avx512, (e.cpu & kCpuAvx512F) != 0) << e.name;
+    EXPECT_EQ(e.cpu & ~(kCpuAvx2 | kCpuFma | kCpuAvx512F), 0u) << e.name;
+    EXPECT_EQ(e.decodes != 0, x86) << e.name;
     EXPECT_EQ(std::string(e.file).rfind("kernels/", 0), 0u) << e.file;
   }
   for (const ElementwiseKernelEntry& e : ElementwiseKernels()) {
