@@ -222,17 +222,17 @@ bool HostHasAvx512() {
   return (KernelPlan::Host().features() & (kCpuAvx2 | kCpuAvx512F)) == (kCpuAvx2 | kCpuAvx512F);
 }
 
-// The kernel's scale conversion is numeric/bits.h's HalfToFloat for all 65,536 halves
-// (signaling NaNs keep their payload unquieted).
-TEST(GemmRowsInterleaved, HalfToFloatExhaustive) {
-  if (!HostHasAvx2()) GTEST_SKIP() << "no AVX2";
+// A kernel's scale conversion (`lanes` halves at a time) is numeric/bits.h's HalfToFloat for
+// all 65,536 halves (signaling NaNs keep their payload unquieted).
+template <int kLanes>
+void CheckHalfToFloat(void (*convert)(const uint16_t*, float*)) {
   long bad = 0;
-  for (uint32_t h0 = 0; h0 < 65536; h0 += 8) {
-    uint16_t h[8];
-    float got[8];
-    for (int j = 0; j < 8; ++j) h[j] = static_cast<uint16_t>(h0 + j);
-    internal::HalfToFloat8Avx2(h, got);
-    for (int j = 0; j < 8; ++j) {
+  for (uint32_t h0 = 0; h0 < 65536; h0 += kLanes) {
+    uint16_t h[kLanes];
+    float got[kLanes];
+    for (int j = 0; j < kLanes; ++j) h[j] = static_cast<uint16_t>(h0 + j);
+    convert(h, got);
+    for (int j = 0; j < kLanes; ++j) {
       if (FloatBits(got[j]) != FloatBits(HalfToFloat(h[j])) && ++bad <= 3) {
         ADD_FAILURE() << "half 0x" << std::hex << h[j] << " got 0x" << FloatBits(got[j]);
       }
@@ -241,22 +241,14 @@ TEST(GemmRowsInterleaved, HalfToFloatExhaustive) {
   EXPECT_EQ(bad, 0);
 }
 
-// The same for the AVX-512 kernel's 16-lane conversion.
+TEST(GemmRowsInterleaved, HalfToFloatExhaustive) {
+  if (!HostHasAvx2()) GTEST_SKIP() << "no AVX2";
+  CheckHalfToFloat<8>(internal::HalfToFloat8Avx2);
+}
+
 TEST(GemmRowsInterleaved, HalfToFloat16Exhaustive) {
   if (!HostHasAvx512()) GTEST_SKIP() << "no AVX-512F";
-  long bad = 0;
-  for (uint32_t h0 = 0; h0 < 65536; h0 += 16) {
-    uint16_t h[16];
-    float got[16];
-    for (int j = 0; j < 16; ++j) h[j] = static_cast<uint16_t>(h0 + j);
-    internal::HalfToFloat16Avx512(h, got);
-    for (int j = 0; j < 16; ++j) {
-      if (FloatBits(got[j]) != FloatBits(HalfToFloat(h[j])) && ++bad <= 3) {
-        ADD_FAILURE() << "half 0x" << std::hex << h[j] << " got 0x" << FloatBits(got[j]);
-      }
-    }
-  }
-  EXPECT_EQ(bad, 0);
+  CheckHalfToFloat<16>(internal::HalfToFloat16Avx512);
 }
 
 // N rows of K values stored in one GGUF block form (ggml's layouts, kernels/gemv.h), with
