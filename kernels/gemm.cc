@@ -138,6 +138,38 @@ RunStats ConvertRows(const ArithConsts& c, const float* src, size_t ld, int rows
 }
 }  // namespace internal
 
+namespace {
+// The fp32 layout of PackedB (gemm.h): panels of kNR columns, each k-major over all K rows.
+// One row k of B (N values at `row`) converted into every panel of `data` (K rows per panel;
+// buf: panels * kNR words whose padding columns are +0); its statistics into *st, its zeros
+// into pz (per panel).
+void PackRow(const ArithConsts& c, const float* row, int k, int K, int N, int panels,
+             uint32_t* data, uint32_t* buf, Stats* st, uint8_t* pz) {
+  Stats r;
+  internal::ConvertRunSimd(c, row, N, buf, &r);
+  st->Merge(r);
+  for (int p = 0; p < panels; ++p) {
+    std::memcpy(data + (static_cast<size_t>(p) * K + k) * kNR, buf + p * kNR,
+                kNR * sizeof(uint32_t));
+  }
+  if (r.zero) {
+    for (int n = 0; n < N; ++n) pz[n / kNR] |= (buf[n] & 0x7FFFFFFFu) == 0;
+  }
+}
+
+// One column n of B (K values at `col`: a row of Bᵀ) converted into its panel of `data`
+// (buf: K words); statistics and zeros as PackRow.
+void PackColumn(const ArithConsts& c, const float* col, int n, int K, uint32_t* data,
+                uint32_t* buf, Stats* st, uint8_t* pz) {
+  Stats r;
+  internal::ConvertRunSimd(c, col, K, buf, &r);
+  st->Merge(r);
+  pz[n / kNR] |= r.zero;
+  uint32_t* dst = data + static_cast<size_t>(n / kNR) * K * kNR + n % kNR;
+  for (int k = 0; k < K; ++k) dst[static_cast<size_t>(k) * kNR] = buf[k];
+}
+}  // namespace
+
 // PackedB's private statistics are reached through this accessor (friend).
 struct PackedBAccess {
   static Stats GetStats(const PackedB& b) {
@@ -230,16 +262,8 @@ void PackedBAccess::Pack(PackedB& pb, const Arith& arith, int K, int N, const fl
       std::vector<uint8_t> pz(panels, 0);
       Stats part;
       for (int k = k0; k < k1; ++k) {
-        Stats row;
-        internal::ConvertRunSimd(c, b + static_cast<size_t>(k) * ldb, N, buf.data(), &row);
-        part.Merge(row);
-        for (int p = 0; p < panels; ++p) {
-          std::memcpy(data + (static_cast<size_t>(p) * K + k) * kNR, buf.data() + p * kNR,
-                      kNR * sizeof(uint32_t));
-        }
-        if (row.zero) {
-          for (int n = 0; n < N; ++n) pz[n / kNR] |= (buf[n] & 0x7FFFFFFFu) == 0;
-        }
+        PackRow(c, b + static_cast<size_t>(k) * ldb, k, K, N, panels, data, buf.data(), &part,
+                pz.data());
       }
       merge(part);
       merge_zero(pz);
@@ -252,12 +276,8 @@ void PackedBAccess::Pack(PackedB& pb, const Arith& arith, int K, int N, const fl
       std::vector<uint8_t> pz(panels, 0);
       Stats part;
       for (int n = p0 * kNR; n < std::min(N, p1 * kNR); ++n) {
-        Stats col;
-        internal::ConvertRunSimd(c, b + static_cast<size_t>(n) * ldb, K, buf.data(), &col);
-        part.Merge(col);
-        pz[n / kNR] |= col.zero;
-        uint32_t* dst = data + static_cast<size_t>(n / kNR) * K * kNR + n % kNR;
-        for (int k = 0; k < K; ++k) dst[static_cast<size_t>(k) * kNR] = buf[k];
+        PackColumn(c, b + static_cast<size_t>(n) * ldb, n, K, data, buf.data(), &part,
+                   pz.data());
       }
       merge(part);
       merge_zero(pz);
@@ -282,13 +302,8 @@ void PackedBAccess::AppendColumns(PackedB& pb, int count, const float* bt, int l
   Stats st = GetStats(pb);
   std::vector<uint32_t> buf(K);
   for (int n = n0; n < N; ++n) {
-    Stats col;
-    internal::ConvertRunSimd(*pb.consts_, bt + static_cast<size_t>(n - n0) * ldb, K, buf.data(),
-                             &col);
-    st.Merge(col);
-    pb.panel_zero_[n / kNR] |= col.zero;
-    uint32_t* dst = pb.data_.data() + static_cast<size_t>(n / kNR) * K * kNR + n % kNR;
-    for (int k = 0; k < K; ++k) dst[static_cast<size_t>(k) * kNR] = buf[k];
+    PackColumn(*pb.consts_, bt + static_cast<size_t>(n - n0) * ldb, n, K, pb.data_.data(),
+               buf.data(), &st, pb.panel_zero_.data());
   }
   pb.n_ = N;
   pb.has_special_ = st.special;
@@ -312,17 +327,8 @@ void PackedBAccess::AppendRows(PackedB& pb, int count, const float* b, int ldb) 
   Stats st = GetStats(pb);
   std::vector<uint32_t> buf(static_cast<size_t>(panels) * kNR, 0u);  // padding: +0
   for (int k = k0; k < K; ++k) {
-    Stats row;
-    internal::ConvertRunSimd(*pb.consts_, b + static_cast<size_t>(k - k0) * ldb, N, buf.data(),
-                             &row);
-    st.Merge(row);
-    for (int p = 0; p < panels; ++p) {
-      std::memcpy(data + (static_cast<size_t>(p) * K + k) * kNR, buf.data() + p * kNR,
-                  kNR * sizeof(uint32_t));
-    }
-    if (row.zero) {
-      for (int n = 0; n < N; ++n) pb.panel_zero_[n / kNR] |= (buf[n] & 0x7FFFFFFFu) == 0;
-    }
+    PackRow(*pb.consts_, b + static_cast<size_t>(k - k0) * ldb, k, K, N, panels, data,
+            buf.data(), &st, pb.panel_zero_.data());
   }
   pb.k_ = K;
   pb.has_special_ = st.special;
