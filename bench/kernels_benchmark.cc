@@ -249,7 +249,7 @@ void BM_GemvDecode(benchmark::State& state) {
              static_cast<int>(state.range(2)), 1);
 }
 BENCHMARK(BM_GemvDecode)
-    ->ArgsProduct({{0, 1, 2, 3, 4}, {0, 1}, {1, 4, 16, 24, 32, 40, 48, 64}})
+    ->ArgsProduct({{0, 1, 2, 3, 4}, {0, 1}, {1, 4, 8, 16, 24, 32, 40, 48, 64}})
     ->Unit(benchmark::kMicrosecond);
 
 // Decode's thread scaling per shape (interleaved, M = 1): args shape, threads, plan (0: the

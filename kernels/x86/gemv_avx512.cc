@@ -19,12 +19,9 @@
 namespace lmul::kernels::internal {
 namespace {
 
-// 8 IEEE halves at p0 and 8 at p1 as 16 fp32 lanes: numeric/bits.h's HalfToFloat per lane,
-// bit for bit, with integer operations only (gemv_avx2.cc's Half8 in 16 lanes).
-__attribute__((target("avx512f"))) inline __m512 Half16(const uint8_t* p0, const uint8_t* p1) {
-  const __m256i h16 = _mm256_inserti128_si256(
-      _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p0))),
-      _mm_loadu_si128(reinterpret_cast<const __m128i*>(p1)), 1);
+// 16 IEEE halves (as 16-bit lanes) as fp32: numeric/bits.h's HalfToFloat per lane, bit for
+// bit, with integer operations only (gemv_avx2.cc's Half8 in 16 lanes).
+__attribute__((target("avx512f"))) inline __m512 Half16Exact(__m256i h16) {
   const __m512i h = _mm512_cvtepu16_epi32(h16);
   const __m512i em = _mm512_and_si512(h, _mm512_set1_epi32(0x7FFF));
   const __m512i sign = _mm512_slli_epi32(_mm512_xor_si512(h, em), 16);
@@ -39,6 +36,20 @@ __attribute__((target("avx512f"))) inline __m512 Half16(const uint8_t* p0, const
   return _mm512_castsi512_ps(_mm512_or_si512(bits, sign));
 }
 
+// 8 IEEE halves at p0 and 8 at p1 as 16 fp32 lanes, bit for bit HalfToFloat. `vcvtph2ps`
+// converts every half exactly (subnormals, infinities, zeros' signs) except that it quiets
+// signaling NaNs, so a vector with a NaN lane takes the integer conversion instead (a
+// scale is NaN only in a corrupt or hostile file): ~3 operations per vector where the
+// integer conversion takes ~14, once per block and vector (docs/kernels.md §8.1.1).
+__attribute__((target("avx512f"))) inline __m512 Half16(const uint8_t* p0, const uint8_t* p1) {
+  const __m256i h16 = _mm256_inserti128_si256(
+      _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p0))),
+      _mm_loadu_si128(reinterpret_cast<const __m128i*>(p1)), 1);
+  const __m512 f = _mm512_cvtph_ps(h16);
+  if (__builtin_expect(_mm512_cmp_ps_mask(f, f, _CMP_UNORD_Q) == 0, 1)) return f;
+  return Half16Exact(h16);
+}
+
 template <RowFormat F>
 constexpr int BlockBytes() {
   return static_cast<int>(InterleavedBlockBytes(F));
@@ -48,28 +59,25 @@ constexpr int Head() {  // bytes of scales before the quants
   return F == RowFormat::kQ4_1x8 ? 32 : 16;
 }
 
-// Element i (0..7) of the 8 nibbles of each lane.
-template <int I>
-__attribute__((target("avx512f"))) inline __m512i Nibble(__m512i q) {
-  if constexpr (I == 0) {
-    return _mm512_and_si512(q, _mm512_set1_epi32(0xF));
-  } else if constexpr (I == 7) {
-    return _mm512_srli_epi32(q, 28);
-  } else {
-    return _mm512_and_si512(_mm512_srli_epi32(q, 4 * I), _mm512_set1_epi32(0xF));
-  }
-}
-
-// The 16 rows' values of one 4-bit lane vector at element I (Q4_0 float(q - 8) * d,
-// Q4_1 float(q) * d + m).
+// The 16 rows' values of one 4-bit lane vector at element I (0..7) of its 8 nibbles (Q4_0
+// float(q - 8) * d, Q4_1 float(q) * d + m). float(q) (or float(q - 8)) comes from a 16-entry
+// table by `vpermps`, which reads only the low 4 bits of each index lane: the nibble needs
+// one shift and no mask, subtraction or conversion (~1.9 operations per vector where mask,
+// shift and conversion took ~2.75, Q4_0 ~3.75), and the permute issues on port 5 where the
+// 512-bit shift and conversion need port 0 (docs/kernels.md §8.1.1). The table's entries are
+// the exact values `vcvtdq2ps` gives, so the lane's value is the same bits.
 template <RowFormat F, int I>
 __attribute__((target("avx512f"))) inline __m512 Value4(__m512i q, __m512 d, __m512 m) {
-  const __m512i n = Nibble<I>(q);
+  const __m512 table = F == RowFormat::kQ4_0x8
+                           ? _mm512_setr_ps(-8, -7, -6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7)
+                           : _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  const __m512i n = I == 0 ? q : _mm512_srli_epi32(q, 4 * I);
+  const __m512 v = _mm512_permutexvar_ps(n, table);
   if constexpr (F == RowFormat::kQ4_0x8) {
     (void)m;
-    return _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(n, _mm512_set1_epi32(8))), d);
+    return _mm512_mul_ps(v, d);
   } else {
-    return _mm512_add_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(n), d), m);
+    return _mm512_add_ps(_mm512_mul_ps(v, d), m);
   }
 }
 
@@ -80,15 +88,18 @@ __attribute__((target("avx512f"), always_inline)) inline void Step4(const __m512
                                                                     const __m512 (&m)[P],
                                                                     const float* at, int lda,
                                                                     __m512 (&acc)[R][P]) {
-  __m512 av[R];
-  for (int r = 0; r < R; ++r) av[r] = _mm512_set1_ps(at[static_cast<size_t>(r) * lda + I]);
   for (int p = 0; p < P; ++p) {
     // Opaque copies, as in gemv_avx2.cc: keep GCC from hoisting all the unpacking ahead
-    // of the products (spills).
+    // of the products (spills). a(r, k) is broadcast at its use, so that the compiler folds
+    // it into the multiply (`vmulps zmm, zmm, m32{1to16}`) and 8 rows x 2 vectors of
+    // accumulators fit the 32 registers without spills.
     __m512i qp = q[p];
     asm volatile("" : "+v"(qp));
     const __m512 x = Value4<F, I>(qp, d[p], m[p]);
-    for (int r = 0; r < R; ++r) acc[r][p] = _mm512_add_ps(acc[r][p], _mm512_mul_ps(av[r], x));
+    for (int r = 0; r < R; ++r) {
+      acc[r][p] = _mm512_add_ps(
+          acc[r][p], _mm512_mul_ps(_mm512_set1_ps(at[static_cast<size_t>(r) * lda + I]), x));
+    }
   }
   for (int r = 0; r < R; ++r) {
     for (int p = 0; p < P; ++p) asm volatile("" : "+v"(acc[r][p]));
@@ -162,7 +173,7 @@ __attribute__((target("avx512f"))) void GemvX16T(const InterleavedRows& b, int g
                                                  const float* a, int lda, float* c, int ldc) {
   const int nblk = b.k / 32;
   const size_t gs = b.group_bytes;
-  alignas(64) float out[4 * 32];
+  alignas(64) float out[8 * 32];
   // out (rows x 8 gn) -> C rows [i, i + rows), groups [g, g + gn): only columns < N.
   auto store = [&](int i, int rows, int g, int gn, int ld) {
     const int n0 = 8 * g, w = std::min(8 * gn, b.n - n0);
@@ -170,13 +181,18 @@ __attribute__((target("avx512f"))) void GemvX16T(const InterleavedRows& b, int g
       std::copy(out + r * ld, out + r * ld + w, c + static_cast<size_t>(i + r) * ldc + n0);
     }
   };
-  // Groups in pairs (one vector each): 4 groups (two vectors, 32 columns) in flight, then a
-  // last pair; a last odd group goes through the AVX2 kernel (the same values).
+  // Groups in pairs (one vector each): 4 groups (two vectors, 32 columns) in flight for 8
+  // rows of A at a time (16 accumulators: each decoded vector serves 8 rows), then 4, 2, 1;
+  // then a last pair; a last odd group goes through the AVX2 kernel (the same values).
   int g = g0;
   for (; g + 2 <= g1;) {
     const uint8_t* grp = b.data.data() + static_cast<size_t>(g) * gs;
     int i = 0;
     if (g + 4 <= g1) {
+      for (; i + 8 <= M; i += 8) {
+        MicroX16<F, 8, 2>(grp, gs, nblk, a + static_cast<size_t>(i) * lda, lda, out);
+        store(i, 8, g, 4, 32);
+      }
       for (; i + 4 <= M; i += 4) {
         MicroX16<F, 4, 2>(grp, gs, nblk, a + static_cast<size_t>(i) * lda, lda, out);
         store(i, 4, g, 4, 32);
