@@ -252,6 +252,16 @@ BENCHMARK(BM_GemvDecode)
     ->ArgsProduct({{0, 1, 2, 3, 4}, {0, 1}, {1, 4, 8, 16, 24, 32, 40, 48, 64}})
     ->Unit(benchmark::kMicrosecond);
 
+// The same through the host's plan without AVX-512 (the x8 kernel on an AVX-512 host): args
+// shape, M. A proxy for AVX2-only CPUs (whose ports differ: docs/kernels.md §8).
+void BM_GemvDecodeAvx2(benchmark::State& state) {
+  GemvDecode(state, static_cast<int>(state.range(0)), true, static_cast<int>(state.range(1)), 1,
+             /*avx2_only=*/true);
+}
+BENCHMARK(BM_GemvDecodeAvx2)
+    ->ArgsProduct({{0, 1, 2, 3, 4}, {1, 4, 8, 16, 40}})
+    ->Unit(benchmark::kMicrosecond);
+
 // Decode's thread scaling per shape (interleaved, M = 1): args shape, threads, plan (0: the
 // host's, 1: without AVX-512); wall time.
 void BM_GemvDecodeThreads(benchmark::State& state) {

@@ -23,8 +23,8 @@ namespace {
 // C tile (R rows x V*8 columns) = A rows . t columns [col0, col0 + 8V), exact/fp32 in the
 // canonical order: acc = +0; acc = acc + fp32(a * b) for k = 0 .. K-1 (no FMA).
 template <int R, int V>
-__attribute__((target("avx2"))) void MicroExactFp32(const float* t, int col0, int K,
-                                                    const float* a, int lda, float* c, int ldc) {
+__attribute__((target("avx2"))) void MicroExactFp32(const float* t, int col0, int K, const float* a,
+                                                    int lda, float* c, int ldc) {
   __m256 acc[R][V];
   for (int r = 0; r < R; ++r) {
     for (int v = 0; v < V; ++v) acc[r][v] = _mm256_setzero_ps();
@@ -39,8 +39,8 @@ __attribute__((target("avx2"))) void MicroExactFp32(const float* t, int col0, in
     }
   }
   for (int r = 0; r < R; ++r) {
-    for (int v = 0; v < V; ++v) _mm256_storeu_ps(c + static_cast<size_t>(r) * ldc + col0 + 8 * v,
-                                                 acc[r][v]);
+    for (int v = 0; v < V; ++v)
+      _mm256_storeu_ps(c + static_cast<size_t>(r) * ldc + col0 + 8 * v, acc[r][v]);
   }
 }
 
@@ -145,8 +145,7 @@ __attribute__((target("avx2"))) void DecodeTile(const RowRun& run, int K, float*
 
 // Row-major decode: out[r * K + k].
 template <RowFormat F>
-__attribute__((target("avx2"))) void DecodeRowsT(const RowRun& run, int K, int rows,
-                                                 float* out) {
+__attribute__((target("avx2"))) void DecodeRowsT(const RowRun& run, int K, int rows, float* out) {
   for (int r = 0; r < rows; ++r) {
     const uint8_t* row = run.data + static_cast<size_t>(r) * run.row_bytes;
     float* y = out + static_cast<size_t>(r) * K;
@@ -224,15 +223,24 @@ __attribute__((target("avx2"), always_inline)) inline void Step4(const __m256i (
                                                                  const __m256 (&m)[G],
                                                                  const float* at, int lda,
                                                                  __m256 (&acc)[R][G]) {
-  __m256 av[R];
-  for (int r = 0; r < R; ++r) av[r] = _mm256_broadcast_ss(at + static_cast<size_t>(r) * lda + I);
+  // a(r, k) broadcast once per step for the G groups; with one group (the 8-row tile) at
+  // its use, so that 8 accumulators and the decoding fit the 16 registers.
+  constexpr int kAv = G == 1 ? 1 : R;
+  __m256 av[kAv];
+  if constexpr (G > 1) {
+    for (int r = 0; r < R; ++r) av[r] = _mm256_broadcast_ss(at + static_cast<size_t>(r) * lda + I);
+  }
   for (int g = 0; g < G; ++g) {
     // An opaque copy per step: without it GCC hoists the unpacking of all 8 steps x G
     // groups ahead of the products and spills them to the stack (measured: ~1.3x slower).
     __m256i qg = q[g];
     asm volatile("" : "+x"(qg));
     const __m256 x = Value4<F, I>(qg, d[g], m[g]);
-    for (int r = 0; r < R; ++r) acc[r][g] = _mm256_add_ps(acc[r][g], _mm256_mul_ps(av[r], x));
+    for (int r = 0; r < R; ++r) {
+      const __m256 ar =
+          G == 1 ? _mm256_broadcast_ss(at + static_cast<size_t>(r) * lda + I) : av[r % kAv];
+      acc[r][g] = _mm256_add_ps(acc[r][g], _mm256_mul_ps(ar, x));
+    }
   }
   // The step's sums complete before the next step's unpacking (the out-of-order core
   // overlaps the steps anyway): keeps GCC from regrouping the steps per group, which
@@ -272,14 +280,21 @@ __attribute__((target("avx2"))) void MicroX8(const uint8_t* grp, size_t gstride,
     const float* ak = a + 32 * b;
     if constexpr (F == RowFormat::kQ8_0x8) {
       for (int k = 0; k < 32; ++k) {
-        __m256 av[R];
-        for (int r = 0; r < R; ++r)
-          av[r] = _mm256_broadcast_ss(ak + static_cast<size_t>(r) * lda + k);
+        constexpr int kAv = G == 1 ? 1 : R;  // as in Step4
+        __m256 av[kAv];
+        if constexpr (G > 1) {
+          for (int r = 0; r < R; ++r)
+            av[r] = _mm256_broadcast_ss(ak + static_cast<size_t>(r) * lda + k);
+        }
         for (int g = 0; g < G; ++g) {
           const __m256i q = _mm256_cvtepi8_epi32(
               _mm_loadl_epi64(reinterpret_cast<const __m128i*>(blk[g] + X8Head<F>() + 8 * k)));
           const __m256 x = _mm256_mul_ps(_mm256_cvtepi32_ps(q), d[g]);
-          for (int r = 0; r < R; ++r) acc[r][g] = _mm256_add_ps(acc[r][g], _mm256_mul_ps(av[r], x));
+          for (int r = 0; r < R; ++r) {
+            const __m256 ar =
+                G == 1 ? _mm256_broadcast_ss(ak + static_cast<size_t>(r) * lda + k) : av[r % kAv];
+            acc[r][g] = _mm256_add_ps(acc[r][g], _mm256_mul_ps(ar, x));
+          }
         }
       }
     } else {
@@ -316,6 +331,12 @@ __attribute__((target("avx2"))) void GemvX8T(const InterleavedRows& b, int g0, i
   for (; g + 4 <= g1; g += 4) {  // 4 groups (32 columns) in flight
     const uint8_t* grp = b.data.data() + static_cast<size_t>(g) * gs;
     int i = 0;
+    for (; i + 8 <= M; i += 8) {  // 8 rows x 1 group: each decoded vector serves 8 rows
+      for (int h = 0; h < 4; ++h) {
+        MicroX8<F, 8, 1>(grp + h * gs, gs, nblk, a + static_cast<size_t>(i) * lda, lda, out);
+        store(i, 8, g + h, 1, 8);
+      }
+    }
     for (; i + 4 <= M; i += 4) {
       for (int h = 0; h < 4; h += 2) {
         MicroX8<F, 4, 2>(grp + h * gs, gs, nblk, a + static_cast<size_t>(i) * lda, lda, out);
@@ -347,8 +368,8 @@ __attribute__((target("avx2"))) void GemvX8T(const InterleavedRows& b, int g0, i
 
 }  // namespace
 
-__attribute__((target("avx2"))) void TransposeRowsAvx2(const float* rows, int K, int cols,
-                                                       float* t, int ldt) {
+__attribute__((target("avx2"))) void TransposeRowsAvx2(const float* rows, int K, int cols, float* t,
+                                                       int ldt) {
   const int k8 = K & ~7;
   for (int j0 = 0; j0 < cols; j0 += 8) {
     const float* r = rows + static_cast<size_t>(j0) * K;
@@ -455,8 +476,7 @@ __attribute__((target("avx2"))) bool DecodeRowsAvx2(const RowRun& run, int K, in
 }
 
 __attribute__((target("avx2"))) void GemvExactFp32BlockAvx2(int M, int K, const float* t,
-                                                            const float* a, int lda,
-                                                            float* ctile) {
+                                                            const float* a, int lda, float* ctile) {
   int i = 0;
   for (; i + 2 <= M; i += 2) {
     const float* ai = a + static_cast<size_t>(i) * lda;
