@@ -242,7 +242,9 @@ void CheckHalfToFloat(void (*convert)(const uint16_t*, float*)) {
 }
 
 TEST(GemmRowsInterleaved, HalfToFloatExhaustive) {
-  if (!HostHasAvx2()) GTEST_SKIP() << "no AVX2";
+  if ((KernelPlan::Host().features() & (kCpuAvx2 | kCpuF16c)) != (kCpuAvx2 | kCpuF16c)) {
+    GTEST_SKIP() << "no AVX2 + F16C";
+  }
   CheckHalfToFloat<8>(internal::HalfToFloat8Avx2);
 }
 
@@ -351,7 +353,7 @@ void CheckInterleaved(RowFormat f, int M, int N, int K, int threads, bool specia
   ExpectSame(got, want, M, N, ldc, what + " interleaved vs reference");
   ExpectSame(got, tile, M, N, ldc, what + " interleaved vs rows");
   if (HostHasAvx512()) {
-    const KernelPlan avx2(kCpuAvx2 | kCpuFma);
+    const KernelPlan avx2 = KernelPlan::Host().Without(kCpuAvx512All);
     o.plan = &avx2;
     std::vector<float> got8(got.size(), BitsFloat(0xDEADBEEFu));
     const GemvKernelEntry* x8 = GemmRows(arith, M, N, K, a.data(), lda, rows, got8.data(), ldc, o);
@@ -419,8 +421,17 @@ TEST(GemmRowsInterleaved, NoFormForMixedRowsOrK) {
 
 // The interleaved entry applies only when B offers an interleaved form.
 TEST(GemmRowsInterleaved, PlanChoice) {
-  const KernelPlan avx2(kCpuAvx2 | kCpuFma), none(0), avx512(kCpuAvx2 | kCpuFma | kCpuAvx512F);
+  const KernelPlan avx2(kCpuAvx2 | kCpuFma | kCpuF16c), none(0),
+      avx512(kCpuAvx2 | kCpuFma | kCpuF16c | kCpuAvx512F);
   GemvQuery q = MakeGemvQuery(*Arith::Parse("exact/fp32"), Accum::kFp32, 1);
+  {
+    // The interleaved kernels convert the block scales with F16C: without it, the tile GEMV.
+    GemvQuery qi = q;
+    qi.forms = RowFormatBit(RowFormat::kQ4_1x8);
+    EXPECT_STREQ(KernelPlan(kCpuAvx2 | kCpuFma).ChooseGemv(qi).name, "gemv-exact-fp32");
+    EXPECT_STREQ(KernelPlan(kCpuAvx2 | kCpuFma | kCpuAvx512F).ChooseGemv(qi).name,
+                 "gemv-exact-fp32");
+  }
   {
     GemvQuery q16 = q;
     q16.forms = RowFormatBit(RowFormat::kQ8_0x8);

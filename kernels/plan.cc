@@ -63,10 +63,10 @@ const std::vector<GemvKernelEntry>& GemvKernels() {
       // needs forms, cpu, file
       {"gemv-exact-fp32-x16", GemvKind::kFusedInterleaved, KernelImpl::kX86Avx512, kExactOps, kFp32,
        kNeedFp32Out | kNeedFp32Format, 0, kGemvInterleavedMaxRows, kRowFormatsInterleavedAvx2,
-       kRowFormatsInterleavedAvx2, kCpuAvx512F | kCpuAvx2, "kernels/x86/gemv_avx512.cc"},
+       kRowFormatsInterleavedAvx2, kCpuAvx512F | kCpuAvx2 | kCpuF16c, "kernels/x86/gemv_avx512.cc"},
       {"gemv-exact-fp32-x8", GemvKind::kFusedInterleaved, KernelImpl::kX86Avx2, kExactOps, kFp32,
        kNeedFp32Out | kNeedFp32Format, 0, kGemvInterleavedMaxRows, kRowFormatsInterleavedAvx2,
-       kRowFormatsInterleavedAvx2, kCpuAvx2, "kernels/x86/gemv_avx2.cc"},
+       kRowFormatsInterleavedAvx2, kCpuAvx2 | kCpuF16c, "kernels/x86/gemv_avx2.cc"},
       {"gemv-exact-fp32", GemvKind::kFused, KernelImpl::kX86Avx2, kExactOps, kFp32,
        kNeedFp32Out | kNeedFp32Format, 0, kGemvMaxRows, kRowFormatsDecodedAvx2, 0, kCpuAvx2,
        "kernels/x86/gemv_avx2.cc"},
@@ -157,9 +157,13 @@ std::string CpuFeatureNames(CpuFeatures f) {
   static const struct {
     CpuFeature bit;
     const char* name;
-  } kNames[] = {{kCpuAvx2, "avx2"},         {kCpuFma, "fma"},
-                {kCpuAvx512F, "avx512f"},   {kCpuAvx512Bw, "avx512bw"},
-                {kCpuAvx512Vl, "avx512vl"}, {kCpuAvx512Bf16, "avx512bf16"}};
+  } kNames[] = {{kCpuAvx2, "avx2"},
+                {kCpuFma, "fma"},
+                {kCpuF16c, "f16c"},
+                {kCpuAvx512F, "avx512f"},
+                {kCpuAvx512Bw, "avx512bw"},
+                {kCpuAvx512Vl, "avx512vl"},
+                {kCpuAvx512Bf16, "avx512bf16"}};
   std::string s;
   for (const auto& n : kNames) {
     if ((f & n.bit) == 0) continue;

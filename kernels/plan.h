@@ -31,6 +31,7 @@ enum CpuFeature : uint32_t {
   kCpuAvx512Bw = 1u << 3,
   kCpuAvx512Vl = 1u << 4,
   kCpuAvx512Bf16 = 1u << 5,
+  kCpuF16c = 1u << 6,
 };
 using CpuFeatures = uint32_t;
 constexpr CpuFeatures kCpuAvx512All = kCpuAvx512F | kCpuAvx512Bw | kCpuAvx512Vl | kCpuAvx512Bf16;

@@ -153,11 +153,13 @@ TEST(KernelPlan, TableNamesAndFeatures) {
   for (const GemvKernelEntry& e : GemvKernels()) {
     EXPECT_TRUE(names.insert(e.name).second) << "duplicate " << e.name;
     // x86 kernels need AVX2 (the AVX-512 one also falls back on the AVX2 one for a last odd
-    // group of rows), and AVX-512F exactly when they are AVX-512 kernels.
+    // group of rows), AVX-512F exactly when they are AVX-512 kernels, and F16C exactly when
+    // they read the interleaved forms (their block scales by vcvtph2ps).
     const bool x86 = e.impl == KernelImpl::kX86Avx2 || e.impl == KernelImpl::kX86Avx512;
     EXPECT_EQ(x86, (e.cpu & kCpuAvx2) != 0) << e.name;
     EXPECT_EQ(e.impl == KernelImpl::kX86Avx512, (e.cpu & kCpuAvx512F) != 0) << e.name;
-    EXPECT_EQ(e.cpu & ~(kCpuAvx2 | kCpuFma | kCpuAvx512F), 0u) << e.name;
+    EXPECT_EQ(e.needs_forms != 0, (e.cpu & kCpuF16c) != 0) << e.name;
+    EXPECT_EQ(e.cpu & ~(kCpuAvx2 | kCpuFma | kCpuF16c | kCpuAvx512F), 0u) << e.name;
     EXPECT_EQ(e.decodes != 0, x86) << e.name;
     EXPECT_EQ(std::string(e.file).rfind("kernels/", 0), 0u) << e.file;
   }
@@ -173,6 +175,7 @@ TEST(KernelPlan, TableNamesAndFeatures) {
   EXPECT_EQ(last.max_rows, 0);
   EXPECT_EQ(KernelImplName(KernelImpl::kX86Avx2), std::string("x86-avx2"));
   EXPECT_EQ(CpuFeatureNames(kCpuAvx2 | kCpuAvx512Bf16), "avx2 avx512bf16");
+  EXPECT_EQ(CpuFeatureNames(kCpuAvx2 | kCpuFma | kCpuF16c), "avx2 fma f16c");
   EXPECT_EQ(CpuFeatureNames(0), "");
   std::printf("[   INFO   ] host CPU features: %s; Highway target: %s\n",
               CpuFeatureNames(HostCpuFeatures()).c_str(), SimdTargetName().c_str());

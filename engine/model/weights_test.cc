@@ -216,7 +216,8 @@ void CompareStorages(const std::string& path, const std::vector<int32_t>& tokens
   ASSERT_NE(wq, nullptr);
   const bool x8 = kernels::InterleavedForm(RowFormatOf(wq->type)) != kernels::RowFormat::kOther &&
                   wq->row_length() % 32 == 0;
-  if (fp32_ran && x8 && (kernels::KernelPlan::Host().features() & kernels::kCpuAvx2) != 0) {
+  constexpr kernels::CpuFeatures kX8Cpu = kernels::kCpuAvx2 | kernels::kCpuF16c;
+  if (fp32_ran && x8 && (kernels::KernelPlan::Host().features() & kX8Cpu) == kX8Cpu) {
     EXPECT_GT((*compact)->InterleavedBytes(), 0) << tag;
   }
   if (!x8) {

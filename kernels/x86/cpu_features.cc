@@ -10,6 +10,7 @@ CpuFeatures HostCpuFeatures() {
     CpuFeatures f = 0;
     if (__builtin_cpu_supports("avx2")) f |= kCpuAvx2;
     if (__builtin_cpu_supports("fma")) f |= kCpuFma;
+    if (__builtin_cpu_supports("f16c")) f |= kCpuF16c;
     if (__builtin_cpu_supports("avx512f")) f |= kCpuAvx512F;
     if (__builtin_cpu_supports("avx512bw")) f |= kCpuAvx512Bw;
     if (__builtin_cpu_supports("avx512vl")) f |= kCpuAvx512Vl;

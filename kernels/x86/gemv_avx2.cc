@@ -3,7 +3,8 @@
 // reduced-operand GEMVs, x86/gemv_reduced_avx2.h, reduced while decoded). Every function
 // is built with target("avx2") (no file-wide ISA flags, so nothing here reaches the rest
 // of the program through the linker) and runs only under a kernel plan entry that names
-// kCpuAvx2 (GemvKernels(), kernels/plan.cc).
+// kCpuAvx2 (GemvKernels(), kernels/plan.cc); the interleaved GEMV's with target("avx2,f16c"),
+// under the entries that name kCpuF16c too.
 #include "kernels/x86/gemv_avx2.h"
 
 #include <immintrin.h>
@@ -164,11 +165,11 @@ __attribute__((target("avx2"))) void DecodeRowsT(const RowRun& run, int K, int r
 
 // ---- The interleaved GEMV (gemv-exact-fp32-x8) ----
 
-// 8 IEEE halves at p as fp32: numeric/bits.h's HalfToFloat per lane, bit for bit (integer
-// operations only; F16C's vcvtph2ps would quiet signaling NaNs). Normal: exponent + 112;
-// Inf/NaN: exponent 31 -> 255, payload kept; zero/subnormal: man * 2^-24 (exact in fp32).
-__attribute__((target("avx2"))) inline __m256 Half8(const uint8_t* p) {
-  const __m256i h = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+// 8 IEEE halves as fp32: numeric/bits.h's HalfToFloat per lane, bit for bit, with integer
+// operations only. Normal: exponent + 112; Inf/NaN: exponent 31 -> 255, payload kept;
+// zero/subnormal: man * 2^-24 (exact in fp32).
+__attribute__((target("avx2,f16c"))) inline __m256 Half8Exact(__m128i h16) {
+  const __m256i h = _mm256_cvtepu16_epi32(h16);
   const __m256i em = _mm256_and_si256(h, _mm256_set1_epi32(0x7FFF));
   const __m256i sign = _mm256_slli_epi32(_mm256_xor_si256(h, em), 16);
   const __m256i exp = _mm256_srli_epi32(em, 10);
@@ -182,6 +183,17 @@ __attribute__((target("avx2"))) inline __m256 Half8(const uint8_t* p) {
   return _mm256_castsi256_ps(_mm256_or_si256(bits, sign));
 }
 
+// 8 IEEE halves at p as fp32, bit for bit HalfToFloat. F16C's `vcvtph2ps` converts every half
+// exactly except that it quiets signaling NaNs, so a vector with a NaN lane takes the integer
+// conversion (a scale is NaN only in a corrupt or hostile file): ~4 operations where the
+// integer conversion takes ~13, twice per block and group for Q4_1 (docs/kernels.md §4.1).
+__attribute__((target("avx2,f16c"))) inline __m256 Half8(const uint8_t* p) {
+  const __m128i h16 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  const __m256 f = _mm256_cvtph_ps(h16);
+  if (__builtin_expect(_mm256_movemask_ps(_mm256_cmp_ps(f, f, _CMP_UNORD_Q)) == 0, 1)) return f;
+  return Half8Exact(h16);
+}
+
 template <RowFormat F>
 constexpr int X8BlockBytes() {
   return static_cast<int>(InterleavedBlockBytes(F));
@@ -193,7 +205,7 @@ constexpr int X8Head() {  // bytes of scales before the quants
 
 // Element i (0..7) of the 8 nibbles of each lane.
 template <int I>
-__attribute__((target("avx2"))) inline __m256i Nibble(__m256i q) {
+__attribute__((target("avx2,f16c"))) inline __m256i Nibble(__m256i q) {
   if constexpr (I == 0) {
     return _mm256_and_si256(q, _mm256_set1_epi32(0xF));
   } else if constexpr (I == 7) {
@@ -206,7 +218,7 @@ __attribute__((target("avx2"))) inline __m256i Nibble(__m256i q) {
 // The 8 rows' values of one 4-bit lane vector at element I (engine/io/dequant.h's order:
 // Q4_0 float(q - 8) * d, Q4_1 float(q) * d + m).
 template <RowFormat F, int I>
-__attribute__((target("avx2"))) inline __m256 Value4(__m256i q, __m256 d, __m256 m) {
+__attribute__((target("avx2,f16c"))) inline __m256 Value4(__m256i q, __m256 d, __m256 m) {
   const __m256i n = Nibble<I>(q);
   if constexpr (F == RowFormat::kQ4_0x8) {
     (void)m;
@@ -218,11 +230,11 @@ __attribute__((target("avx2"))) inline __m256 Value4(__m256i q, __m256 d, __m256
 
 // Element I of the 8 k of the nibble vectors q: acc[r][g] += fp32(a(r, k) * x).
 template <RowFormat F, int R, int G, int I>
-__attribute__((target("avx2"), always_inline)) inline void Step4(const __m256i (&q)[G],
-                                                                 const __m256 (&d)[G],
-                                                                 const __m256 (&m)[G],
-                                                                 const float* at, int lda,
-                                                                 __m256 (&acc)[R][G]) {
+__attribute__((target("avx2,f16c"), always_inline)) inline void Step4(const __m256i (&q)[G],
+                                                                      const __m256 (&d)[G],
+                                                                      const __m256 (&m)[G],
+                                                                      const float* at, int lda,
+                                                                      __m256 (&acc)[R][G]) {
   // a(r, k) broadcast once per step for the G groups; with one group (the 8-row tile) at
   // its use, so that 8 accumulators and the decoding fit the 16 registers.
   constexpr int kAv = G == 1 ? 1 : R;
@@ -251,7 +263,7 @@ __attribute__((target("avx2"), always_inline)) inline void Step4(const __m256i (
 }
 
 template <RowFormat F, int R, int G, int... I>
-__attribute__((target("avx2"), always_inline)) inline void Steps4(
+__attribute__((target("avx2,f16c"), always_inline)) inline void Steps4(
     std::integer_sequence<int, I...>, const __m256i (&q)[G], const __m256 (&d)[G],
     const __m256 (&m)[G], const float* at, int lda, __m256 (&acc)[R][G]) {
   (Step4<F, R, G, I>(q, d, m, at, lda, acc), ...);
@@ -262,8 +274,8 @@ __attribute__((target("avx2"), always_inline)) inline void Steps4(
 // acc = acc + fp32(a * b), k = 0 .. K-1; no FMA). Each of the R x G accumulators is one
 // output vector's add chain; the weights of a k are decoded once for the R rows.
 template <RowFormat F, int R, int G>
-__attribute__((target("avx2"))) void MicroX8(const uint8_t* grp, size_t gstride, int nblk,
-                                             const float* a, int lda, float* out) {
+__attribute__((target("avx2,f16c"))) void MicroX8(const uint8_t* grp, size_t gstride, int nblk,
+                                                  const float* a, int lda, float* out) {
   constexpr int kBB = X8BlockBytes<F>();
   __m256 acc[R][G];
   for (int r = 0; r < R; ++r) {
@@ -315,8 +327,8 @@ __attribute__((target("avx2"))) void MicroX8(const uint8_t* grp, size_t gstride,
 
 // Rows [0, M) of A times the groups [g0, g1) of b into C's columns [8 g0, min(8 g1, N)).
 template <RowFormat F>
-__attribute__((target("avx2"))) void GemvX8T(const InterleavedRows& b, int g0, int g1, int M,
-                                             const float* a, int lda, float* c, int ldc) {
+__attribute__((target("avx2,f16c"))) void GemvX8T(const InterleavedRows& b, int g0, int g1, int M,
+                                                  const float* a, int lda, float* c, int ldc) {
   const int nblk = b.k / 32;
   const size_t gs = b.group_bytes;
   alignas(32) float out[4 * 32];
@@ -494,13 +506,13 @@ __attribute__((target("avx2"))) void GemvExactFp32BlockAvx2(int M, int K, const 
 
 namespace lmul::kernels::internal {
 
-__attribute__((target("avx2"))) void HalfToFloat8Avx2(const uint16_t* h, float* out) {
+__attribute__((target("avx2,f16c"))) void HalfToFloat8Avx2(const uint16_t* h, float* out) {
   _mm256_storeu_ps(out, Half8(reinterpret_cast<const uint8_t*>(h)));
 }
 
-__attribute__((target("avx2"))) bool GemvInterleavedAvx2(const InterleavedRows& b, int g0, int g1,
-                                                         int M, const float* a, int lda, float* c,
-                                                         int ldc) {
+__attribute__((target("avx2,f16c"))) bool GemvInterleavedAvx2(const InterleavedRows& b, int g0,
+                                                              int g1, int M, const float* a,
+                                                              int lda, float* c, int ldc) {
   switch (b.format) {
     case RowFormat::kQ4_0x8:
       GemvX8T<RowFormat::kQ4_0x8>(b, g0, g1, M, a, lda, c, ldc);

@@ -33,11 +33,12 @@ void GemvExactFp32BlockAvx2(int M, int K, const float* t, const float* a, int ld
 // The interleaved GEMV (gemv-exact-fp32-x8): c[i * ldc + n] = sum_k a[i * lda + k] B(k, n)
 // for i < M, n in [8 g0, min(8 g1, b.n)) (groups [g0, g1) of b), exact/fp32 in the canonical
 // order. False (nothing written) when b's form is not one of kRowFormatsInterleavedAvx2.
+// Needs AVX2 and F16C (the block scales by vcvtph2ps).
 bool GemvInterleavedAvx2(const InterleavedRows& b, int g0, int g1, int M, const float* a, int lda,
                          float* c, int ldc);
 
 // out[j] = HalfToFloat(h[j]) for j < 8, as the interleaved GEMV converts its scales (for
-// the exhaustive test).
+// the exhaustive test; AVX2 and F16C).
 void HalfToFloat8Avx2(const uint16_t* h, float* out);
 
 }  // namespace lmul::kernels::internal
