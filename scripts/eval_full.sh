@@ -67,8 +67,10 @@ run_shard() {  # task i n file
   if nice -n "${NICE:-0}" "$LMUL" eval -m "$MODEL" --tasks "$1" --arith "$ARITH" \
       --shard "$2/$3" --threads "$THREADS" --json "$4.tmp" > "${4%.json}.txt"; then
     mv "$4.tmp" "$4"
-    echo "$(( $(date +%s) - start )) s wall, $THREADS threads, $LMUL at" \
-      "$(git rev-parse --short HEAD 2>/dev/null || echo '?'), $(date -u +%FT%TZ)" > "${4%.json}.time"
+    # The binary's own version (the commit it was built from), then the checkout it ran in.
+    echo "$(( $(date +%s) - start )) s wall, $THREADS threads, $LMUL" \
+      "($("$LMUL" --version 2>/dev/null | head -n 1 || echo 'version ?'))," \
+      "checkout $(git rev-parse --short HEAD 2>/dev/null || echo '?'), $(date -u +%FT%TZ)" > "${4%.json}.time"
   else
     echo "$1 shard $2/$3 failed: see ${4%.json}.txt and the messages above" >&2
     return 1
