@@ -135,14 +135,13 @@ bool DecodeRowRun(const RowRun& run, int K, int rows, float* out) {
   return false;
 }
 
-const GemvKernelEntry* GemmRows(const Arith& arith, int M, int N, int K, const float* a,
-                                int lda, const RowSource& b, float* c, int ldc,
-                                const GemmOptions& opts) {
+const GemvKernelEntry* GemmRows(const Arith& arith, int M, int N, int K, const float* a, int lda,
+                                const RowSource& b, float* c, int ldc, const GemmOptions& opts) {
   LMUL_CHECK(M >= 0 && N >= 0 && K >= 0, "GemmRows: M=%d N=%d K=%d", M, N, K);
   if (M == 0 || N == 0) return nullptr;
   if (K == 0) {
-    for (int i = 0; i < M; ++i) std::fill(c + static_cast<size_t>(i) * ldc,
-                                          c + static_cast<size_t>(i) * ldc + N, 0.0f);
+    for (int i = 0; i < M; ++i)
+      std::fill(c + static_cast<size_t>(i) * ldc, c + static_cast<size_t>(i) * ldc + N, 0.0f);
     return nullptr;
   }
   const KernelPlan& plan = opts.plan != nullptr ? *opts.plan : KernelPlan::Host();
@@ -192,8 +191,9 @@ const GemvKernelEntry* GemmRows(const Arith& arith, int M, int N, int K, const f
       // PackB reads a k-major B much faster than a transposed one: transpose the block
       // here (rows padded with zeros to a multiple of 8; PackB reads only w columns).
       const int w8 = (w + 7) & ~7;
-      if (w8 > w) std::fill(ws.rows.begin() + static_cast<size_t>(w) * K,
-                            ws.rows.begin() + static_cast<size_t>(w8) * K, 0.0f);
+      if (w8 > w)
+        std::fill(ws.rows.begin() + static_cast<size_t>(w) * K,
+                  ws.rows.begin() + static_cast<size_t>(w8) * K, 0.0f);
       const size_t t_size = static_cast<size_t>(width) * K;
       if (ws.t.size() < t_size) ws.t.resize(t_size);
       internal::TransposeRowsAvx2(ws.rows.data(), K, w8, ws.t.data(), width);
@@ -241,8 +241,9 @@ const GemvKernelEntry* GemmRows(const Arith& arith, int M, int N, int K, const f
           } else {
             b.Rows(n0, w, ws.rows.data());
             // A partial block: the missing rows are zeros (their columns are not stored).
-            if (w < width) std::fill(ws.rows.begin() + static_cast<size_t>(w) * K,
-                                     ws.rows.begin() + rows_size, 0.0f);
+            if (w < width)
+              std::fill(ws.rows.begin() + static_cast<size_t>(w) * K, ws.rows.begin() + rows_size,
+                        0.0f);
             internal::TransposeRowsAvx2(ws.rows.data(), K, kGemvBlock, ws.t.data(), kGemvBlock);
           }
           if (!reduced) {
