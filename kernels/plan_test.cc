@@ -5,7 +5,9 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <set>
+#include <sstream>
 #include <string>
 #include <utility>
 
@@ -201,6 +203,35 @@ TEST(KernelPlan, ElementwiseEveryArith) {
     EXPECT_STREQ(MulElementwise(arith, &a, &b, &y, 1).name, "mul-simd");
     EXPECT_STREQ(MulElementwiseBf16(arith, &ha, &hb, &hy, 1).name, "mul-bf16-simd");
   }
+}
+
+// The probe agrees with the kernel's view of the CPU (Linux x86-64: /proc/cpuinfo's flags, which
+// the kernel clears where the OS does not save the registers' state), feature by feature.
+TEST(KernelPlan, HostFeaturesMatchProcCpuinfo) {
+#if defined(__linux__) && defined(__x86_64__)
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  std::string line;
+  std::set<std::string> flags;
+  while (std::getline(cpuinfo, line)) {
+    if (line.rfind("flags", 0) != 0) continue;
+    std::istringstream words(line.substr(line.find(':') + 1));
+    for (std::string w; words >> w;) flags.insert(w);
+    break;
+  }
+  if (flags.empty()) GTEST_SKIP() << "no flags line in /proc/cpuinfo";
+  const std::pair<CpuFeatures, const char*> named[] = {{kCpuAvx2, "avx2"},
+                                                       {kCpuFma, "fma"},
+                                                       {kCpuF16c, "f16c"},
+                                                       {kCpuAvx512F, "avx512f"},
+                                                       {kCpuAvx512Bw, "avx512bw"},
+                                                       {kCpuAvx512Vl, "avx512vl"},
+                                                       {kCpuAvx512Bf16, "avx512_bf16"}};
+  for (const auto& [bit, flag] : named) {
+    EXPECT_EQ((HostCpuFeatures() & bit) != 0, flags.count(flag) == 1) << flag;
+  }
+#else
+  GTEST_SKIP() << "not Linux x86-64";
+#endif
 }
 
 TEST(KernelPlan, HostPlanAndMasks) {
