@@ -24,8 +24,8 @@ namespace {
 // C tile (R rows x V*8 columns) = A rows . t columns [col0, col0 + 8V), exact/fp32 in the
 // canonical order: acc = +0; acc = acc + fp32(a * b) for k = 0 .. K-1 (no FMA).
 template <int R, int V>
-__attribute__((target("avx2"))) void MicroExactFp32(const float* t, int col0, int K,
-                                                    const float* a, int lda, float* c, int ldc) {
+__attribute__((target("avx2"))) void MicroExactFp32(const float* t, int col0, int K, const float* a,
+                                                    int lda, float* c, int ldc) {
   __m256 acc[R][V];
   for (int r = 0; r < R; ++r) {
     for (int v = 0; v < V; ++v) acc[r][v] = _mm256_setzero_ps();
@@ -40,8 +40,8 @@ __attribute__((target("avx2"))) void MicroExactFp32(const float* t, int col0, in
     }
   }
   for (int r = 0; r < R; ++r) {
-    for (int v = 0; v < V; ++v) _mm256_storeu_ps(c + static_cast<size_t>(r) * ldc + col0 + 8 * v,
-                                                 acc[r][v]);
+    for (int v = 0; v < V; ++v)
+      _mm256_storeu_ps(c + static_cast<size_t>(r) * ldc + col0 + 8 * v, acc[r][v]);
   }
 }
 
@@ -146,8 +146,7 @@ __attribute__((target("avx2"))) void DecodeTile(const RowRun& run, int K, float*
 
 // Row-major decode: out[r * K + k].
 template <RowFormat F>
-__attribute__((target("avx2"))) void DecodeRowsT(const RowRun& run, int K, int rows,
-                                                 float* out) {
+__attribute__((target("avx2"))) void DecodeRowsT(const RowRun& run, int K, int rows, float* out) {
   for (int r = 0; r < rows; ++r) {
     const uint8_t* row = run.data + static_cast<size_t>(r) * run.row_bytes;
     float* y = out + static_cast<size_t>(r) * K;
@@ -381,8 +380,8 @@ __attribute__((target("avx2,f16c"))) void GemvX8T(const InterleavedRows& b, int 
 
 }  // namespace
 
-__attribute__((target("avx2"))) void TransposeRowsAvx2(const float* rows, int K, int cols,
-                                                       float* t, int ldt) {
+__attribute__((target("avx2"))) void TransposeRowsAvx2(const float* rows, int K, int cols, float* t,
+                                                       int ldt) {
   const int k8 = K & ~7;
   for (int j0 = 0; j0 < cols; j0 += 8) {
     const float* r = rows + static_cast<size_t>(j0) * K;
@@ -489,8 +488,7 @@ __attribute__((target("avx2"))) bool DecodeRowsAvx2(const RowRun& run, int K, in
 }
 
 __attribute__((target("avx2"))) void GemvExactFp32BlockAvx2(int M, int K, const float* t,
-                                                            const float* a, int lda,
-                                                            float* ctile) {
+                                                            const float* a, int lda, float* ctile) {
   int i = 0;
   for (; i + 2 <= M; i += 2) {
     const float* ai = a + static_cast<size_t>(i) * lda;
