@@ -50,6 +50,8 @@ def load(paths: list[pathlib.Path]) -> tuple[list[str], list[dict[str, Any]]]:
         elif ariths != doc["arith"]:
             raise SystemExit(f"perplexity_bootstrap: {p}: arithmetics {doc['arith']} differ from the first file's {ariths}")
         for e in doc["examples"]:
+            if int(e["index"]) in examples:
+                raise SystemExit(f"perplexity_bootstrap: {p}: example {e['index']} given twice (a shard given twice?)")
             examples[int(e["index"])] = e
     if not ariths or not examples:
         raise SystemExit("perplexity_bootstrap: no examples in the input")

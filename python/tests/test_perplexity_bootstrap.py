@@ -109,6 +109,8 @@ def test_bad_input_is_refused_with_the_field(tmp_path: pathlib.Path) -> None:
     other = _result(["fp32", "c"], {"fp32": ll, "c": ll}, {"fp32": [0.0] * 5, "c": [0.0] * 5}, words, positions)
     proc, _ = _run(tmp_path, [doc, other])
     assert proc.returncode == 1 and "differ" in proc.stderr
+    proc, _ = _run(tmp_path, [doc, doc])
+    assert proc.returncode == 1 and "given twice" in proc.stderr
     del doc["examples"][2]["scores"]["b"]
     proc, _ = _run(tmp_path, [doc])
     assert proc.returncode == 1 and "'b'" in proc.stderr
